@@ -1,0 +1,124 @@
+"""What every device shares: the frame it receives, the reaction it returns, the steps it explains.
+
+Theory of operation
+-------------------
+A device is *sans-IO*: the driver calls ``receive(now, port, frame)`` and gets back a
+``Reaction`` — the frames to send (on which port, after how many nanoseconds) and the
+``Step``s that explain why.  A device never reads a clock, never schedules, never writes a
+file.  Timers are pulled, not pushed: ``next_deadline()`` says when the device next wants to
+be woken and ``on_deadline(now)`` is that wake-up (aioquic's ``get_timer`` pattern).
+
+Between devices a frame is ``bytes`` plus two simulation-only tags that travel *beside* the
+bytes, never in them: ``pid``, an id that stays with a packet through forwarding and NAT,
+and ``flow``, the name of the scenario flow that caused it (for the trace).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Frame:
+    """A frame on a wire: the bytes, and the tags that travel beside them."""
+
+    __slots__ = ("data", "flow", "pid")
+
+    def __init__(self, data: bytes, pid: int, flow: str = "") -> None:
+        self.data = data
+        self.pid = pid
+        self.flow = flow
+
+    def with_data(self, data: bytes) -> Frame:
+        """The same packet (same id and flow) with new bytes, e.g. after a rewrite."""
+        return Frame(data, self.pid, self.flow)
+
+    def __repr__(self) -> str:
+        return f"Frame(pid={self.pid}, flow={self.flow!r}, {len(self.data)} bytes)"
+
+
+class DropReason(enum.Enum):
+    """Why a device did not pass a frame on.  The value is what the trace prints."""
+
+    MALFORMED = "malformed frame"
+    BAD_CHECKSUM = "bad checksum"
+    UNKNOWN_ETHERTYPE = "unknown ethertype"
+    NOT_FOR_US = "not addressed to this host"
+    INGRESS_PORT = "destination learned on the ingress port, hairpin off"
+    NO_ROUTE = "no route to host"
+    TTL_EXCEEDED = "TTL exceeded in transit"
+    NEIGH_FAILED = "ARP resolution failed"
+    NO_LISTENER = "no socket listening"
+    PORT_DOWN = "interface down"
+    FRAG_NEEDED = "packet too big and DF set"
+    UNSUPPORTED = "unsupported protocol"
+    TCP_INVALID = "TCP segment matches no connection state"
+    STORM = "storm limit reached: frame loops in the topology"
+    RULE = "dropped by a rule"
+    CONNTRACK_FULL = "nf_conntrack: table full, dropping packet"
+    QUEUE_FULL = "neighbour queue full"
+
+
+@dataclass(slots=True)
+class Step:
+    """One explained happening inside a device: what, on which interface, about which packet.
+
+    ``event`` is a short verb (``rx``, ``tx``, ``learn``, ``flood``, ``forward``, ``deliver``,
+    ``drop``, ``route``, ``arp``, ``send``, ``recv``, ...); ``summary`` the one line a person
+    reads; ``detail`` any structured facts (the rule that matched, the NAT diff, the reason).
+    """
+
+    event: str
+    summary: str
+    iface: str = ""
+    pid: int | None = None
+    flow: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Emit:
+    """A frame to transmit on ``port`` after ``delay`` nanoseconds of processing."""
+
+    port: str
+    frame: Frame
+    delay: int = 0
+
+
+@dataclass(slots=True)
+class Reaction:
+    """What a device did about one input: frames to send and the steps that explain them."""
+
+    emits: list[Emit] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    def send(self, port: str, frame: Frame, delay: int = 0) -> None:
+        self.emits.append(Emit(port, frame, delay))
+
+    def step(self, event: str, summary: str, iface: str = "", frame: Frame | None = None,
+             **detail: Any) -> None:
+        self.steps.append(Step(event, summary, iface,
+                               frame.pid if frame is not None else None,
+                               frame.flow if frame is not None else "", detail))
+
+    def drop(self, reason: DropReason, iface: str, frame: Frame | None, why: str = "") -> None:
+        text = f"drop: {reason.value}" + (f" ({why})" if why else "")
+        self.step("drop", text, iface, frame, reason=reason.name)
+
+    def extend(self, other: Reaction) -> None:
+        self.emits.extend(other.emits)
+        self.steps.extend(other.steps)
+
+
+class Device(Protocol):
+    """The interface the driver drives.  ``host`` names the node, pod or ``external``."""
+
+    name: str
+    host: str
+
+    def receive(self, now: int, port: str, frame: Frame) -> Reaction: ...
+
+    def next_deadline(self) -> int | None: ...
+
+    def on_deadline(self, now: int) -> Reaction: ...

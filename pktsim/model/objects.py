@@ -1,0 +1,186 @@
+"""The Kubernetes objects pktsim reads, as plain validated data (scenario -> model).
+
+These dataclasses are what the scenario loader produces and what the builder consumes.  They
+hold what the manifests *say*; anything the manifests leave open (pod IPs, node IPs, names of
+generated pods, MACs) is decided later, deterministically, by ``pktsim.model.cluster``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an object came from, for error messages: ``file: document N (Kind ns/name)``."""
+
+    file: str = "<string>"
+    index: int = 0
+    kind: str = ""
+    name: str = ""
+
+    def document(self) -> str:
+        what = f" ({self.kind} {self.name})" if self.kind else ""
+        return f"document {self.index}{what}"
+
+
+@dataclass(slots=True)
+class ClusterConfig:
+    """``kind: Cluster`` (pktsim/v1alpha1); defaults from SCENARIO.md §1."""
+
+    cluster_domain: str = "cluster.local"
+    pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
+    service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
+    node_cidr: IPv4Network = IPv4Network("172.18.0.0/16")
+    external_cidr: IPv4Network = IPv4Network("203.0.113.0/24")
+    load_balancer_cidr: IPv4Network = IPv4Network("198.51.100.0/24")
+    nodes: int = 2
+    network: str = "routes"  # routes | vxlan | ipip
+    bridge: str = "cbr0"
+    hairpin_mode: bool = True
+    proxy_mode: str = "iptables"
+    dns: str = "coredns"
+    upstream: dict[str, IPv4Address] = field(default_factory=dict)
+    start_time_ns: int = 1767225600 * 10**9  # 2026-01-01T00:00:00Z
+    seed: int = 0
+    source: Source | None = None
+
+
+@dataclass(slots=True)
+class ContainerPort:
+    port: int
+    protocol: str = "TCP"  # TCP | UDP
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Container:
+    name: str
+    ports: list[ContainerPort] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Node:
+    name: str
+    internal_ip: IPv4Address | None = None  # status.addresses[type=InternalIP]
+    pod_cidr: IPv4Network | None = None  # spec.podCIDR
+    labels: dict[str, str] = field(default_factory=dict)
+    source: Source | None = None
+
+
+@dataclass(slots=True)
+class Pod:
+    namespace: str
+    name: str
+    containers: list[Container]
+    labels: dict[str, str] = field(default_factory=dict)
+    node_name: str | None = None  # spec.nodeName
+    pod_ip: IPv4Address | None = None  # status.podIP
+    host_ip: IPv4Address | None = None  # status.hostIP
+    ready: bool = True  # status.conditions[Ready] / readinessGates
+    host_network: bool = False
+    hostname: str = ""
+    subdomain: str = ""
+    dns_policy: str = "ClusterFirst"
+    dns_config: dict[str, object] = field(default_factory=dict)
+    owner: str = ""  # "Deployment/web", "StatefulSet/db", ... when generated from a workload
+    source: Source | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(slots=True)
+class ServicePort:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+    target_port: int | str | None = None  # None: same as port
+    node_port: int | None = None
+
+
+@dataclass(slots=True)
+class Service:
+    namespace: str
+    name: str
+    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    cluster_ip: str | None = None  # an address, "None" (headless) or None (allocate)
+    selector: dict[str, str] | None = None
+    ports: list[ServicePort] = field(default_factory=list)
+    external_name: str = ""
+    external_ips: list[IPv4Address] = field(default_factory=list)
+    load_balancer_ip: IPv4Address | None = None  # status.loadBalancer.ingress[0].ip
+    external_traffic_policy: str = "Cluster"
+    internal_traffic_policy: str = "Cluster"
+    session_affinity: str = "None"
+    session_affinity_timeout: int = 10800
+    publish_not_ready_addresses: bool = False
+    load_balancer_source_ranges: list[IPv4Network] = field(default_factory=list)
+    health_check_node_port: int | None = None
+    source: Source | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(slots=True)
+class EndpointPort:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Endpoint:
+    addresses: list[IPv4Address]
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    hostname: str = ""
+    node_name: str = ""
+    target_pod: str = ""  # "ns/name"
+
+
+@dataclass(slots=True)
+class EndpointSlice:
+    namespace: str
+    name: str
+    service: str  # kubernetes.io/service-name
+    endpoints: list[Endpoint] = field(default_factory=list)
+    ports: list[EndpointPort] = field(default_factory=list)
+    source: Source | None = None
+
+
+@dataclass(slots=True)
+class Flow:
+    """One entry of a ``kind: Traffic`` document, as written (targets resolved later)."""
+
+    name: str
+    source_ref: str  # NAMESPACE/POD[/CONTAINER] | node:NAME | external[:NAME]
+    target: str = ""  # see SCENARIO.md "Targets"; empty for a lookup
+    protocol: str = "tcp"  # tcp | udp | icmp
+    count: int = 1
+    payload: bytes = b""
+    start_ns: int = 0
+    lookup: str = ""
+    qtype: str = "A"
+    ttl: int | None = None  # IP TTL of the packets the flow sends (None: the kernel's 64)
+    source: Source | None = None
+
+
+@dataclass(slots=True)
+class Scenario:
+    """Everything one or more scenario files said, after validation, before allocation."""
+
+    config: ClusterConfig = field(default_factory=ClusterConfig)
+    namespaces: list[str] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    pods: list[Pod] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    endpoint_slices: list[EndpointSlice] = field(default_factory=list)
+    network_policies: list[dict[str, object]] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
