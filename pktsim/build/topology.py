@@ -1,0 +1,126 @@
+"""Model -> devices: what kubelet, the CNI bridge plugin and the node's setup create.
+
+Per node: the root namespace (``forwarding`` on) with ``lo``, ``eth0`` on the node network and
+the bridge interface (``cbr0``, the pods' gateway ``.1``); a learning ``Bridge``; the routes to
+every other node's pod CIDR.  Per pod: a pause sandbox namespace with ``lo`` and ``eth0``, a
+veth pair whose host side (``vethXXXXXXXX``, hairpin per ``hairpinMode``) is a bridge port, a
+default route via the gateway, and a server on every declared ``containerPort``.  Pods with
+``hostNetwork`` share the node's namespace.  All nodes' ``eth0`` meet on one switch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
+
+from pktsim.devices.apps import TcpServerApp, UdpEchoApp
+from pktsim.devices.bridge import Bridge
+from pktsim.devices.netns import Netns
+from pktsim.driver.driver import Driver
+from pktsim.driver.types import Interface, Sink
+from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
+from pktsim.wire.parse import mac_str
+
+NODE_NET_LATENCY = 20_000  # 20 µs across the node network
+VETH_LATENCY = 1_000
+
+
+@dataclass(slots=True)
+class Topology:
+    """The built network: the driver and every device, by name."""
+
+    model: ClusterModel
+    driver: Driver
+    node_ns: dict[str, Netns] = field(default_factory=dict)
+    bridges: dict[str, Bridge] = field(default_factory=dict)
+    pod_ns: dict[str, Netns] = field(default_factory=dict)
+    switch: Bridge | None = None
+
+    def netns_of(self, host: str) -> Netns:
+        """The namespace of a pod (``ns/name``) or a node (``node-1``)."""
+        if host in self.pod_ns:
+            return self.pod_ns[host]
+        return self.node_ns[host]
+
+
+def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
+    cfg = model.config
+    driver = Driver(sinks, start_time_ns=cfg.start_time_ns)
+    topo = Topology(model, driver)
+    switch = Bridge("network", "nodes", b"\x02\x00\x00\x00\x00\x01")
+    topo.switch = switch
+    for node in model.node_list():
+        _build_node(topo, node)
+    for node in model.node_list():
+        _node_routes(topo, node)
+    for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
+        _build_pod(topo, pod)
+    return topo
+
+
+def _build_node(topo: Topology, node: NodeInfo) -> None:
+    cfg = topo.model.config
+    driver = topo.driver
+    streams = topo.model.streams
+    ns = Netns(node.name, forwarding=True, rng=streams.stream(f"netns/{node.name}"),
+               new_pid=driver.new_pid)
+    ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
+    ns.add_iface("eth0", node.eth0_mac)
+    ns.add_addr("eth0", IPv4Interface(f"{node.ip}/{cfg.node_cidr.prefixlen}"))
+    ns.add_iface(cfg.bridge, node.bridge_mac, kind="bridge")
+    ns.add_addr(cfg.bridge, node.gateway)
+    bridge = Bridge(node.name, cfg.bridge, node.bridge_mac)
+    topo.node_ns[node.name] = ns
+    topo.bridges[node.name] = bridge
+    driver.loopback(ns, "lo", driver.add_interface(Interface(node.name, "lo",
+                                                             description="node loopback")))
+    eth0 = driver.add_interface(Interface(
+        node.name, "eth0", description=f"node {node.name} eth0 {node.ip} "
+        f"{mac_str(node.eth0_mac)} on the node network"))
+    assert topo.switch is not None
+    topo.switch.add_port(node.name)
+    driver.connect(ns, "eth0", eth0, topo.switch, node.name, None, latency=NODE_NET_LATENCY)
+    br_if = driver.add_interface(Interface(
+        node.name, cfg.bridge, description=f"bridge {cfg.bridge} {node.gateway} "
+        f"{mac_str(node.bridge_mac)}: the pods' gateway"))
+    driver.connect(ns, cfg.bridge, br_if, bridge, cfg.bridge, None, latency=0)
+
+
+def _node_routes(topo: Topology, node: NodeInfo) -> None:
+    """``network: routes``: each remote pod CIDR via that node's InternalIP (host-gw)."""
+    ns = topo.node_ns[node.name]
+    for other in topo.model.node_list():
+        if other.name != node.name:
+            ns.add_route(other.pod_cidr, "eth0", other.ip)
+
+
+def _build_pod(topo: Topology, info: PodInfo) -> None:
+    model, driver = topo.model, topo.driver
+    node = model.nodes[info.node]
+    pod = info.pod
+    if pod.host_network:
+        ns = topo.node_ns[info.node]
+        topo.pod_ns[info.key] = ns
+    else:
+        ns = Netns(info.key, rng=model.streams.stream(f"netns/{info.key}"), new_pid=driver.new_pid)
+        ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
+        ns.add_iface("eth0", info.mac)
+        ns.add_addr("eth0", IPv4Interface(f"{info.ip}/{node.pod_cidr.prefixlen}"))
+        ns.add_route("0.0.0.0/0", "eth0", node.gateway.ip)
+        topo.pod_ns[info.key] = ns
+        lo = driver.add_interface(Interface(info.key, "lo", description=f"pod {info.key} lo"))
+        driver.loopback(ns, "lo", lo)
+        eth0 = driver.add_interface(Interface(
+            info.key, "eth0", description=f"pod {info.key} eth0 {info.ip} {mac_str(info.mac)}"
+            f" (veth peer {info.veth} on {info.node})"))
+        veth = driver.add_interface(Interface(
+            info.node, info.veth, description=f"host side of pod {info.key}'s eth0, port of "
+            f"{model.config.bridge}"))
+        bridge = topo.bridges[info.node]
+        bridge.add_port(info.veth, hairpin=model.config.hairpin_mode)
+        driver.connect(ns, "eth0", eth0, bridge, info.veth, veth, latency=VETH_LATENCY)
+    for container in pod.containers:
+        for port in container.ports:
+            app = (TcpServerApp(port.port, f"{info.key} ({info.ip}:{port.port})")
+                   if port.protocol == "TCP" else UdpEchoApp(port.port))
+            driver.call(0, ns, lambda now, a=app, n=ns: n.l4.start(now, a))

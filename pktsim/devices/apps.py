@@ -1,0 +1,269 @@
+"""Applications that run inside a namespace: servers for declared ports, and flow clients.
+
+Servers: every ``containerPort`` listens.  TCP answers an HTTP request with
+``HTTP/1.1 200 OK`` and echoes anything else; UDP echoes (SCENARIO.md §1).
+Clients: ``PingApp`` behaves as iputils ``ping`` (56 data bytes: a 16-byte timeval, then bytes
+0x10-0x37; one request a second), ``TcpClientApp`` opens ``count`` connections one after
+another (an HTTP GET as curl sends it when the flow is a URL), ``UdpClientApp`` sends
+``count`` datagrams a second apart.  Each client keeps a ``FlowResult`` for the run summary.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from pktsim.devices.base import Frame, Reaction
+from pktsim.devices.l4 import TcpSocket, Transport
+from pktsim.wire.parse import ip_str
+
+SECOND = 1_000_000_000
+
+
+@dataclass(slots=True)
+class FlowResult:
+    """What a client saw: the summary line of ``pktsim run`` is made from it."""
+
+    flow: str
+    kind: str
+    target: str
+    sent: int = 0
+    answered: int = 0
+    status: str = "pending"
+    notes: list[str] = field(default_factory=list)
+    first_answer: bytes = b""
+    answered_by: str = ""
+
+    def line(self) -> str:
+        extra = f" — {self.notes[-1]}" if self.notes else ""
+        return (f"{self.flow}: {self.kind} to {self.target}: {self.status} "
+                f"({self.answered}/{self.sent} answered){extra}")
+
+
+def iputils_payload(size: int, now: int) -> bytes:
+    """``ping -s size``: a struct timeval (virtual time) then 0x10, 0x11, ... bytes."""
+    if size < 16:
+        return bytes((i + 8) & 0xFF for i in range(size))
+    stamp = struct.pack("<qq", now // SECOND, (now % SECOND) // 1000)
+    return stamp + bytes(i & 0xFF for i in range(16, size))
+
+
+class TcpServerApp:
+    """A listening port: HTTP GET -> 200 OK with a body naming the pod, else echo."""
+
+    def __init__(self, port: int, who: str) -> None:
+        self.port = port
+        self.who = who
+        self.buffers: dict[int, bytearray] = {}
+
+    def start(self, now: int, t: Transport, r: Reaction) -> None:
+        t.listeners[self.port] = self
+
+    def next_deadline(self) -> int | None:
+        return None
+
+    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
+        return None
+
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+               data: bytes) -> None:
+        buf = self.buffers.setdefault(id(sock), bytearray())
+        if event == "data":
+            buf += data
+            if buf[:4] in (b"GET ", b"HEAD", b"POST", b"PUT "):
+                if b"\r\n\r\n" in buf:
+                    body = f"Hello from {self.who}\n".encode()
+                    head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                            f"Content-Length: {len(body)}\r\n\r\n").encode()
+                    buf.clear()
+                    sock.send(now, t, r, head + body)
+            else:
+                out = bytes(buf)
+                buf.clear()
+                sock.send(now, t, r, out)
+        elif event == "eof":
+            sock.close(now, t, r)
+        elif event in ("closed", "reset"):
+            self.buffers.pop(id(sock), None)
+
+
+class UdpEchoApp:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def start(self, now: int, t: Transport, r: Reaction) -> None:
+        t.udp[self.port] = self
+
+    def next_deadline(self) -> int | None:
+        return None
+
+    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
+        return None
+
+    def on_udp(self, now: int, t: Transport, r: Reaction, src: bytes, sport: int, dport: int,
+               payload: bytes, frame: Frame) -> None:
+        t.udp_send(now, r, dport, src, sport, payload, frame.flow)
+
+
+class PingApp:
+    def __init__(self, flow: str, dst: bytes, count: int, size: int, ttl: int, ident: int,
+                 ip_id: int, target: str) -> None:
+        self.flow, self.dst, self.count, self.size, self.ttl = flow, dst, count, size, ttl
+        self.ident, self.ip_id = ident, ip_id
+        self.seq = 0
+        self.due: int | None = None
+        self.result = FlowResult(flow, "icmp", target)
+
+    def start(self, now: int, t: Transport, r: Reaction) -> None:
+        t.echo[self.ident] = self
+        t.errors[(1, self.ident)] = self
+        self._send(now, t, r)
+
+    def _send(self, now: int, t: Transport, r: Reaction) -> None:
+        self.seq += 1
+        self.result.sent += 1
+        t.ping(now, r, self.dst, self.ident, self.seq, iputils_payload(self.size, now),
+               self.flow, ttl=self.ttl, ip_id=self.ip_id)
+        self.ip_id = (self.ip_id + 1) & 0xFFFF
+        self.due = now + SECOND if self.seq < self.count else None
+        if self.due is None:
+            self.result.status = "ok" if self.result.answered else "no reply"
+
+    def next_deadline(self) -> int | None:
+        return self.due
+
+    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
+        self.due = None
+        self._send(now, t, r)
+
+    def on_echo_reply(self, now: int, t: Transport, r: Reaction, pkt: bytes,
+                      frame: Frame) -> None:
+        self.result.answered += 1
+        self.result.answered_by = ip_str(pkt[12:16])
+        self.result.status = "ok"
+
+    def on_error(self, now: int, t: Transport, r: Reaction, what: str, frame: Frame) -> None:
+        self.result.notes.append(what)
+        if not self.result.answered:
+            self.result.status = what
+
+
+class TcpClientApp:
+    """``count`` connections one after another; each sends ``request`` and reads the answer."""
+
+    def __init__(self, flow: str, dst: bytes, dport: int, count: int, request: bytes,
+                 http: bool, ttl: int, target: str) -> None:
+        self.flow, self.dst, self.dport, self.count = flow, dst, dport, count
+        self.request, self.http, self.ttl = request, http, ttl
+        self.opened = 0
+        self.inbox: dict[int, bytearray] = {}
+        self.result = FlowResult(flow, "http" if http else "tcp", target)
+        self.due: int | None = None
+        self.backends: dict[str, int] = {}
+
+    def start(self, now: int, t: Transport, r: Reaction) -> None:
+        self._open(now, t, r)
+
+    def _open(self, now: int, t: Transport, r: Reaction) -> None:
+        self.opened += 1
+        self.result.sent += 1
+        sock = t.tcp_connect(now, r, self.dst, self.dport, self, self.flow, ttl=self.ttl)
+        if sock is None:
+            self.result.status = "network unreachable"
+            self._next(now)
+
+    def _next(self, now: int) -> None:
+        self.due = now + 1_000_000 if self.opened < self.count else None
+
+    def next_deadline(self) -> int | None:
+        return self.due
+
+    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
+        self.due = None
+        self._open(now, t, r)
+
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+               data: bytes) -> None:
+        buf = self.inbox.setdefault(id(sock), bytearray())
+        if event == "connected":
+            sock.send(now, t, r, self.request)
+        elif event == "data":
+            buf += data
+            if self._complete(bytes(buf)):
+                self._answered(bytes(buf))
+                sock.close(now, t, r)
+        elif event == "eof":
+            sock.close(now, t, r)
+        elif event == "reset":
+            self._failed("connection refused" if data == b"reset" else data.decode())
+        elif event == "error":
+            self._failed(data.decode())
+            sock.conn._reset("error")
+            t.flush(now, sock, r)
+        if event in ("closed", "reset", "error"):
+            self.inbox.pop(id(sock), None)
+            self._next(now)
+
+    def _complete(self, buf: bytes) -> bool:
+        if not self.http:
+            return len(buf) >= len(self.request)
+        head, sep, body = buf.partition(b"\r\n\r\n")
+        if not sep:
+            return False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return len(body) >= int(value.strip() or 0)
+        return True
+
+    def _answered(self, buf: bytes) -> None:
+        self.result.answered += 1
+        self.result.status = "ok"
+        if not self.result.first_answer:
+            self.result.first_answer = buf
+        who = buf.rsplit(b"Hello from ", 1)[-1].strip().decode(errors="replace") \
+            if b"Hello from " in buf else "echo"
+        self.backends[who] = self.backends.get(who, 0) + 1
+
+    def _failed(self, why: str) -> None:
+        self.result.notes.append(why)
+        if not self.result.answered:
+            self.result.status = why
+
+
+class UdpClientApp:
+    def __init__(self, flow: str, dst: bytes, dport: int, count: int, payload: bytes,
+                 ttl: int, sport: int, target: str) -> None:
+        self.flow, self.dst, self.dport, self.count = flow, dst, dport, count
+        self.payload, self.ttl, self.sport = payload, ttl, sport
+        self.result = FlowResult(flow, "udp", target)
+        self.due: int | None = None
+
+    def start(self, now: int, t: Transport, r: Reaction) -> None:
+        t.udp[self.sport] = self
+        t.errors[(17, self.sport)] = self
+        self._send(now, t, r)
+
+    def _send(self, now: int, t: Transport, r: Reaction) -> None:
+        self.result.sent += 1
+        t.udp_send(now, r, self.sport, self.dst, self.dport, self.payload, self.flow,
+                   ttl=self.ttl)
+        self.due = now + SECOND if self.result.sent < self.count else None
+
+    def next_deadline(self) -> int | None:
+        return self.due
+
+    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
+        self.due = None
+        self._send(now, t, r)
+
+    def on_udp(self, now: int, t: Transport, r: Reaction, src: bytes, sport: int, dport: int,
+               payload: bytes, frame: Frame) -> None:
+        self.result.answered += 1
+        self.result.status = "ok"
+        self.result.answered_by = f"{ip_str(src)}:{sport}"
+
+    def on_error(self, now: int, t: Transport, r: Reaction, what: str, frame: Frame) -> None:
+        self.result.notes.append(what)
+        if not self.result.answered:
+            self.result.status = what

@@ -1,0 +1,344 @@
+"""The transport layer of a namespace: ICMP echo, UDP sockets, TCP sockets, and errors.
+
+Theory of operation
+-------------------
+``Transport.deliver`` is ``ip_local_deliver``'s protocol switch.  ICMP echo requests are
+answered by the kernel itself (no DF, an IP id from the per-destination generator, TTL 64);
+echo replies and ICMP errors go to the socket they concern.  UDP goes to the bound socket or
+earns an ICMP port unreachable; TCP goes to the connection (by 4-tuple), then the listener
+(a SYN), else earns a RST (``tcp_v4_send_reset``: ``seq = ack`` when the segment had an ACK,
+otherwise ``RST|ACK`` acknowledging it).
+
+Applications are sans-IO handlers: they are called with ``(now, transport, reaction)`` and
+answer by calling ``udp_send``/``tcp_connect``/``TcpSocket.send`` on the transport, which
+appends frames to the reaction.  Sockets sending with DF (TCP, UDP, ping) number their IP ids
+from a per-socket counter (``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_send_pkt``).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.devices.tcp import Segment, TcpConn, parse_options
+from pktsim.wire import build
+from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from pktsim.wire.checksum import l4_checksum
+from pktsim.wire.parse import TCP_ACK, TCP_RST, TCP_SYN, ip_str
+
+if TYPE_CHECKING:
+    from pktsim.devices.netns import Netns
+
+_TCPH = struct.Struct("!HHIIBBHHH")
+EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
+
+
+class UdpHandler(Protocol):
+    def on_udp(self, now: int, t: Transport, r: Reaction, src: bytes, sport: int, dport: int,
+               payload: bytes, frame: Frame) -> None: ...
+
+
+class TcpHandler(Protocol):
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+               data: bytes) -> None: ...
+
+
+class App(Protocol):
+    """Something that runs in a namespace: started once, woken by its own deadlines."""
+
+    def start(self, now: int, t: Transport, r: Reaction) -> None: ...
+
+    def next_deadline(self) -> int | None: ...
+
+    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None: ...
+
+
+@dataclass(slots=True, eq=False)
+class TcpSocket:
+    local: bytes
+    lport: int
+    remote: bytes
+    rport: int
+    conn: TcpConn
+    handler: TcpHandler
+    flow: str
+    ttl: int = 64
+    ip_id: int = 0
+
+    def send(self, now: int, t: Transport, r: Reaction, data: bytes) -> None:
+        self.conn.send(now, data)
+        t.flush(now, self, r)
+
+    def close(self, now: int, t: Transport, r: Reaction) -> None:
+        self.conn.close(now)
+        t.flush(now, self, r)
+
+
+@dataclass(slots=True)
+class Transport:
+    ns: Netns
+    udp: dict[int, UdpHandler] = field(default_factory=dict)
+    listeners: dict[int, TcpHandler] = field(default_factory=dict)
+    conns: dict[tuple[bytes, int, bytes, int], TcpSocket] = field(default_factory=dict)
+    echo: dict[int, App] = field(default_factory=dict)  # ICMP echo id -> ping app
+    apps: list[App] = field(default_factory=list)
+    errors: dict[tuple[int, int], App] = field(default_factory=dict)  # (proto, port) -> app
+
+    # -- timers ---------------------------------------------------------------------------
+    def next_deadline(self) -> int | None:
+        times = [s.conn.next_deadline() for s in self.conns.values()]
+        times += [a.next_deadline() for a in self.apps]
+        real = [t for t in times if t is not None]
+        return min(real) if real else None
+
+    def on_deadline(self, now: int, r: Reaction) -> None:
+        for sock in list(self.conns.values()):
+            deadline = sock.conn.next_deadline()
+            if deadline is not None and deadline <= now:
+                sock.conn.on_deadline(now)
+                self.flush(now, sock, r)
+        for app in list(self.apps):
+            deadline = app.next_deadline()
+            if deadline is not None and deadline <= now:
+                app.on_deadline(now, self, r)
+
+    def start(self, now: int, app: App) -> Reaction:
+        r = Reaction()
+        self.apps.append(app)
+        app.start(now, self, r)
+        return r
+
+    def ephemeral_port(self) -> int:
+        lo, hi = EPHEMERAL
+        used = {k[1] for k in self.conns} | set(self.udp)
+        while True:
+            port = self.ns.rng.randint(lo, hi)
+            if port not in used:
+                return port
+
+    # -- sending --------------------------------------------------------------------------
+    def udp_send(self, now: int, r: Reaction, sport: int, dst: bytes, dport: int,
+                 payload: bytes, flow: str, *, ttl: int = 64, ip_id: int | None = None) -> None:
+        _route, src = self.ns.select_source(dst)
+        if src is None:
+            r.step("drop", f"sendto {ip_str(dst)}: network unreachable", "", None,
+                   reason=DropReason.NO_ROUTE.name)
+            return
+        ident = self.ns.rng.getrandbits(16) if ip_id is None else ip_id
+        pkt = build.ipv4(src, dst, PROTO_UDP, build.udp(src, dst, sport, dport, payload),
+                         ttl=ttl, ident=ident, flags=IP_DF)
+        frame = Frame(pkt, self.ns.new_pid(), flow)
+        r.step("send", f"UDP {ip_str(src)}:{sport} -> {ip_str(dst)}:{dport}, "
+               f"{len(payload)} bytes", "", frame)
+        self.ns.ip_output(now, pkt, frame, r)
+
+    def ping(self, now: int, r: Reaction, dst: bytes, ident: int, seq: int, payload: bytes,
+             flow: str, *, ttl: int = 64, ip_id: int = 0) -> None:
+        _route, src = self.ns.select_source(dst)
+        if src is None:
+            r.step("drop", f"ping {ip_str(dst)}: network unreachable", "", None,
+                   reason=DropReason.NO_ROUTE.name)
+            return
+        body = build.icmp_echo(8, ident, seq, payload)
+        pkt = build.ipv4(src, dst, PROTO_ICMP, body, ttl=ttl, ident=ip_id, flags=IP_DF)
+        frame = Frame(pkt, self.ns.new_pid(), flow)
+        r.step("send", f"ping {ip_str(dst)} id {ident} seq {seq}", "", frame)
+        self.ns.ip_output(now, pkt, frame, r)
+
+    def tcp_connect(self, now: int, r: Reaction, dst: bytes, dport: int, handler: TcpHandler,
+                    flow: str, *, ttl: int = 64) -> TcpSocket | None:
+        route, src = self.ns.select_source(dst)
+        if route is None or src is None:
+            r.step("drop", f"connect {ip_str(dst)}:{dport}: network unreachable", "", None,
+                   reason=DropReason.NO_ROUTE.name)
+            return None
+        mtu = self.ns.ifaces[route.dev].mtu if route.dev in self.ns.ifaces else 65536
+        rng = self.ns.rng
+        conn = TcpConn(mss=min(mtu, 65535) - 40, isn=rng.getrandbits(32),
+                       ts_offset=rng.getrandbits(32))
+        sock = TcpSocket(src, self.ephemeral_port(), dst, dport, conn, handler, flow, ttl,
+                         rng.getrandbits(16))
+        self.conns[(src, sock.lport, dst, dport)] = sock
+        conn.connect(now)
+        self.flush(now, sock, r)
+        return sock
+
+    def flush(self, now: int, sock: TcpSocket, r: Reaction) -> None:
+        """Put the connection's queued segments on the wire, then run its app events."""
+        conn = sock.conn
+        while conn.outbox or conn.events:
+            segments, conn.outbox = conn.outbox, []
+            for seg in segments:
+                self._tcp_out(now, sock, seg, r)
+            events, conn.events = conn.events, []
+            for event, data in events:
+                sock.handler.on_tcp(now, self, r, sock, event, data)
+        if conn.state.value == "CLOSED":
+            self.conns.pop((sock.local, sock.lport, sock.remote, sock.rport), None)
+
+    def _tcp_out(self, now: int, sock: TcpSocket, seg: Segment, r: Reaction) -> None:
+        synack = seg.flags & (TCP_SYN | TCP_ACK) == (TCP_SYN | TCP_ACK)
+        body = build.tcp(sock.local, sock.remote, sock.lport, sock.rport, seg.seq, seg.ack,
+                         seg.flags, seg.window, seg.payload, seg.options)
+        ident = 0 if synack else sock.ip_id
+        if not synack:
+            sock.ip_id = (sock.ip_id + 1) & 0xFFFF
+        pkt = build.ipv4(sock.local, sock.remote, PROTO_TCP, body, ttl=sock.ttl, ident=ident,
+                         flags=IP_DF)
+        frame = Frame(pkt, self.ns.new_pid(), sock.flow)
+        self.ns.ip_output(now, pkt, frame, r)
+
+    # -- receiving ------------------------------------------------------------------------
+    def deliver(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
+        proto = pkt[9]
+        ihl = (pkt[0] & 0x0F) * 4
+        body = pkt[ihl:]
+        if proto == PROTO_ICMP:
+            self._icmp_in(now, port, pkt, body, frame, r)
+        elif proto == PROTO_UDP:
+            self._udp_in(now, port, pkt, body, frame, r)
+        elif proto == PROTO_TCP:
+            self._tcp_in(now, port, pkt, body, frame, r)
+        else:
+            r.drop(DropReason.UNSUPPORTED, port, frame, f"IP protocol {proto}")
+            self.ns.icmp_error(now, 3, 2, pkt, frame, r)
+
+    def _icmp_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
+                 r: Reaction) -> None:
+        from pktsim.wire.checksum import checksum
+
+        if len(body) < 8 or checksum(body) != 0:
+            r.drop(DropReason.BAD_CHECKSUM if len(body) >= 8 else DropReason.MALFORMED, port,
+                   frame, "ICMP")
+            return
+        icmp_type = body[0]
+        if icmp_type == 8:
+            src, dst = pkt[12:16], pkt[16:20]
+            reply = build.icmp(0, 0, body[4:8], body[8:])
+            out = build.ipv4(dst, src, PROTO_ICMP, reply, ttl=64, ident=self.ns.ip_id(src))
+            rf = Frame(out, self.ns.new_pid(), frame.flow)
+            r.step("deliver", f"ICMP echo request from {ip_str(src)}: kernel replies", port,
+                   frame)
+            self.ns.ip_output(now, out, rf, r)
+        elif icmp_type == 0:
+            ident = (body[4] << 8) | body[5]
+            app = self.echo.get(ident)
+            r.step("deliver", f"ICMP echo reply from {ip_str(pkt[12:16])} id {ident}", port,
+                   frame)
+            if app is not None and hasattr(app, "on_echo_reply"):
+                app.on_echo_reply(now, self, r, pkt, frame)
+        elif icmp_type in (3, 11, 12):
+            self._icmp_error_in(now, port, pkt, body, frame, r)
+        else:
+            r.step("deliver", f"ICMP type {icmp_type} ignored", port, frame)
+
+    def _icmp_error_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
+                       r: Reaction) -> None:
+        inner = body[8:]
+        if len(inner) < 28:
+            r.drop(DropReason.MALFORMED, port, frame, "ICMP error quotes too little")
+            return
+        kind = {3: "destination unreachable", 11: "time exceeded", 12: "parameter problem"}
+        what = f"{kind[body[0]]} (code {body[1]}) from {ip_str(pkt[12:16])}"
+        r.step("deliver", f"ICMP {what}", port, frame)
+        self.local_error(now, inner, what, r, frame)
+
+    def local_error(self, now: int, offending: bytes, what: str, r: Reaction,
+                    frame: Frame) -> None:
+        """Tell the socket that sent ``offending`` about an error (``ip_icmp_error``)."""
+        ihl = (offending[0] & 0x0F) * 4
+        proto = offending[9]
+        if len(offending) < ihl + 8:
+            return
+        sport, dport = struct.unpack_from("!HH", offending, ihl)
+        if proto == PROTO_TCP:
+            sock = self.conns.get((offending[12:16], sport, offending[16:20], dport))
+            if sock is not None:
+                sock.handler.on_tcp(now, self, r, sock, "error", what.encode())
+            return
+        key = (proto, sport) if proto != PROTO_ICMP else (proto, sport)
+        app = self.errors.get(key)
+        if app is not None and hasattr(app, "on_error"):
+            app.on_error(now, self, r, what, frame)
+
+    def _udp_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
+                r: Reaction) -> None:
+        if len(body) < 8:
+            r.drop(DropReason.MALFORMED, port, frame, "UDP header")
+            return
+        sport, dport, length, csum = struct.unpack_from("!HHHH", body)
+        if length < 8 or length > len(body):
+            r.drop(DropReason.MALFORMED, port, frame, f"UDP length {length}")
+            return
+        body = body[:length]
+        if csum and l4_checksum(pkt[12:16], pkt[16:20], PROTO_UDP, body) != 0:
+            r.drop(DropReason.BAD_CHECKSUM, port, frame, "UDP")
+            return
+        handler = self.udp.get(dport)
+        if handler is None:
+            r.drop(DropReason.NO_LISTENER, port, frame, f"UDP port {dport}")
+            self.ns.icmp_error(now, 3, 3, pkt, frame, r)
+            return
+        r.step("deliver", f"UDP to port {dport} ({type(handler).__name__})", port, frame)
+        handler.on_udp(now, self, r, pkt[12:16], sport, dport, body[8:], frame)
+
+    def _tcp_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
+                r: Reaction) -> None:
+        if len(body) < 20 or (body[12] >> 4) * 4 < 20 or (body[12] >> 4) * 4 > len(body):
+            r.drop(DropReason.MALFORMED, port, frame, "TCP header")
+            return
+        if l4_checksum(pkt[12:16], pkt[16:20], PROTO_TCP, body) != 0:
+            r.drop(DropReason.BAD_CHECKSUM, port, frame, "TCP")
+            return
+        sport, dport, seq, ack, off, flags, window, _c, _u = _TCPH.unpack_from(body)
+        hlen = (off >> 4) * 4
+        seg = Segment(flags, seq, ack, window, body[20:hlen], body[hlen:])
+        src, dst = pkt[12:16], pkt[16:20]
+        ts = parse_options(seg.options).get("ts") if hlen > 20 else None
+        tsval = ts[0] if isinstance(ts, tuple) else None
+        sock = self.conns.get((dst, dport, src, sport))
+        if sock is not None:
+            r.step("deliver", f"TCP to {ip_str(dst)}:{dport} ({sock.conn.state.value})", port,
+                   frame)
+            sock.conn.segment_in(now, seg, tsval)
+            self.flush(now, sock, r)
+            return
+        listener = self.listeners.get(dport)
+        if listener is not None and flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN:
+            self._accept(now, pkt, seg, sport, dport, listener, frame, r, port)
+            return
+        if flags & TCP_RST:
+            r.step("deliver", "RST for no connection: ignored", port, frame)
+            return
+        r.drop(DropReason.NO_LISTENER, port, frame, f"TCP port {dport}: send RST")
+        self._send_rst(now, pkt, seg, sport, dport, frame, r)
+
+    def _accept(self, now: int, pkt: bytes, seg: Segment, sport: int, dport: int,
+                listener: TcpHandler, frame: Frame, r: Reaction, port: str) -> None:
+        src, dst = pkt[12:16], pkt[16:20]
+        mss_route, _ = self.ns.select_source(src)
+        mtu = self.ns.ifaces[mss_route.dev].mtu if mss_route and mss_route.dev in \
+            self.ns.ifaces else 1500
+        rng = self.ns.rng
+        conn = TcpConn(mss=min(mtu, 65535) - 40, isn=rng.getrandbits(32),
+                       ts_offset=rng.getrandbits(32))
+        sock = TcpSocket(dst, dport, src, sport, conn, listener, frame.flow, 64,
+                         rng.getrandbits(16))
+        self.conns[(dst, dport, src, sport)] = sock
+        r.step("deliver", f"TCP SYN to listening port {dport}: SYN/ACK", port, frame)
+        conn.accept(now, seg)
+        self.flush(now, sock, r)
+
+    def _send_rst(self, now: int, pkt: bytes, seg: Segment, sport: int, dport: int,
+                  frame: Frame, r: Reaction) -> None:
+        src, dst = pkt[12:16], pkt[16:20]
+        if seg.flags & TCP_ACK:
+            flags, seq, ack = TCP_RST, seg.ack, 0
+        else:
+            extra = 1 if seg.flags & TCP_SYN else 0
+            flags, seq, ack = TCP_RST | TCP_ACK, 0, seg.seq + len(seg.payload) + extra
+        body = build.tcp(dst, src, dport, sport, seq, ack, flags, 0)
+        out = build.ipv4(dst, src, PROTO_TCP, body, ttl=64, ident=0, flags=IP_DF)
+        self.ns.ip_output(now, out, Frame(out, self.ns.new_pid(), frame.flow), r)

@@ -1,0 +1,407 @@
+"""A network namespace: interfaces, ARP, IPv4 input/forward/output, ICMP, and L4 demux.
+
+Theory of operation
+-------------------
+This is the part of the Linux stack a pod sandbox or a node's root namespace runs:
+
+* ``receive`` is the driver's entry: Ethernet in (``eth_type_trans``: frames for another MAC
+  are ``PACKET_OTHERHOST`` and dropped), ARP to ``_arp_in``, IPv4 to ``_ip_in``.
+* ``_ip_in`` validates the header (``ip_rcv_core``), then routes: a local address is delivered
+  (``ip_local_deliver``) to ICMP, UDP or TCP; anything else is forwarded when ``forwarding``
+  is on (the node) — TTL checked and decremented, a route looked up, ICMP errors sent as
+  ``icmp_send`` would — and dropped otherwise (the pod).
+* ``ip_output`` picks the route and source address, then ``_l3_out`` resolves the next hop
+  through the neighbour table (queueing while ARP runs) and puts the frame on the link; ``lo``
+  needs no ARP and carries all-zero MACs.
+* Netfilter hooks (``hooks``) are called at PREROUTING, INPUT, FORWARD, OUTPUT and
+  POSTROUTING; without a hook object the namespace behaves as a plain host.
+
+The transport layer (sockets, TCP connections, the applications) lives in
+``pktsim.devices.l4``; this module only moves IPv4 packets.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import TYPE_CHECKING, Protocol
+
+from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.devices.neigh import MCAST_SOLICIT, RETRANS_NS, UNRES_QLEN, NeighTable
+from pktsim.devices.routes import Route, RoutingTable
+from pktsim.wire import build
+from pktsim.wire.build import BROADCAST, ETH_P_ARP, ETH_P_IP, PROTO_ICMP, ZERO_MAC
+from pktsim.wire.checksum import checksum, update16
+from pktsim.wire.parse import ip_str
+
+if TYPE_CHECKING:
+    from pktsim.devices.l4 import Transport
+
+_IPH = struct.Struct("!BBHHHBBH4s4s")
+LOOPBACK_NET = IPv4Network("127.0.0.0/8")
+ICMP_ROOM = 576 - 20 - 8  # icmp_send(): the quoted original fits a 576-byte datagram
+
+
+@dataclass(slots=True)
+class IfConfig:
+    """One interface of the namespace as ``ip addr`` shows it."""
+
+    name: str
+    mac: bytes
+    mtu: int = 1500
+    addrs: list[IPv4Interface] = field(default_factory=list)
+    kind: str = "ether"  # loopback | ether | bridge | vxlan | ipip
+    up: bool = True
+
+
+class Hooks(Protocol):
+    """Netfilter as seen by the stack: each hook may rewrite the packet or drop it."""
+
+    def hook(self, name: str, now: int, pkt: bytes, in_dev: str, out_dev: str, frame: Frame,
+             r: Reaction) -> bytes | None: ...
+
+
+class Netns:
+    """A namespace; ``forwarding`` is ``net.ipv4.ip_forward`` (on for nodes, off for pods)."""
+
+    def __init__(self, host: str, *, forwarding: bool = False, rng: random.Random | None = None,
+                 new_pid: Callable[[], int] | None = None) -> None:
+        self.host = host
+        self.name = host
+        self.forwarding = forwarding
+        self.rng = rng or random.Random(0)
+        self.ifaces: dict[str, IfConfig] = {}
+        self.routes = RoutingTable()
+        self.neigh = NeighTable()
+        self.hooks: Hooks | None = None
+        self.tunnels: dict[str, Callable[[int, bytes, bytes, Frame, Reaction], None]] = {}
+        self._local: dict[bytes, str] = {}
+        self._ip_ids: dict[bytes, int] = {}
+        self._pid_counter = new_pid or _counter()
+        from pktsim.devices.l4 import Transport
+
+        self.l4: Transport = Transport(self)
+
+    # -- configuration (what kubelet, the CNI plugin and flanneld do) ---------------------
+    def add_iface(self, name: str, mac: bytes, *, mtu: int = 1500, kind: str = "ether") -> IfConfig:
+        cfg = IfConfig(name, mac, mtu, kind=kind)
+        self.ifaces[name] = cfg
+        if kind == "loopback":
+            self.add_addr(name, IPv4Interface("127.0.0.1/8"))
+        return cfg
+
+    def add_addr(self, dev: str, addr: IPv4Interface, *, connected_route: bool = True) -> None:
+        self.ifaces[dev].addrs.append(addr)
+        self._local[addr.ip.packed] = dev
+        if connected_route and addr.network.prefixlen < 32 and dev != "lo":
+            self.routes.add(Route(addr.network, dev, src=addr.ip, proto="kernel", scope="link"))
+
+    def add_route(self, dst: str | IPv4Network, dev: str, via: str | IPv4Address | None = None,
+                  *, onlink: bool = False, src: IPv4Address | None = None) -> None:
+        self.routes.add(Route(IPv4Network(dst), dev, IPv4Address(via) if via else None,
+                              src=src, onlink=onlink))
+
+    def new_pid(self) -> int:
+        return self._pid_counter()
+
+    def is_local(self, ip: bytes) -> bool:
+        return ip in self._local or ip[0] == 127
+
+    def primary_ip(self, dev: str) -> bytes | None:
+        addrs = self.ifaces[dev].addrs if dev in self.ifaces else []
+        return addrs[0].ip.packed if addrs else None
+
+    # -- driver interface ----------------------------------------------------------------
+    def next_deadline(self) -> int | None:
+        times = [t for t in (self.neigh.next_deadline(), self.l4.next_deadline()) if t is not None]
+        return min(times) if times else None
+
+    def on_deadline(self, now: int) -> Reaction:
+        r = Reaction()
+        for entry in self.neigh.due(now):
+            self._arp_retry(now, entry.dev, entry.ip, r)
+        self.l4.on_deadline(now, r)
+        return r
+
+    def receive(self, now: int, port: str, frame: Frame) -> Reaction:
+        r = Reaction()
+        iface = self.ifaces.get(port)
+        data = frame.data
+        if iface is None or not iface.up:
+            r.drop(DropReason.PORT_DOWN, port, frame)
+            return r
+        if iface.kind == "ipip":
+            self._ip_in(now, port, data, frame, r)
+            return r
+        if len(data) < 14:
+            r.drop(DropReason.MALFORMED, port, frame, f"{len(data)} bytes")
+            return r
+        dst = data[0:6]
+        if dst != iface.mac and not dst[0] & 1 and iface.kind != "loopback":
+            r.drop(DropReason.NOT_FOR_US, port, frame, "PACKET_OTHERHOST")
+            return r
+        ethertype = (data[12] << 8) | data[13]
+        if ethertype == ETH_P_IP:
+            self._ip_in(now, port, data[14:], frame, r)
+        elif ethertype == ETH_P_ARP:
+            self._arp_in(now, port, data[14:], frame, r)
+        else:
+            r.drop(DropReason.UNKNOWN_ETHERTYPE, port, frame, f"0x{ethertype:04x}")
+        return r
+
+    # -- ARP ------------------------------------------------------------------------------
+    def _arp_in(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
+        if len(pkt) < 28 or pkt[0:6] != b"\x00\x01\x08\x00\x06\x04":
+            r.drop(DropReason.MALFORMED, port, frame, "not an Ethernet/IPv4 ARP packet")
+            return
+        op = (pkt[6] << 8) | pkt[7]
+        sha, spa, tpa = pkt[8:14], pkt[14:18], pkt[24:28]
+        iface = self.ifaces[port]
+        for_us = any(a.ip.packed == tpa for a in iface.addrs)
+        entry = self.neigh.get(port, spa)
+        if op == 2 and entry is not None:
+            self._neigh_resolved(now, port, spa, sha, "REACHABLE", r)
+        elif op == 1 and for_us:
+            if entry is None or entry.mac != sha:
+                self._neigh_resolved(now, port, spa, sha, "STALE", r)
+            reply = build.ether(sha, iface.mac, ETH_P_ARP,
+                                build.arp(2, iface.mac, tpa, sha, spa))
+            r.step("arp", f"ARP reply {ip_str(tpa)} is-at our {port}", port, frame)
+            r.send(port, Frame(reply, self.new_pid(), frame.flow))
+        elif op == 1:
+            r.step("arp", f"ARP request for {ip_str(tpa)}: not ours, ignored", port, frame)
+
+    def _neigh_resolved(self, now: int, dev: str, ip: bytes, mac: bytes, state: str,
+                        r: Reaction) -> None:
+        entry = self.neigh.set(dev, ip, mac, state)
+        queued, entry.queue = entry.queue, []
+        for pkt, tags in queued:
+            self._emit_ether(dev, mac, pkt, tags, r)
+
+    def _arp_request(self, dev: str, target: bytes, tags: Frame, r: Reaction) -> None:
+        iface = self.ifaces[dev]
+        src = self._arp_source(dev, target)
+        req = build.ether(BROADCAST, iface.mac, ETH_P_ARP,
+                          build.arp(1, iface.mac, src, ZERO_MAC, target))
+        frame = Frame(req, self.new_pid(), tags.flow)
+        r.step("arp", f"ARP who-has {ip_str(target)} on {dev}", dev, frame)
+        r.send(dev, frame)
+
+    def _arp_source(self, dev: str, target: bytes) -> bytes:
+        addrs = self.ifaces[dev].addrs
+        for a in addrs:
+            if IPv4Address(target) in a.network:
+                return a.ip.packed
+        return addrs[0].ip.packed if addrs else next(iter(self._local), b"\x00" * 4)
+
+    def _arp_retry(self, now: int, dev: str, ip: bytes, r: Reaction) -> None:
+        entry = self.neigh.get(dev, ip)
+        if entry is None:
+            return
+        if entry.probes >= MCAST_SOLICIT:
+            entry.state, entry.next_probe = "FAILED", None
+            for pkt, tags in entry.queue:
+                r.drop(DropReason.NEIGH_FAILED, dev, tags, f"{ip_str(ip)} did not answer")
+                self._unreachable_to_sender(now, pkt, tags, r)
+            entry.queue = []
+            return
+        entry.probes += 1
+        entry.next_probe = now + RETRANS_NS
+        self._arp_request(dev, ip, entry.queue[0][1] if entry.queue else Frame(b"", 0), r)
+
+    def _unreachable_to_sender(self, now: int, pkt: bytes, tags: Frame, r: Reaction) -> None:
+        if self.is_local(pkt[12:16]):
+            self.l4.local_error(now, pkt, "host unreachable", r, tags)
+        else:
+            self.icmp_error(now, 3, 1, pkt, tags, r)
+
+    # -- IPv4 in ---------------------------------------------------------------------------
+    def _ip_in(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
+        if len(pkt) < 20 or pkt[0] >> 4 != 4 or (pkt[0] & 0x0F) < 5:
+            r.drop(DropReason.MALFORMED, port, frame, "bad IPv4 version or header length")
+            return
+        ihl = (pkt[0] & 0x0F) * 4
+        total = (pkt[2] << 8) | pkt[3]
+        if total < ihl or total > len(pkt) or len(pkt) < ihl:
+            r.drop(DropReason.MALFORMED, port, frame, f"IPv4 total length {total}")
+            return
+        if checksum(pkt[:ihl]) != 0:
+            r.drop(DropReason.BAD_CHECKSUM, port, frame, "IPv4 header")
+            return
+        pkt = pkt[:total]  # Ethernet padding is not part of the packet
+        if self.hooks is not None:
+            hooked = self.hooks.hook("PREROUTING", now, pkt, port, "", frame, r)
+            if hooked is None:
+                return
+            pkt = hooked
+        dst = pkt[16:20]
+        if self.is_local(dst) or dst == b"\xff\xff\xff\xff":
+            if self.hooks is not None:
+                hooked = self.hooks.hook("INPUT", now, pkt, port, "", frame, r)
+                if hooked is None:
+                    return
+                pkt = hooked
+            self.l4.deliver(now, port, pkt, frame, r)
+        elif self.forwarding:
+            self._forward(now, port, pkt, frame, r)
+        else:
+            r.drop(DropReason.NOT_FOR_US, port, frame, f"{ip_str(dst)} is not ours, "
+                   "forwarding off")
+
+    def _forward(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
+        dst = pkt[16:20]
+        ttl = pkt[8]
+        if ttl <= 1:
+            r.drop(DropReason.TTL_EXCEEDED, port, frame, f"ttl {ttl}")
+            self.icmp_error(now, 11, 0, pkt, frame, r, in_dev=port)
+            return
+        route = self.routes.lookup(dst)
+        if route is None:
+            r.drop(DropReason.NO_ROUTE, port, frame, ip_str(dst))
+            self.icmp_error(now, 3, 0, pkt, frame, r, in_dev=port)
+            return
+        old = (ttl << 8) | pkt[9]
+        csum = update16((pkt[10] << 8) | pkt[11], old, old - 0x100)
+        pkt = pkt[:8] + bytes([ttl - 1]) + pkt[9:10] + csum.to_bytes(2, "big") + pkt[12:]
+        r.step("route", f"forward {ip_str(dst)} via route {route.render()}, ttl {ttl}->{ttl - 1}",
+               port, frame, route=route.render())
+        if self.hooks is not None:
+            hooked = self.hooks.hook("FORWARD", now, pkt, port, route.dev, frame, r)
+            if hooked is None:
+                return
+            pkt = hooked
+        self._post_routing(now, route, pkt, frame, r, in_dev=port)
+
+    # -- IPv4 out --------------------------------------------------------------------------
+    def select_source(self, dst: bytes) -> tuple[Route | None, bytes | None]:
+        """The route and the source address a new local packet to ``dst`` would take."""
+        if self.is_local(dst):
+            local = dst if dst in self._local else b"\x7f\x00\x00\x01"
+            return Route(IPv4Network(IPv4Address(dst)), "lo", scope="host"), local
+        route = self.routes.lookup(dst)
+        if route is None:
+            return None, None
+        if route.src is not None:
+            return route, route.src.packed
+        return route, self.primary_ip(route.dev) or self._any_ip()
+
+    def _any_ip(self) -> bytes | None:
+        for dev, cfg in self.ifaces.items():
+            if dev != "lo" and cfg.addrs:
+                return cfg.addrs[0].ip.packed
+        return None
+
+    def ip_id(self, dst: bytes) -> int:
+        """``ip_select_ident`` for packets without a socket counter: per destination."""
+        cur = self._ip_ids.get(dst)
+        if cur is None:
+            cur = self.rng.getrandbits(16)
+        self._ip_ids[dst] = (cur + 1) & 0xFFFF
+        return cur
+
+    def ip_output(self, now: int, pkt: bytes, frame: Frame, r: Reaction) -> None:
+        """Send a locally generated IPv4 packet (header complete, checksum set)."""
+        dst = pkt[16:20]
+        route, _src = self.select_source(dst)
+        if route is None:
+            r.drop(DropReason.NO_ROUTE, "", frame, ip_str(dst))
+            self.l4.local_error(now, pkt, "network unreachable", r, frame)
+            return
+        if self.hooks is not None:
+            hooked = self.hooks.hook("OUTPUT", now, pkt, "", route.dev, frame, r)
+            if hooked is None:
+                return
+            if hooked[16:20] != dst:  # DNAT in OUTPUT re-routes (ip_route_me_harder)
+                pkt = hooked
+                route, _src = self.select_source(pkt[16:20])
+                if route is None:
+                    r.drop(DropReason.NO_ROUTE, "", frame, ip_str(pkt[16:20]))
+                    return
+            pkt = hooked
+        self._post_routing(now, route, pkt, frame, r, in_dev="")
+
+    def _post_routing(self, now: int, route: Route, pkt: bytes, frame: Frame, r: Reaction, *,
+                      in_dev: str) -> None:
+        if self.hooks is not None:
+            hooked = self.hooks.hook("POSTROUTING", now, pkt, in_dev, route.dev, frame, r)
+            if hooked is None:
+                return
+            pkt = hooked
+        dev = self.ifaces.get(route.dev)
+        if dev is None or not dev.up:
+            r.drop(DropReason.PORT_DOWN, route.dev, frame)
+            return
+        if len(pkt) > dev.mtu and pkt[6] & 0x40:
+            r.drop(DropReason.FRAG_NEEDED, route.dev, frame, f"{len(pkt)} > mtu {dev.mtu}")
+            if in_dev:
+                self.icmp_error(now, 3, 4, pkt, frame, r, mtu=dev.mtu, in_dev=in_dev)
+            return
+        self._l3_out(now, route, pkt, frame, r)
+
+    def _l3_out(self, now: int, route: Route, pkt: bytes, frame: Frame, r: Reaction) -> None:
+        dev = route.dev
+        cfg = self.ifaces[dev]
+        if cfg.kind == "loopback":
+            r.send(dev, frame.with_data(build.ether(ZERO_MAC, ZERO_MAC, ETH_P_IP, pkt)))
+            return
+        nexthop = route.via.packed if route.via is not None else pkt[16:20]
+        tunnel = self.tunnels.get(dev)
+        if tunnel is not None:
+            tunnel(now, nexthop, pkt, frame, r)
+            return
+        mac = self.neigh.resolved(dev, nexthop)
+        if mac is not None:
+            self._emit_ether(dev, mac, pkt, frame, r)
+            return
+        entry = self.neigh.incomplete(dev, nexthop)
+        if len(entry.queue) >= UNRES_QLEN:
+            dropped = entry.queue.pop(0)
+            r.drop(DropReason.QUEUE_FULL, dev, dropped[1])
+        entry.queue.append((pkt, frame))
+        if entry.next_probe is None:
+            entry.probes = 1
+            entry.next_probe = now + RETRANS_NS
+            self._arp_request(dev, nexthop, frame, r)
+
+    def _emit_ether(self, dev: str, mac: bytes, pkt: bytes, tags: Frame, r: Reaction) -> None:
+        r.send(dev, tags.with_data(build.ether(mac, self.ifaces[dev].mac, ETH_P_IP, pkt)))
+
+    # -- ICMP errors -----------------------------------------------------------------------
+    def icmp_error(self, now: int, icmp_type: int, code: int, offending: bytes, tags: Frame,
+                   r: Reaction, *, mtu: int = 0, in_dev: str = "") -> None:
+        """``icmp_send``: never about an ICMP error, a fragment or a broadcast."""
+        if offending[9] == PROTO_ICMP and len(offending) > 20 + 0 and \
+                offending[(offending[0] & 0x0F) * 4] not in (0, 8):
+            return
+        if (offending[6] & 0x1F) | offending[7]:
+            return
+        src = offending[12:16]
+        rest = struct.pack("!HH", 0, mtu) if icmp_type == 3 and code == 4 else b"\x00" * 4
+        body = build.icmp(icmp_type, code, rest, offending[:ICMP_ROOM])
+        route, my_ip = self.select_source(src)
+        if in_dev and self.primary_ip(in_dev):
+            my_ip = self.primary_ip(in_dev)
+        if route is None or my_ip is None:
+            return
+        pkt = build.ipv4(my_ip, src, PROTO_ICMP, body, ttl=64, ident=self.ip_id(src), tos=0xC0)
+        err = Frame(pkt, self.new_pid(), tags.flow)
+        r.step("icmp", f"send ICMP type {icmp_type} code {code} to {ip_str(src)}", in_dev, err)
+        self.ip_output(now, pkt, err, r)
+
+    def addresses(self) -> Iterator[tuple[str, IPv4Interface]]:
+        for name, cfg in self.ifaces.items():
+            for addr in cfg.addrs:
+                yield name, addr
+
+
+def _counter() -> Callable[[], int]:
+    state = [0]
+
+    def nxt() -> int:
+        state[0] += 1
+        return state[0]
+
+    return nxt

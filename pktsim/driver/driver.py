@@ -1,0 +1,243 @@
+"""The one driver: owns virtual time, moves frames along links, hands every step to the sinks.
+
+Theory of operation
+-------------------
+Time is integer nanoseconds since the start of the run.  The event queue is a heap of
+``(time, sequence, action)``; the sequence number breaks ties in the order events were
+scheduled, so a run is a pure function of its input (ns-3's scheduler does the same).
+
+A *link end* is a (device, port) pair, optionally with an ``Interface`` — the capture point a
+``tcpdump -i`` there would see.  When a device emits on a port, the driver captures the frame
+outbound on that end's interface, then delivers it to the peer end after the link latency,
+where it is captured inbound and handed to the peer device's ``receive``.  A veth pair is one
+link whose two ends are both captured; the bridge's local port (``cbr0``) is a link captured
+only on the node side, since both sides are the same interface; ``lo`` is a link from a
+namespace to itself, captured once, as Linux shows it.
+
+Every frame's hop count is tracked by packet id; a packet past ``hop_limit`` hops (a bridging
+loop, a routing loop with TTL reset) is dropped with ``DropReason.STORM``, so no topology can
+hang the run.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pktsim.devices.base import Device, DropReason, Emit, Frame, Reaction
+from pktsim.driver.types import Direction, Interface, Sink, TraceEvent
+from pktsim.wire.parse import summary
+
+DEFAULT_LATENCY_NS = 1_000
+
+
+@dataclass(slots=True, eq=False)
+class LinkEnd:
+    device: Device
+    port: str
+    iface: Interface | None
+    peer: LinkEnd | None = None
+    latency: int = DEFAULT_LATENCY_NS
+    raw_ip: bool = False  # tunl0: frames are bare IPv4
+
+
+@dataclass(slots=True)
+class RunStats:
+    events: int = 0
+    frames: int = 0
+    hops: int = 0
+    drops: int = 0
+    storm_drops: int = 0
+
+
+@dataclass(order=True, slots=True)
+class _Item:
+    t: int
+    seq: int
+    action: Callable[[], None] = field(compare=False)
+
+
+class Driver:
+    """Runs devices wired by links; sinks see frames and trace events in time order."""
+
+    def __init__(self, sinks: list[Sink] | None = None, *, start_time_ns: int = 0,
+                 hop_limit: int = 512) -> None:
+        self.now = 0
+        self.start_time_ns = start_time_ns
+        self.sinks: list[Sink] = list(sinks or [])
+        self.hop_limit = hop_limit
+        self.stats = RunStats()
+        self._queue: list[_Item] = []
+        self._seq = 0
+        self._ends: dict[tuple[int, str], LinkEnd] = {}
+        self._wakeups: dict[int, int] = {}  # id(device) -> deadline scheduled
+        self._hops: dict[int, int] = {}
+        self._next_pid = 1
+        self.interfaces: list[Interface] = []
+        self.listeners: list[Callable[[TraceEvent], None]] = []
+
+    # -- wiring ---------------------------------------------------------------------------
+    def new_pid(self) -> int:
+        pid = self._next_pid
+        self._next_pid += 1
+        return pid
+
+    def add_interface(self, iface: Interface) -> Interface:
+        self.interfaces.append(iface)
+        for sink in self.sinks:
+            sink.interface(iface)
+        return iface
+
+    def connect(self, a: Device, a_port: str, a_iface: Interface | None, b: Device, b_port: str,
+                b_iface: Interface | None, *, latency: int = DEFAULT_LATENCY_NS,
+                raw_ip: bool = False) -> None:
+        """Join (a, a_port) and (b, b_port) by a link; each side optionally captured."""
+        end_a = LinkEnd(a, a_port, a_iface, latency=latency, raw_ip=raw_ip)
+        end_b = LinkEnd(b, b_port, b_iface, latency=latency, raw_ip=raw_ip)
+        end_a.peer, end_b.peer = end_b, end_a
+        self._ends[(id(a), a_port)] = end_a
+        self._ends[(id(b), b_port)] = end_b
+
+    def loopback(self, dev: Device, port: str, iface: Interface) -> None:
+        """``lo``: what the namespace sends on ``port`` it receives on ``port``, seen once."""
+        end = LinkEnd(dev, port, iface, latency=0)
+        end.peer = end
+        self._ends[(id(dev), port)] = end
+
+    def disconnect(self, dev: Device, port: str) -> None:
+        end = self._ends.pop((id(dev), port), None)
+        if end is not None and end.peer is not None and end.peer is not end:
+            self._ends.pop((id(end.peer.device), end.peer.port), None)
+
+    # -- scheduling -----------------------------------------------------------------------
+    def at(self, t: int, action: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, _Item(t, self._seq, action))
+
+    def call(self, t: int, device: Device, fn: Callable[[int], Reaction]) -> None:
+        """At time ``t`` run ``fn(now)`` (e.g. an app start) and apply its reaction."""
+        self.at(t, lambda: self.apply(device, fn(self.now)))
+
+    def run(self, until: int | None = None, max_events: int | None = None) -> None:
+        """Process events in order until the queue is empty or time ``until`` is reached."""
+        queue = self._queue
+        budget = max_events
+        while queue:
+            if until is not None and queue[0].t > until:
+                self.now = until
+                return
+            item = heapq.heappop(queue)
+            self.now = item.t
+            self.stats.events += 1
+            item.action()
+            if budget is not None:
+                budget -= 1
+                if budget <= 0:
+                    return
+
+    def step(self) -> bool:
+        """Process one event; False when nothing is left (for notebooks' stepping)."""
+        if not self._queue:
+            return False
+        self.run(max_events=1)
+        return True
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue
+
+    # -- the work -------------------------------------------------------------------------
+    def apply(self, device: Device, reaction: Reaction) -> None:
+        """Record a device's steps, transmit its frames, and re-arm its timer."""
+        for st in reaction.steps:
+            if st.event == "drop":
+                self.stats.drops += 1
+            self._event(TraceEvent(self.now, st.flow, st.pid, device.host, st.iface, st.event,
+                                   st.summary, None, st.detail))
+        notes: dict[int, str] = {}
+        if reaction.emits and reaction.steps:
+            for st in reaction.steps:
+                if st.pid is not None and st.event not in ("learn", "drop"):
+                    prev = notes.get(st.pid)
+                    notes[st.pid] = f"{prev}; {st.summary}" if prev else st.summary
+        for emit in reaction.emits:
+            note = notes.get(emit.frame.pid, "")
+            if emit.delay:
+                self.at(self.now + emit.delay,
+                        lambda e=emit, n=note: self._transmit(device, e, n))
+            else:
+                self._transmit(device, emit, note)
+        self._arm(device)
+
+    def _arm(self, device: Device) -> None:
+        deadline = device.next_deadline()
+        if deadline is None:
+            return
+        key = id(device)
+        scheduled = self._wakeups.get(key)
+        if scheduled is not None and scheduled <= deadline:
+            return
+        self._wakeups[key] = deadline
+        self.at(max(deadline, self.now), lambda: self._wake(device, deadline))
+
+    def _wake(self, device: Device, deadline: int) -> None:
+        key = id(device)
+        if self._wakeups.get(key) != deadline:
+            return
+        del self._wakeups[key]
+        current = device.next_deadline()
+        if current is None or current > self.now:
+            self._arm(device)
+            return
+        self.apply(device, device.on_deadline(self.now))
+
+    def _transmit(self, device: Device, emit: Emit, note: str = "") -> None:
+        end = self._ends.get((id(device), emit.port))
+        frame = emit.frame
+        if end is None:
+            self._event(TraceEvent(self.now, frame.flow, frame.pid, device.host, emit.port,
+                                   "drop", f"drop: {DropReason.PORT_DOWN.value}", None,
+                                   {"reason": DropReason.PORT_DOWN.name}))
+            return
+        if end.iface is not None and end.peer is not end:
+            self._capture(end, frame, Direction.OUTBOUND, "tx", note)
+        hops = self._hops.get(frame.pid, 0) + 1
+        self._hops[frame.pid] = hops
+        self.stats.hops += 1
+        if hops > self.hop_limit:
+            self.stats.storm_drops += 1
+            self._event(TraceEvent(self.now, frame.flow, frame.pid, device.host, emit.port,
+                                   "drop", f"drop: {DropReason.STORM.value} ({hops} hops)",
+                                   None, {"reason": DropReason.STORM.name}))
+            return
+        peer = end.peer
+        assert peer is not None
+        self.at(self.now + end.latency, lambda: self._deliver(peer, frame))
+
+    def _deliver(self, end: LinkEnd, frame: Frame) -> None:
+        reaction = end.device.receive(self.now, end.port, frame)
+        if end.iface is not None:
+            note = "; ".join(s.summary for s in reaction.steps if s.pid == frame.pid)
+            self._capture(end, frame, Direction.INBOUND, "rx", note)
+        self.apply(end.device, reaction)
+
+    def _capture(self, end: LinkEnd, frame: Frame, direction: Direction, event: str,
+                 note: str) -> None:
+        iface = end.iface
+        assert iface is not None
+        self.stats.frames += 1
+        number = self.stats.frames
+        text = summary(frame.data, end.raw_ip)
+        comment = f"{text} | {note}" if note else text
+        t_abs = self.start_time_ns + self.now
+        for sink in self.sinks:
+            sink.frame(t_abs, iface, direction, frame.data, comment)
+        self._event(TraceEvent(self.now, frame.flow, frame.pid, iface.host, iface.name, event,
+                               text, number))
+
+    def _event(self, event: TraceEvent) -> None:
+        for sink in self.sinks:
+            sink.event(event)
+        for listener in self.listeners:
+            listener(event)

@@ -1,0 +1,193 @@
+"""The cluster as kubelet, the CNI plugin and the scheduler leave it: every address decided.
+
+Theory of operation
+-------------------
+``allocate(scenario)`` turns what the manifests say into what a running cluster has, and
+takes every value the manifests give as they are (SCENARIO.md §1):
+
+* nodes sorted by name; node *i* gets InternalIP ``nodeCIDR`` ``.0.(2+i)`` (as kind does) and
+  the *i*-th ``/24`` of ``podCIDR``, unless ``status.addresses``/``spec.podCIDR`` say;
+* a pod without ``spec.nodeName`` goes to the node with the fewest pods so far (ties: the
+  first by name), which spreads a Deployment's replicas as the default scheduler does;
+* pod IPs come from the node's pod CIDR in creation order, host-local style: ``.1`` is the
+  bridge (gateway), the first pod gets ``.2``; an address a pod's ``status.podIP`` gives is
+  reserved first;
+* MACs are random as the kernel makes them (``eth_random_addr``) but drawn from named streams
+  of the seed; the node's ``eth0`` MAC follows Docker's ``02:42:<IPv4>`` as kind nodes have;
+  host-side veths are ``veth`` + 8 hex digits (``RandomVethName``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from pktsim.driver.rand import Streams
+from pktsim.errors import ScenarioError, ScenarioErrors
+from pktsim.model.objects import ClusterConfig, Node, Pod, Scenario, Source
+
+
+@dataclass(slots=True)
+class NodeInfo:
+    name: str
+    index: int
+    ip: IPv4Address
+    pod_cidr: IPv4Network
+    eth0_mac: bytes
+    bridge_mac: bytes
+    vtep_mac: bytes
+
+    @property
+    def gateway(self) -> IPv4Interface:
+        return IPv4Interface(f"{self.pod_cidr.network_address + 1}/{self.pod_cidr.prefixlen}")
+
+
+@dataclass(slots=True)
+class PodInfo:
+    pod: Pod
+    node: str
+    ip: IPv4Address
+    mac: bytes = b""
+    veth: str = ""
+    veth_mac: bytes = b""
+
+    @property
+    def key(self) -> str:
+        return self.pod.key
+
+
+@dataclass(slots=True)
+class ClusterModel:
+    config: ClusterConfig
+    scenario: Scenario
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    pods: dict[str, PodInfo] = field(default_factory=dict)
+    streams: Streams = field(default_factory=lambda: Streams(0))
+
+    def node_list(self) -> list[NodeInfo]:
+        return sorted(self.nodes.values(), key=lambda n: n.index)
+
+    def pods_on(self, node: str) -> list[PodInfo]:
+        return [p for p in self.pods.values() if p.node == node]
+
+
+def _err(src: Source | None, field_: str, value: object, message: str, valid: str = "") -> \
+        ScenarioError:
+    return ScenarioError(message, file=src.file if src else "",
+                         document=src.document() if src else "", field=field_, value=value,
+                         valid=valid)
+
+
+def allocate(scenario: Scenario) -> ClusterModel:
+    """Decide every address; raise ``ScenarioError(s)`` for conflicts the manifests create."""
+    cfg = scenario.config
+    model = ClusterModel(cfg, scenario, streams=Streams(cfg.seed))
+    errors: list[ScenarioError] = []
+    nodes = scenario.nodes or [Node(f"node-{i + 1}") for i in range(cfg.nodes)]
+    _allocate_nodes(model, sorted(nodes, key=lambda n: n.name), errors)
+    if not errors:
+        _allocate_pods(model, errors)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ScenarioErrors(errors)
+    return model
+
+
+def _allocate_nodes(model: ClusterModel, nodes: list[Node], errors: list[ScenarioError]) -> None:
+    cfg = model.config
+    subnets = cfg.pod_cidr.subnets(new_prefix=24) if cfg.pod_cidr.prefixlen <= 24 else iter(())
+    taken_ips: dict[IPv4Address, str] = {}
+    taken_cidrs: list[tuple[IPv4Network, str]] = []
+    given = {n.pod_cidr for n in nodes if n.pod_cidr is not None}
+    for index, node in enumerate(nodes):
+        ip = node.internal_ip or cfg.node_cidr.network_address + 2 + index
+        if ip in taken_ips:
+            errors.append(_err(node.source, "status.addresses[InternalIP]", str(ip),
+                               f"is also node {taken_ips[ip]}'s address",
+                               "a distinct InternalIP per node"))
+        taken_ips[ip] = node.name
+        cidr = node.pod_cidr
+        if cidr is None:
+            cidr = next((s for s in subnets if s not in given), None)
+            if cidr is None:
+                errors.append(_err(node.source, "spec.podCIDR", None, "the cluster podCIDR "
+                                   f"{cfg.pod_cidr} has no /24 left for this node",
+                                   "a larger Cluster.spec.podCIDR"))
+                continue
+        _check_cidr(node, cidr, cfg, taken_cidrs, errors)
+        taken_cidrs.append((cidr, node.name))
+        streams = model.streams
+        model.nodes[node.name] = NodeInfo(
+            node.name, index, ip, cidr, b"\x02\x42" + ip.packed,
+            streams.mac(f"node/{node.name}/bridge"), streams.mac(f"node/{node.name}/vtep"))
+
+
+def _check_cidr(node: Node, cidr: IPv4Network, cfg: ClusterConfig,
+                taken: list[tuple[IPv4Network, str]], errors: list[ScenarioError]) -> None:
+    if not cidr.subnet_of(cfg.pod_cidr):
+        errors.append(_err(node.source, "spec.podCIDR", str(cidr),
+                           f"lies outside the cluster podCIDR {cfg.pod_cidr}",
+                           f"a subnet of {cfg.pod_cidr}"))
+    if cidr.prefixlen > 30:
+        errors.append(_err(node.source, "spec.podCIDR", str(cidr),
+                           "is too small to allocate from (host-local needs a /30 or larger)",
+                           "a prefix length of 30 or less"))
+    for other, name in taken:
+        if cidr.overlaps(other):
+            errors.append(_err(node.source, "spec.podCIDR", str(cidr),
+                               f"overlaps node {name}'s {other}", "non-overlapping pod CIDRs"))
+
+
+def _allocate_pods(model: ClusterModel, errors: list[ScenarioError]) -> None:
+    load = {name: 0 for name in model.nodes}
+    order = sorted(model.nodes, key=lambda n: model.nodes[n].index)
+    reserved: dict[str, set[IPv4Address]] = {name: set() for name in model.nodes}
+    placed: list[tuple[Pod, str]] = []
+    for pod in model.scenario.pods:
+        node = pod.node_name
+        if node is None:
+            node = min(order, key=lambda n: (load[n], model.nodes[n].index))
+        elif node not in model.nodes:
+            errors.append(_err(pod.source, "spec.nodeName", node, "names no node",
+                               ", ".join(order)))
+            continue
+        load[node] += 1
+        placed.append((pod, node))
+        if pod.pod_ip is not None and not pod.host_network:
+            reserved[node].add(pod.pod_ip)
+    cursor = {name: model.nodes[name].pod_cidr.network_address + 2 for name in model.nodes}
+    for pod, node in placed:
+        info = model.nodes[node]
+        ip = _pod_ip(pod, info, reserved[node], cursor, errors)
+        if ip is None:
+            continue
+        key = pod.key
+        streams = model.streams
+        model.pods[key] = PodInfo(pod, node, ip, streams.mac(f"pod/{key}/eth0"),
+                                  "veth" + streams.hex8(f"pod/{key}/veth"),
+                                  streams.mac(f"pod/{key}/veth"))
+
+
+def _pod_ip(pod: Pod, info: NodeInfo, reserved: set[IPv4Address],
+            cursor: dict[str, IPv4Address], errors: list[ScenarioError]) -> IPv4Address | None:
+    if pod.host_network:
+        return info.ip
+    if pod.pod_ip is not None:
+        if pod.pod_ip not in info.pod_cidr:
+            errors.append(_err(pod.source, "status.podIP", str(pod.pod_ip),
+                               f"is outside node {info.name}'s podCIDR {info.pod_cidr}",
+                               f"an address in {info.pod_cidr}"))
+            return None
+        return pod.pod_ip
+    ip = cursor[info.name]
+    while ip in reserved:
+        ip += 1
+    if ip >= info.pod_cidr.broadcast_address:
+        errors.append(_err(pod.source, "metadata.name", pod.name,
+                           f"node {info.name}'s podCIDR {info.pod_cidr} is exhausted",
+                           "fewer pods on the node or a larger pod CIDR"))
+        return None
+    cursor[info.name] = ip + 1
+    reserved.add(ip)
+    return ip

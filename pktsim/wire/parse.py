@@ -1,0 +1,113 @@
+"""Fixed-offset reads of the headers pktsim's devices look at, and a tcpdump-style summary.
+
+Nothing here allocates a scapy object: a hop reads a few fields with ``struct.unpack_from``
+and slices.  ``summary()`` writes the one-line description that trace events and capture
+comments carry, in tcpdump's manner.
+"""
+
+from __future__ import annotations
+
+import struct
+from ipaddress import IPv4Address
+
+from pktsim.wire.build import ETH_P_ARP, ETH_P_IP, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP
+
+_IPH = struct.Struct("!BBHHHBBH4s4s")
+_PORTS = struct.Struct("!HH")
+_TCPH = struct.Struct("!HHIIBBHHH")
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+
+_FLAG_LETTERS = ((TCP_SYN, "S"), (TCP_FIN, "F"), (TCP_RST, "R"), (TCP_PSH, "P"),
+                 (TCP_URG, "U"))
+
+
+def mac_str(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def ip_str(addr: bytes) -> str:
+    return f"{addr[0]}.{addr[1]}.{addr[2]}.{addr[3]}"
+
+
+def ip_bytes(addr: str | IPv4Address) -> bytes:
+    return IPv4Address(addr).packed
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes(int(part, 16) for part in mac.split(":"))
+
+
+def tcp_flag_str(flags: int) -> str:
+    """tcpdump's flag letters: ``[S]``, ``[S.]``, ``[P.]``, ``[F.]``, ``[R]``."""
+    text = "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
+    if flags & TCP_ACK:
+        text += "."
+    return f"[{text or 'none'}]"
+
+
+def ipv4_summary(pkt: bytes) -> str:
+    """One line for an IPv4 packet (without link header), as tcpdump -n prints it."""
+    if len(pkt) < 20:
+        return "IPv4 truncated"
+    _vihl, _tos, total, _ident, frag, ttl, proto, _c, src, dst = _IPH.unpack_from(pkt)
+    ihl = (_vihl & 0x0F) * 4
+    body = pkt[ihl:total]
+    s, d = ip_str(src), ip_str(dst)
+    if frag & 0x1FFF:
+        return f"IP {s} > {d}: fragment offset {(frag & 0x1FFF) * 8}, ttl {ttl}"
+    if proto == PROTO_TCP and len(body) >= 20:
+        sp, dp, seq, ack, off, flags, win, _cs, _u = _TCPH.unpack_from(body)
+        length = len(body) - (off >> 4) * 4
+        acks = f", ack {ack}" if flags & TCP_ACK else ""
+        return (f"IP {s}.{sp} > {d}.{dp}: Flags {tcp_flag_str(flags)}, seq {seq}{acks}, "
+                f"win {win}, length {length}, ttl {ttl}")
+    if proto == PROTO_UDP and len(body) >= 8:
+        sp, dp = _PORTS.unpack_from(body)
+        return f"IP {s}.{sp} > {d}.{dp}: UDP, length {len(body) - 8}, ttl {ttl}"
+    if proto == PROTO_ICMP and len(body) >= 8:
+        return f"IP {s} > {d}: {_icmp_summary(body)}, ttl {ttl}"
+    if proto == PROTO_IPIP:
+        return f"IP {s} > {d}: IPIP, ttl {ttl} | {ipv4_summary(body)}"
+    return f"IP {s} > {d}: proto {proto}, length {len(body)}, ttl {ttl}"
+
+
+def _icmp_summary(body: bytes) -> str:
+    icmp_type, code = body[0], body[1]
+    if icmp_type in (0, 8):
+        ident, seq = _PORTS.unpack_from(body, 4)
+        kind = "echo request" if icmp_type == 8 else "echo reply"
+        return f"ICMP {kind}, id {ident}, seq {seq}, length {len(body)}"
+    names = {(3, 0): "net unreachable", (3, 1): "host unreachable",
+             (3, 3): "port unreachable", (3, 4): "need to frag", (11, 0): "time exceeded in-transit"}
+    inner = body[8:]
+    about = ""
+    if len(inner) >= 20:
+        about = f" (about {ip_str(inner[12:16])} > {ip_str(inner[16:20])})"
+    return f"ICMP {names.get((icmp_type, code), f'type {icmp_type} code {code}')}{about}"
+
+
+def arp_summary(pkt: bytes) -> str:
+    if len(pkt) < 28:
+        return "ARP truncated"
+    op = (pkt[6] << 8) | pkt[7]
+    spa, tpa = ip_str(pkt[14:18]), ip_str(pkt[24:28])
+    if op == 1:
+        return f"ARP, Request who-has {tpa} tell {spa}"
+    if op == 2:
+        return f"ARP, Reply {spa} is-at {mac_str(pkt[8:14])}"
+    return f"ARP, op {op}"
+
+
+def summary(frame: bytes, raw_ip: bool = False) -> str:
+    """One line for an Ethernet frame (or a bare IPv4 packet when ``raw_ip``)."""
+    if raw_ip:
+        return ipv4_summary(frame)
+    if len(frame) < 14:
+        return f"truncated frame ({len(frame)} bytes)"
+    ethertype = (frame[12] << 8) | frame[13]
+    if ethertype == ETH_P_IP:
+        return ipv4_summary(frame[14:])
+    if ethertype == ETH_P_ARP:
+        return arp_summary(frame[14:])
+    return f"ethertype 0x{ethertype:04x}, length {len(frame)}"
