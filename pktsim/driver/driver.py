@@ -101,7 +101,7 @@ class Driver:
 
     def loopback(self, dev: Device, port: str, iface: Interface) -> None:
         """``lo``: what the namespace sends on ``port`` it receives on ``port``, seen once."""
-        end = LinkEnd(dev, port, iface, latency=0)
+        end = LinkEnd(dev, port, iface, latency=DEFAULT_LATENCY_NS)
         end.peer = end
         self._ends[(id(dev), port)] = end
 

@@ -13,16 +13,25 @@ from ipaddress import IPv4Address, IPv4Network
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where an object came from, for error messages: ``file: document N (Kind ns/name)``."""
+    """Where an object came from, for error messages: ``file: document N (Kind ns/name)``.
+
+    ``index`` is the 1-based position of the document in the file's YAML stream (empty
+    documents count, so it matches the n-th ``---`` section).  ``items`` locates an object
+    inside ``kind: List`` documents: 0-based positions in ``items``, outermost first, shown as
+    ``document 2 items[4]`` (nested Lists: ``document 2 items[4].items[0]``).
+    """
 
     file: str = "<string>"
     index: int = 0
     kind: str = ""
     name: str = ""
+    items: tuple[int, ...] = ()
 
     def document(self) -> str:
-        what = f" ({self.kind} {self.name})" if self.kind else ""
-        return f"document {self.index}{what}"
+        label = " ".join(part for part in (self.kind, self.name) if part)
+        what = f" ({label})" if label else ""
+        where = ".".join(f"items[{i}]" for i in self.items)
+        return f"document {self.index}{' ' + where if where else ''}{what}"
 
 
 @dataclass(slots=True)
@@ -184,3 +193,6 @@ class Scenario:
     network_policies: list[dict[str, object]] = field(default_factory=list)
     flows: list[Flow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # labels of every namespace in ``namespaces`` (for NetworkPolicy namespaceSelectors),
+    # including ``kubernetes.io/metadata.name``, which the API server sets on each namespace
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -1,0 +1,5 @@
+import sys
+
+from pktsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""The ``pktsim`` command: demo, run, check, trace (SCENARIO.md §2).
+
+Exit status: 0 done, 2 bad input (one line per problem, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pktsim.errors import ScenarioError, ScenarioErrors
+
+NETWORKS = ("routes", "vxlan", "ipip")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pktsim", description="Packet-level emulator of "
+                                "Kubernetes networking: real frames, Wireshark captures.")
+    sub = p.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the built-in cluster through the guide's paths")
+    demo.add_argument("--out", default="captures/demo")
+    demo.add_argument("--network", choices=NETWORKS, default="routes")
+    demo.add_argument("--quiet", action="store_true")
+    run = sub.add_parser("run", help="run every flow of the scenario files")
+    run.add_argument("scenario", nargs="+")
+    run.add_argument("--out", default="out")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    run.add_argument("--quiet", action="store_true")
+    check = sub.add_parser("check", help="validate the input and print the cluster")
+    check.add_argument("scenario", nargs="+")
+    check.add_argument("--seed", type=int)
+    trace = sub.add_parser("trace", help="one flow, hop by hop")
+    trace.add_argument("scenario", nargs="+")
+    trace.add_argument("--from", dest="src", required=True)
+    trace.add_argument("--to", dest="dst", required=True)
+    trace.add_argument("--protocol", choices=("tcp", "udp", "icmp"), default="tcp")
+    trace.add_argument("--port", type=int)
+    trace.add_argument("--out", default="")
+    trace.add_argument("--seed", type=int)
+    trace.add_argument("--format", choices=("text", "json"), default="text")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ScenarioErrors as exc:
+        for line in exc.lines():
+            print(f"pktsim: {line}", file=sys.stderr)
+        return 2
+    except ScenarioError as exc:
+        print(f"pktsim: {exc.line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an internal error: say so plainly, traceback on request
+        if os.environ.get("PKTSIM_DEBUG"):
+            raise
+        print(f"pktsim: internal error: {type(exc).__name__}: {exc} "
+              "(set PKTSIM_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "check":
+        return _check(args)
+    return _trace(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pktsim.api import demo_cluster
+    from pktsim.story import print_stories
+
+    cluster = demo_cluster(args.network)
+    started = time.monotonic()
+    result = cluster.run(args.out, force=True, keep=True)
+    if not args.quiet:
+        print_stories(result, Path(args.out))
+        print(f"wrote {args.out}/ in {time.monotonic() - started:.2f} s")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pktsim.api import load
+
+    cluster = load(*args.scenario, seed=args.seed)
+    for warning in cluster.scenario.warnings:
+        print(f"pktsim: warning: {warning}", file=sys.stderr)
+    result = cluster.run(args.out, force=args.force)
+    if not args.quiet:
+        sys.stdout.write(result.summary())
+        print(f"wrote {args.out}/ ({result.topology.driver.stats.frames} frames)")
+    return 0 if all(f.status == "ok" for f in result.flows) else 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pktsim.api import load
+    from pktsim.report import cluster_report
+
+    cluster = load(*args.scenario, seed=args.seed)
+    for warning in cluster.scenario.warnings:
+        print(f"pktsim: warning: {warning}", file=sys.stderr)
+    sys.stdout.write(cluster_report(cluster))
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from pktsim.api import load
+    from pktsim.model.objects import Flow
+    from pktsim.story import trace_json, trace_text
+
+    cluster = load(*args.scenario, seed=args.seed)
+    target = args.dst if args.port is None else f"{args.dst}:{args.port}"
+    flow = Flow("trace", args.src, target, protocol=args.protocol)
+    result = cluster.run(args.out or None, flows=[flow], keep=True)
+    if args.format == "json":
+        sys.stdout.write(trace_json(result))
+    else:
+        sys.stdout.write(trace_text(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

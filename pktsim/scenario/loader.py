@@ -1,0 +1,254 @@
+"""Read every document of every file, dispatch on ``kind``, then assemble the Scenario.
+
+Reading is one pass that records problems instead of stopping at the first: at the end, one
+problem raises a :class:`ScenarioError`, several raise :class:`ScenarioErrors`.  Workloads are
+expanded into pods only after every document is read (the seed, the nodes and the pods a
+snapshot already holds may come later in the stream), at the place of the workload in the
+stream, which is the pods' creation order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pktsim.errors import ScenarioError, ScenarioErrors
+from pktsim.model.objects import (
+    ClusterConfig,
+    EndpointSlice,
+    Flow,
+    Node,
+    Pod,
+    Scenario,
+    Service,
+    Source,
+)
+from pktsim.scenario.cluster import read_cluster
+from pktsim.scenario.fields import Check, Ctx, Obj
+from pktsim.scenario.meta import Meta, read_meta
+from pktsim.scenario.pods import read_node, read_pod
+from pktsim.scenario.services import check_node_ports, read_endpoint_slice, read_service
+from pktsim.scenario.stream import Document, read_stream
+from pktsim.scenario.syntax import dns1035_label, dns_label, dns_subdomain
+from pktsim.scenario.traffic import read_traffic
+from pktsim.scenario.workloads import WORKLOAD_KINDS, Workload, expand, materialized, read_workload
+
+ALWAYS_NAMESPACES = ("default", "kube-system")
+PKTSIM_API = "pktsim/v1alpha1"
+
+
+@dataclass(slots=True)
+class State:
+    """What the documents said so far."""
+
+    errors: list[ScenarioError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    config: ClusterConfig | None = None
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)
+    entries: list[Pod | Workload] = field(default_factory=list)  # in creation order
+    services: list[Service] = field(default_factory=list)
+    slices: list[EndpointSlice] = field(default_factory=list)
+    policies: list[dict[str, object]] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
+    flow_numbers: list[int] = field(default_factory=lambda: [0])
+    flow_names: dict[str, str] = field(default_factory=dict)  # name -> where first given
+    defined: dict[tuple[str, str], Source] = field(default_factory=dict)
+
+    def define(self, ctx: Ctx, category: str, key: str) -> bool:
+        """Record ``category`` ``key``; False (and an error) when it was defined before."""
+        first = self.defined.setdefault((category, key), ctx.source)
+        if first is ctx.source:
+            return True
+        ctx.error("metadata.name", key.rpartition("/")[2], f"is defined twice: first at "
+                  f"{first.file}: {first.document()}", f"one {category} per name")
+        return False
+
+
+Reader = Callable[[State, Obj, Meta, Source], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    groups: tuple[str, ...]  # API groups the kind is read from ("" is the core group)
+    read: Reader
+    name_check: Check | None = dns_subdomain
+    namespaced: bool = True
+    pktsim: bool = False
+
+
+def _namespace(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    labels = state.namespaces.setdefault(meta.name, {})
+    labels.update(meta.labels)
+
+
+def _node(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    if state.define(doc.ctx, "Node", meta.name):
+        state.nodes.append(read_node(doc, meta, source))
+
+
+def _pod(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    pod = read_pod(doc, meta, source)
+    if pod is not None and state.define(doc.ctx, "Pod", meta.key):
+        state.entries.append(pod)
+
+
+def _workload(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    work = read_workload(doc, source.kind, meta, source)
+    if state.define(doc.ctx, source.kind, meta.key):
+        state.entries.append(work)
+
+
+def _service(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    svc = read_service(doc, meta, source)
+    if state.define(doc.ctx, "Service", meta.key):
+        state.services.append(svc)
+
+
+def _slice(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    found = read_endpoint_slice(doc, meta, source)
+    if found is not None and state.define(doc.ctx, "EndpointSlice", meta.key):
+        state.slices.append(found)
+
+
+def _policy(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    doc.mapping("spec")  # type check only: the policy is kept as written
+    if state.define(doc.ctx, "NetworkPolicy", meta.key):
+        metadata = doc.data.get("metadata") or {}
+        state.policies.append({**doc.data, "metadata": {**metadata, "namespace": meta.namespace}})
+
+
+def _cluster(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    if state.config is not None and state.config.source is not None:
+        first = state.config.source
+        doc.ctx.error("kind", "Cluster", f"is given twice: first at {first.file}: "
+                      f"{first.document()}", "at most one Cluster")
+        return
+    state.config = read_cluster(doc, source)
+
+
+def _traffic(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    for path, flow in read_traffic(doc, source, state.flow_numbers):
+        where = f"{source.file}: {source.document()} {path}"
+        first = state.flow_names.setdefault(flow.name, where)
+        if first != where:
+            doc.ctx.error(f"{path}.name", flow.name, f"is already the name of the flow at "
+                          f"{first}", "a unique name per flow")
+            continue
+        state.flows.append(flow)
+
+
+KINDS: dict[str, Kind] = {
+    "Namespace": Kind(("",), _namespace, dns_label, namespaced=False),
+    "Node": Kind(("",), _node, namespaced=False),
+    "Pod": Kind(("",), _pod),
+    **{k: Kind(("apps", "extensions"), _workload) for k in WORKLOAD_KINDS},
+    "Service": Kind(("",), _service, dns1035_label),
+    "EndpointSlice": Kind(("discovery.k8s.io",), _slice),
+    "NetworkPolicy": Kind(("networking.k8s.io", "extensions"), _policy),
+    "Cluster": Kind(("pktsim",), _cluster, None, namespaced=False, pktsim=True),
+    "Traffic": Kind(("pktsim",), _traffic, None, namespaced=False, pktsim=True),
+}
+
+
+def read_document(state: State, doc: Document) -> None:
+    ctx = Ctx(doc.file, doc.source(), state.errors, state.warnings)
+    obj = Obj(ctx, "", doc.body)
+    kind_name = obj.string("kind", required=True, valid="an object kind such as Pod")
+    api = obj.string("apiVersion", valid="GROUP/VERSION such as apps/v1")
+    if not kind_name:
+        return
+    kind = KINDS.get(kind_name)
+    group = api.rpartition("/")[0]
+    if kind is None or (api and group not in kind.groups):
+        shown = f"{kind_name} ({api})" if kind is not None else kind_name
+        ctx.warn(f"kind {shown} skipped (not modelled)", with_kind=False)
+        return
+    if kind.pktsim and api and api != PKTSIM_API:
+        ctx.error("apiVersion", api, "is not supported", PKTSIM_API)
+        return
+    ctx.source = doc.source(kind_name)
+    meta = read_meta(obj, kind.name_check, namespaced=kind.namespaced,
+                     name_required=not kind.pktsim)
+    if meta is None:
+        return
+    ctx.source = doc.source(kind_name, meta.key)
+    if meta.namespace:
+        state.namespaces.setdefault(meta.namespace, {})
+    kind.read(state, obj, meta, ctx.source)
+
+
+def _node_names(state: State, config: ClusterConfig) -> list[tuple[str, dict[str, str]]]:
+    """Nodes a DaemonSet runs on: the stream's (by name), else ``node-1`` … ``node-N``."""
+    if state.nodes:
+        return [(n.name, n.labels) for n in sorted(state.nodes, key=lambda n: n.name)]
+    names = [f"node-{i}" for i in range(1, config.nodes + 1)]
+    return [(n, {"kubernetes.io/hostname": n, "kubernetes.io/os": "linux"}) for n in names]
+
+
+def expand_pods(state: State, config: ClusterConfig) -> list[Pod]:
+    """Explicit pods and the pods of workloads, in creation order."""
+    explicit = [e for e in state.entries if isinstance(e, Pod)]
+    done = materialized([e for e in state.entries if isinstance(e, Workload)], explicit)
+    origin: dict[str, Source | None] = {p.key: p.source for p in explicit}
+    taken = set(origin)
+    nodes = _node_names(state, config)
+    pods: list[Pod] = []
+    for entry in state.entries:
+        if isinstance(entry, Pod):
+            pods.append(entry)
+            continue
+        if entry.key in done:
+            continue
+        for pod in expand(entry, config.seed, nodes, taken):
+            if pod.key in origin:
+                _clash(state, entry, pod, origin[pod.key])
+                continue
+            origin[pod.key] = pod.source
+            taken.add(pod.key)
+            pods.append(pod)
+    return pods
+
+
+def _clash(state: State, work: Workload, pod: Pod, first: Source | None) -> None:
+    src = work.source or Source()
+    where = f"{first.file}: {first.document()}" if first is not None else "another object"
+    state.errors.append(ScenarioError(
+        f"would create pod {pod.key}, which is already defined at {where}", file=src.file,
+        document=src.document(), field="metadata.name", value=work.meta.name,
+        valid="a name whose pods do not clash with other pods"))
+
+
+def assemble(state: State, seed: int | None) -> Scenario:
+    config = state.config or ClusterConfig()
+    if seed is not None:
+        config.seed = seed
+    pods = expand_pods(state, config)
+    check_node_ports(state.services, state.errors)
+    for name in ALWAYS_NAMESPACES:
+        state.namespaces.setdefault(name, {})
+    labels = {ns: {**state.namespaces[ns], "kubernetes.io/metadata.name": ns}
+              for ns in sorted(state.namespaces)}
+    return Scenario(config=config, namespaces=sorted(state.namespaces), nodes=state.nodes,
+                    pods=pods, services=state.services, endpoint_slices=state.slices,
+                    network_policies=state.policies, flows=state.flows,
+                    warnings=state.warnings, namespace_labels=labels)
+
+
+def load(inputs: list[tuple[str, str]], seed: int | None = None,
+         errors: list[ScenarioError] | None = None) -> Scenario:
+    """Load ``(file name, YAML text)`` inputs; raise every problem found, after one pass."""
+    state = State(errors=list(errors or []))
+    for file, text in inputs:
+        for doc in read_stream(file, text, state.errors, state.warnings):
+            read_document(state, doc)
+    scenario = assemble(state, seed)
+    raise_errors(state.errors)
+    return scenario
+
+
+def raise_errors(errors: list[ScenarioError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ScenarioErrors(errors)

@@ -1,0 +1,209 @@
+"""``Pod`` and ``Node`` documents, and the pod spec shared by pods and workload templates.
+
+What a snapshot says wins: ``spec.nodeName``, ``status.podIP(s)``, ``status.hostIP(s)``,
+``status.conditions``.  Running sidecars (init containers with ``restartPolicy: Always``)
+count as containers: they run beside the others and their ports listen too.  Pods whose
+``status.phase`` is ``Succeeded`` or ``Failed`` are not running and are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+from pktsim.model.objects import Container, ContainerPort, Node, Pod, Source
+from pktsim.scenario.fields import Obj, ipv4_problem, network_problem, wrong_type
+from pktsim.scenario.meta import Meta
+from pktsim.scenario.syntax import (
+    dns_label,
+    dns_subdomain,
+    domain_name,
+    label_key,
+    label_value,
+    port_name,
+)
+
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+MAX_NAMESERVERS = 3
+MAX_SEARCHES = 32
+
+
+@dataclass(slots=True)
+class PodSpec:
+    """A pod's ``spec`` as read once (for a workload: once for all its replicas)."""
+
+    containers: list[Container]
+    node_name: str | None = None
+    host_network: bool = False
+    hostname: str = ""
+    subdomain: str = ""
+    dns_policy: str = "ClusterFirst"
+    dns_config: dict[str, object] = field(default_factory=dict)
+    readiness_gates: list[str] = field(default_factory=list)
+    node_selector: dict[str, str] = field(default_factory=dict)
+
+
+def read_pod_spec(spec: Obj) -> PodSpec:
+    out = PodSpec(containers=read_containers(spec))
+    out.node_name = spec.string("nodeName", check=dns_subdomain) or None
+    out.host_network = spec.boolean("hostNetwork", False)
+    out.hostname = spec.string("hostname", check=dns_label)
+    out.subdomain = spec.string("subdomain", check=dns_label)
+    out.dns_policy = spec.choice("dnsPolicy", DNS_POLICIES, "ClusterFirst")
+    out.dns_config = read_dns_config(spec)
+    if out.dns_policy == "None" and not out.dns_config.get("nameservers"):
+        spec.ctx.error(spec.at("dnsConfig.nameservers"), None,
+                       "is required when dnsPolicy is None", "at least one IPv4 address")
+    for gate in spec.mappings("readinessGates"):
+        out.readiness_gates.append(gate.string("conditionType", required=True))
+    out.node_selector = spec.str_map("nodeSelector", label_key, label_value)
+    return out
+
+
+def read_containers(spec: Obj) -> list[Container]:
+    """``containers`` plus running sidecars; a port+protocol may be declared once per pod."""
+    seen: dict[tuple[int, str], str] = {}
+    names: set[str] = set()
+    out: list[Container] = []
+    listed = spec.mappings("containers", required=True)
+    if not listed and spec.has("containers"):
+        spec.ctx.error(spec.at("containers"), None, "is empty", "at least one container")
+    sidecars = [c for c in spec.mappings("initContainers") if c.raw("restartPolicy") == "Always"]
+    for obj in [*sidecars, *listed]:
+        name = obj.string("name", required=True, check=dns_label)
+        if name in names:
+            obj.ctx.error(obj.at("name"), name, "is used by two containers",
+                          "a unique name per container")
+        names.add(name)
+        out.append(Container(name, read_ports(obj, seen)))
+    return out
+
+
+def read_ports(container: Obj, seen: dict[tuple[int, str], str]) -> list[ContainerPort]:
+    ctx = container.ctx
+    out: list[ContainerPort] = []
+    names: set[str] = set()
+    for obj in container.mappings("ports"):
+        number = obj.optional_int("containerPort", 1, 65535, required=True)
+        protocol = obj.choice("protocol", ("TCP", "UDP", "SCTP"), "TCP")
+        name = obj.string("name", check=port_name)
+        if name and name in names:
+            ctx.error(obj.at("name"), name, "is used twice in this container",
+                      "a unique port name per container")
+        names.add(name)
+        if number is None:
+            continue
+        if protocol == "SCTP":
+            ctx.warn(f"{obj.path}: SCTP port {number} ignored (SCTP not modelled)")
+            continue
+        first = seen.setdefault((number, protocol), obj.path)
+        if first != obj.path:
+            ctx.error(obj.at("containerPort"), number,
+                      f"is declared twice for {protocol} (also at {first}); containers share "
+                      "the pod's network namespace", "a port+protocol declared once per pod")
+            continue
+        out.append(ContainerPort(number, protocol, name))
+    return out
+
+
+def read_dns_config(spec: Obj) -> dict[str, object]:
+    """``dnsConfig`` as ``{nameservers: [str], searches: [str], options: [{name[, value]}]}``."""
+    if not spec.has("dnsConfig"):
+        return {}
+    cfg = spec.mapping("dnsConfig")
+    servers = cfg.strings("nameservers", ipv4_problem, "an IPv4 address")
+    if len(servers) > MAX_NAMESERVERS:
+        cfg.ctx.error(cfg.at("nameservers"), servers, "has too many entries",
+                      f"at most {MAX_NAMESERVERS} nameservers")
+    searches = cfg.strings("searches", domain_name, "a DNS name")
+    if len(searches) > MAX_SEARCHES:
+        cfg.ctx.error(cfg.at("searches"), searches, "has too many entries",
+                      f"at most {MAX_SEARCHES} search domains")
+    options: list[dict[str, str]] = []
+    for obj in cfg.mappings("options"):
+        option = {"name": obj.string("name", required=True)}
+        if obj.has("value"):
+            option["value"] = obj.string("value")
+        options.append(option)
+    return {"nameservers": servers, "searches": searches, "options": options}
+
+
+def pod_ready(status: Obj, gates: list[str]) -> bool:
+    """Ready unless ``Ready`` is not True, or a readiness gate lacks a True condition."""
+    conditions: dict[str, str] = {}
+    for cond in status.mappings("conditions"):
+        kind = cond.string("type", required=True)
+        conditions[kind] = cond.choice("status", ("True", "False", "Unknown"), "Unknown")
+    if conditions.get("Ready", "True") != "True":
+        return False
+    return all(conditions.get(gate) == "True" for gate in gates)
+
+
+def status_ipv4(status: Obj, single: str, plural: str) -> IPv4Address | None:
+    """The first IPv4 of ``status.<single>`` / ``status.<plural>[*].ip`` (IPv6 ones skipped)."""
+    candidates: list[tuple[str, object]] = []
+    if status.has(single):
+        candidates.append((status.at(single), status.raw(single)))
+    candidates += [(obj.at("ip"), obj.raw("ip")) for obj in status.mappings(plural)]
+    return first_ipv4(status, candidates)
+
+
+def first_ipv4(where: Obj, candidates: list[tuple[str, object]]) -> IPv4Address | None:
+    for path, value in candidates:
+        if not isinstance(value, str):
+            wrong_type(where.ctx, path, value, "an IP address")
+            continue
+        problem = ipv4_problem(value)
+        if problem is None:
+            return IPv4Address(value)
+        if problem[0] != "is an IPv6 address":
+            where.ctx.error(path, value, *problem)
+    return None
+
+
+def make_pod(meta: Meta, name: str, spec: PodSpec, source: Source) -> Pod:
+    return Pod(namespace=meta.namespace, name=name, containers=list(spec.containers),
+               labels=dict(meta.labels), node_name=spec.node_name,
+               ready=not spec.readiness_gates, host_network=spec.host_network,
+               hostname=spec.hostname, subdomain=spec.subdomain, dns_policy=spec.dns_policy,
+               dns_config=spec.dns_config, source=source)
+
+
+def read_pod(doc: Obj, meta: Meta, source: Source) -> Pod | None:
+    spec = read_pod_spec(doc.mapping("spec"))
+    status = doc.mapping("status")
+    phase = status.string("phase")
+    if phase in ("Succeeded", "Failed"):
+        doc.ctx.warn(f"pod skipped (status.phase {phase}: not running)")
+        return None
+    pod = make_pod(meta, meta.name, spec, source)
+    pod.ready = pod_ready(status, spec.readiness_gates)
+    pod.pod_ip = status_ipv4(status, "podIP", "podIPs")
+    pod.host_ip = status_ipv4(status, "hostIP", "hostIPs")
+    if meta.owner is not None:
+        pod.owner = f"{meta.owner[0]}/{meta.owner[1]}"
+    return pod
+
+
+def read_node(doc: Obj, meta: Meta, source: Source) -> Node:
+    spec = doc.mapping("spec")
+    status = doc.mapping("status")
+    node = Node(meta.name, labels=dict(meta.labels), source=source)
+    cidrs: list[tuple[str, object]] = []
+    if spec.has("podCIDR"):
+        cidrs.append((spec.at("podCIDR"), spec.raw("podCIDR")))
+    cidrs += spec.sequence("podCIDRs")
+    for path, value in cidrs:
+        if not isinstance(value, str):
+            wrong_type(doc.ctx, path, value, "an IPv4 network like 10.244.1.0/24")
+            continue
+        problem = network_problem(value)
+        if problem is None:
+            node.pod_cidr = IPv4Network(value)
+            break
+        if problem[0] != "is an IPv6 network":
+            doc.ctx.error(path, value, *problem)
+    internal = [(a.at("address"), a.raw("address")) for a in status.mappings("addresses")
+                if a.string("type") == "InternalIP"]
+    node.internal_ip = first_ipv4(status, internal)
+    return node

@@ -1,0 +1,209 @@
+"""``Service`` and ``EndpointSlice`` documents, validated as the API server would.
+
+``status.loadBalancer.ingress[*].ip`` (else the deprecated ``spec.loadBalancerIP``) gives a
+LoadBalancer Service its address.  ``selector: {}`` means no selector, as in Kubernetes.
+EndpointSlices of address type IPv6 or FQDN, and slices without the
+``kubernetes.io/service-name`` label (they belong to no Service), are skipped with a warning;
+an endpoint port without ``port`` ("all ports") is left out.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from pktsim.errors import ScenarioError
+from pktsim.model.objects import (
+    Endpoint,
+    EndpointPort,
+    EndpointSlice,
+    Service,
+    ServicePort,
+    Source,
+)
+from pktsim.scenario.fields import (
+    Obj,
+    as_int,
+    as_network,
+    as_str,
+    ipv4_problem,
+    wrong_type,
+)
+from pktsim.scenario.meta import Meta
+from pktsim.scenario.pods import first_ipv4
+from pktsim.scenario.syntax import (
+    dns_label,
+    dns_subdomain,
+    domain_name,
+    label_key,
+    label_value,
+    port_name,
+)
+
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+NODE_PORT_MIN, NODE_PORT_MAX = 30000, 32767
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
+    spec = doc.mapping("spec")
+    svc = Service(meta.namespace, meta.name, source=source)
+    svc.type = spec.choice("type", SERVICE_TYPES, "ClusterIP")
+    svc.cluster_ip = _cluster_ip(spec, svc.type)
+    svc.selector = spec.str_map("selector", label_key, label_value) or None
+    svc.ports = _ports(spec, svc)
+    svc.external_name = spec.string("externalName", check=domain_name, valid="a DNS name")
+    if svc.type == "ExternalName" and not svc.external_name and not spec.has("externalName"):
+        spec.missing("externalName", "a DNS name (for type ExternalName)")
+    svc.external_ips = [IPv4Address(a) for a in spec.strings("externalIPs", ipv4_problem)]
+    if svc.type == "LoadBalancer":
+        svc.load_balancer_ip = _load_balancer_ip(doc, spec)
+    policies = ("Cluster", "Local")
+    svc.external_traffic_policy = spec.choice("externalTrafficPolicy", policies, "Cluster")
+    svc.internal_traffic_policy = spec.choice("internalTrafficPolicy", policies, "Cluster")
+    svc.session_affinity = spec.choice("sessionAffinity", ("None", "ClientIP"), "None")
+    client_ip = spec.mapping("sessionAffinityConfig").mapping("clientIP")
+    svc.session_affinity_timeout = client_ip.integer("timeoutSeconds", 10800, 1, 86400)
+    svc.publish_not_ready_addresses = spec.boolean("publishNotReadyAddresses", False)
+    for path, value in spec.sequence("loadBalancerSourceRanges"):
+        net = as_network(doc.ctx, path, value, strict=False)
+        if net is not None:
+            svc.load_balancer_source_ranges.append(net)
+    svc.health_check_node_port = spec.optional_int("healthCheckNodePort", 1, 65535)
+    return svc
+
+
+def _cluster_ip(spec: Obj, kind: str) -> str | None:
+    """``spec.clusterIP`` (else the IPv4 one of ``clusterIPs``): an address, "None" or None."""
+    candidates: list[tuple[str, object]] = []
+    if spec.raw("clusterIP") not in (None, ""):
+        candidates.append((spec.at("clusterIP"), spec.raw("clusterIP")))
+    candidates += spec.sequence("clusterIPs")
+    if not candidates:
+        return None
+    if candidates[0][1] == "None":
+        if kind != "ClusterIP":
+            spec.ctx.error(candidates[0][0], "None", f"(headless) is not allowed for type {kind}",
+                           "type ClusterIP")
+        return "None"
+    if kind == "ExternalName":
+        spec.ctx.error(candidates[0][0], candidates[0][1], "is not allowed for type ExternalName",
+                       "no clusterIP")
+        return None
+    found = first_ipv4(spec, candidates)
+    return None if found is None else str(found)
+
+
+def _ports(spec: Obj, svc: Service) -> list[ServicePort]:
+    ctx = spec.ctx
+    objs = spec.mappings("ports")
+    if not objs and svc.type != "ExternalName" and svc.cluster_ip != "None":
+        spec.missing("ports", "at least one port (only headless and ExternalName Services "
+                     "may have none)")
+    out: list[ServicePort] = []
+    seen: dict[tuple[int, str], str] = {}
+    names: set[str] = set()
+    for obj in objs:
+        port = obj.optional_int("port", 1, 65535, required=True)
+        protocol = obj.choice("protocol", PROTOCOLS, "TCP")
+        name = obj.string("name", check=dns_label)
+        if len(objs) > 1 and not name and not obj.has("name"):
+            obj.missing("name", "a name for each port when a Service has several")
+        if name and name in names:
+            ctx.error(obj.at("name"), name, "is used by two ports", "a unique name per port")
+        names.add(name)
+        target, node_port = _target_port(obj), _node_port(obj, svc.type)
+        if port is None:
+            continue
+        first = seen.setdefault((port, protocol), obj.path)
+        if first != obj.path:
+            ctx.error(obj.at("port"), port, f"is declared twice for {protocol} (also at "
+                      f"{first})", "a port+protocol declared once per Service")
+        out.append(ServicePort(port, protocol, name, target, node_port))
+    return out
+
+
+def _target_port(obj: Obj) -> int | str | None:
+    value = obj.raw("targetPort")
+    if value is None or (type(value) is int and value == 0):
+        return None
+    if isinstance(value, str):
+        return as_str(obj.ctx, obj.at("targetPort"), value, port_name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return as_int(obj.ctx, obj.at("targetPort"), value, 1, 65535)
+    wrong_type(obj.ctx, obj.at("targetPort"), value, "a port number 1-65535 or a port name")
+    return None
+
+
+def _node_port(obj: Obj, kind: str) -> int | None:
+    value = obj.raw("nodePort")
+    if value is None or (type(value) is int and value == 0):  # 0: allocate one
+        return None
+    port = obj.optional_int("nodePort", NODE_PORT_MIN, NODE_PORT_MAX)
+    if port is not None and kind not in ("NodePort", "LoadBalancer"):
+        obj.ctx.error(obj.at("nodePort"), port, f"is not allowed for type {kind}",
+                      "type NodePort or LoadBalancer")
+        return None
+    return port
+
+
+def _load_balancer_ip(doc: Obj, spec: Obj) -> IPv4Address | None:
+    ingress = doc.mapping("status").mapping("loadBalancer").mappings("ingress")
+    found = first_ipv4(doc, [(i.at("ip"), i.raw("ip")) for i in ingress if i.has("ip")])
+    return found if found is not None else spec.ipv4("loadBalancerIP")
+
+
+def check_node_ports(services: list[Service], errors: list[ScenarioError]) -> None:
+    """A nodePort (per protocol) belongs to one Service port in the whole cluster."""
+    owners: dict[tuple[int, str], str] = {}
+    for svc in services:
+        for i, port in enumerate(svc.ports):
+            if port.node_port is None:
+                continue
+            here = f"Service {svc.key} spec.ports[{i}]"
+            first = owners.setdefault((port.node_port, port.protocol), here)
+            if first != here:
+                src = svc.source or Source()
+                errors.append(ScenarioError(
+                    f"is already allocated to {first}", file=src.file,
+                    document=src.document(), field=f"spec.ports[{i}].nodePort",
+                    value=port.node_port, valid="a nodePort unique in the cluster"))
+
+
+def read_endpoint_slice(doc: Obj, meta: Meta, source: Source) -> EndpointSlice | None:
+    address_type = doc.choice("addressType", ("IPv4", "IPv6", "FQDN"), "IPv4")
+    service = meta.labels.get(SERVICE_NAME_LABEL, "")
+    if address_type != "IPv4":
+        doc.ctx.warn(f"skipped (addressType {address_type} not modelled)")
+        return None
+    if not service:
+        doc.ctx.warn(f"skipped (no {SERVICE_NAME_LABEL} label: it belongs to no Service)")
+        return None
+    out = EndpointSlice(meta.namespace, meta.name, service, source=source)
+    out.endpoints = [_endpoint(obj, meta.namespace) for obj in doc.mappings("endpoints")]
+    for obj in doc.mappings("ports"):
+        port = obj.optional_int("port", 1, 65535)
+        protocol = obj.choice("protocol", PROTOCOLS, "TCP")
+        name = obj.string("name", check=dns_label)
+        if port is not None:
+            out.ports.append(EndpointPort(port, protocol, name))
+    return out
+
+
+def _endpoint(obj: Obj, namespace: str) -> Endpoint:
+    addresses = [IPv4Address(a) for a in obj.strings("addresses", ipv4_problem)]
+    if not addresses and not obj.has("addresses"):
+        obj.missing("addresses", "a list of IPv4 addresses")
+    cond = obj.mapping("conditions")
+    ready = cond.boolean("ready", True)
+    end = Endpoint(addresses, ready=ready, serving=cond.boolean("serving", ready),
+                   terminating=cond.boolean("terminating", False))
+    end.hostname = obj.string("hostname", check=dns_label)
+    topology = obj.mapping("topology").raw("kubernetes.io/hostname")  # discovery/v1beta1
+    fallback = topology if isinstance(topology, str) else ""
+    end.node_name = obj.string("nodeName", fallback, check=dns_subdomain)
+    ref = obj.mapping("targetRef")
+    if ref.raw("kind") == "Pod" and ref.has("name"):
+        pod_ns = ref.string("namespace", namespace, check=dns_label) or namespace
+        end.target_pod = f"{pod_ns}/{ref.string('name', check=dns_subdomain)}"
+    return end

@@ -1,0 +1,113 @@
+"""From YAML text to the list of object documents it holds.
+
+A file is a YAML stream (``---``-separated).  Empty documents are skipped but still counted, so
+``document N`` is the N-th ``---`` section as the user sees it.  ``kind: List`` documents (what
+``kubectl get -o yaml`` prints) and typed lists such as ``PodList`` (what the API returns) are
+flattened, nested ones too; an item of a typed list that omits ``kind``/``apiVersion`` takes them
+from the list (``PodList`` -> ``Pod``).
+
+The YAML is read with the safe loader, minus two YAML 1.1 resolvers that Kubernetes' JSON
+model does not have: timestamps stay strings (``startTime: 2026-01-01T00:00:00Z`` is parsed by
+pktsim, with nanoseconds) and ``=`` is an ordinary string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import yaml
+
+from pktsim.errors import ScenarioError
+from pktsim.model.objects import Source
+from pktsim.scenario.fields import Ctx, wrong_type
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DROPPED_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
+_MAX_LIST_DEPTH = 8
+
+
+class _Loader(_BaseLoader):
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED_TAGS]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+
+@dataclass(slots=True)
+class Document:
+    """One object of the stream: its body and where it was found."""
+
+    file: str
+    index: int
+    items: tuple[int, ...]
+    body: dict[Any, Any]
+
+    def source(self, kind: str = "", name: str = "") -> Source:
+        return Source(self.file, self.index, kind, name, self.items)
+
+
+def yaml_error(file: str, exc: Exception) -> ScenarioError:
+    """A YAML syntax problem as a ScenarioError naming the file, line and column."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    if isinstance(exc, yaml.reader.ReaderError):
+        where = f"character {exc.position + 1}"
+    if isinstance(exc, RecursionError):
+        problem = "the YAML is nested too deeply"
+    elif isinstance(exc, yaml.MarkedYAMLError):
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+    else:
+        problem = getattr(exc, "reason", "") or str(exc).partition("\n")[0] or "invalid YAML"
+    return ScenarioError(f"YAML syntax error: {problem}", file=file, document=where)
+
+
+def read_stream(file: str, text: str, errors: list[ScenarioError],
+                warnings: list[str]) -> Iterator[Document]:
+    """The object documents of one file, lazily; problems go to ``errors`` and ``warnings``."""
+    index = 0
+    stream = yaml.load_all(text, Loader=_Loader)
+    while True:
+        try:
+            body = next(stream)
+        except StopIteration:
+            return
+        except (yaml.YAMLError, RecursionError) as exc:
+            errors.append(yaml_error(file, exc))
+            return
+        index += 1
+        if body is None:
+            continue
+        ctx = Ctx(file, Source(file, index), errors, warnings)
+        yield from _flatten(ctx, Document(file, index, (), {}), body)
+
+
+def _flatten(ctx: Ctx, where: Document, body: Any) -> Iterator[Document]:
+    if not isinstance(body, dict):
+        what = "a mapping with apiVersion and kind (several objects: kind: List with items)"
+        wrong_type(ctx, "", body, what)
+        return
+    kind = body.get("kind")
+    items = body.get("items")
+    if not (isinstance(kind, str) and kind.endswith("List") and "items" in body):
+        yield Document(where.file, where.index, where.items, body)
+        return
+    if len(where.items) >= _MAX_LIST_DEPTH:
+        ctx.error("items", None, "nests Lists too deeply",
+                  f"at most {_MAX_LIST_DEPTH} levels")
+        return
+    if items is None:
+        return
+    if not isinstance(items, list):
+        wrong_type(ctx, "items", items, "a list of objects")
+        return
+    for i, item in enumerate(items):
+        if item is None:
+            continue
+        item_doc = Document(where.file, where.index, (*where.items, i), {})
+        item_ctx = Ctx(ctx.file, item_doc.source(), ctx.errors, ctx.warnings)
+        if isinstance(item, dict) and kind != "List" and "kind" not in item:
+            item = {"kind": kind.removesuffix("List"), "apiVersion": body.get("apiVersion"),
+                    **item}
+        yield from _flatten(item_ctx, item_doc, item)

@@ -1,0 +1,180 @@
+"""``kind: Traffic`` (pktsim/v1alpha1): the flows to run, checked for syntax, not resolved.
+
+- ``name`` defaults to ``flow-<n>``, n counting every flow of every Traffic document from 1.
+- ``protocol`` is ``tcp`` | ``udp`` | ``icmp`` (any case).  A ``http://`` URL target implies
+  ``tcp``.  A lookup's ``protocol`` is the DNS transport: ``udp`` (default) or ``tcp``.
+- ``payload``: an integer n gives n bytes of the repeating pattern ``abcdefghijklmnopqrstuvwxyz``
+  (readable in Wireshark, and a cut-off shows where); a string is sent as its UTF-8 bytes.  At
+  most 65507 bytes for ``udp`` and ``icmp`` (one IPv4 datagram), 64 MiB for ``tcp``.
+- ``start``: a Go-style duration (``0ms``, ``250us``, ``1.5s``, ``1m30s``) or an integer of
+  milliseconds.
+- ``ttl``: the IP TTL of the flow's packets, 1-255 (default: the kernel's 64).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pktsim.model.objects import Flow, Source
+from pktsim.scenario.fields import Obj, wrong_type
+from pktsim.scenario.syntax import (
+    DURATION_VALID,
+    MAX_NS,
+    dns_label,
+    dns_subdomain,
+    domain_name,
+    parse_duration,
+)
+
+FIELDS = ("name", "from", "to", "protocol", "count", "payload", "start", "lookup", "type",
+          "ttl")
+QTYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "ANY")
+PATTERN = b"abcdefghijklmnopqrstuvwxyz"
+MAX_DATAGRAM = 65507
+MAX_STREAM = 64 * 2**20
+MAX_COUNT = 1_000_000
+SOURCE_VALID = "NAMESPACE/POD[/CONTAINER], node:NAME or external[:NAME]"
+TARGET_VALID = ("a DNS name, an IPv4 address, localhost, NAMESPACE/POD or node:NAME, each with "
+                "an optional :PORT, or a URL http://HOST[:PORT]/PATH")
+_PORT = re.compile(r":(\d+)\Z")
+
+
+def pattern(size: int) -> bytes:
+    """``size`` bytes of the payload pattern."""
+    return (PATTERN * (size // len(PATTERN) + 1))[:size]
+
+
+def source_problem(text: str) -> tuple[str, str] | None:
+    """Why ``text`` is no flow source, or None when it is one."""
+    head, colon, rest = text.partition(":")
+    if head == "external" and (not colon or dns_label(rest) is None):
+        return None
+    if head == "node" and colon and dns_subdomain(rest) is None:
+        return None
+    parts = text.split("/")
+    checks = [dns_label, dns_subdomain, dns_label][: len(parts)]
+    if len(parts) in (2, 3) and all(check(p) is None for check, p in zip(checks, parts,
+                                                                         strict=True)):
+        return None
+    return "is not a valid flow source", SOURCE_VALID
+
+
+def target_problem(text: str) -> tuple[str, str] | None:
+    """Why ``text`` is no flow target, or None when its syntax is fine."""
+    hostport = text
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        if scheme.lower() != "http":
+            return f"uses the scheme {scheme!r}", "an http:// URL (TLS is not modelled)"
+        hostport = rest.split("/", 1)[0]
+    if not hostport or any(c.isspace() for c in text):
+        return "is not a valid target", TARGET_VALID
+    port = _PORT.search(hostport)
+    if port is not None and not 1 <= int(port.group(1)) <= 65535:
+        return "has a port out of range", "a port 1-65535"
+    return None
+
+
+def read_traffic(doc: Obj, source: Source, numbers: list[int]) -> list[tuple[str, Flow]]:
+    """The ``(field path, flow)``s of one document; ``numbers[0]`` counts flows across them."""
+    doc.unknown_keys(("apiVersion", "kind", "metadata", "spec"))
+    spec = doc.mapping("spec", required=True)
+    spec.unknown_keys(("flows",))
+    out: list[tuple[str, Flow]] = []
+    for path, item in spec.sequence("flows", required=True):
+        numbers[0] += 1
+        if not isinstance(item, dict):
+            wrong_type(doc.ctx, path, item, "a mapping (one flow)")
+            continue
+        out.append((path, read_flow(Obj(doc.ctx, path, item), numbers[0], source)))
+    return out
+
+
+def read_flow(obj: Obj, number: int, source: Source) -> Flow:
+    obj.unknown_keys(FIELDS)
+    flow = Flow(name=obj.string("name", f"flow-{number}", check=_flow_name),
+                source_ref=obj.string("from", required=True, check=source_problem,
+                                      valid=SOURCE_VALID), source=source)
+    flow.lookup = obj.string("lookup", check=domain_name, valid="a DNS name")
+    flow.target = obj.string("to", check=target_problem, valid=TARGET_VALID)
+    if obj.has("lookup") and obj.has("to"):
+        obj.ctx.error(obj.at("to"), flow.target, "is given with lookup",
+                      "either to (a connection) or lookup (a DNS query), not both")
+    elif not obj.has("lookup") and not obj.has("to"):
+        obj.missing("to", f"{TARGET_VALID}; or lookup: NAME for a DNS query")
+    flow.protocol = _protocol(obj, flow)
+    if obj.has("type") and not obj.has("lookup"):
+        obj.ctx.error(obj.at("type"), obj.raw("type"), "is only for lookups", "lookup: NAME")
+    flow.qtype = obj.choice("type", QTYPES, "A", fold=True)
+    flow.count = obj.integer("count", 1, 1, MAX_COUNT)
+    flow.payload = _payload(obj, flow)
+    flow.start_ns = _start(obj)
+    flow.ttl = obj.optional_int("ttl", 1, 255)
+    return flow
+
+
+def _flow_name(text: str) -> tuple[str, str] | None:
+    if text and text.isprintable() and len(text) <= 253:
+        return None
+    return "is not a valid flow name", "1-253 printable characters"
+
+
+def _protocol(obj: Obj, flow: Flow) -> str:
+    if obj.has("lookup"):
+        return obj.choice("protocol", ("udp", "tcp"), "udp", fold=True)
+    protocol = obj.choice("protocol", ("tcp", "udp", "icmp"), "tcp", fold=True)
+    if "://" in flow.target and protocol != "tcp":
+        obj.ctx.error(obj.at("protocol"), protocol, "does not carry a URL", "tcp (or no protocol)")
+        return "tcp"
+    if protocol == "icmp" and _PORT.search(flow.target):
+        obj.ctx.error(obj.at("to"), flow.target, "has a port, which ICMP does not use",
+                      "a target without :PORT")
+    return protocol
+
+
+def _payload(obj: Obj, flow: Flow) -> bytes:
+    value = obj.raw("payload")
+    if value is None:
+        return b""
+    path = obj.at("payload")
+    if obj.has("lookup"):
+        obj.ctx.error(path, value, "is not used by lookups", "no payload with lookup")
+        return b""
+    limit = MAX_STREAM if flow.protocol == "tcp" else MAX_DATAGRAM
+    if isinstance(value, int) and not isinstance(value, bool):
+        data = pattern(min(max(value, 0), limit))
+        if not 0 <= value <= limit:
+            obj.ctx.error(path, value, "is out of range", f"0-{limit} bytes for {flow.protocol}")
+        return data
+    if not isinstance(value, str):
+        wrong_type(obj.ctx, path, value, f"a size in bytes (0-{limit}) or a string")
+        return b""
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        obj.ctx.error(path, value, "is not valid Unicode text", "a UTF-8 string")
+        return b""
+    if len(data) > limit:
+        obj.ctx.error(path, value, f"is {len(data)} bytes long", f"at most {limit} bytes for "
+                      f"{flow.protocol}")
+    return data
+
+
+def _start(obj: Obj) -> int:
+    value = obj.raw("start")
+    if value is None:
+        return 0
+    path = obj.at("start")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value * 10**6 <= MAX_NS:
+            return value * 10**6
+        obj.ctx.error(path, value, "is out of range", "0 or more milliseconds")
+        return 0
+    if not isinstance(value, str):
+        wrong_type(obj.ctx, path, value, DURATION_VALID)
+        return 0
+    nanos = parse_duration(value.strip())
+    if nanos is None:
+        obj.ctx.error(path, value, "is not a valid duration", DURATION_VALID)
+        return 0
+    return nanos

@@ -1,0 +1,95 @@
+"""Trace sinks: ``trace.jsonl`` (one JSON object per hop event), ``trace.txt``, and memory.
+
+The text form is one line per event, stable enough to serve as a golden file::
+
+    t=0.000004000  ping  default/a  eth0  tx  #7  IP 10.244.0.2 > 10.244.0.3: ICMP echo ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from pktsim.driver.types import Direction, Interface, TraceEvent
+
+
+def format_event(e: TraceEvent) -> str:
+    frame = f"#{e.frame}" if e.frame is not None else "-"
+    where = f"{e.host}:{e.iface}" if e.iface else e.host
+    return (f"t={e.t / 1e9:.9f}  {e.flow or '-'}  {where}  {e.event}  {frame}  "
+            f"{e.summary}")
+
+
+class JsonlSink:
+    """Streams every trace event as one JSON line (keys in a fixed order)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file: TextIO = open(path, "w", encoding="utf-8", buffering=1 << 20)
+
+    def interface(self, iface: Interface) -> None:
+        return None
+
+    def frame(self, t_abs_ns: int, iface: Interface, direction: Direction, data: bytes,
+              comment: str) -> None:
+        return None
+
+    def event(self, event: TraceEvent) -> None:
+        self._file.write(json.dumps(event.to_json_dict(), separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class TextSink:
+    """Streams the human-readable trace, one line per event."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file: TextIO = open(path, "w", encoding="utf-8", buffering=1 << 20)
+
+    def interface(self, iface: Interface) -> None:
+        return None
+
+    def frame(self, t_abs_ns: int, iface: Interface, direction: Direction, data: bytes,
+              comment: str) -> None:
+        return None
+
+    def event(self, event: TraceEvent) -> None:
+        self._file.write(format_event(event) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(slots=True)
+class CapturedFrame:
+    number: int
+    t_abs_ns: int
+    iface: Interface
+    direction: Direction
+    data: bytes
+    comment: str
+
+
+@dataclass
+class MemorySink:
+    """Keeps everything, for notebooks, tests and ``Result.write`` after the fact."""
+
+    interfaces: list[Interface] = field(default_factory=list)
+    frames: list[CapturedFrame] = field(default_factory=list)
+    events: list[TraceEvent] = field(default_factory=list)
+
+    def interface(self, iface: Interface) -> None:
+        self.interfaces.append(iface)
+
+    def frame(self, t_abs_ns: int, iface: Interface, direction: Direction, data: bytes,
+              comment: str) -> None:
+        self.frames.append(CapturedFrame(len(self.frames) + 1, t_abs_ns, iface, direction, data,
+                                         comment))
+
+    def event(self, event: TraceEvent) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        return None
