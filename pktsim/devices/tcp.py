@@ -9,7 +9,7 @@ A ``TcpConn`` is sans-IO: ``segment_in(now, seg)``, ``send(data)``, ``close()`` 
 as RFC 9293 §3.10.7 says (RST for segments to a closed port, challenge-free ACK otherwise).
 
 What Linux puts on the wire, and pktsim copies (docs/kernel-observations.md):
-* SYN options ``mss,sackOK,TS val ecr 0,nop,wscale 7``; SYN/ACK the same with ``ecr``; every
+* SYN options ``mss,sackOK,TS val ecr 0,nop,wscale 10``; SYN/ACK the same with ``ecr``; every
   later segment ``nop,nop,TS``.  MSS = MTU - 40.  The SYN window is the largest multiple of
   the MSS under 65535 (64240 for 1460), the SYN/ACK's the same for MSS - 12 (65160).
 * The first 16 data segments are acknowledged at once (quick-ack mode); a FIN received in
@@ -34,7 +34,7 @@ TIME_WAIT_NS = 60_000 * NS_PER_MS
 SYN_RETRIES = 6
 DATA_RETRIES = 15
 QUICKACKS = 16
-WSCALE = 7
+WSCALE = 10  # the reference kernel (6.18, tcp_rmem max 32 MiB); 7 on kernels before 6.x
 INIT_CWND = 10
 
 
@@ -111,7 +111,7 @@ def parse_options(raw: bytes) -> dict[str, int | tuple[int, int] | bool]:
 
 
 def syn_options(mss: int, tsval: int, tsecr: int) -> bytes:
-    """``mss,sackOK,TS,nop,wscale 7`` — the order and bytes Linux writes."""
+    """``mss,sackOK,TS,nop,wscale`` — the order and bytes Linux writes."""
     return (struct.pack("!BBH", 2, 4, mss) + b"\x04\x02"
             + struct.pack("!BBII", 8, 10, tsval & 0xFFFFFFFF, tsecr) + b"\x01\x03\x03"
             + bytes([WSCALE]))
@@ -148,6 +148,7 @@ class TcpConn:
     quick: int = 0
     pingpong: bool = False
     got_data: bool = False
+    rcv_wnd: int = 65535
     rcv_unacked: int = 0
     ack_pending: bool = False
     delack_at: int | None = None
@@ -353,6 +354,7 @@ class TcpConn:
     def _syn_segment(self, now: int, flags: int, ack: int) -> Segment:
         eff = self.mss - 12 if flags & TCP_ACK else self.mss
         window = (65535 // eff) * eff
+        self.rcv_wnd = window
         ecr = self.peer_ts if flags & TCP_ACK else 0
         return Segment(flags, self.isn, ack, window,
                        syn_options(self.mss, self._tsval(now), ecr))
@@ -370,7 +372,8 @@ class TcpConn:
         return (now // NS_PER_MS + self.ts_offset) & 0xFFFFFFFF
 
     def _window(self) -> int:
-        return (65535 // (self.mss - 12)) * (self.mss - 12) >> WSCALE
+        """``tcp_select_window``: the initial window, scaled, rounded up to the scale unit."""
+        return -(-self.rcv_wnd // (1 << WSCALE))
 
     def _emit(self, now: int, flags: int, seq: int, payload: bytes) -> None:
         opts = ts_options(self._tsval(now), self.peer_ts) if self.ts_ok else b""

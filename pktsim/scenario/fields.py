@@ -212,7 +212,9 @@ class Obj:
         return self.data.get(key)
 
     def has(self, key: str) -> bool:
-        return self.data.get(key) is not None
+        """Whether ``key`` is set: present, not null and not ``""``."""
+        value = self.data.get(key)
+        return value is not None and not (isinstance(value, str) and value == "")
 
     def missing(self, key: str, valid: str = "") -> None:
         self.ctx.error(self.at(key), None, "is required", valid)
@@ -261,8 +263,9 @@ class Obj:
 
     def string(self, key: str, default: str = "", *, required: bool = False,
                check: Check | None = None, valid: str = "a string") -> str:
+        """The child string; ``""`` counts as unset (as in Kubernetes) and skips ``check``."""
         value = self.data.get(key)
-        if value is None:
+        if not self.has(key):
             if required:
                 self.missing(key, valid)
             return default

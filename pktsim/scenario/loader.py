@@ -25,7 +25,7 @@ from pktsim.model.objects import (
 )
 from pktsim.scenario.cluster import read_cluster
 from pktsim.scenario.fields import Check, Ctx, Obj
-from pktsim.scenario.meta import Meta, read_meta
+from pktsim.scenario.meta import Meta, peek_key, read_meta
 from pktsim.scenario.pods import read_node, read_pod
 from pktsim.scenario.services import check_node_ports, read_endpoint_slice, read_service
 from pktsim.scenario.stream import Document, read_stream
@@ -167,7 +167,7 @@ def read_document(state: State, doc: Document) -> None:
     if kind.pktsim and api and api != PKTSIM_API:
         ctx.error("apiVersion", api, "is not supported", PKTSIM_API)
         return
-    ctx.source = doc.source(kind_name)
+    ctx.source = doc.source(kind_name, peek_key(obj, kind.namespaced))
     meta = read_meta(obj, kind.name_check, namespaced=kind.namespaced,
                      name_required=not kind.pktsim)
     if meta is None:

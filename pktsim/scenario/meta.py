@@ -26,7 +26,7 @@ class Meta:
 def read_meta(doc: Obj, name_check: Check | None, *, namespaced: bool,
               name_required: bool = True) -> Meta | None:
     """The object's metadata; None when the name is missing (already reported)."""
-    meta = doc.mapping("metadata", required=name_required)
+    meta = doc.mapping("metadata")
     name = meta.string("name", required=name_required)
     problem = name_check(name) if name and name_check is not None else None
     if problem is not None:  # reported, but the rest of the object is still checked
@@ -39,6 +39,17 @@ def read_meta(doc: Obj, name_check: Check | None, *, namespaced: bool,
     if not name and name_required:
         return None
     return Meta(name, namespace, labels, controller_of(meta.raw("ownerReferences")))
+
+
+def peek_key(doc: Obj, namespaced: bool) -> str:
+    """``ns/name`` (or ``name``) as far as the document gives them, before any validation."""
+    meta = doc.raw("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        return ""
+    namespace = meta.get("namespace") or DEFAULT_NAMESPACE
+    if not namespaced:
+        return str(meta["name"])
+    return f"{namespace}/{meta['name']}" if isinstance(namespace, str) else ""
 
 
 def controller_of(refs: Any) -> tuple[str, str] | None:

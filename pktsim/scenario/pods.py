@@ -144,7 +144,7 @@ def status_ipv4(status: Obj, single: str, plural: str) -> IPv4Address | None:
     candidates: list[tuple[str, object]] = []
     if status.has(single):
         candidates.append((status.at(single), status.raw(single)))
-    candidates += [(obj.at("ip"), obj.raw("ip")) for obj in status.mappings(plural)]
+    candidates += [(o.at("ip"), o.raw("ip")) for o in status.mappings(plural) if o.has("ip")]
     return first_ipv4(status, candidates)
 
 
@@ -204,6 +204,6 @@ def read_node(doc: Obj, meta: Meta, source: Source) -> Node:
         if problem[0] != "is an IPv6 network":
             doc.ctx.error(path, value, *problem)
     internal = [(a.at("address"), a.raw("address")) for a in status.mappings("addresses")
-                if a.string("type") == "InternalIP"]
+                if a.string("type") == "InternalIP" and a.has("address")]
     node.internal_ip = first_ipv4(status, internal)
     return node

@@ -49,12 +49,12 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
     spec = doc.mapping("spec")
     svc = Service(meta.namespace, meta.name, source=source)
     svc.type = spec.choice("type", SERVICE_TYPES, "ClusterIP")
-    svc.cluster_ip = _cluster_ip(spec, svc.type)
+    known = None if spec.has("type") and spec.raw("type") != svc.type else svc.type
+    svc.cluster_ip = _cluster_ip(spec, known)
     svc.selector = spec.str_map("selector", label_key, label_value) or None
-    svc.ports = _ports(spec, svc)
-    svc.external_name = spec.string("externalName", check=domain_name, valid="a DNS name")
-    if svc.type == "ExternalName" and not svc.external_name and not spec.has("externalName"):
-        spec.missing("externalName", "a DNS name (for type ExternalName)")
+    svc.ports = _ports(spec, svc, known)
+    svc.external_name = spec.string("externalName", required=svc.type == "ExternalName",
+                                    check=domain_name, valid="a DNS name")
     svc.external_ips = [IPv4Address(a) for a in spec.strings("externalIPs", ipv4_problem)]
     if svc.type == "LoadBalancer":
         svc.load_balancer_ip = _load_balancer_ip(doc, spec)
@@ -73,16 +73,16 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
     return svc
 
 
-def _cluster_ip(spec: Obj, kind: str) -> str | None:
+def _cluster_ip(spec: Obj, kind: str | None) -> str | None:
     """``spec.clusterIP`` (else the IPv4 one of ``clusterIPs``): an address, "None" or None."""
     candidates: list[tuple[str, object]] = []
-    if spec.raw("clusterIP") not in (None, ""):
+    if spec.has("clusterIP"):
         candidates.append((spec.at("clusterIP"), spec.raw("clusterIP")))
     candidates += spec.sequence("clusterIPs")
     if not candidates:
         return None
     if candidates[0][1] == "None":
-        if kind != "ClusterIP":
+        if kind not in ("ClusterIP", None):
             spec.ctx.error(candidates[0][0], "None", f"(headless) is not allowed for type {kind}",
                            "type ClusterIP")
         return "None"
@@ -94,7 +94,8 @@ def _cluster_ip(spec: Obj, kind: str) -> str | None:
     return None if found is None else str(found)
 
 
-def _ports(spec: Obj, svc: Service) -> list[ServicePort]:
+def _ports(spec: Obj, svc: Service, kind: str | None) -> list[ServicePort]:
+    """The ports; checks that depend on the type are left out when ``kind`` is invalid."""
     ctx = spec.ctx
     objs = spec.mappings("ports")
     if not objs and svc.type != "ExternalName" and svc.cluster_ip != "None":
@@ -107,12 +108,12 @@ def _ports(spec: Obj, svc: Service) -> list[ServicePort]:
         port = obj.optional_int("port", 1, 65535, required=True)
         protocol = obj.choice("protocol", PROTOCOLS, "TCP")
         name = obj.string("name", check=dns_label)
-        if len(objs) > 1 and not name and not obj.has("name"):
+        if len(objs) > 1 and not obj.has("name"):
             obj.missing("name", "a name for each port when a Service has several")
         if name and name in names:
             ctx.error(obj.at("name"), name, "is used by two ports", "a unique name per port")
         names.add(name)
-        target, node_port = _target_port(obj), _node_port(obj, svc.type)
+        target, node_port = _target_port(obj), _node_port(obj, kind)
         if port is None:
             continue
         first = seen.setdefault((port, protocol), obj.path)
@@ -135,12 +136,12 @@ def _target_port(obj: Obj) -> int | str | None:
     return None
 
 
-def _node_port(obj: Obj, kind: str) -> int | None:
+def _node_port(obj: Obj, kind: str | None) -> int | None:
     value = obj.raw("nodePort")
     if value is None or (type(value) is int and value == 0):  # 0: allocate one
         return None
     port = obj.optional_int("nodePort", NODE_PORT_MIN, NODE_PORT_MAX)
-    if port is not None and kind not in ("NodePort", "LoadBalancer"):
+    if port is not None and kind not in ("NodePort", "LoadBalancer", None):
         obj.ctx.error(obj.at("nodePort"), port, f"is not allowed for type {kind}",
                       "type NodePort or LoadBalancer")
         return None
