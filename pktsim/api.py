@@ -134,11 +134,11 @@ class Cluster:
         """
         chosen = self.scenario.flows if flows is None else flows
         if out is None:
-            memory = MemorySink()
-            topo = self.build([memory])
+            in_memory = MemorySink()
+            topo = self.build([in_memory])
             results = start_flows(topo, chosen)
             topo.driver.run(until=until_ns)
-            return Result(topo, results, memory)
+            return Result(topo, results, in_memory)
         dest = Path(out)
         memory = MemorySink() if keep else None
         with atomic_dir(dest, force=force) as tmp:

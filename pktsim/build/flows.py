@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from pktsim.build.topology import Topology, starter
 from pktsim.devices.apps import FlowResult, PingApp, TcpClientApp, UdpClientApp
+from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Flow
-from pktsim.build.topology import Topology
 
 _URL = re.compile(r"^http://(?P<host>[^/:]+)(?::(?P<port>\d+))?(?P<path>/.*)?$")
 
@@ -58,11 +59,11 @@ def resolve_target(topo: Topology, flow: Flow) -> Target:
     text = flow.target
     m = _URL.match(text)
     if m:
-        port = int(m.group("port") or 80)
         host = m.group("host")
-        return Target(host, _host_ip(topo, flow, host), port, m.group("path") or "/", True)
-    host, port = _split_port(flow, text)
-    return Target(host, _host_ip(topo, flow, host), port)
+        return Target(host, _host_ip(topo, flow, host), int(m.group("port") or 80),
+                      m.group("path") or "/", True)
+    host, maybe_port = _split_port(flow, text)
+    return Target(host, _host_ip(topo, flow, host), maybe_port)
 
 
 def _split_port(flow: Flow, text: str) -> tuple[str, int | None]:
@@ -96,7 +97,7 @@ def _host_ip(topo: Topology, flow: Flow, host: str) -> IPv4Address:
                 "localhost, an IPv4 address, NAMESPACE/POD or node:NAME")
 
 
-def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[object, FlowResult]:
+def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]:
     target = resolve_target(topo, flow)
     rng = topo.model.streams.stream(f"flow/{flow.name}")
     ttl = flow.ttl or 64
@@ -108,11 +109,12 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[object, FlowResu
             flow.name, dst, flow.count, size, ttl, rng.getrandbits(16), rng.getrandbits(16),
             shown)
         return app, app.result
-    if target.port is None:
+    port = target.port
+    if port is None:
         raise _fail(flow, "to", flow.target, f"a {flow.protocol} flow needs a port",
                     "HOST:PORT or a URL")
     if flow.protocol == "udp":
-        app = UdpClientApp(flow.name, dst, target.port, flow.count, flow.payload or b"ping",
+        app = UdpClientApp(flow.name, dst, port, flow.count, flow.payload or b"ping",
                            ttl, ns.l4.ephemeral_port(), shown)
         return app, app.result
     if target.http:
@@ -120,7 +122,7 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[object, FlowResu
                    "User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n").encode()
     else:
         request = flow.payload or b"hello\n"
-    app = TcpClientApp(flow.name, dst, target.port, flow.count, request, target.http, ttl,
+    app = TcpClientApp(flow.name, dst, port, flow.count, request, target.http, ttl,
                        shown)
     return app, app.result
 
@@ -130,7 +132,6 @@ def start_flows(topo: Topology, flows: list[Flow]) -> list[FlowResult]:
     for flow in flows:
         ns = source_netns(topo, flow)
         app, result = make_client(topo, flow, ns)
-        topo.driver.call(flow.start_ns, ns,
-                         lambda now, a=app, n=ns: n.l4.start(now, a))  # type: ignore[arg-type]
+        topo.driver.call(flow.start_ns, ns, starter(ns, app))
         results.append(result)
     return results

@@ -10,11 +10,14 @@ default route via the gateway, and a server on every declared ``containerPort``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
 from pktsim.devices.apps import TcpServerApp, UdpEchoApp
+from pktsim.devices.base import Reaction
 from pktsim.devices.bridge import Bridge
+from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
 from pktsim.driver.driver import Driver
 from pktsim.driver.types import Interface, Sink
@@ -123,4 +126,9 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
         for port in container.ports:
             app = (TcpServerApp(port.port, f"{info.key} ({info.ip}:{port.port})")
                    if port.protocol == "TCP" else UdpEchoApp(port.port))
-            driver.call(0, ns, lambda now, a=app, n=ns: n.l4.start(now, a))
+            driver.call(0, ns, starter(ns, app))
+
+
+def starter(ns: Netns, app: App) -> Callable[[int], Reaction]:
+    """What the driver calls to start ``app`` in ``ns`` (a process starting in the pod)."""
+    return lambda now: ns.l4.start(now, app)

@@ -258,8 +258,9 @@ class Transport:
             if sock is not None:
                 sock.handler.on_tcp(now, self, r, sock, "error", what.encode())
             return
-        key = (proto, sport) if proto != PROTO_ICMP else (proto, sport)
-        app = self.errors.get(key)
+        if proto == PROTO_ICMP:  # the echo id stands where a port would
+            sport = (offending[ihl + 4] << 8) | offending[ihl + 5]
+        app = self.errors.get((proto, sport))
         if app is not None and hasattr(app, "on_error"):
             app.on_error(now, self, r, what, frame)
 

@@ -164,8 +164,7 @@ class Driver:
         for emit in reaction.emits:
             note = notes.get(emit.frame.pid, "")
             if emit.delay:
-                self.at(self.now + emit.delay,
-                        lambda e=emit, n=note: self._transmit(device, e, n))
+                self.at(self.now + emit.delay, _later(self._transmit, device, emit, note))
             else:
                 self._transmit(device, emit, note)
         self._arm(device)
@@ -241,3 +240,8 @@ class Driver:
             sink.event(event)
         for listener in self.listeners:
             listener(event)
+
+
+def _later(fn: Callable[[Device, Emit, str], None], device: Device, emit: Emit,
+           note: str) -> Callable[[], None]:
+    return lambda: fn(device, emit, note)

@@ -154,7 +154,7 @@ class PcapngSink:
 
     def __init__(self, path: str | os.PathLike[str], buffering: int = 1 << 20) -> None:
         self.path = path
-        self._file: BinaryIO = open(path, "wb", buffering=buffering)  # noqa: SIM115
+        self._file: BinaryIO = open(path, "wb", buffering=buffering)
         self._writer = PcapngWriter(self._file)
         self._ids: dict[Interface, int] = {}
         # id(iface) -> (iface, interface id): a hit costs one identity check instead of

@@ -79,7 +79,8 @@ def _icmp_summary(body: bytes) -> str:
         kind = "echo request" if icmp_type == 8 else "echo reply"
         return f"ICMP {kind}, id {ident}, seq {seq}, length {len(body)}"
     names = {(3, 0): "net unreachable", (3, 1): "host unreachable",
-             (3, 3): "port unreachable", (3, 4): "need to frag", (11, 0): "time exceeded in-transit"}
+             (3, 3): "port unreachable", (3, 4): "need to frag",
+             (11, 0): "time exceeded in-transit"}
     inner = body[8:]
     about = ""
     if len(inner) >= 20:

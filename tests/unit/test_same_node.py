@@ -92,7 +92,7 @@ def test_icmp_and_http_between_pods_ttl_64_and_unicast_after_learning(tmp_path: 
     result = run_yaml(scenario(flows), tmp_path / "out")
     assert [f.status for f in result.flows] == ["ok", "ok"]
     model = result.topology.model
-    a, b, c = (model.pods[f"default/{n}"] for n in "abc")
+    c = model.pods["default/c"]
     for name in ("default/a:eth0", "default/b:eth0"):
         for p in dissect(frames_on(result, name)):
             if IP in p:
