@@ -118,7 +118,8 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]
                            ttl, ns.l4.ephemeral_port(), shown)
         return app, app.result
     if target.http:
-        request = (f"GET {target.path} HTTP/1.1\r\nHost: {target.host}\r\n"
+        host = target.host if target.port == 80 else f"{target.host}:{target.port}"
+        request = (f"GET {target.path} HTTP/1.1\r\nHost: {host}\r\n"
                    "User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n").encode()
     else:
         request = flow.payload or b"hello\n"

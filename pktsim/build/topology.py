@@ -14,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
+from pktsim.build import overlay
+from pktsim.build.external import build_external
 from pktsim.devices.apps import TcpServerApp, UdpEchoApp
 from pktsim.devices.base import Reaction
 from pktsim.devices.bridge import Bridge
 from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
+from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.driver.driver import Driver
 from pktsim.driver.types import Interface, Sink
 from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
@@ -38,11 +41,19 @@ class Topology:
     bridges: dict[str, Bridge] = field(default_factory=dict)
     pod_ns: dict[str, Netns] = field(default_factory=dict)
     switch: Bridge | None = None
+    outside: Bridge | None = None
+    router: Netns | None = None
+    clients: dict[str, Netns] = field(default_factory=dict)
+    tunnels: dict[str, VxlanDevice | IpipDevice] = field(default_factory=dict)
 
     def netns_of(self, host: str) -> Netns:
-        """The namespace of a pod (``ns/name``) or a node (``node-1``)."""
+        """The namespace of a pod (``ns/name``), a node, ``external/NAME`` or ``external``."""
         if host in self.pod_ns:
             return self.pod_ns[host]
+        if host in self.clients:
+            return self.clients[host]
+        if host == "external" and self.router is not None:
+            return self.router
         return self.node_ns[host]
 
 
@@ -50,12 +61,12 @@ def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
     cfg = model.config
     driver = Driver(sinks, start_time_ns=cfg.start_time_ns)
     topo = Topology(model, driver)
-    switch = Bridge("network", "nodes", b"\x02\x00\x00\x00\x00\x01")
-    topo.switch = switch
+    topo.switch = Bridge("network", "nodes", b"\x02\x00\x00\x00\x00\x01", local=False)
     for node in model.node_list():
         _build_node(topo, node)
+    build_external(topo)
     for node in model.node_list():
-        _node_routes(topo, node)
+        overlay.install(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         _build_pod(topo, pod)
     return topo
@@ -70,8 +81,9 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
     ns.add_iface("eth0", node.eth0_mac)
     ns.add_addr("eth0", IPv4Interface(f"{node.ip}/{cfg.node_cidr.prefixlen}"))
-    ns.add_iface(cfg.bridge, node.bridge_mac, kind="bridge")
+    ns.add_iface(cfg.bridge, node.bridge_mac, kind="bridge", mtu=overlay.pod_mtu(cfg.network))
     ns.add_addr(cfg.bridge, node.gateway)
+    ns.add_route("0.0.0.0/0", "eth0", cfg.node_cidr.network_address + 1)
     bridge = Bridge(node.name, cfg.bridge, node.bridge_mac)
     topo.node_ns[node.name] = ns
     topo.bridges[node.name] = bridge
@@ -89,14 +101,6 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     driver.connect(ns, cfg.bridge, br_if, bridge, cfg.bridge, None, latency=0)
 
 
-def _node_routes(topo: Topology, node: NodeInfo) -> None:
-    """``network: routes``: each remote pod CIDR via that node's InternalIP (host-gw)."""
-    ns = topo.node_ns[node.name]
-    for other in topo.model.node_list():
-        if other.name != node.name:
-            ns.add_route(other.pod_cidr, "eth0", other.ip)
-
-
 def _build_pod(topo: Topology, info: PodInfo) -> None:
     model, driver = topo.model, topo.driver
     node = model.nodes[info.node]
@@ -107,7 +111,7 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
     else:
         ns = Netns(info.key, rng=model.streams.stream(f"netns/{info.key}"), new_pid=driver.new_pid)
         ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
-        ns.add_iface("eth0", info.mac)
+        ns.add_iface("eth0", info.mac, mtu=overlay.pod_mtu(model.config.network))
         ns.add_addr("eth0", IPv4Interface(f"{info.ip}/{node.pod_cidr.prefixlen}"))
         ns.add_route("0.0.0.0/0", "eth0", node.gateway.ip)
         topo.pod_ns[info.key] = ns

@@ -23,16 +23,18 @@ from typing import Any, Protocol
 class Frame:
     """A frame on a wire: the bytes, and the tags that travel beside them."""
 
-    __slots__ = ("data", "flow", "pid")
+    __slots__ = ("data", "flow", "nexthop", "pid")
 
-    def __init__(self, data: bytes, pid: int, flow: str = "") -> None:
+    def __init__(self, data: bytes, pid: int, flow: str = "",
+                 nexthop: bytes | None = None) -> None:
         self.data = data
         self.pid = pid
         self.flow = flow
+        self.nexthop = nexthop  # the route's gateway, as skb_dst() carries it to a tunnel
 
-    def with_data(self, data: bytes) -> Frame:
+    def with_data(self, data: bytes, nexthop: bytes | None = None) -> Frame:
         """The same packet (same id and flow) with new bytes, e.g. after a rewrite."""
-        return Frame(data, self.pid, self.flow)
+        return Frame(data, self.pid, self.flow, nexthop)
 
     def __repr__(self) -> str:
         return f"Frame(pid={self.pid}, flow={self.flow!r}, {len(self.data)} bytes)"

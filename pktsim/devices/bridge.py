@@ -37,14 +37,16 @@ class FdbEntry:
 class Bridge:
     """A learning bridge with named ports; ``local_port`` is the bridge's own interface."""
 
-    def __init__(self, host: str, name: str, mac: bytes, *, ageing_ns: int = AGEING_NS) -> None:
+    def __init__(self, host: str, name: str, mac: bytes, *, ageing_ns: int = AGEING_NS,
+                 local: bool = True) -> None:
         self.host = host
         self.name = name
         self.mac = mac
         self.local_port = name
         self.ageing_ns = ageing_ns
         self.hairpin: dict[str, bool] = {}
-        self.fdb: dict[bytes, FdbEntry] = {mac: FdbEntry(name, 0, local=True)}
+        self.fdb: dict[bytes, FdbEntry] = {mac: FdbEntry(name, 0, local=True)} if local else {}
+        self.has_local = local  # False for a plain switch: no interface of its own
         self.promisc = False
 
     def add_port(self, port: str, *, hairpin: bool = False) -> None:
@@ -95,7 +97,7 @@ class Bridge:
             self._learn(now, port, src, frame, r)
         if dst[0] & 1:
             self._flood(port, frame, r, "broadcast" if dst == b"\xff" * 6 else "multicast",
-                        to_local=port != self.local_port)
+                        to_local=port != self.local_port and self.has_local)
             return r
         entry = self.lookup(now, dst)
         if entry is None:
@@ -127,10 +129,11 @@ class Bridge:
 
     def _flood(self, port: str, frame: Frame, r: Reaction, why: str, *, to_local: bool) -> None:
         outs = [p for p, hairpin in self.hairpin.items() if p != port or hairpin]
+        up = to_local and self.has_local
         r.step("flood", f"{self.name}: {why}: flood to {', '.join(outs) or 'no port'}"
-               + (" and up to the host" if to_local else ""), port, frame, fdb="miss",
+               + (" and up to the host" if up else ""), port, frame, fdb="miss",
                out=outs)
         for out in outs:
             r.send(out, frame)
-        if to_local:
+        if to_local and self.has_local:
             r.send(self.local_port, frame)

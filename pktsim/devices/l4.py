@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from pktsim.devices.base import DropReason, Frame, Reaction
 from pktsim.devices.tcp import Segment, TcpConn, parse_options
 from pktsim.wire import build
-from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP
 from pktsim.wire.checksum import l4_checksum
 from pktsim.wire.parse import TCP_ACK, TCP_RST, TCP_SYN, ip_str
 
@@ -201,6 +201,9 @@ class Transport:
             self._udp_in(now, port, pkt, body, frame, r)
         elif proto == PROTO_TCP:
             self._tcp_in(now, port, pkt, body, frame, r)
+        elif proto == PROTO_IPIP and "ipip" in self.ns.tunnel_stack:
+            r.step("deliver", "IP-in-IP to tunl0", port, frame)
+            r.send(self.ns.tunnel_stack["ipip"], frame.with_data(body))
         else:
             r.drop(DropReason.UNSUPPORTED, port, frame, f"IP protocol {proto}")
             self.ns.icmp_error(now, 3, 2, pkt, frame, r)
@@ -276,6 +279,11 @@ class Transport:
         body = body[:length]
         if csum and l4_checksum(pkt[12:16], pkt[16:20], PROTO_UDP, body) != 0:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "UDP")
+            return
+        stack = self.ns.tunnel_stack.get(f"udp/{dport}")
+        if stack is not None:  # the VXLAN socket: hand the payload to the device
+            r.step("deliver", f"UDP {dport}: VXLAN socket", port, frame)
+            r.send(stack, frame.with_data(body[8:]))
             return
         handler = self.udp.get(dport)
         if handler is None:

@@ -77,7 +77,8 @@ class Netns:
         self.routes = RoutingTable()
         self.neigh = NeighTable()
         self.hooks: Hooks | None = None
-        self.tunnels: dict[str, Callable[[int, bytes, bytes, Frame, Reaction], None]] = {}
+        # "ipip" / "udp/8472" -> the port of the tunnel device's socket in this namespace
+        self.tunnel_stack: dict[str, str] = {}
         self._local: dict[bytes, str] = {}
         self._ip_ids: dict[bytes, int] = {}
         self._pid_counter = new_pid or _counter()
@@ -135,6 +136,9 @@ class Netns:
             return r
         if iface.kind == "ipip":
             self._ip_in(now, port, data, frame, r)
+            return
+        if iface.kind == "stack":  # an encapsulated packet a tunnel device hands us to send
+            self.ip_output(now, data, frame, r)
             return r
         if len(data) < 14:
             r.drop(DropReason.MALFORMED, port, frame, f"{len(data)} bytes")
@@ -347,10 +351,14 @@ class Netns:
         if cfg.kind == "loopback":
             r.send(dev, frame.with_data(build.ether(ZERO_MAC, ZERO_MAC, ETH_P_IP, pkt)))
             return
+        if cfg.kind == "vxlan" and self.neigh.resolved(dev, route.via.packed if route.via
+                                                       else pkt[16:20]) is None:
+            r.drop(DropReason.NEIGH_FAILED, dev, frame, "no neighbour entry on the overlay "
+                   "(flannel installs them; an L3 miss is not resolved by ARP)")
+            return
         nexthop = route.via.packed if route.via is not None else pkt[16:20]
-        tunnel = self.tunnels.get(dev)
-        if tunnel is not None:
-            tunnel(now, nexthop, pkt, frame, r)
+        if cfg.kind == "ipip":  # no link layer: the tunnel takes the gateway from the route
+            r.send(dev, frame.with_data(pkt, nexthop))
             return
         mac = self.neigh.resolved(dev, nexthop)
         if mac is not None:

@@ -50,10 +50,13 @@ def ipv4(src: bytes, dst: bytes, proto: int, payload: bytes, *, ttl: int = 64, i
     return header[:10] + csum.to_bytes(2, "big") + header[12:] + payload
 
 
-def udp(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
-    """A UDP datagram with its checksum (0 is sent as 0xffff, RFC 768)."""
+def udp(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, *,
+        with_checksum: bool = True) -> bytes:
+    """A UDP datagram with its checksum (0 is sent as 0xffff, RFC 768), or with none."""
     length = 8 + len(payload)
     segment = _UDP.pack(sport, dport, length, 0) + payload
+    if not with_checksum:
+        return segment
     csum = l4_checksum(src, dst, PROTO_UDP, segment) or 0xFFFF
     return segment[:6] + csum.to_bytes(2, "big") + segment[8:]
 

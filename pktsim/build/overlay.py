@@ -1,0 +1,85 @@
+"""How a node reaches the other nodes' pods: ``routes``, ``vxlan`` (flannel) or ``ipip`` (Calico).
+
+* ``routes`` (kubenet, flannel host-gw; K8S-FACTS fact 71): ``<remote podCIDR> via <remote
+  InternalIP> dev eth0`` — the pod packet crosses the node network unmodified.
+* ``vxlan`` (facts 67-69): ``flannel.1`` (VNI 1, UDP 8472, MTU 1450, address ``<podCIDR>.0/32``)
+  and per remote node one route ``<remote podCIDR> via <remote .0> dev flannel.1 onlink``, a
+  permanent neighbour ``<remote .0> lladdr <remote VTEP MAC>`` and a permanent FDB entry
+  ``<remote VTEP MAC> dst <remote node IP>``: "1 route, 1 arp entry and 1 FDB entry per host".
+* ``ipip`` (fact 72): ``tunl0`` (MTU 1480, address ``<podCIDR>.0/32``) and per remote node
+  ``<remote podCIDR> via <remote node IP> dev tunl0 onlink`` as Calico's BIRD installs it.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Interface
+from typing import TYPE_CHECKING
+
+from pktsim.devices.tunnels import IpipDevice, VxlanDevice
+from pktsim.driver.types import Interface, LinkType
+from pktsim.model.cluster import NodeInfo
+
+if TYPE_CHECKING:
+    from pktsim.build.topology import Topology
+
+MTU = {"routes": 1500, "vxlan": 1450, "ipip": 1480}  # pod eth0, bridge and tunnel MTUs
+
+
+def pod_mtu(network: str) -> int:
+    return MTU.get(network, 1500)
+
+
+def install(topo: Topology, node: NodeInfo) -> None:
+    """Give ``node`` its overlay device (if any) and its routes to every other node."""
+    network = topo.model.config.network
+    if network == "vxlan":
+        _vxlan(topo, node)
+    elif network == "ipip":
+        _ipip(topo, node)
+    else:
+        ns = topo.node_ns[node.name]
+        for other in _others(topo, node):
+            ns.add_route(other.pod_cidr, "eth0", other.ip)
+
+
+def _others(topo: Topology, node: NodeInfo) -> list[NodeInfo]:
+    return [n for n in topo.model.node_list() if n.name != node.name]
+
+
+def _vxlan(topo: Topology, node: NodeInfo) -> None:
+    ns, driver = topo.node_ns[node.name], topo.driver
+    name = "flannel.1"
+    ns.add_iface(name, node.vtep_mac, mtu=MTU["vxlan"], kind="vxlan")
+    ns.add_addr(name, IPv4Interface(f"{node.pod_cidr.network_address}/32"))
+    ns.add_iface(f"{name}.stack", b"\x00" * 6, kind="stack")
+    ns.tunnel_stack["udp/8472"] = f"{name}.stack"
+    dev = VxlanDevice(node.name, name, vni=1, local_ip=node.ip.packed,
+                      seed=topo.model.config.seed)
+    for other in _others(topo, node):
+        gw = other.pod_cidr.network_address
+        ns.add_route(other.pod_cidr, name, gw, onlink=True)
+        ns.neigh.set(name, gw.packed, other.vtep_mac, "PERMANENT")
+        dev.add_fdb(other.vtep_mac, other.ip.packed)
+    iface = driver.add_interface(Interface(
+        node.name, name, description=f"flannel VXLAN device, VNI 1, UDP 8472, MTU 1450, "
+        f"{node.pod_cidr.network_address}/32"))
+    driver.connect(ns, name, iface, dev, "dev", None, latency=0)
+    driver.connect(ns, f"{name}.stack", None, dev, "stack", None, latency=0)
+    topo.tunnels[node.name] = dev
+
+
+def _ipip(topo: Topology, node: NodeInfo) -> None:
+    ns, driver = topo.node_ns[node.name], topo.driver
+    ns.add_iface("tunl0", b"", mtu=MTU["ipip"], kind="ipip")
+    ns.add_addr("tunl0", IPv4Interface(f"{node.pod_cidr.network_address}/32"))
+    ns.add_iface("tunl0.stack", b"\x00" * 6, kind="stack")
+    ns.tunnel_stack["ipip"] = "tunl0.stack"
+    dev = IpipDevice(node.name, "tunl0", local_ip=node.ip.packed, seed=topo.model.config.seed)
+    for other in _others(topo, node):
+        ns.add_route(other.pod_cidr, "tunl0", other.ip, onlink=True)
+    iface = driver.add_interface(Interface(
+        node.name, "tunl0", LinkType.RAW, description="Calico IP-in-IP device (ipip, ttl "
+        "inherit, nopmtudisc), MTU 1480"))
+    driver.connect(ns, "tunl0", iface, dev, "dev", None, latency=0, raw_ip=True)
+    driver.connect(ns, "tunl0.stack", None, dev, "stack", None, latency=0)
+    topo.tunnels[node.name] = dev

@@ -1,0 +1,151 @@
+"""Overlay devices: flannel's VXLAN (``flannel.1``) and Calico's IP-in-IP (``tunl0``).
+
+Theory of operation
+-------------------
+A tunnel is a device between two ports of the node's namespace.  Its ``dev`` port is the
+interface the routing table points at (captured: ``node-1:flannel.1`` carries the inner
+Ethernet frames, ``node-1:tunl0`` the bare inner IPv4 packets, LINKTYPE_RAW).  Its ``stack``
+port is the tunnel's socket inside the same namespace: encapsulated packets leave through it
+to be routed like any packet the node sends (out of ``eth0``, after ARP), and packets for the
+tunnel (UDP 8472, IP protocol 4) come back through it to be decapsulated.
+
+VXLAN (Linux ``drivers/net/vxlan``, flannel ``pkg/backend/vxlan``): the inner destination MAC
+is looked up in the device's FDB — flannel installs one permanent entry per remote node
+(VTEP MAC -> node IP), so nothing is learned and no ARP crosses the overlay.  The outer UDP
+source port comes from a hash of the inner flow within 32768-60999 (``udp_flow_src_port``),
+destination 8472, VXLAN flags 0x08 and the VNI.  Outer IPv4: TTL 64, no DF, UDP checksum 0
+(``udp_csum`` is off for IPv4 by default).
+
+IP-in-IP (Calico ``tunl0``: ``ttl inherit nopmtudisc``): the outer destination is the route's
+gateway (the remote node), protocol 4, the outer TTL inherited from the inner packet, no DF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.wire import build
+from pktsim.wire.build import PROTO_IPIP, PROTO_UDP
+from pktsim.wire.parse import ip_str, mac_str
+
+VXLAN_PORT = 8472  # Linux's default, not IANA's 4789 (K8S-FACTS fact 67)
+PORT_RANGE = (32768, 60999)
+
+
+class _IpIds:
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.ids: dict[bytes, int] = {}
+
+    def next(self, dst: bytes) -> int:
+        cur = self.ids.get(dst)
+        if cur is None:
+            cur = int.from_bytes(hashlib.sha256(self.seed.to_bytes(8, "big") + dst).digest()[:2],
+                                 "big")
+        self.ids[dst] = (cur + 1) & 0xFFFF
+        return cur
+
+
+class VxlanDevice:
+    """``flannel.<VNI>``: encapsulates inner Ethernet frames in UDP by its FDB."""
+
+    def __init__(self, host: str, name: str, *, vni: int, local_ip: bytes, seed: int,
+                 port: int = VXLAN_PORT) -> None:
+        self.host = host
+        self.name = name
+        self.vni = vni
+        self.port = port
+        self.local_ip = local_ip
+        self.fdb: dict[bytes, bytes] = {}  # remote VTEP MAC -> remote node IP (permanent)
+        self._seed = seed
+        self._ids = _IpIds(seed)
+
+    def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
+        self.fdb[mac] = remote_ip
+
+    def next_deadline(self) -> int | None:
+        return None
+
+    def on_deadline(self, now: int) -> Reaction:
+        return Reaction()
+
+    def source_port(self, inner: bytes) -> int:
+        """A hash of the inner flow, as ``udp_flow_src_port`` spreads it over the range."""
+        key = inner[26:34] if len(inner) >= 34 else inner[:14]
+        if len(inner) >= 38 and inner[23] in (6, 17):
+            key += inner[34:38]
+        digest = hashlib.sha256(self._seed.to_bytes(8, "big") + key).digest()
+        lo, hi = PORT_RANGE
+        return lo + int.from_bytes(digest[:4], "big") % (hi - lo + 1)
+
+    def receive(self, now: int, port: str, frame: Frame) -> Reaction:
+        return self._encap(frame) if port == "dev" else self._decap(frame)
+
+    def _encap(self, frame: Frame) -> Reaction:
+        r = Reaction()
+        inner = frame.data
+        remote = self.fdb.get(inner[0:6])
+        if remote is None:
+            r.drop(DropReason.NO_ROUTE, self.name, frame, f"no FDB entry for {mac_str(inner[0:6])}")
+            return r
+        header = struct.pack("!B3xI", 0x08, self.vni << 8)
+        sport = self.source_port(inner)
+        udp = build.udp(self.local_ip, remote, sport, self.port, header + inner,
+                        with_checksum=False)
+        outer = build.ipv4(self.local_ip, remote, PROTO_UDP, udp, ttl=64,
+                           ident=self._ids.next(remote))
+        r.step("encap", f"{self.name}: VXLAN VNI {self.vni}, fdb {mac_str(inner[0:6])} -> "
+               f"{ip_str(remote)}, UDP {sport} -> {self.port}", self.name, frame,
+               remote=ip_str(remote), vni=self.vni)
+        r.send("stack", frame.with_data(outer))
+        return r
+
+    def _decap(self, frame: Frame) -> Reaction:
+        r = Reaction()
+        payload = frame.data
+        if len(payload) < 8 + 14 or not payload[0] & 0x08:
+            r.drop(DropReason.MALFORMED, self.name, frame, "not a VXLAN packet")
+            return r
+        vni = int.from_bytes(payload[4:7], "big")
+        if vni != self.vni:
+            r.drop(DropReason.NOT_FOR_US, self.name, frame, f"VNI {vni}")
+            return r
+        r.step("decap", f"{self.name}: VXLAN VNI {vni} decapsulated", self.name, frame)
+        r.send("dev", frame.with_data(payload[8:]))
+        return r
+
+
+class IpipDevice:
+    """``tunl0``: wraps the inner IPv4 packet in IPv4 protocol 4 to the route's gateway."""
+
+    def __init__(self, host: str, name: str, *, local_ip: bytes, seed: int) -> None:
+        self.host = host
+        self.name = name
+        self.local_ip = local_ip
+        self._ids = _IpIds(seed)
+
+    def next_deadline(self) -> int | None:
+        return None
+
+    def on_deadline(self, now: int) -> Reaction:
+        return Reaction()
+
+    def receive(self, now: int, port: str, frame: Frame) -> Reaction:
+        r = Reaction()
+        if port == "dev":
+            remote = frame.nexthop
+            if remote is None:
+                r.drop(DropReason.NO_ROUTE, self.name, frame, "no remote endpoint for tunl0")
+                return r
+            inner = frame.data
+            outer = build.ipv4(self.local_ip, remote, PROTO_IPIP, inner, ttl=inner[8],
+                               ident=self._ids.next(remote))
+            r.step("encap", f"{self.name}: IP-in-IP to {ip_str(remote)}", self.name, frame,
+                   remote=ip_str(remote))
+            r.send("stack", frame.with_data(outer))
+            return r
+        r.step("decap", f"{self.name}: IP-in-IP decapsulated", self.name, frame)
+        r.send("dev", frame.with_data(frame.data))
+        return r
