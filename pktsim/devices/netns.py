@@ -136,7 +136,7 @@ class Netns:
             return r
         if iface.kind == "ipip":
             self._ip_in(now, port, data, frame, r)
-            return
+            return r
         if iface.kind == "stack":  # an encapsulated packet a tunnel device hands us to send
             self.ip_output(now, data, frame, r)
             return r
@@ -389,9 +389,9 @@ class Netns:
         src = offending[12:16]
         rest = struct.pack("!HH", 0, mtu) if icmp_type == 3 and code == 4 else b"\x00" * 4
         body = build.icmp(icmp_type, code, rest, offending[:ICMP_ROOM])
+        # icmp_errors_use_inbound_ifaddr=0: the source is the one a reply to the sender
+        # would leave with (the route back's preferred source)
         route, my_ip = self.select_source(src)
-        if in_dev and self.primary_ip(in_dev):
-            my_ip = self.primary_ip(in_dev)
         if route is None or my_ip is None:
             return
         pkt = build.ipv4(my_ip, src, PROTO_ICMP, body, ttl=64, ident=self.ip_id(src), tos=0xC0)

@@ -8,11 +8,13 @@ from the list (``PodList`` -> ``Pod``).
 
 The YAML is read with the safe loader, minus two YAML 1.1 resolvers that Kubernetes' JSON
 model does not have: timestamps stay strings (``startTime: 2026-01-01T00:00:00Z`` is parsed by
-pktsim, with nanoseconds) and ``=`` is an ordinary string.
+pktsim, with nanoseconds) and ``=`` is an ordinary string.  A file that is one JSON value
+(``kubectl get -o json``) is read with the much faster JSON parser.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -66,6 +68,11 @@ def yaml_error(file: str, exc: Exception) -> ScenarioError:
 def read_stream(file: str, text: str, errors: list[ScenarioError],
                 warnings: list[str]) -> Iterator[Document]:
     """The object documents of one file, lazily; problems go to ``errors`` and ``warnings``."""
+    as_json = _json_document(text)
+    if as_json is not None:
+        yield from _flatten(Ctx(file, Source(file, 1), errors, warnings),
+                            Document(file, 1, (), {}), as_json)
+        return
     index = 0
     stream = yaml.load_all(text, Loader=_Loader)
     while True:
@@ -81,6 +88,17 @@ def read_stream(file: str, text: str, errors: list[ScenarioError],
             continue
         ctx = Ctx(file, Source(file, index), errors, warnings)
         yield from _flatten(ctx, Document(file, index, (), {}), body)
+
+
+def _json_document(text: str) -> Any:
+    """The document when ``text`` is one JSON value (``kubectl -o json``): parsed ~10x faster
+    than as YAML.  None otherwise, and YAML (a superset) reads it and reports any error."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _flatten(ctx: Ctx, where: Document, body: Any) -> Iterator[Document]:
