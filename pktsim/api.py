@@ -106,7 +106,18 @@ class Result:
                     sink.event(e)
             for sink in sinks:
                 sink.close()
+            write_dumps(tmp, self.topology)
         return dest
+
+
+def write_dumps(folder: Path, topo: Topology) -> None:
+    """The node tables at the end of the run, as Linux tools print them."""
+    from pktsim.report import node_dumps
+
+    for rel, text in node_dumps(topo, topo.driver.now).items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 @dataclass
@@ -147,6 +158,7 @@ class Cluster:
                 topo = self.build(sinks)
                 results = start_flows(topo, chosen)
                 topo.driver.run(until=until_ns)
+                write_dumps(tmp, topo)
             finally:
                 for sink in sinks:
                     sink.close()

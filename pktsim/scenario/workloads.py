@@ -77,7 +77,8 @@ def read_workload(doc: Obj, kind: str, meta: Meta, source: Source) -> Workload:
     spec = doc.mapping("spec")
     template = spec.mapping("template", required=True)
     labels = template.mapping("metadata").str_map("labels", label_key, label_value)
-    pod_spec = read_pod_spec(template.mapping("spec"))
+    has_template = spec.has("template")  # else already reported: no second error inside it
+    pod_spec = read_pod_spec(template.mapping("spec")) if has_template else PodSpec([])
     work = Workload(kind, meta, Meta(meta.name, meta.namespace, labels, None), pod_spec,
                     source=source)
     if kind != "DaemonSet":
