@@ -297,7 +297,7 @@ class Obj:
                fold: bool = False) -> str:
         """One of ``choices`` (compared case-insensitively when ``fold``), or ``default``."""
         value = self.data.get(key)
-        if value is None:
+        if not self.has(key):
             return default
         text = as_str(self.ctx, self.at(key), value, valid=" | ".join(choices))
         if text is None:
