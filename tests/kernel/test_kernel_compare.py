@@ -22,7 +22,7 @@ from pktsim.driver.types import Direction
 from pktsim.wire.parse import mac_str
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import KernelNode, PodSpec, kernel_available, normalize  # noqa: E402
+from harness import KernelNode, PodSpec, kernel_available, normalize
 
 pytestmark = pytest.mark.kernel
 
