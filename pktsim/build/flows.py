@@ -39,6 +39,8 @@ def _fail(flow: Flow, field: str, value: str, message: str, valid: str) -> Scena
 
 def source_netns(topo: Topology, flow: Flow, field: str = "from") -> Netns:
     ref = flow.source_ref
+    if ref == "external" or ref.startswith("external:"):
+        return topo.clients[external_host(ref)]
     if ref.startswith("node:"):
         name = ref[5:]
         if name not in topo.node_ns:
@@ -66,9 +68,15 @@ def resolve_target(topo: Topology, flow: Flow) -> Target:
     return Target(host, _host_ip(topo, flow, host), maybe_port)
 
 
+def external_host(ref: str) -> str:
+    """``external`` -> ``external/client``; ``external:NAME`` -> ``external/NAME``."""
+    name = ref.partition(":")[2] or "client"
+    return f"external/{name}"
+
+
 def _split_port(flow: Flow, text: str) -> tuple[str, int | None]:
     head, sep, tail = text.rpartition(":")
-    if sep and tail.isdigit() and not head.endswith("node"):
+    if sep and tail.isdigit() and head not in ("node", ""):
         port = int(tail)
         if not 1 <= port <= 65535:
             raise _fail(flow, "to", text, "port out of range", "1-65535")
@@ -83,6 +91,13 @@ def _host_ip(topo: Topology, flow: Flow, host: str) -> IPv4Address:
         return IPv4Address(host)
     except ValueError:
         pass
+    if host == "external" or host.startswith("external:"):
+        ns = topo.clients.get(external_host(host))
+        if ns is None:
+            raise _fail(flow, "to", host, "names no external client", "external[:NAME]")
+        ip = ns.primary_ip("eth0")
+        assert ip is not None
+        return IPv4Address(ip)
     if host.startswith("node:"):
         node = topo.model.nodes.get(host[5:])
         if node is None:
