@@ -24,7 +24,26 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pktsim.driver.rand import Streams
 from pktsim.errors import ScenarioError, ScenarioErrors
-from pktsim.model.objects import ClusterConfig, Node, Pod, Scenario, Source
+from pktsim.model.objects import (
+    ClusterConfig,
+    Endpoint,
+    EndpointPort,
+    EndpointSlice,
+    Node,
+    Pod,
+    Scenario,
+    Service,
+    ServicePort,
+    Source,
+)
+from pktsim.model.services import (
+    PortInfo,
+    ServiceInfo,
+    allocate_cluster_ips,
+    allocate_lb_ips,
+    allocate_node_ports,
+    derive_endpoints,
+)
 
 
 @dataclass(slots=True)
@@ -62,6 +81,7 @@ class ClusterModel:
     scenario: Scenario
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     pods: dict[str, PodInfo] = field(default_factory=dict)
+    services: dict[str, ServiceInfo] = field(default_factory=dict)
     streams: Streams = field(default_factory=lambda: Streams(0))
 
     def node_list(self) -> list[NodeInfo]:
@@ -91,7 +111,39 @@ def allocate(scenario: Scenario) -> ClusterModel:
         raise errors[0]
     if errors:
         raise ScenarioErrors(errors)
+    _allocate_services(model)
     return model
+
+
+def _kubernetes_service(model: ClusterModel) -> tuple[Service, EndpointSlice]:
+    """``default/kubernetes``: the API server on the first node, :6443 behind :443."""
+    first = model.node_list()[0]
+    svc = Service("default", "kubernetes", ports=[ServicePort(443, "TCP", "https", 6443)])
+    eps = EndpointSlice("default", "kubernetes", "kubernetes",
+                        [Endpoint([first.ip], node_name=first.name)],
+                        [EndpointPort(6443, "TCP", "https")])
+    return svc, eps
+
+
+def _allocate_services(model: ClusterModel) -> None:
+    scenario = model.scenario
+    services = list(scenario.services)
+    slices = list(scenario.endpoint_slices)
+    if not any(s.key == "default/kubernetes" for s in services):
+        svc, eps = _kubernetes_service(model)
+        services.insert(0, svc)
+        slices.append(eps)
+    cfg = model.config
+    ips = allocate_cluster_ips(services, cfg)
+    node_ports = allocate_node_ports(services, cfg.seed)
+    lb_ips = allocate_lb_ips(services, cfg.load_balancer_cidr)
+    pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
+    for svc in services:
+        ports = derive_endpoints(svc, pods, slices) if svc.type != "ExternalName" else \
+            [PortInfo(p) for p in svc.ports]
+        for index, info in enumerate(ports):
+            info.node_port = node_ports.get((svc.key, index))
+        model.services[svc.key] = ServiceInfo(svc, ips.get(svc.key), ports, lb_ips.get(svc.key))
 
 
 def _allocate_nodes(model: ClusterModel, nodes: list[Node], errors: list[ScenarioError]) -> None:

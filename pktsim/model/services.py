@@ -1,0 +1,212 @@
+"""Services as the API server and the EndpointSlice controller leave them.
+
+Theory of operation
+-------------------
+* **ClusterIPs.** What the manifest gives is kept (it must lie in ``serviceCIDR``).  The
+  ``kubernetes`` Service always takes the 1st address and ``kube-dns`` the 10th (kubeadm's
+  ``GetDNSIP``, fact 40).  Others are drawn at random, seeded per service, from the upper band
+  of the range: since KEP-3070 the lower ``min(max(16, size/16), 256)`` addresses are left for
+  static assignment, as the API server does.
+* **NodePorts** (30000-32767) are kept or drawn at random, seeded, among the free ones;
+  **LoadBalancer** addresses come from ``loadBalancerCIDR`` in order from ``.1``, as a pool
+  allocator (MetalLB) hands out the first free address, unless ``status.loadBalancer`` says.
+* **Endpoints.** An ``EndpointSlice`` in the stream wins for its service.  Otherwise every pod
+  in the namespace whose labels match the selector is an endpoint, ready as the pod is, for
+  each service port whose ``targetPort`` resolves in that pod (a name must name a container
+  port with the same protocol; a number is taken as is).  A not-ready pod is listed with
+  ``ready: false``; consumers decide (kube-proxy skips it, unless
+  ``publishNotReadyAddresses``).  A pod's hostname goes with its endpoint when the pod's
+  ``subdomain`` is the service's name (fact 15).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+from pktsim.errors import ScenarioError
+from pktsim.model.objects import ClusterConfig, EndpointSlice, Pod, Service, ServicePort, Source
+
+NODE_PORT_RANGE = (30000, 32767)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointAddr:
+    ip: IPv4Address
+    port: int
+    ready: bool = True
+    node: str = ""
+    hostname: str = ""
+    pod: str = ""  # "ns/name"
+
+
+@dataclass(slots=True)
+class PortInfo:
+    """One service port, resolved: what kube-proxy and CoreDNS need."""
+
+    spec: ServicePort
+    node_port: int | None = None
+    endpoints: list[EndpointAddr] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def protocol(self) -> str:
+        return self.spec.protocol
+
+
+@dataclass(slots=True)
+class ServiceInfo:
+    service: Service
+    cluster_ip: IPv4Address | None  # None: headless or ExternalName
+    ports: list[PortInfo] = field(default_factory=list)
+    load_balancer_ip: IPv4Address | None = None
+
+    @property
+    def key(self) -> str:
+        return self.service.key
+
+    @property
+    def headless(self) -> bool:
+        return self.service.cluster_ip == "None"
+
+
+def _err(src: Source | None, field_: str, value: object, message: str, valid: str) -> \
+        ScenarioError:
+    return ScenarioError(message, file=src.file if src else "",
+                         document=src.document() if src else "", field=field_, value=value,
+                         valid=valid)
+
+
+def _draw(seed: int, name: str, size: int) -> int:
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % size
+
+
+def allocate_cluster_ips(services: list[Service], cfg: ClusterConfig) -> dict[str, IPv4Address]:
+    """ClusterIP per service key (headless and ExternalName services get none)."""
+    net = cfg.service_cidr
+    taken: dict[IPv4Address, str] = {}
+    out: dict[str, IPv4Address] = {}
+    fixed = {"default/kubernetes": net.network_address + 1,
+             "kube-system/kube-dns": net.network_address + 10}
+    pending = []
+    for svc in services:
+        if svc.type == "ExternalName" or svc.cluster_ip == "None":
+            continue
+        ip = IPv4Address(svc.cluster_ip) if svc.cluster_ip else fixed.get(svc.key)
+        if ip is None:
+            pending.append(svc)
+            continue
+        if ip not in net:
+            raise _err(svc.source, "spec.clusterIP", str(ip), f"is outside the service "
+                       f"CIDR {net}", f"an address in {net}")
+        if ip in taken:
+            raise _err(svc.source, "spec.clusterIP", str(ip), f"is already allocated to "
+                       f"{taken[ip]}", "a free address, or none to allocate one")
+        taken[ip] = svc.key
+        out[svc.key] = ip
+    band = min(max(16, net.num_addresses // 16), 256)
+    size = net.num_addresses - band - 1
+    for svc in pending:
+        offset = _draw(cfg.seed, f"clusterip/{svc.key}", size)
+        for step in range(size):
+            ip = net.network_address + band + (offset + step) % size
+            if ip not in taken:
+                break
+        else:
+            raise _err(svc.source, "spec.clusterIP", None, f"the service CIDR {net} is full",
+                       "a larger Cluster.spec.serviceCIDR")
+        taken[ip] = svc.key
+        out[svc.key] = ip
+    return out
+
+
+def allocate_node_ports(services: list[Service], seed: int) -> dict[tuple[str, int], int]:
+    """NodePort per (service key, port index) for NodePort and LoadBalancer services."""
+    lo, hi = NODE_PORT_RANGE
+    taken = {p.node_port for s in services for p in s.ports if p.node_port}
+    out: dict[tuple[str, int], int] = {}
+    for svc in services:
+        if svc.type not in ("NodePort", "LoadBalancer"):
+            continue
+        for index, port in enumerate(svc.ports):
+            chosen = port.node_port
+            if chosen is None:
+                offset = _draw(seed, f"nodeport/{svc.key}/{index}", hi - lo + 1)
+                chosen = next(lo + (offset + k) % (hi - lo + 1) for k in range(hi - lo + 1)
+                              if lo + (offset + k) % (hi - lo + 1) not in taken)
+                taken.add(chosen)
+            out[(svc.key, index)] = chosen
+    return out
+
+
+def allocate_lb_ips(services: list[Service], pool: IPv4Network) -> dict[str, IPv4Address]:
+    taken = {s.load_balancer_ip for s in services if s.load_balancer_ip is not None}
+    out: dict[str, IPv4Address] = {}
+    hosts = (ip for ip in pool.hosts() if ip not in taken)
+    for svc in services:
+        if svc.type != "LoadBalancer":
+            continue
+        ip = svc.load_balancer_ip or next(hosts, None)
+        if ip is None:
+            raise _err(svc.source, "status.loadBalancer.ingress", None,
+                       f"the load balancer pool {pool} is exhausted",
+                       "a larger Cluster.spec.loadBalancerCIDR")
+        out[svc.key] = ip
+    return out
+
+
+def _selects(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def _resolve_target(port: ServicePort, pod: Pod) -> int | None:
+    target = port.target_port if port.target_port is not None else port.port
+    if isinstance(target, int):
+        return target
+    for container in pod.containers:
+        for cp in container.ports:
+            if cp.name == target and cp.protocol == port.protocol:
+                return cp.port
+    return None
+
+
+def derive_endpoints(svc: Service, pods: list[tuple[Pod, str, IPv4Address]],
+                     slices: list[EndpointSlice]) -> list[PortInfo]:
+    """Endpoints per service port, from the stream's EndpointSlices or from the selector.
+
+    ``pods``: (pod, node name, pod IP) in creation order.
+    """
+    ports = [PortInfo(p) for p in svc.ports]
+    mine = [s for s in slices if s.namespace == svc.namespace and s.service == svc.name]
+    if mine:
+        for info in ports:
+            for eps in mine:
+                info.endpoints += _from_slice(info.spec, eps)
+        return ports
+    for pod, node, ip in pods:
+        if pod.namespace != svc.namespace or not _selects(svc.selector, pod.labels):
+            continue
+        hostname = pod.hostname if pod.subdomain == svc.name else ""
+        for info in ports:
+            target = _resolve_target(info.spec, pod)
+            if target is not None:
+                info.endpoints.append(EndpointAddr(ip, target, pod.ready, node, hostname,
+                                                   pod.key))
+    return ports
+
+
+def _from_slice(spec: ServicePort, eps: EndpointSlice) -> list[EndpointAddr]:
+    out = []
+    for sp in eps.ports:
+        if sp.name != spec.name or sp.protocol != spec.protocol:
+            continue
+        for ep in eps.endpoints:
+            for addr in ep.addresses:
+                out.append(EndpointAddr(addr, sp.port, ep.ready, ep.node_name, ep.hostname,
+                                        ep.target_pod))
+    return out
