@@ -157,6 +157,7 @@ class TcpClientApp:
         self.request, self.http, self.ttl = request, http, ttl
         self.opened = 0
         self.inbox: dict[int, bytearray] = {}
+        self.expect: dict[int, int] = {}  # socket -> bytes that make the answer complete
         self.result = FlowResult(flow, "http" if http else "tcp", target)
         self.due: int | None = None
         self.backends: dict[str, int] = {}
@@ -189,7 +190,7 @@ class TcpClientApp:
             sock.send(now, t, r, self.request)
         elif event == "data":
             buf += data
-            if self._complete(bytes(buf)):
+            if self._complete(id(sock), buf):
                 self._answered(bytes(buf))
                 sock.close(now, t, r)
         elif event == "eof":
@@ -202,19 +203,25 @@ class TcpClientApp:
             t.flush(now, sock, r)
         if event in ("closed", "reset", "error"):
             self.inbox.pop(id(sock), None)
+            self.expect.pop(id(sock), None)
             self._next(now)
 
-    def _complete(self, buf: bytes) -> bool:
+    def _complete(self, key: int, buf: bytearray) -> bool:
+        """Whole answer in? The header is parsed once; after that only lengths compare."""
         if not self.http:
             return len(buf) >= len(self.request)
-        head, sep, body = buf.partition(b"\r\n\r\n")
-        if not sep:
-            return False
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                return len(body) >= int(value.strip() or 0)
-        return True
+        need = self.expect.get(key)
+        if need is None:
+            end = buf.find(b"\r\n\r\n", 0, 65536)
+            if end < 0:
+                return False
+            need = end + 4
+            for line in bytes(buf[:end]).split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    need += int(value.strip() or 0)
+            self.expect[key] = need
+        return len(buf) >= need
 
     def _answered(self, buf: bytes) -> None:
         self.result.answered += 1

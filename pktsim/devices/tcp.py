@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections import deque
 from dataclasses import dataclass, field
 
 from pktsim.wire.parse import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN
@@ -36,6 +37,7 @@ DATA_RETRIES = 15
 QUICKACKS = 16
 WSCALE = 10  # the reference kernel (6.18, tcp_rmem max 32 MiB); 7 on kernels before 6.x
 INIT_CWND = 10
+MAX_CWND = 64  # segments in flight: a bound on slow start (no loss-driven congestion control)
 
 
 class State(enum.Enum):
@@ -159,7 +161,7 @@ class TcpConn:
     fin_queued: bool = False
     fin_sent: bool = False
     sendq: bytearray = field(default_factory=bytearray)
-    unacked: list[_Unacked] = field(default_factory=list)
+    unacked: deque[_Unacked] = field(default_factory=deque)
     outbox: list[Segment] = field(default_factory=list)
     events: list[tuple[str, bytes]] = field(default_factory=list)
 
@@ -237,9 +239,10 @@ class TcpConn:
             return
         if _after(seg.ack, self.snd_una) and not _after(seg.ack, self.snd_nxt):
             self.snd_una = seg.ack
-            self.unacked = [u for u in self.unacked
-                            if _after(_end(u), seg.ack)]
-            self.cwnd += 1
+            unacked = self.unacked
+            while unacked and not _after(_end(unacked[0]), seg.ack):
+                unacked.popleft()
+            self.cwnd = min(self.cwnd + 1, MAX_CWND)
             self.retries = 0
             self.rto = RTO_INIT_NS
             if self.unacked:

@@ -76,6 +76,8 @@ class Driver:
         self._next_pid = 1
         self.interfaces: list[Interface] = []
         self.listeners: list[Callable[[TraceEvent], None]] = []
+        self._last_data: bytes = b""
+        self._last_text = ""
 
     # -- wiring ---------------------------------------------------------------------------
     def new_pid(self) -> int:
@@ -227,7 +229,12 @@ class Driver:
         assert iface is not None
         self.stats.frames += 1
         number = self.stats.frames
-        text = summary(frame.data, end.raw_ip)
+        data = frame.data
+        if data is self._last_data:  # the same bytes seen at both ends of a link
+            text = self._last_text
+        else:
+            text = summary(data, end.raw_ip)
+            self._last_data, self._last_text = data, text
         comment = f"{text} | {note}" if note else text
         t_abs = self.start_time_ns + self.now
         for sink in self.sinks:

@@ -14,6 +14,8 @@ from typing import TextIO
 
 from pktsim.driver.types import Direction, Interface, TraceEvent
 
+_enc = json.encoder.encode_basestring_ascii  # the C string encoder json.dumps uses
+
 
 def format_event(e: TraceEvent) -> str:
     frame = f"#{e.frame}" if e.frame is not None else "-"
@@ -36,7 +38,16 @@ class JsonlSink:
         return None
 
     def event(self, event: TraceEvent) -> None:
-        self._file.write(json.dumps(event.to_json_dict(), separators=(",", ":")) + "\n")
+        e = event
+        packet = "null" if e.packet is None else str(e.packet)
+        frame = "" if e.frame is None else f',"frame":{e.frame}'
+        extra = ""
+        if e.detail:
+            extra = "," + json.dumps(e.detail, separators=(",", ":"))[1:-1]
+        self._file.write(f'{{"t":{e.t},"flow":{_enc(e.flow)},"packet":{packet},'
+                         f'"host":{_enc(e.host)},"iface":{_enc(e.iface)},'
+                         f'"event":{_enc(e.event)},"summary":{_enc(e.summary)}{frame}'
+                         f"{extra}}}\n")
 
     def close(self) -> None:
         self._file.close()

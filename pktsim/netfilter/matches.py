@@ -1,0 +1,362 @@
+"""The conditions of an iptables rule (``-s``, ``-p``, ``-m mark`` ...), as data.
+
+Theory of operation
+-------------------
+A rule is a list of matches and one target (``rules.py``).  Each match here is a frozen
+dataclass that knows two things: whether a packet satisfies it (``matches``, the kernel
+module's ``match`` function) and how ``iptables-save`` prints it (``save``, the userspace
+extension's ``save`` function).  The printed form is the kernel's normalised one, checked
+against a real ``iptables-save`` (``tests/unit/test_netfilter_save.py``): addresses with their
+prefix (``-d 10.96.0.10/32``), marks in hex with the mask dropped when it is all ones,
+connection states in the kernel's order (INVALID,NEW,RELATED,ESTABLISHED), probabilities as
+``%.11f`` of the stored 31-bit fraction.
+
+``order`` gives iptables' print order: the IP-header matches first (``-s -d -i -o -p``),
+then the ``-m`` modules in the order they were written.  The kernel evaluates them in the
+same order, so a rule is normalised to it when built.
+
+What a match needs beyond the packet's headers travels in ``PacketView`` (the interfaces,
+``skb->mark``, the conntrack state) and ``Env`` (the virtual clock, the random stream the
+statistic module draws from, the ``recent`` lists, and ``addr_type`` for ``-m addrtype``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+from typing import ClassVar
+
+from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+
+NS = 1_000_000_000
+PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
+PROTO_TEXT = {v: k for k, v in PROTOCOLS.items()}
+CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED")  # conntrack_dump_states
+ADDR_TYPES = ("UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE",
+              "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE")
+ALL_ONES = 0xFFFFFFFF
+
+
+@dataclass(slots=True)
+class PacketView:
+    """What the matches read: header fields, interfaces, ``skb->mark`` and the ct state."""
+
+    src: bytes
+    dst: bytes
+    proto: int
+    sport: int | None = None  # TCP/UDP only
+    dport: int | None = None
+    in_dev: str = ""
+    out_dev: str = ""
+    mark: int = 0
+    ctstate: str = "INVALID"
+
+    @classmethod
+    def of(cls, pkt: bytes, in_dev: str = "", out_dev: str = "", mark: int = 0,
+           ctstate: str = "INVALID") -> PacketView:
+        proto = pkt[9]
+        ihl = (pkt[0] & 0x0F) * 4
+        sport = dport = None
+        first = not (((pkt[6] & 0x1F) << 8) | pkt[7])
+        if proto in (PROTO_TCP, PROTO_UDP) and first and len(pkt) >= ihl + 4:
+            sport = (pkt[ihl] << 8) | pkt[ihl + 1]
+            dport = (pkt[ihl + 2] << 8) | pkt[ihl + 3]
+        return cls(bytes(pkt[12:16]), bytes(pkt[16:20]), proto, sport, dport, in_dev, out_dev,
+                   mark, ctstate)
+
+
+class RecentTables:
+    """``xt_recent``: per list name, each source address and when it was last seen (ns)."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, dict[bytes, int]] = {}
+
+    def seen(self, name: str, addr: bytes) -> int | None:
+        return self.lists.get(name, {}).get(addr)
+
+    def set(self, name: str, addr: bytes, now: int) -> None:
+        self.lists.setdefault(name, {})[addr] = now
+
+    def remove(self, name: str, addr: bytes) -> None:
+        self.lists.get(name, {}).pop(addr, None)
+
+
+@dataclass(slots=True)
+class Env:
+    """What matching needs besides the packet."""
+
+    now: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    recent: RecentTables = field(default_factory=RecentTables)
+    addr_type: Callable[[bytes], str] = lambda ip: "UNICAST"
+
+
+class Match:
+    """One condition; ``order`` is its place in iptables' canonical order (100: a module)."""
+
+    order: ClassVar[int] = 100
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        raise NotImplementedError
+
+    def save(self) -> str:
+        raise NotImplementedError
+
+
+def _bang(negate: bool) -> str:
+    return "! " if negate else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Source(Match):
+    net: IPv4Network
+    negate: bool = False
+    order: ClassVar[int] = 0
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return (int.from_bytes(p.src, "big") & int(self.net.netmask)
+                == int(self.net.network_address)) != self.negate
+
+    def save(self) -> str:
+        return f"{_bang(self.negate)}-s {self.net}"
+
+
+@dataclass(frozen=True, slots=True)
+class Destination(Match):
+    net: IPv4Network
+    negate: bool = False
+    order: ClassVar[int] = 1
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return (int.from_bytes(p.dst, "big") & int(self.net.netmask)
+                == int(self.net.network_address)) != self.negate
+
+    def save(self) -> str:
+        return f"{_bang(self.negate)}-d {self.net}"
+
+
+def _iface_match(pattern: str, dev: str) -> bool:
+    if pattern.endswith("+"):
+        return dev.startswith(pattern[:-1])
+    return dev == pattern
+
+
+@dataclass(frozen=True, slots=True)
+class InIface(Match):
+    name: str
+    negate: bool = False
+    order: ClassVar[int] = 2
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return _iface_match(self.name, p.in_dev) != self.negate
+
+    def save(self) -> str:
+        return f"{_bang(self.negate)}-i {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutIface(Match):
+    name: str
+    negate: bool = False
+    order: ClassVar[int] = 3
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return _iface_match(self.name, p.out_dev) != self.negate
+
+    def save(self) -> str:
+        return f"{_bang(self.negate)}-o {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol(Match):
+    proto: int
+    negate: bool = False
+    order: ClassVar[int] = 4
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return (p.proto == self.proto) != self.negate
+
+    def save(self) -> str:
+        return f"{_bang(self.negate)}-p {PROTO_TEXT.get(self.proto, str(self.proto))}"
+
+
+PortRange = tuple[int, int]
+
+
+def _port_text(r: PortRange) -> str:
+    return str(r[0]) if r[0] == r[1] else f"{r[0]}:{r[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ports(Match):
+    """``-m tcp`` / ``-m udp`` with ``--sport`` and ``--dport`` (single ports or ranges)."""
+
+    proto: int
+    sport: PortRange | None = None
+    dport: PortRange | None = None
+    sport_negate: bool = False
+    dport_negate: bool = False
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        if p.proto != self.proto or p.sport is None or p.dport is None:
+            return False
+        if self.sport and (self.sport[0] <= p.sport <= self.sport[1]) == self.sport_negate:
+            return False
+        return not (self.dport
+                    and (self.dport[0] <= p.dport <= self.dport[1]) == self.dport_negate)
+
+    def save(self) -> str:
+        text = f"-m {PROTO_TEXT[self.proto]}"
+        if self.sport:
+            text += f" {_bang(self.sport_negate)}--sport {_port_text(self.sport)}"
+        if self.dport:
+            text += f" {_bang(self.dport_negate)}--dport {_port_text(self.dport)}"
+        return text
+
+
+_NO_QUOTE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def save_string(value: str) -> str:
+    """``xtables_save_string``: bare when only ``[A-Za-z0-9_-]``, else double-quoted."""
+    if value and all(c in _NO_QUOTE for c in value):
+        return value
+    escaped = "".join("\\" + c if c in "\"\\'" else c for c in value)
+    return f'"{escaped}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Comment(Match):
+    text: str
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return True
+
+    def save(self) -> str:
+        return f"-m comment --comment {save_string(self.text)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark(Match):
+    """``-m mark --mark value[/mask]``: ``skb->mark & mask == value``."""
+
+    value: int
+    mask: int = ALL_ONES
+    negate: bool = False
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return ((p.mark & self.mask) == self.value) != self.negate
+
+    def save(self) -> str:
+        mask = "" if self.mask == ALL_ONES else f"/{self.mask:#x}"
+        return f"-m mark {_bang(self.negate)}--mark {self.value:#x}{mask}"
+
+
+@dataclass(frozen=True, slots=True)
+class AddrType(Match):
+    """``-m addrtype --src-type/--dst-type`` (``inet_addr_type``: LOCAL, UNICAST, ...)."""
+
+    src_types: tuple[str, ...] = ()
+    dst_types: tuple[str, ...] = ()
+    src_negate: bool = False
+    dst_negate: bool = False
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        if self.src_types and (env.addr_type(p.src) in self.src_types) == self.src_negate:
+            return False
+        return not (self.dst_types
+                    and (env.addr_type(p.dst) in self.dst_types) == self.dst_negate)
+
+    def save(self) -> str:
+        text = "-m addrtype"
+        if self.src_types:
+            text += f" {_bang(self.src_negate)}--src-type {','.join(self.src_types)}"
+        if self.dst_types:
+            text += f" {_bang(self.dst_negate)}--dst-type {','.join(self.dst_types)}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class CtState(Match):
+    """``-m conntrack --ctstate`` (or the older ``-m state --state``)."""
+
+    states: frozenset[str]
+    negate: bool = False
+    module: str = "conntrack"
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return (p.ctstate in self.states) != self.negate
+
+    def save(self) -> str:
+        listed = ",".join(s for s in CT_STATES if s in self.states)
+        option = "--ctstate" if self.module == "conntrack" else "--state"
+        return f"-m {self.module} {_bang(self.negate)}{option} {listed}"
+
+
+def probability_u32(text: str) -> int:
+    """libxt_statistic: ``lround(0x80000000 * P)`` — what the kernel stores."""
+    return math.floor(float(text) * 0x80000000 + 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class Statistic(Match):
+    """``-m statistic --mode random --probability P``; P is kept as written (kube-proxy's
+    ``%0.10f``) and compared by the 31-bit fraction the kernel stores."""
+
+    probability: str = field(compare=False)
+    negate: bool = False
+    u32: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "u32", probability_u32(self.probability))
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        return (env.rng.getrandbits(31) < self.u32) != self.negate
+
+    def save(self) -> str:
+        value = self.u32 / 0x80000000
+        return f"-m statistic --mode random {_bang(self.negate)}--probability {value:.11f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Recent(Match):
+    """``-m recent``: ``set`` records the source address with the time; ``rcheck`` matches
+    when it was seen within ``seconds`` (``reap`` then forgets the older ones)."""
+
+    name: str
+    mode: str = "rcheck"  # set | rcheck | update | remove
+    seconds: int = 0
+    reap: bool = False
+    negate: bool = False
+    rsource: bool = True
+    mask: str = "255.255.255.255"
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        addr = p.src if self.rsource else p.dst
+        last = env.recent.seen(self.name, addr)
+        if self.mode == "set":
+            env.recent.set(self.name, addr, env.now)
+            return not self.negate
+        if last is None:
+            return self.negate
+        if self.mode == "remove":
+            env.recent.remove(self.name, addr)
+            return not self.negate
+        fresh = not self.seconds or env.now - last <= self.seconds * NS
+        if self.reap and not fresh:
+            env.recent.remove(self.name, addr)
+        if fresh and self.mode == "update":
+            env.recent.set(self.name, addr, env.now)
+        return fresh != self.negate
+
+    def save(self) -> str:
+        text = f"-m recent {_bang(self.negate)}--{self.mode}"
+        if self.seconds:
+            text += f" --seconds {self.seconds}"
+        if self.reap:
+            text += " --reap"
+        side = "--rsource" if self.rsource else "--rdest"
+        return f"{text} --name {self.name} --mask {self.mask} {side}"
