@@ -12,12 +12,15 @@ tunnel (UDP 8472, IP protocol 4) come back through it to be decapsulated.
 VXLAN (Linux ``drivers/net/vxlan``, flannel ``pkg/backend/vxlan``): the inner destination MAC
 is looked up in the device's FDB — flannel installs one permanent entry per remote node
 (VTEP MAC -> node IP), so nothing is learned and no ARP crosses the overlay.  The outer UDP
-source port comes from a hash of the inner flow within 32768-60999 (``udp_flow_src_port``),
-destination 8472, VXLAN flags 0x08 and the VNI.  Outer IPv4: TTL 64, no DF, UDP checksum 0
-(``udp_csum`` is off for IPv4 by default).
+source port comes from a hash of the inner flow within 32768-60999 (``udp_flow_src_port``):
+a TCP socket's own random hash, so each direction has its port, and otherwise the flow
+dissector's symmetric hash, so ping's request and reply share one.  Destination 8472, VXLAN
+flags 0x08 and the VNI.  Outer IPv4: TTL 64, no DF, and a real UDP checksum (flannel leaves
+``udpcsum`` at the kernel's default, on; checked against the kernel, docs §8.2).
 
 IP-in-IP (Calico ``tunl0``: ``ttl inherit nopmtudisc``): the outer destination is the route's
-gateway (the remote node), protocol 4, the outer TTL inherited from the inner packet, no DF.
+gateway (the remote node), protocol 4, the outer TTL inherited from the inner packet, and the
+inner DF bit copied out (``ip_tunnel_xmit``).
 """
 
 from __future__ import annotations
@@ -73,9 +76,15 @@ class VxlanDevice:
 
     def source_port(self, inner: bytes) -> int:
         """A hash of the inner flow, as ``udp_flow_src_port`` spreads it over the range."""
-        key = inner[26:34] if len(inner) >= 34 else inner[:14]
-        if len(inner) >= 38 and inner[23] in (6, 17):
-            key += inner[34:38]
+        if len(inner) < 34:
+            key = inner[:14]
+        elif inner[23] == 6 and len(inner) >= 38:  # a TCP socket's hash: one per direction
+            key = inner[26:34] + inner[34:38]
+        else:  # the flow dissector's hash is symmetric (__flow_hash_consistentify)
+            ends = sorted((inner[26:30], inner[30:34]))
+            key = ends[0] + ends[1] + inner[23:24]
+            if inner[23] == 17 and len(inner) >= 38:
+                key += b"".join(sorted((inner[34:36], inner[36:38])))
         digest = hashlib.sha256(self._seed.to_bytes(8, "big") + key).digest()
         lo, hi = PORT_RANGE
         return lo + int.from_bytes(digest[:4], "big") % (hi - lo + 1)
@@ -92,8 +101,7 @@ class VxlanDevice:
             return r
         header = struct.pack("!B3xI", 0x08, self.vni << 8)
         sport = self.source_port(inner)
-        udp = build.udp(self.local_ip, remote, sport, self.port, header + inner,
-                        with_checksum=False)
+        udp = build.udp(self.local_ip, remote, sport, self.port, header + inner)
         outer = build.ipv4(self.local_ip, remote, PROTO_UDP, udp, ttl=64,
                            ident=self._ids.next(remote))
         r.step("encap", f"{self.name}: VXLAN VNI {self.vni}, fdb {mac_str(inner[0:6])} -> "
@@ -141,7 +149,7 @@ class IpipDevice:
                 return r
             inner = frame.data
             outer = build.ipv4(self.local_ip, remote, PROTO_IPIP, inner, ttl=inner[8],
-                               ident=self._ids.next(remote))
+                               ident=self._ids.next(remote), flags=inner[6] << 8 & build.IP_DF)
             r.step("encap", f"{self.name}: IP-in-IP to {ip_str(remote)}", self.name, frame,
                    remote=ip_str(remote))
             r.send("stack", frame.with_data(outer))

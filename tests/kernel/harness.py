@@ -669,10 +669,11 @@ class KernelNode:
             cand = per_if.get(ifs[key], [])
             used = [False] * len(cand)
             types = []
+            hl = self._l2_len(key)
             for _ts, fr in recs:
                 for i, (pt, payload, src) in enumerate(cand):
-                    if not used[i] and payload == fr[14:] and (
-                        ifs[key][1] == "lo" or src == fr[6:12]
+                    if not used[i] and payload == fr[hl:] and (
+                        ifs[key][1] == "lo" or hl == 0 or src == fr[6:12]
                     ):
                         used[i] = True
                         types.append(pt)
@@ -681,6 +682,11 @@ class KernelNode:
                     types.append("unknown")
             out[key] = types
         return out
+
+    def _l2_len(self, key: str) -> int:
+        """Bytes of link-layer header the interface's pcap frames carry (14: Ethernet;
+        a subclass returns 0 for LINKTYPE_RAW devices such as ``tunl0``)."""
+        return 14
 
     def _wait_flushed(self, dumps: list[_Tcpdump], any_dumps: list[_Tcpdump],
                       before: dict[str, dict[str, int]],
@@ -831,6 +837,8 @@ def normalize(
     keep_ip_id: bool = True,
     ephemeral_ports: bool = True,
     pkttypes: Iterable[str] | None = None,
+    raw_ip: bool = False,
+    vxlan_ports: Iterable[int] = (8472, 4789),
 ) -> list[dict[str, Any]]:
     """Map frames to comparable dicts.
 
@@ -849,8 +857,19 @@ def normalize(
       type: outgoing/host/broadcast/multicast/otherhost) and "dir" ("out" for outgoing,
       else "in") per frame. Do not infer direction from the source MAC: with hairpin
       on, a pod's own broadcasts come back to it.
+    - ``raw_ip``: the frames are bare IPv4 packets (LINKTYPE_RAW, e.g. ``tunl0``): no
+      ``eth_*``/``ethertype`` keys.
+    - VXLAN (UDP to one of ``vxlan_ports``): the outer UDP source port (a flow hash) ->
+      "vxsport<n>" by first appearance plus ``udp_sport_in_range`` (32768-60999);
+      ``udp_dport``, ``udp_len``, ``udp_csum_zero`` (the checksum's value is dropped, only
+      whether it is 0 is kept), ``vxlan_flags``, ``vxlan_reserved`` (hex of the 4 reserved
+      bytes), ``vxlan_vni``; the inner Ethernet frame is normalized recursively (same MAC
+      names, same IP id / ISN / ICMP id / port maps) and flattened as ``inner.<key>``.
+      IP-in-IP (protocol 4): the inner IPv4 packet likewise as ``inner.<key>``.
+      The outer IP id is renamed like any other (per outer source IP).
     """
     macs = {k.lower(): v for k, v in (macs or {}).items()}
+    vx_ports = set(vxlan_ports)
 
     def mname(b: bytes) -> str:
         m = _mac(b)
@@ -859,6 +878,7 @@ def normalize(
     ipid_maps: dict[str, dict[int, str]] = {}
     icmpids: dict[int, str] = {}
     ephs: dict[int, str] = {}
+    vxsports: dict[int, str] = {}
 
     def port(n: int) -> int | str:
         if ephemeral_ports and 32768 <= n <= 60999:
@@ -866,20 +886,92 @@ def normalize(
         return n
 
     isn: dict[tuple[str, int, str, int], int] = {}
-    out: list[dict[str, Any]] = []
-    frames = list(frames)
-    types = list(pkttypes) if pkttypes is not None else None
-    if types is not None and len(types) != len(frames):
-        raise ValueError("pkttypes must align with frames")
-    for n, fr in enumerate(frames):
+
+    def nested(d: dict[str, Any], inner: dict[str, Any]) -> None:
+        for k, v in inner.items():
+            d[f"inner.{k}"] = v
+
+    def ipv4(d: dict[str, Any], p: bytes) -> None:
+        ihl = (p[0] & 0x0F) * 4
+        tos, tot_len, ipid, frag = struct.unpack("!BHHH", p[1:8])
+        ttl, proto = p[8], p[9]
+        src = str(ipaddress.IPv4Address(p[12:16]))
+        dst = str(ipaddress.IPv4Address(p[16:20]))
+        if ipid == 0 or not keep_ip_id:
+            idv: Any = 0 if keep_ip_id else None
+        else:
+            mp = ipid_maps.setdefault(src, {})
+            idv = mp.setdefault(ipid, f"id{len(mp) + 1}")
+        d.update(
+            ip_src=src, ip_dst=dst, ip_ttl=ttl, ip_proto=proto, ip_len=tot_len,
+            ip_tos=tos, ip_ihl=ihl, ip_df=bool(frag & 0x4000), ip_mf=bool(frag & 0x2000),
+            ip_frag=frag & 0x1FFF, ip_options=p[20:ihl].hex(),
+        )
+        if keep_ip_id:
+            d["ip_id"] = idv
+        l4 = p[ihl:tot_len]
+        if proto == 1 and len(l4) >= 8:
+            typ, code = l4[0], l4[1]
+            d.update(icmp_type=typ, icmp_code=code)
+            if typ in (0, 8):
+                iid, seq = struct.unpack("!HH", l4[4:8])
+                d["icmp_id"] = icmpids.setdefault(iid, f"icmpid{len(icmpids) + 1}")
+                d["icmp_seq"] = seq
+                pl = l4[8:]
+                d["icmp_payload"] = (bytes(min(16, len(pl))) + pl[16:]).hex()
+            else:
+                d["icmp_rest"] = l4[4:].hex()
+        elif proto == 6 and len(l4) >= 20:
+            sport, dport, seq, ack, off_flags, win, _csum, urg = struct.unpack(
+                "!HHIIHHHH", l4[:20]
+            )
+            doff = (off_flags >> 12) * 4
+            flags = off_flags & 0xFF
+            fl = "".join(c for i, c in enumerate(_TCP_FLAGS) if flags & (1 << i))
+            me = (src, sport, dst, dport)
+            peer = (dst, dport, src, sport)
+            if flags & 0x02 or me not in isn:
+                isn[me] = seq
+            rseq = (seq - isn[me]) & 0xFFFFFFFF
+            rack = (ack - isn[peer]) & 0xFFFFFFFF if (flags & 0x10 and peer in isn) else (
+                ack if not flags & 0x10 else f"abs:{ack}")
+            d.update(
+                tcp_sport=port(sport), tcp_dport=port(dport), tcp_flags=fl,
+                tcp_seq=rseq, tcp_ack=rack,
+                tcp_doff=doff, tcp_urg=urg, tcp_options=_tcp_opts(l4[20:doff]),
+                tcp_payload_len=len(l4) - doff, tcp_payload=l4[doff:].hex(),
+            )
+            if keep_window:
+                d["tcp_window"] = win
+        elif proto == 17 and len(l4) >= 8:
+            sport, dport, ulen, csum = struct.unpack("!HHHH", l4[:8])
+            if dport in vx_ports and len(l4) >= 16:
+                d.update(
+                    udp_sport=vxsports.setdefault(sport, f"vxsport{len(vxsports) + 1}"),
+                    udp_sport_in_range=32768 <= sport <= 60999,
+                    udp_dport=dport, udp_len=ulen, udp_csum_zero=csum == 0,
+                    vxlan_flags=f"0x{l4[8]:02x}", vxlan_reserved=(l4[9:12] + l4[15:16]).hex(),
+                    vxlan_vni=int.from_bytes(l4[12:15], "big"),
+                )
+                nested(d, one(l4[16:], raw=False))
+            else:
+                d.update(udp_sport=port(sport), udp_dport=port(dport), udp_len=ulen,
+                         udp_payload=l4[8:].hex())
+        elif proto == 4 and len(l4) >= 20:
+            nested(d, one(l4, raw=True))
+        d["eth_trailer"] = p[tot_len:].hex()
+
+    def one(fr: bytes, raw: bool) -> dict[str, Any]:
         d: dict[str, Any] = {"len": len(fr)}
-        if types is not None:
-            d["dir"] = "out" if types[n] == "outgoing" else "in"
-            d["pkttype"] = types[n]
+        if raw:
+            if len(fr) >= 20 and fr[0] >> 4 == 4:
+                ipv4(d, fr)
+            else:
+                d["raw"] = fr.hex()
+            return d
         if len(fr) < 14:
             d["raw"] = fr.hex()
-            out.append(d)
-            continue
+            return d
         d["eth_dst"] = mname(fr[0:6])
         d["eth_src"] = mname(fr[6:12])
         et = struct.unpack("!H", fr[12:14])[0]
@@ -895,63 +987,20 @@ def normalize(
                 trailer=p[28:].hex(),
             )
         elif et == 0x0800 and len(p) >= 20:
-            ihl = (p[0] & 0x0F) * 4
-            tos, tot_len, ipid, frag = struct.unpack("!BHHH", p[1:8])
-            ttl, proto = p[8], p[9]
-            src = str(ipaddress.IPv4Address(p[12:16]))
-            dst = str(ipaddress.IPv4Address(p[16:20]))
-            if ipid == 0 or not keep_ip_id:
-                idv: Any = 0 if keep_ip_id else None
-            else:
-                mp = ipid_maps.setdefault(src, {})
-                idv = mp.setdefault(ipid, f"id{len(mp) + 1}")
-            d.update(
-                ip_src=src, ip_dst=dst, ip_ttl=ttl, ip_proto=proto, ip_len=tot_len,
-                ip_tos=tos, ip_ihl=ihl, ip_df=bool(frag & 0x4000), ip_mf=bool(frag & 0x2000),
-                ip_frag=frag & 0x1FFF, ip_options=p[20:ihl].hex(),
-            )
-            if keep_ip_id:
-                d["ip_id"] = idv
-            l4 = p[ihl:tot_len]
-            if proto == 1 and len(l4) >= 8:
-                typ, code = l4[0], l4[1]
-                d.update(icmp_type=typ, icmp_code=code)
-                if typ in (0, 8):
-                    iid, seq = struct.unpack("!HH", l4[4:8])
-                    d["icmp_id"] = icmpids.setdefault(iid, f"icmpid{len(icmpids) + 1}")
-                    d["icmp_seq"] = seq
-                    pl = l4[8:]
-                    d["icmp_payload"] = (bytes(min(16, len(pl))) + pl[16:]).hex()
-                else:
-                    d["icmp_rest"] = l4[4:].hex()
-            elif proto == 6 and len(l4) >= 20:
-                sport, dport, seq, ack, off_flags, win, _csum, urg = struct.unpack(
-                    "!HHIIHHHH", l4[:20]
-                )
-                doff = (off_flags >> 12) * 4
-                flags = off_flags & 0xFF
-                fl = "".join(c for i, c in enumerate(_TCP_FLAGS) if flags & (1 << i))
-                me = (src, sport, dst, dport)
-                peer = (dst, dport, src, sport)
-                if flags & 0x02 or me not in isn:
-                    isn[me] = seq
-                rseq = (seq - isn[me]) & 0xFFFFFFFF
-                rack = (ack - isn[peer]) & 0xFFFFFFFF if (flags & 0x10 and peer in isn) else (
-                    ack if not flags & 0x10 else f"abs:{ack}")
-                d.update(
-                    tcp_sport=port(sport), tcp_dport=port(dport), tcp_flags=fl,
-                    tcp_seq=rseq, tcp_ack=rack,
-                    tcp_doff=doff, tcp_urg=urg, tcp_options=_tcp_opts(l4[20:doff]),
-                    tcp_payload_len=len(l4) - doff, tcp_payload=l4[doff:].hex(),
-                )
-                if keep_window:
-                    d["tcp_window"] = win
-            elif proto == 17 and len(l4) >= 8:
-                sport, dport, ulen = struct.unpack("!HHH", l4[:6])
-                d.update(udp_sport=port(sport), udp_dport=port(dport), udp_len=ulen,
-                         udp_payload=l4[8:].hex())
-            d["eth_trailer"] = p[tot_len:].hex()
+            ipv4(d, p)
         else:
             d["payload"] = p.hex()
+        return d
+
+    out: list[dict[str, Any]] = []
+    frames = list(frames)
+    types = list(pkttypes) if pkttypes is not None else None
+    if types is not None and len(types) != len(frames):
+        raise ValueError("pkttypes must align with frames")
+    for n, fr in enumerate(frames):
+        d = one(fr, raw_ip)
+        if types is not None:
+            d["dir"] = "out" if types[n] == "outgoing" else "in"
+            d["pkttype"] = types[n]
         out.append(d)
     return out

@@ -86,7 +86,7 @@ def test_vxlan_outer_headers_as_flannel_sends_them(tmp_path: Path) -> None:
         p = Ether(f.data)
         assert (p[IP].src, p[IP].dst) == ("172.18.0.2", "172.18.0.3")
         assert p[UDP].dport == 8472 and 32768 <= p[UDP].sport <= 60999
-        assert p[IP].ttl == 64 and not p[IP].flags.DF and p[UDP].chksum == 0
+        assert p[IP].ttl == 64 and not p[IP].flags.DF and p[UDP].chksum != 0
         vx = VXLAN(bytes(p[UDP].payload))
         assert vx.flags == 0x08 and vx.vni == 1
         inner = Ether(bytes(vx.payload))
@@ -111,6 +111,7 @@ def test_ipip_outer_header_and_raw_inner_packet(tmp_path: Path) -> None:
         assert bytes(p[IP].payload) == raw.data
         assert p[IP].len == inner.len + 20
         assert p[IP].ttl == inner.ttl  # ttl inherit
+        assert p[IP].flags.DF == inner.flags.DF  # DF copied from the inner header
     assert result.topology.driver.interfaces[0].linktype == 1
     assert [i.linktype for i in result.topology.driver.interfaces
             if i.name == "tunl0"] == [101, 101]

@@ -1,0 +1,255 @@
+"""pktsim against the Linux kernel across nodes: two nodes, one pod on each, the same
+traffic, the same frames on every interface of the path — in ``network: routes``,
+``network: vxlan`` (flannel) and ``network: ipip`` (Calico; needs CONFIG_NET_IPIP).
+
+The kernel side is built by ``harness2.KernelCluster`` out of network namespaces this test
+creates and deletes: a switch namespace (the node network), two node namespaces (eth0,
+cbr0, the host veths, the overlay device) and the pod namespaces, with every name and MAC
+pktsim chose.  Both sides' per-interface frame sequences go through the same ``normalize``
+(see harness.py; VXLAN outer UDP source ports and IP ids renamed, inner frames compared
+field by field as ``inner.*``) and must be equal, direction included.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pktsim
+from pktsim.api import Result
+from pktsim.driver.types import Direction
+from pktsim.wire.parse import mac_str
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import PodSpec, kernel_available, normalize
+from harness2 import KernelCluster, KernelFeatureMissing, NodeSpec
+
+pytestmark = pytest.mark.kernel
+
+SCENARIO = """
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec: {{nodes: 2, network: {network}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: a}}
+spec: {{nodeName: node-1, containers: [{{name: app, ports: [{{containerPort: 8080}}]}}]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: b}}
+spec: {{nodeName: node-2, containers: [{{name: app, ports: [{{containerPort: 8080}}]}}]}}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {{name: ping, from: default/a, to: default/b, protocol: icmp, count: 2}}
+  - {{name: http, from: default/a, to: 'http://10.244.1.2:8080/'}}
+"""
+
+MODES = ["routes", "vxlan", "ipip"]
+FLOWS = ["ping", "http"]
+TUNNEL = {"vxlan": "flannel.1", "ipip": "tunl0"}
+B_IP = "10.244.1.2"
+
+
+def run_pktsim(network: str, flow: str) -> Result:
+    cluster = pktsim.load(SCENARIO.format(network=network))
+    return cluster.run(flows=[f for f in cluster.flows if f.name == flow])
+
+
+def key_map(result: Result, network: str) -> dict[str, str]:
+    """pktsim ``iface.if_name`` -> harness key."""
+    model = result.topology.model
+    keys: dict[str, str] = {}
+    for node in ("node-1", "node-2"):
+        keys[f"{node}:cbr0"] = f"{node}:cbr0"
+        keys[f"{node}:eth0"] = f"{node}:eth0"
+        if network in TUNNEL:
+            keys[f"{node}:{TUNNEL[network]}"] = f"{node}:{TUNNEL[network]}"
+    for name in "ab":
+        info = model.pods[f"default/{name}"]
+        keys[f"default/{name}:eth0"] = f"{name}:eth0"
+        keys[f"{info.node}:{info.veth}"] = f"{info.node}:{info.veth}"
+    return keys
+
+
+def pktsim_frames(result: Result, network: str) -> dict[str, list[tuple[bytes, str]]]:
+    keys = key_map(result, network)
+    out: dict[str, list[tuple[bytes, str]]] = {k: [] for k in keys.values()}
+    assert result.memory is not None
+    for f in result.memory.frames:
+        key = keys.get(f.iface.if_name)
+        if key is not None:
+            out[key].append((f.data, "out" if f.direction == Direction.OUTBOUND else "in"))
+    return out
+
+
+def kernel_nodes(result: Result) -> list[NodeSpec]:
+    model = result.topology.model
+    nodes = []
+    for name in ("node-1", "node-2"):
+        n = model.nodes[name]
+        pods = tuple(PodSpec(p.pod.name, str(p.ip), mac_str(p.mac), p.veth, mac_str(p.veth_mac))
+                     for p in sorted(model.pods_on(name), key=lambda p: p.key))
+        nodes.append(NodeSpec(name, str(n.ip), mac_str(n.eth0_mac), str(n.pod_cidr),
+                              mac_str(n.bridge_mac), pods, mac_str(n.vtep_mac)))
+    return nodes
+
+
+def comparable(key: str, frames: list[tuple[bytes, str]],
+               names: dict[str, str]) -> list[dict[str, Any]]:
+    rows = normalize([f for f, _ in frames], names, raw_ip=key.endswith(":tunl0"))
+    for row, (_, direction) in zip(rows, frames, strict=True):
+        row["dir"] = direction
+    return rows
+
+
+def kernel_comparable(cap: Any, key: str, names: dict[str, str]) -> list[dict[str, Any]]:
+    rows = normalize(cap.frames[key], names, pkttypes=cap.pkttypes[key],
+                     raw_ip=key.endswith(":tunl0"))
+    for row in rows:
+        row.pop("pkttype", None)
+    return rows
+
+
+def _request_and_body(result: Result) -> tuple[str, str]:
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
+
+    assert result.memory is not None
+    request = None
+    for f in result.memory.frames:
+        if f.iface.if_name != "default/a:eth0":
+            continue
+        pkt = Ether(f.data)
+        if TCP in pkt and bytes(pkt[TCP].payload).startswith(b"GET "):
+            request = bytes(pkt[TCP].payload).decode()
+            break
+    assert request is not None, "no request in the pktsim capture"
+    body = result.flows[0].first_answer.partition(b"\r\n\r\n")[2].decode()
+    return request, body
+
+
+def _pktk_namespaces(tag: str) -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [ln.split()[0] for ln in out.splitlines() if ln.startswith(tag)]
+
+
+class _Kernel:
+    """One KernelCluster per mode, with its captures cached per flow."""
+
+    def __init__(self, mode: str, kc: KernelCluster) -> None:
+        self.mode = mode
+        self.kc = kc
+        self.captures: dict[str, Any] = {}
+
+    def capture(self, flow: str, result: Result) -> Any:
+        if flow not in self.captures:
+            kc = self.kc
+            if flow == "ping":
+                cap = kc.scenario(lambda: kc.ping("a", B_IP, count=2))
+            else:
+                request, body = _request_and_body(result)
+                cap = kc.scenario(lambda: kc.tcp_exchange("a", "b", B_IP, 8080, body=body,
+                                                          request=request))
+            self.captures[flow] = cap
+        return self.captures[flow]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def kernel(request: pytest.FixtureRequest) -> Any:
+    reason = kernel_available()
+    if reason:
+        pytest.skip(reason)
+    mode = request.param
+    kc = KernelCluster(kernel_nodes(run_pktsim(mode, "ping")), mode=mode)
+    try:
+        with kc:
+            yield _Kernel(mode, kc)
+    except KernelFeatureMissing as e:
+        pytest.skip(str(e))
+    finally:
+        assert _pktk_namespaces(kc.tag) == [], "pktk namespaces left behind"
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_frames_match_the_kernel(kernel: _Kernel, flow: str) -> None:
+    result = run_pktsim(kernel.mode, flow)
+    assert result.flows[0].status == "ok"
+    names = kernel.kc.mac_names()
+    ours = pktsim_frames(result, kernel.mode)
+    assert set(ours) <= set(kernel.kc.interfaces())
+    cap = kernel.capture(flow, result)
+    problems = []
+    for key in sorted(ours):
+        theirs = kernel_comparable(cap, key, names)
+        mine = comparable(key, ours[key], names)
+        if mine != theirs:
+            problems.append(_diff(key, mine, theirs))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_node_arp_on_the_node_network(kernel: _Kernel, flow: str) -> None:
+    """node-1 resolves node-2's eth0 (the next hop, or the VXLAN/IPIP remote) with one
+    broadcast request and a unicast reply; node-2 learns node-1 from the request and
+    sends no request of its own.  Both on pktsim's side and the kernel's."""
+    result = run_pktsim(kernel.mode, flow)
+    names = kernel.kc.mac_names()
+    cap = kernel.capture(flow, result)
+    ours = pktsim_frames(result, kernel.mode)
+    for side, rows in (("kernel", kernel_comparable(cap, "node-1:eth0", names)),
+                       ("pktsim", comparable("node-1:eth0", ours["node-1:eth0"], names))):
+        arps = [r for r in rows if r["ethertype"] == "0x0806"]
+        assert [(r["dir"], r["arp_op"]) for r in arps] == [("out", "request"),
+                                                          ("in", "reply")], side
+        req, rep = arps
+        assert (req["eth_src"], req["eth_dst"], req["arp_sha"], req["arp_spa"],
+                req["arp_tha"], req["arp_tpa"], req["len"]) == (
+            "node-1.eth0", "broadcast", "node-1.eth0", "172.18.0.2", "zero", "172.18.0.3",
+            42), side
+        assert (rep["eth_src"], rep["eth_dst"], rep["arp_sha"], rep["arp_spa"],
+                rep["arp_tha"], rep["arp_tpa"], rep["len"]) == (
+            "node-2.eth0", "node-1.eth0", "node-2.eth0", "172.18.0.3", "node-1.eth0",
+            "172.18.0.2", 42), side
+        assert rows.index(req) == 0, side  # nothing leaves eth0 before the next hop is known
+
+
+def test_no_arp_crosses_the_vxlan_device(kernel: _Kernel) -> None:
+    """flannel's permanent neighbour + FDB entries: flannel.1 never carries ARP, and the
+    inner frames are VTEP MAC to VTEP MAC."""
+    if kernel.mode != "vxlan":
+        pytest.skip("vxlan only")
+    for flow in FLOWS:
+        result = run_pktsim("vxlan", flow)
+        cap = kernel.capture(flow, result)
+        names = kernel.kc.mac_names()
+        ours = pktsim_frames(result, "vxlan")
+        for node in ("node-1", "node-2"):
+            key = f"{node}:flannel.1"
+            for side, rows in (("kernel", kernel_comparable(cap, key, names)),
+                               ("pktsim", comparable(key, ours[key], names))):
+                assert rows, (side, key)
+                assert all(r["ethertype"] == "0x0800" for r in rows), (side, key)
+                assert {(r["eth_src"], r["eth_dst"]) for r in rows} <= {
+                    ("node-1.flannel.1", "node-2.flannel.1"),
+                    ("node-2.flannel.1", "node-1.flannel.1")}, (side, key)
+
+
+def _diff(key: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
+    lines = [f"{key}: pktsim {len(mine)} frames, kernel {len(theirs)} frames"]
+    for i in range(max(len(mine), len(theirs))):
+        a = mine[i] if i < len(mine) else {}
+        b = theirs[i] if i < len(theirs) else {}
+        if a != b:
+            keys = sorted(set(a) | set(b))
+            diff = {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
+            lines.append(f"  frame {i}: {diff}")
+    return "\n".join(lines[:25])
