@@ -222,11 +222,10 @@ def test_node_arp_on_the_node_network(kernel: _Kernel, flow: str) -> None:
         assert rows.index(req) == 0, side  # nothing leaves eth0 before the next hop is known
 
 
+@pytest.mark.parametrize("kernel", ["vxlan"], indirect=True)
 def test_no_arp_crosses_the_vxlan_device(kernel: _Kernel) -> None:
     """flannel's permanent neighbour + FDB entries: flannel.1 never carries ARP, and the
     inner frames are VTEP MAC to VTEP MAC."""
-    if kernel.mode != "vxlan":
-        pytest.skip("vxlan only")
     for flow in FLOWS:
         result = run_pktsim("vxlan", flow)
         cap = kernel.capture(flow, result)
