@@ -138,7 +138,11 @@ class Netns:
             self._ip_in(now, port, data, frame, r)
             return r
         if iface.kind == "stack":  # an encapsulated packet a tunnel device hands us to send
-            self.ip_output(now, data, frame, r)
+            problem = ipv4_problem(data)
+            if problem:
+                r.drop(DropReason.MALFORMED, port, frame, problem)
+            else:
+                self.ip_output(now, data, frame, r)
             return r
         if len(data) < 14:
             r.drop(DropReason.MALFORMED, port, frame, f"{len(data)} bytes")
@@ -224,14 +228,12 @@ class Netns:
 
     # -- IPv4 in ---------------------------------------------------------------------------
     def _ip_in(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
-        if len(pkt) < 20 or pkt[0] >> 4 != 4 or (pkt[0] & 0x0F) < 5:
-            r.drop(DropReason.MALFORMED, port, frame, "bad IPv4 version or header length")
+        problem = ipv4_problem(pkt)
+        if problem:
+            r.drop(DropReason.MALFORMED, port, frame, problem)
             return
         ihl = (pkt[0] & 0x0F) * 4
         total = (pkt[2] << 8) | pkt[3]
-        if total < ihl or total > len(pkt) or len(pkt) < ihl:
-            r.drop(DropReason.MALFORMED, port, frame, f"IPv4 total length {total}")
-            return
         if checksum(pkt[:ihl]) != 0:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "IPv4 header")
             return
@@ -403,6 +405,17 @@ class Netns:
         for name, cfg in self.ifaces.items():
             for addr in cfg.addrs:
                 yield name, addr
+
+
+def ipv4_problem(pkt: bytes) -> str:
+    """What is wrong with an IPv4 header (``ip_rcv_core``'s checks), or ``""``."""
+    if len(pkt) < 20 or pkt[0] >> 4 != 4 or (pkt[0] & 0x0F) < 5:
+        return "bad IPv4 version or header length"
+    ihl = (pkt[0] & 0x0F) * 4
+    total = (pkt[2] << 8) | pkt[3]
+    if total < ihl or total > len(pkt) or len(pkt) < ihl:
+        return f"IPv4 total length {total}"
+    return ""
 
 
 def _counter() -> Callable[[], int]:
