@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from itertools import pairwise
 
 from pktsim.api import Result
 from pktsim.sinks.trace import CapturedFrame
@@ -100,12 +101,12 @@ def flows_delivered(result: Result) -> None:
 
 def ttl_decreases_per_routed_hop(result: Result) -> None:
     """TTL never rises along a packet's path, and falls by one at each routed hop."""
-    routed = defaultdict(int)
+    routed: dict[int, int] = defaultdict(int)
     for e in result.events:
         if e.event == "route" and e.packet is not None:
             routed[e.packet] += 1
     for pid, path in _by_packet(result).items():
-        for before, after in zip(path, path[1:], strict=False):
+        for before, after in pairwise(path):
             assert after.ttl <= before.ttl, (
                 f"packet {pid} ({before.src} -> {before.dst}): TTL rose from {before.ttl} to "
                 f"{after.ttl} between {before.where()} and {after.where()}")

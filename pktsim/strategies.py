@@ -10,7 +10,7 @@ In hypothesis' house style: plural names, keyword-only bounds validated up front
     def test_bridge_never_reflects(frame): ...
 
 Frames are built with scapy (every address explicit, nothing read from the host) and returned
-as ``bytes``; ``frames(as_packets=True)`` returns the scapy packets.
+as ``bytes``; ``packets()`` gives the same as scapy packets.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
-__all__ = ["frames", "ipv4_addresses", "mac_addresses", "malformed_frames"]
+__all__ = ["frames", "ipv4_addresses", "mac_addresses", "malformed_frames", "packets"]
 
 PROTOCOLS = ("arp", "icmp", "udp", "tcp", "dns")
 
@@ -80,10 +80,17 @@ def _dns_query(qid: int, name: str, qtype: str, sport: int) -> Packet:
     return UDP(sport=sport, dport=53) / Raw(query.to_wire())
 
 
-def frames(*, protocols: tuple[str, ...] = PROTOCOLS, sources: st.SearchStrategy[str] | None = None,
-           destinations: st.SearchStrategy[str] | None = None,
-           as_packets: bool = False) -> st.SearchStrategy[bytes] | st.SearchStrategy[Packet]:
+def frames(*, protocols: tuple[str, ...] = PROTOCOLS,
+           sources: st.SearchStrategy[str] | None = None,
+           destinations: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[bytes]:
     """Valid Ethernet frames: ARP, or IPv4 carrying ICMP echo, UDP, TCP or a DNS query."""
+    return packets(protocols=protocols, sources=sources, destinations=destinations).map(bytes)
+
+
+def packets(*, protocols: tuple[str, ...] = PROTOCOLS,
+            sources: st.SearchStrategy[str] | None = None,
+            destinations: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Packet]:
+    """The scapy packets ``frames()`` serialises, for ``show()`` and field access."""
     unknown = set(protocols) - set(PROTOCOLS)
     if not protocols or unknown:
         raise InvalidArgument(f"protocols={protocols!r}: choose from {PROTOCOLS}")
@@ -106,17 +113,14 @@ def frames(*, protocols: tuple[str, ...] = PROTOCOLS, sources: st.SearchStrategy
                          / IP(src=si, dst=di, ttl=ttl) / l4,
                          macs, macs, src_ips, dst_ips, st.integers(1, 255), _l4(proto))
 
-    packets = st.sampled_from(protocols).flatmap(build)
-    if as_packets:
-        return packets
-    return packets.map(bytes)
+    return st.sampled_from(protocols).flatmap(build)
 
 
 def malformed_frames() -> st.SearchStrategy[bytes]:
     """Frames a device must drop with a reason, never crash on: random bytes, truncations,
     bad lengths and checksums, bogus header lengths, DNS compression loops, fragments,
     unknown ethertypes."""
-    valid = frames()
+    valid: st.SearchStrategy[bytes] = frames()
     return st.one_of(
         st.binary(max_size=128),
         st.tuples(valid, st.integers(0, 80)).map(lambda t: t[0][:t[1]]),

@@ -56,7 +56,7 @@ def test_reflecting_bridge_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         return r
 
     monkeypatch.setattr(bridge_mod.Bridge, "receive", reflect)
-    with pytest.raises(AssertionError, match="back out of node-1:veth.*ingress port"):
+    with pytest.raises(AssertionError, match=r"back out of node-1:veth.*ingress port"):
         invariants.no_reflection_without_hairpin(run())
 
 
@@ -70,7 +70,7 @@ def test_router_that_forgets_ttl_is_caught(monkeypatch: pytest.MonkeyPatch) -> N
         original(self, now, port, patched, frame, r)  # type: ignore[arg-type]
 
     monkeypatch.setattr(netns_mod.Netns, "_forward", no_decrement)
-    with pytest.raises(AssertionError, match="TTL fell by 0 .* routed 2 times"):
+    with pytest.raises(AssertionError, match=r"TTL fell by 0 .* routed 2 times"):
         invariants.ttl_decreases_per_routed_hop(run())
 
 
@@ -84,8 +84,8 @@ def test_nat_between_pods_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         original(self, now, route, pkt, frame, r, in_dev=in_dev)  # type: ignore[arg-type]
 
     monkeypatch.setattr(netns_mod.Netns, "_post_routing", snat)
-    with pytest.raises(AssertionError, match="pod-to-pod 10.244.0.2 -> 10.244.1.2 became "
-                                             "172.18.0.2 -> 10.244.1.2"):
+    with pytest.raises(AssertionError, match=r"pod-to-pod 10\.244\.0\.2 -> 10\.244\.1\.2 became "
+                                              r"172\.18\.0\.2 -> 10\.244\.1\.2"):
         invariants.pod_to_pod_not_natted(run())
 
 
