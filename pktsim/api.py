@@ -13,6 +13,7 @@ place only when the run succeeds); without ``out`` everything is kept in memory 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,6 +26,9 @@ from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.output import atomic_dir, file_sinks
 from pktsim.sinks.trace import MemorySink, format_event
+
+# Callables told about every finished run (the pytest plugin keeps the last one of a test).
+RUN_OBSERVERS: list[Callable[[Result], None]] = []
 
 
 def _read_inputs(sources: tuple[str | os.PathLike[str], ...]) -> list[tuple[str, str]]:
@@ -110,6 +114,12 @@ class Result:
         return dest
 
 
+def _observed(result: Result) -> Result:
+    for observer in RUN_OBSERVERS:
+        observer(result)
+    return result
+
+
 def write_dumps(folder: Path, topo: Topology) -> None:
     """The node tables at the end of the run, as Linux tools print them."""
     from pktsim.report import node_dumps
@@ -149,7 +159,7 @@ class Cluster:
             topo = self.build([in_memory])
             results = start_flows(topo, chosen)
             topo.driver.run(until=until_ns)
-            return Result(topo, results, in_memory)
+            return _observed(Result(topo, results, in_memory))
         dest = Path(out)
         memory = MemorySink() if keep else None
         with atomic_dir(dest, force=force) as tmp:
@@ -162,4 +172,4 @@ class Cluster:
             finally:
                 for sink in sinks:
                     sink.close()
-        return Result(topo, results, memory, dest)
+        return _observed(Result(topo, results, memory, dest))
