@@ -70,7 +70,7 @@ def _pktsim_recorder(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[Any]:
     outcome = yield
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
