@@ -1,0 +1,34 @@
+"""kube-proxy in iptables mode: the rules it writes for each node, as iptables-restore text.
+
+``node_rules(model, node)`` is the node's complete ``filter`` + ``nat`` document (built-in
+chains, kube-proxy's jump rules, its chains and rules); ``restore_data(model, node)`` is only
+what kube-proxy itself pipes to ``iptables-restore --noflush``.  ``service_chain_name`` and
+``endpoint_chain_name`` give the ``KUBE-SVC-``/``KUBE-SEP-`` names for a service port name
+(``ns/name:port``, or ``ns/name`` when the port has no name).
+"""
+
+from pktsim.kubeproxy.chains import jump_rules
+from pktsim.kubeproxy.hashes import (
+    endpoint_chain_name,
+    join_host_port,
+    service_chain_name,
+    service_chain_suffix,
+    service_port_name,
+)
+from pktsim.kubeproxy.ports import ProxyConfig, ServicePortInfo, service_ports
+from pktsim.kubeproxy.rules import node_rules, probability, restore_data
+
+__all__ = [
+    "ProxyConfig",
+    "ServicePortInfo",
+    "endpoint_chain_name",
+    "join_host_port",
+    "jump_rules",
+    "node_rules",
+    "probability",
+    "restore_data",
+    "service_chain_name",
+    "service_chain_suffix",
+    "service_port_name",
+    "service_ports",
+]
