@@ -40,6 +40,7 @@ from pktsim.model.services import (
     PortInfo,
     ServiceInfo,
     allocate_cluster_ips,
+    allocate_health_check_ports,
     allocate_lb_ips,
     allocate_node_ports,
     derive_endpoints,
@@ -137,12 +138,15 @@ def _allocate_services(model: ClusterModel) -> None:
     ips = allocate_cluster_ips(services, cfg)
     node_ports = allocate_node_ports(services, cfg.seed)
     lb_ips = allocate_lb_ips(services, cfg.load_balancer_cidr)
+    health = allocate_health_check_ports(services, cfg.seed, node_ports)
     pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
     for svc in services:
         ports = derive_endpoints(svc, pods, slices) if svc.type != "ExternalName" else \
             [PortInfo(p) for p in svc.ports]
         for index, info in enumerate(ports):
             info.node_port = node_ports.get((svc.key, index))
+        if svc.key in health:
+            svc.health_check_node_port = health[svc.key]
         model.services[svc.key] = ServiceInfo(svc, ips.get(svc.key), ports, lb_ips.get(svc.key))
 
 

@@ -144,6 +144,27 @@ def allocate_node_ports(services: list[Service], seed: int) -> dict[tuple[str, i
     return out
 
 
+def allocate_health_check_ports(services: list[Service], seed: int,
+                                node_ports: dict[tuple[str, int], int]) -> dict[str, int]:
+    """``healthCheckNodePort`` for LoadBalancer services with ``externalTrafficPolicy:
+    Local``, drawn from the NodePort range as the API server does, unless given."""
+    lo, hi = NODE_PORT_RANGE
+    taken = set(node_ports.values()) | {s.health_check_node_port for s in services
+                                        if s.health_check_node_port}
+    out: dict[str, int] = {}
+    for svc in services:
+        if svc.type != "LoadBalancer" or svc.external_traffic_policy != "Local":
+            continue
+        port = svc.health_check_node_port
+        if port is None:
+            offset = _draw(seed, f"healthcheck/{svc.key}", hi - lo + 1)
+            port = next(lo + (offset + k) % (hi - lo + 1) for k in range(hi - lo + 1)
+                        if lo + (offset + k) % (hi - lo + 1) not in taken)
+            taken.add(port)
+        out[svc.key] = port
+    return out
+
+
 def allocate_lb_ips(services: list[Service], pool: IPv4Network) -> dict[str, IPv4Address]:
     taken = {s.load_balancer_ip for s in services if s.load_balancer_ip is not None}
     out: dict[str, IPv4Address] = {}
