@@ -35,8 +35,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from pktsim.netfilter.tcpstate import NAMES, TcpTimeouts, TcpTrack, may_start, tcp_packet, \
-    valid_flags
+from pktsim.netfilter.tcpstate import (
+    NAMES,
+    TcpTimeouts,
+    TcpTrack,
+    may_start,
+    tcp_packet,
+    valid_flags,
+)
 from pktsim.netfilter.tuples import ICMP_ERRORS, ICMP_NEW_OK, Tuple, invert, packet_tuple
 from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
 from pktsim.wire.parse import ip_str, tcp_flag_str
@@ -83,7 +89,6 @@ class Conn:
     dst_nat: bool = False
     nat_init: set[int] = field(default_factory=set)
     nat_kind: dict[int, str] = field(default_factory=dict)
-    nat_path: dict[int, str] = field(default_factory=dict)
     mark: int = 0
 
     @property

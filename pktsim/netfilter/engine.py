@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pktsim.netfilter.matches import Env, PacketView
 from pktsim.netfilter.rules import Table
 from pktsim.netfilter.targets import Jump, Reject, SetMark, Target, Verdict
+from pktsim.netfilter.view import Env, PacketView
 
 MAX_DEPTH = 64  # no legal table nests deeper; a deeper stack means a loop slipped through
 

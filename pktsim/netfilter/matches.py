@@ -17,81 +17,26 @@ same order, so a rule is normalised to it when built.
 
 What a match needs beyond the packet's headers travels in ``PacketView`` (the interfaces,
 ``skb->mark``, the conntrack state) and ``Env`` (the virtual clock, the random stream the
-statistic module draws from, the ``recent`` lists, and ``addr_type`` for ``-m addrtype``).
+statistic module draws from, the ``recent`` lists, and ``addr_type`` for ``-m addrtype``);
+both live in ``view.py``.
 """
 
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import ClassVar
 
+from pktsim.netfilter.view import NS, Env, PacketView
 from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
 
-NS = 1_000_000_000
 PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
 PROTO_TEXT = {v: k for k, v in PROTOCOLS.items()}
 CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED")  # conntrack_dump_states
 ADDR_TYPES = ("UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE",
               "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE")
 ALL_ONES = 0xFFFFFFFF
-
-
-@dataclass(slots=True)
-class PacketView:
-    """What the matches read: header fields, interfaces, ``skb->mark`` and the ct state."""
-
-    src: bytes
-    dst: bytes
-    proto: int
-    sport: int | None = None  # TCP/UDP only
-    dport: int | None = None
-    in_dev: str = ""
-    out_dev: str = ""
-    mark: int = 0
-    ctstate: str = "INVALID"
-
-    @classmethod
-    def of(cls, pkt: bytes, in_dev: str = "", out_dev: str = "", mark: int = 0,
-           ctstate: str = "INVALID") -> PacketView:
-        proto = pkt[9]
-        ihl = (pkt[0] & 0x0F) * 4
-        sport = dport = None
-        first = not (((pkt[6] & 0x1F) << 8) | pkt[7])
-        if proto in (PROTO_TCP, PROTO_UDP) and first and len(pkt) >= ihl + 4:
-            sport = (pkt[ihl] << 8) | pkt[ihl + 1]
-            dport = (pkt[ihl + 2] << 8) | pkt[ihl + 3]
-        return cls(bytes(pkt[12:16]), bytes(pkt[16:20]), proto, sport, dport, in_dev, out_dev,
-                   mark, ctstate)
-
-
-class RecentTables:
-    """``xt_recent``: per list name, each source address and when it was last seen (ns)."""
-
-    def __init__(self) -> None:
-        self.lists: dict[str, dict[bytes, int]] = {}
-
-    def seen(self, name: str, addr: bytes) -> int | None:
-        return self.lists.get(name, {}).get(addr)
-
-    def set(self, name: str, addr: bytes, now: int) -> None:
-        self.lists.setdefault(name, {})[addr] = now
-
-    def remove(self, name: str, addr: bytes) -> None:
-        self.lists.get(name, {}).pop(addr, None)
-
-
-@dataclass(slots=True)
-class Env:
-    """What matching needs besides the packet."""
-
-    now: int = 0
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
-    recent: RecentTables = field(default_factory=RecentTables)
-    addr_type: Callable[[bytes], str] = lambda ip: "UNICAST"
 
 
 class Match:
@@ -200,6 +145,15 @@ class Ports(Match):
     sport_negate: bool = False
     dport_negate: bool = False
 
+    def __post_init__(self) -> None:
+        for side in ("sport", "dport"):
+            if getattr(self, side) == (0, 65535):  # the whole range: no condition at all
+                if getattr(self, f"{side}_negate"):
+                    raise ValueError(f"! --{side} 0:65535 matches nothing")
+                object.__setattr__(self, side, None)
+            if getattr(self, side) is None:  # a negation without its option means nothing
+                object.__setattr__(self, f"{side}_negate", False)
+
     def matches(self, p: PacketView, env: Env) -> bool:
         if p.proto != self.proto or p.sport is None or p.dport is None:
             return False
@@ -217,6 +171,41 @@ class Ports(Match):
         return text
 
 
+ICMP_TYPE_NAMES = {"any": (255, None), "echo-reply": (0, None), "pong": (0, None),
+                   "destination-unreachable": (3, None), "network-unreachable": (3, 0),
+                   "host-unreachable": (3, 1), "port-unreachable": (3, 3),
+                   "fragmentation-needed": (3, 4), "echo-request": (8, None),
+                   "ping": (8, None), "time-exceeded": (11, None)}
+
+
+@dataclass(frozen=True, slots=True)
+class IcmpType(Match):
+    """``-m icmp --icmp-type TYPE[/CODE]`` (type 255: any)."""
+
+    type: int
+    code: int | None = None
+    negate: bool = False
+
+    @classmethod
+    def named(cls, text: str, negate: bool = False) -> IcmpType:
+        if text in ICMP_TYPE_NAMES:
+            icmp_type, code = ICMP_TYPE_NAMES[text]
+            return cls(icmp_type, code, negate)
+        icmp_type_text, _, code_text = text.partition("/")
+        return cls(int(icmp_type_text), int(code_text) if code_text else None, negate)
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        if p.icmp is None:
+            return False
+        hit = self.type == 255 or (p.icmp[0] == self.type
+                                   and (self.code is None or p.icmp[1] == self.code))
+        return hit != self.negate
+
+    def save(self) -> str:
+        code = "" if self.code is None else f"/{self.code}"
+        return f"-m icmp {_bang(self.negate)}--icmp-type {self.type}{code}"
+
+
 _NO_QUOTE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -231,6 +220,10 @@ def save_string(value: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Comment(Match):
     text: str
+
+    def __post_init__(self) -> None:
+        if len(self.text.encode()) > 255 or "\n" in self.text:
+            raise ValueError(f"comment longer than 255 bytes or multi-line: {self.text!r}")
 
     def matches(self, p: PacketView, env: Env) -> bool:
         return True
@@ -263,6 +256,10 @@ class AddrType(Match):
     dst_types: tuple[str, ...] = ()
     src_negate: bool = False
     dst_negate: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "src_negate", self.src_negate and bool(self.src_types))
+        object.__setattr__(self, "dst_negate", self.dst_negate and bool(self.dst_types))
 
     def matches(self, p: PacketView, env: Env) -> bool:
         if self.src_types and (env.addr_type(p.src) in self.src_types) == self.src_negate:

@@ -24,8 +24,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from pktsim.netfilter.matches import Comment, Env, Match, PacketView, Ports, Protocol
-from pktsim.netfilter.targets import Jump, Target, Verdict
+from pktsim.netfilter.matches import (
+    Comment,
+    Destination,
+    Env,
+    InIface,
+    Match,
+    OutIface,
+    PacketView,
+    Ports,
+    Protocol,
+    Source,
+)
+from pktsim.netfilter.targets import Jump, Reject, Target, Verdict
 
 BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
     "raw": ("PREROUTING", "OUTPUT"),
@@ -54,6 +65,7 @@ class Rule:
             object.__setattr__(self, "comment", found[0].text)
         elif found and found[0].text != self.comment:
             raise ValueError(f"two different comments: {self.comment!r}, {found[0].text!r}")
+        ordered = [m for m in ordered if not _matches_all(m)]
         ordered.sort(key=lambda m: m.order)  # stable: modules keep their written order
         _check_matches(ordered)
         object.__setattr__(self, "matches", tuple(ordered))
@@ -73,6 +85,15 @@ class Rule:
         if self.target is not None:
             parts.append(self.target.save())
         return " ".join(parts)
+
+
+def _matches_all(m: Match) -> bool:
+    """``-s 0.0.0.0/0`` is no condition (iptables drops it); its negation is refused."""
+    if isinstance(m, Source | Destination) and m.net.prefixlen == 0:
+        if m.negate:
+            raise ValueError(f"{m.save()} matches nothing")
+        return True
+    return False
 
 
 def _check_matches(ms: list[Match]) -> None:
@@ -110,7 +131,16 @@ class Chain:
         self.rules.insert(position - 1, rule)
         return rule
 
+    def _check_ifaces(self, rule: Rule) -> None:
+        """No input interface after routing a local packet, no output one before routing."""
+        for m in rule.matches:
+            if (isinstance(m, InIface) and self.name in ("OUTPUT", "POSTROUTING")) or \
+                    (isinstance(m, OutIface) and self.name in ("PREROUTING", "INPUT")):
+                raise ValueError(f"can't use {m.save().split()[-2]} with {self.name}")
+
     def _check(self, rule: Rule) -> None:
+        if self.builtin:
+            self._check_ifaces(rule)
         t = rule.target
         if t is None:
             return
@@ -120,6 +150,9 @@ class Chain:
             raise ValueError('the "nat" table is not intended for filtering: no DROP')
         if self.builtin and self.name not in t.hooks:
             raise ValueError(f"{t.save()} cannot be used in {self.name}")
+        if isinstance(t, Reject) and t.with_ == "tcp-reset" and not any(
+                isinstance(m, Protocol) and m.proto == 6 and not m.negate for m in rule.matches):
+            raise ValueError("REJECT --reject-with tcp-reset needs -p tcp")
 
 
 class Table:

@@ -79,7 +79,7 @@ def invert(t: Tuple) -> Tuple | None:
     return Tuple(t.proto, t.dst, t.src, t.dport, t.sport)
 
 
-def is_fragment(pkt: bytes, off: int = 0) -> bool:
+def is_fragment(pkt: bytes | bytearray, off: int = 0) -> bool:
     """A non-first fragment carries no L4 header."""
     return bool(((pkt[off + 6] & 0x1F) << 8) | pkt[off + 7])
 

@@ -1,0 +1,55 @@
+"""Netfilter for one namespace: iptables rules as data, the matcher, conntrack and NAT.
+
+``Netfilter(ns, rng)`` is what a ``Netns`` calls at its hooks (``ns.hooks = ...``); its
+``tables`` hold kube-proxy's and flannel's rules, its ``conntrack`` the connections.
+``render``/``parse`` convert tables to and from ``iptables-save`` text.
+"""
+
+from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
+from pktsim.netfilter.engine import Hit, Outcome, evaluate
+from pktsim.netfilter.hooks import Netfilter
+from pktsim.netfilter.matches import (
+    AddrType,
+    Comment,
+    CtState,
+    Destination,
+    IcmpType,
+    InIface,
+    Mark,
+    Match,
+    OutIface,
+    Ports,
+    Protocol,
+    Recent,
+    Source,
+    Statistic,
+)
+from pktsim.netfilter.presets import flannel_forward, flannel_masquerade, kube_proxy_masquerade
+from pktsim.netfilter.rules import Chain, Rule, Table
+from pktsim.netfilter.save import parse, parse_rule, render
+from pktsim.netfilter.targets import (
+    ACCEPT,
+    DROP,
+    RETURN,
+    Dnat,
+    Jump,
+    Masquerade,
+    Reject,
+    SetMark,
+    Snat,
+    Target,
+    Verdict,
+)
+from pktsim.netfilter.tcpstate import TcpTimeouts
+from pktsim.netfilter.tuples import Tuple
+from pktsim.netfilter.view import Env, PacketView, RecentTables
+
+__all__ = [
+    "ACCEPT", "DROP", "RETURN", "AddrType", "Chain", "Comment", "Conn", "Conntrack",
+    "ConntrackConfig", "CtState", "Destination", "Dnat", "Env", "Hit", "IcmpType", "InIface",
+    "Jump", "Mark", "Masquerade", "Match", "Netfilter", "OutIface", "Outcome", "PacketView",
+    "Ports", "Protocol", "Recent", "RecentTables", "Reject", "Rule", "SetMark", "Snat",
+    "Source", "Statistic", "Table", "Target", "TcpTimeouts", "Track", "Tuple", "Verdict",
+    "evaluate", "flannel_forward", "flannel_masquerade", "kube_proxy_masquerade", "parse",
+    "parse_rule", "render",
+]

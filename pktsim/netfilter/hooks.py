@@ -1,0 +1,398 @@
+"""The netfilter of one namespace: tables, conntrack and NAT run at the five IPv4 hooks.
+
+Theory of operation
+-------------------
+``Netns`` calls ``hook(name, now, pkt, in_dev, out_dev, frame, r)`` at each hook and
+continues with the bytes returned (None: the packet is gone).  Within a hook the work runs
+in the kernel's priority order:
+
+    PREROUTING   raw, conntrack (track), mangle, nat (destination NAT)
+    INPUT        mangle, filter, nat (source NAT), conntrack confirm
+    FORWARD      mangle, filter
+    OUTPUT       raw, conntrack (track), mangle, nat (destination NAT), filter
+    POSTROUTING  mangle, nat (source NAT), conntrack confirm
+
+The filter and mangle tables see every packet.  The nat table is walked only for the first
+packet of a connection, and only once per hook type (``nat.py``); later packets — both
+ways — get the stored binding applied with no walk.  A packet that conntrack calls INVALID
+gets no NAT at all.
+
+What belongs to one packet while it crosses the namespace — its conntrack entry and
+direction, and ``skb->mark`` — lives in a context keyed by the frame's ``pid``: made at
+PREROUTING or OUTPUT, consumed at INPUT or POSTROUTING (where a new entry is confirmed into
+the table).  A packet sent out ``lo`` comes straight back in at PREROUTING keeping its
+context (the kernel does not re-track looped packets).  A RST sent by REJECT carries the
+rejected packet's entry as RELATED, so it is un-NATed like a reply.
+
+Every decision is a ``Step`` in the reaction: conntrack events, each NAT rewrite as a diff
+(``detail["nat"] = {"field", "old", "new"}``) with the chains that chose it, rule verdicts
+with the deciding rule's text (``chain``, ``rule``), and drops with a ``reason``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
+
+from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.netfilter import nat
+from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
+from pktsim.netfilter.engine import Outcome, evaluate
+from pktsim.netfilter.mangle import DST, SRC, rewrite, tcp_reset
+from pktsim.netfilter.rules import BUILTIN_CHAINS, Table
+from pktsim.netfilter.save import parse, render
+from pktsim.netfilter.targets import REJECT_WITH, Dnat, Masquerade, Reject, Snat
+from pktsim.netfilter.tuples import ICMP_ID_TYPES, endpoint, packet_tuple
+from pktsim.netfilter.view import Env, PacketView, RecentTables
+from pktsim.wire.build import PROTO_ICMP, PROTO_TCP
+from pktsim.wire.parse import ip_str
+
+if TYPE_CHECKING:
+    from pktsim.devices.netns import Netns
+
+PENDING_LIMIT = 4096  # contexts of packets dropped between hooks are forgotten past this
+OWNERS = (("KUBE-", "kube-proxy "), ("FLANNEL-", "flannel "), ("CNI-", "cni "))
+
+
+@dataclass(slots=True)
+class _Ctx:
+    track: Track
+    mark: int = 0
+
+
+@dataclass(slots=True)
+class _Pkt:
+    """The arguments of one hook call, passed along together."""
+
+    hook: str
+    now: int
+    in_dev: str
+    out_dev: str
+    frame: Frame
+    r: Reaction
+
+    @property
+    def iface(self) -> str:
+        return self.in_dev if self.hook in ("PREROUTING", "INPUT", "FORWARD") else self.out_dev
+
+
+class Netfilter:
+    """``Hooks`` for a ``Netns``: ``ns.hooks = Netfilter(ns, rng)``."""
+
+    def __init__(self, ns: Netns, rng: random.Random, *,
+                 config: ConntrackConfig | None = None) -> None:
+        self.ns = ns
+        self.tables: dict[str, Table] = {name: Table(name) for name in BUILTIN_CHAINS}
+        self.conntrack = Conntrack(config)
+        self.recent = RecentTables()
+        self._stat_rng = random.Random(rng.getrandbits(64))  # -m statistic draws
+        self._nat_rng = random.Random(rng.getrandbits(64))  # NAT port choices
+        self._pending: dict[int, _Ctx] = {}
+        self._looped: dict[int, _Ctx] = {}
+        self._handlers = {"PREROUTING": self._prerouting, "INPUT": self._input,
+                          "FORWARD": self._forward, "OUTPUT": self._output,
+                          "POSTROUTING": self._postrouting}
+
+    # -- configuration --------------------------------------------------------------------
+    def table(self, name: str) -> Table:
+        return self.tables[name]
+
+    def load(self, text: str) -> None:
+        """``iptables-restore``: replace every table the text names (validated first)."""
+        loaded = parse(text)
+        for table in loaded.values():
+            table.validate()
+        self.tables.update(loaded)
+
+    def save(self) -> str:
+        """``iptables-save`` (tables with any rule, user chain or non-ACCEPT policy)."""
+        return render(t for t in self.tables.values() if not t.is_empty())
+
+    def validate(self) -> None:
+        for table in self.tables.values():
+            table.validate()
+
+    # -- the Hooks protocol ---------------------------------------------------------------
+    def hook(self, name: str, now: int, pkt: bytes, in_dev: str, out_dev: str, frame: Frame,
+             r: Reaction) -> bytes | None:
+        out = self._handlers[name](_Pkt(name, now, in_dev, out_dev, frame, r), pkt)
+        if out is None:
+            self._pending.pop(frame.pid, None)
+        return out
+
+    def _prerouting(self, p: _Pkt, pkt: bytes) -> bytes | None:
+        ctx = self._looped.pop(p.frame.pid, None) if p.in_dev == "lo" else None
+        if ctx is None:
+            ctx = _Ctx(Track(None))
+            if not self._walk("raw", p, pkt, ctx) or not self._track(p, pkt, ctx):
+                return None
+        if not self._walk("mangle", p, pkt, ctx):
+            return None
+        out = self._nat(p, pkt, ctx, DST)
+        if out is not None:
+            self._remember(p.frame.pid, ctx)
+        return out
+
+    def _input(self, p: _Pkt, pkt: bytes) -> bytes | None:
+        ctx = self._pending.pop(p.frame.pid, None) or self._fresh(p, pkt)
+        if ctx is None or not self._walk("mangle", p, pkt, ctx) \
+                or not self._walk("filter", p, pkt, ctx):
+            return None
+        out = self._nat(p, pkt, ctx, SRC)
+        return out if out is not None and self._confirm(p, ctx) else None
+
+    def _forward(self, p: _Pkt, pkt: bytes) -> bytes | None:
+        ctx = self._pending.get(p.frame.pid) or self._fresh(p, pkt)
+        if ctx is None or not self._walk("mangle", p, pkt, ctx) \
+                or not self._walk("filter", p, pkt, ctx):
+            return None
+        self._remember(p.frame.pid, ctx)
+        return pkt
+
+    def _output(self, p: _Pkt, pkt: bytes) -> bytes | None:
+        ctx = self._pending.pop(p.frame.pid, None)
+        if ctx is None:
+            ctx = _Ctx(Track(None))
+            if not self._walk("raw", p, pkt, ctx) or not self._track(p, pkt, ctx):
+                return None
+        if not self._walk("mangle", p, pkt, ctx):
+            return None
+        out = self._nat(p, pkt, ctx, DST)
+        if out is None or not self._walk("filter", p, out, ctx):
+            return None
+        self._remember(p.frame.pid, ctx)
+        return out
+
+    def _postrouting(self, p: _Pkt, pkt: bytes) -> bytes | None:
+        ctx = self._pending.pop(p.frame.pid, None) or self._fresh(p, pkt)
+        if ctx is None or not self._walk("mangle", p, pkt, ctx):
+            return None
+        out = self._nat(p, pkt, ctx, SRC)
+        if out is None or not self._confirm(p, ctx):
+            return None
+        if p.out_dev == "lo":
+            self._looped[p.frame.pid] = ctx
+            _trim(self._looped)
+        return out
+
+    def _remember(self, pid: int, ctx: _Ctx) -> None:
+        self._pending[pid] = ctx
+        _trim(self._pending)
+
+    def _fresh(self, p: _Pkt, pkt: bytes) -> _Ctx | None:
+        ctx = _Ctx(Track(None))
+        return ctx if self._track(p, pkt, ctx) else None
+
+    # -- conntrack ------------------------------------------------------------------------
+    def _track(self, p: _Pkt, pkt: bytes, ctx: _Ctx) -> bool:
+        tr = self.conntrack.track(p.now, pkt)
+        if tr.full:
+            p.r.drop(DropReason.CONNTRACK_FULL, p.iface, p.frame)
+            return False
+        ctx.track = tr
+        if tr.conn is None:
+            text = f"conntrack: {tr.note} (ctstate INVALID)"
+        elif tr.new:
+            text = f"conntrack: {tr.note} {tr.conn.orig}"
+        elif tr.ctstate == "RELATED":
+            text = f"conntrack: {tr.note}"
+        elif tr.note:
+            text = f"conntrack: {tr.conn.orig}: {tr.note}"
+        else:
+            return True
+        p.r.step("conntrack", text, p.iface, p.frame, ctstate=tr.ctstate)
+        return True
+
+    def _confirm(self, p: _Pkt, ctx: _Ctx) -> bool:
+        conn = ctx.track.conn
+        if conn is None or ctx.track.ctstate == "RELATED" or self.conntrack.confirm(conn):
+            return True
+        p.r.step("drop", f"drop: nf_conntrack: insert failed, {conn.reply} already tracked",
+                 p.iface, p.frame, reason=DropReason.RULE.name)
+        return False
+
+    # -- table walks ----------------------------------------------------------------------
+    def _env(self, now: int) -> Env:
+        return Env(now, self._stat_rng, self.recent, self._addr_type)
+
+    def _addr_type(self, ip: bytes) -> str:
+        """``inet_addr_type``: what the local routing table says the address is."""
+        if self.ns.is_local(ip):
+            return "LOCAL"
+        if ip == b"\xff\xff\xff\xff" or ip[0] == 0:
+            return "BROADCAST"
+        if 224 <= ip[0] <= 239:
+            return "MULTICAST"
+        addr = IPv4Address(ip)
+        if any(a.network.prefixlen < 31 and addr == a.network.broadcast_address
+               for _, a in self.ns.addresses()):
+            return "BROADCAST"
+        return "UNICAST"
+
+    def _run(self, table: str, p: _Pkt, pkt: bytes, ctx: _Ctx) -> Outcome | None:
+        t = self.tables[table]
+        if p.hook not in t or not t[p.hook].rules:
+            return None
+        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate)
+        out = evaluate(t, p.hook, view, self._env(p.now))
+        ctx.mark = out.mark
+        return out
+
+    def _walk(self, table: str, p: _Pkt, pkt: bytes, ctx: _Ctx) -> bool:
+        """A raw, mangle or filter walk; False when the packet is dropped or rejected."""
+        before = ctx.mark
+        out = self._run(table, p, pkt, ctx)
+        if out is None or (out.verdict == "ACCEPT" and not out.hits):
+            return True
+        hit = out.decider
+        detail: dict[str, object] = {
+            "table": table, "hook": p.hook, "chain": hit.chain if hit else p.hook,
+            "rule": hit.text if hit else f"-P {p.hook} {out.verdict}",
+            "hits": [str(h) for h in out.hits]}
+        mark = f", mark {before:#x} -> {ctx.mark:#x}" if ctx.mark != before else ""
+        if out.verdict == "ACCEPT":  # said only when a rule accepted or the mark changed
+            if hit or mark:
+                how = "ACCEPT" if hit else "policy ACCEPT"
+                p.r.step("netfilter", f"{table} {p.hook}: {how} ({out.path_text()}){mark}",
+                         p.iface, p.frame, **detail)
+            return True
+        if isinstance(out.target, Reject):
+            self._reject(p, pkt, ctx, out.target, out, detail)
+            return False
+        why = f"{table} {p.hook}: {'DROP' if hit else 'policy DROP'} ({out.path_text()})"
+        p.r.step("drop", f"drop: {DropReason.RULE.value} ({why})", p.iface, p.frame,
+                 reason=DropReason.RULE.name, **detail)
+        return False
+
+    def _reject(self, p: _Pkt, pkt: bytes, ctx: _Ctx, target: Reject, out: Outcome,
+                detail: dict[str, object]) -> None:
+        p.r.step("drop", f"REJECT {target.with_} ({out.path_text()})", p.iface, p.frame,
+                 reason=DropReason.RULE.name, **detail)
+        if target.with_ != "tcp-reset":
+            self.ns.icmp_error(p.now, 3, REJECT_WITH[target.with_], pkt, p.frame, p.r,
+                               in_dev=p.in_dev)
+            return
+        rst = tcp_reset(pkt) if pkt[9] == PROTO_TCP else None
+        if rst is None:
+            return
+        frame = Frame(rst, self.ns.new_pid(), p.frame.flow)
+        tr = ctx.track
+        if tr.conn is not None:  # nf_ct_attach: the RST is RELATED to the rejected packet
+            self._pending[frame.pid] = _Ctx(Track(tr.conn, 1 - tr.dir, "RELATED"))
+        p.r.step("send", f"REJECT: send TCP RST to {ip_str(rst[16:20])}", p.iface, frame)
+        self.ns.ip_output(p.now, rst, frame, p.r)
+
+    # -- NAT ------------------------------------------------------------------------------
+    def _nat(self, p: _Pkt, pkt: bytes, ctx: _Ctx, mt: int) -> bytes | None:
+        tr = ctx.track
+        conn = tr.conn
+        if conn is None:
+            return pkt
+        if tr.ctstate == "RELATED" and pkt[9] == PROTO_ICMP:
+            return self._icmp_related(p, pkt, ctx, mt)
+        label, suffix = self._replay_text(conn, tr.dir, mt), ""
+        detail: dict[str, object] = {}
+        if tr.ctstate == "NEW" and tr.dir == 0 and mt not in conn.nat_init \
+                and not conn.confirmed:
+            bound = self._bind(p, pkt, ctx, mt)
+            if bound is None:
+                return None
+            label, suffix, detail = bound
+        target = nat.manip_for(conn, tr.dir, mt)
+        if target is None:
+            return pkt
+        new = rewrite(pkt, target, mt)
+        self._nat_step(p, pkt, new, mt, label, suffix, **detail)
+        return new
+
+    @staticmethod
+    def _replay_text(conn: Conn, d: int, mt: int) -> str:
+        if d == 0:
+            return f"conntrack {conn.nat_kind.get(mt, 'NAT').split()[0]}"
+        undone = DST if mt == SRC else SRC
+        return f"conntrack un-{conn.nat_kind.get(undone, 'NAT').split()[0]}"
+
+    def _bind(self, p: _Pkt, pkt: bytes, ctx: _Ctx,
+              mt: int) -> tuple[str, str, dict[str, object]] | None:
+        """Walk the nat chain of this hook for a new connection and record the binding;
+        returns the trace label, suffix and detail of the rewrite, None to drop."""
+        conn = ctx.track.conn
+        assert conn is not None
+        before = ctx.mark
+        out = self._run("nat", p, pkt, ctx)
+        target = out.target if out is not None else None
+        rng: nat.NatRange | None = None
+        if isinstance(target, Dnat | Snat):
+            fully = isinstance(target, Snat) and target.random_fully
+            rng = nat.NatRange(target.ip.packed, target.ports, target.random, fully)
+        elif isinstance(target, Masquerade):
+            ip = self.ns.primary_ip(p.out_dev)
+            if ip is None:
+                p.r.step("drop", f"drop: MASQUERADE: no IPv4 address on {p.out_dev}",
+                         p.iface, p.frame, reason=DropReason.RULE.name)
+                return None
+            rng = nat.NatRange(ip, target.ports, target.random, target.random_fully)
+        kind = type(target).__name__.upper() if rng is not None else ""
+        nat.setup(self.conntrack, p.now, conn, mt, rng, kind, self._nat_rng)
+        mark = f", mark {before:#x} -> {ctx.mark:#x}" if ctx.mark != before else ""
+        if out is None:
+            return f"conntrack {conn.nat_kind.get(mt, 'NAT')}", "", {}
+        hit = out.decider
+        if mark and mt not in conn.nat_kind:
+            p.r.step("netfilter", f"nat {p.hook}: no NAT ({out.path_text()}){mark}",
+                     p.iface, p.frame, table="nat", hook=p.hook)
+        owner = _owner(out.path) if rng is not None else ""
+        label = f"{owner}{conn.nat_kind.get(mt, 'NAT')}"
+        detail: dict[str, object] = {"table": "nat", "hook": p.hook,
+                                     "chain": hit.chain if hit else p.hook,
+                                     "rule": hit.text if hit else "",
+                                     "hits": [str(h) for h in out.hits]}
+        return label, f" ({out.path_text()}){mark}", detail
+
+    def _nat_step(self, p: _Pkt, old: bytes, new: bytes, mt: int, label: str, suffix: str,
+                  **detail: object) -> None:
+        if old == new:
+            return
+        field = "src" if mt == SRC else "dst"
+        a, b = _side(old, mt), _side(new, mt)
+        p.r.step("nat", f"{label} {a} -> {b}{suffix}", p.iface, p.frame,
+                 nat={"field": field, "old": a, "new": b}, **detail)
+
+    def _icmp_related(self, p: _Pkt, pkt: bytes, ctx: _Ctx, mt: int) -> bytes:
+        conn = ctx.track.conn
+        assert conn is not None
+        new = nat.icmp_reply(pkt, conn, ctx.track.dir, mt)
+        if new != pkt:
+            ihl = (pkt[0] & 0x0F) * 4
+            inner_mt = DST if mt == SRC else SRC
+            inner = f"{_side(pkt, inner_mt, ihl + 8)} -> {_side(new, inner_mt, ihl + 8)}"
+            self._nat_step(p, pkt, new, mt, "conntrack un-NAT ICMP error",
+                           f", quoted {'dst' if inner_mt == DST else 'src'} {inner}")
+        return new
+
+
+def _side(pkt: bytes, mt: int, off: int = 0) -> str:
+    """The source or destination endpoint of the packet at ``off``, as the trace prints it."""
+    t = packet_tuple(pkt, off)
+    if t is None:
+        return "?"
+    if t.proto == PROTO_ICMP and t.icmp_type not in ICMP_ID_TYPES:
+        return endpoint(0, t.src if mt == SRC else t.dst, 0)
+    if mt == SRC:
+        return endpoint(t.proto, t.src, t.sport)
+    return endpoint(t.proto, t.dst, t.sport if t.proto == PROTO_ICMP else t.dport)
+
+
+def _owner(path: list[str]) -> str:
+    for chain in reversed(path):
+        for prefix, owner in OWNERS:
+            if chain.startswith(prefix):
+                return owner
+    return ""
+
+
+def _trim(d: dict[int, _Ctx]) -> None:
+    while len(d) > PENDING_LIMIT:
+        del d[next(iter(d))]

@@ -1,0 +1,74 @@
+"""Rule sets other components install on a node, written exactly as they write them.
+
+Theory of operation
+-------------------
+``flannel_masquerade`` is flanneld's ``masqRules`` (flannel-io/flannel
+``pkg/trafficmngr/iptables/iptables.go``; K8S-FACTS fact 70): POSTROUTING jumps to
+FLANNEL-POSTRTG, which
+
+1. returns for packets kube-proxy marked 0x4000 (KUBE-POSTROUTING masquerades those),
+2. returns for pod -> cluster and 3. cluster -> pod traffic (pods keep their addresses
+   across the overlay: the Kubernetes network model),
+4. returns for traffic from outside the cluster to this node's pods,
+5. masquerades pod -> outside (anything but multicast) to the output interface's address,
+6. masquerades host -> cluster traffic (a node process talking to a remote pod).
+
+``flannel_forward`` is the FLANNEL-FWD filter chain (accept to and from the cluster CIDR).
+``kube_proxy_masquerade`` is kube-proxy's KUBE-MARK-MASQ / KUBE-POSTROUTING pair (fact 35);
+the per-service chains are the kube-proxy builder's business.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+from pktsim.netfilter.matches import Comment, Destination, Mark, Source
+from pktsim.netfilter.rules import Rule, Table
+from pktsim.netfilter.targets import ACCEPT, RETURN, Jump, Masquerade, SetMark
+
+MASQ_MARK = 0x4000  # 1 << masqueradeBit (14)
+
+
+def flannel_masquerade(nat: Table, pod_cidr: str, cluster_cidr: str, *,
+                       random_fully: bool = True) -> None:
+    """Install FLANNEL-POSTRTG in ``nat`` for a node whose lease is ``pod_cidr``."""
+    pod, cluster = IPv4Network(pod_cidr), IPv4Network(cluster_cidr)
+    note = "flanneld masq"
+    chain = nat.ensure_chain("FLANNEL-POSTRTG")
+    chain.rules.clear()
+    nat["POSTROUTING"].append(Rule((Comment(note),), Jump("FLANNEL-POSTRTG")))
+    masq = Masquerade(random_fully=random_fully)
+    for matches, target in (
+            ((Mark(MASQ_MARK, MASQ_MARK),), RETURN),
+            ((Source(pod), Destination(cluster)), RETURN),
+            ((Source(cluster), Destination(pod)), RETURN),
+            ((Source(cluster, negate=True), Destination(pod)), RETURN),
+            ((Source(cluster), Destination(IPv4Network("224.0.0.0/4"), negate=True)), masq),
+            ((Source(cluster, negate=True), Destination(cluster)), masq)):
+        chain.append(Rule((*matches, Comment(note)), target))  # flannel: -m comment last
+
+
+def flannel_forward(filter_table: Table, cluster_cidr: str) -> None:
+    """Install FLANNEL-FWD in ``filter``: forward anything to or from the cluster CIDR."""
+    cluster = IPv4Network(cluster_cidr)
+    note = "flanneld forward"
+    chain = filter_table.ensure_chain("FLANNEL-FWD")
+    chain.rules.clear()
+    filter_table["FORWARD"].append(Rule((), Jump("FLANNEL-FWD"), note))
+    chain.append(Rule((Source(cluster),), ACCEPT, note))
+    chain.append(Rule((Destination(cluster),), ACCEPT, note))
+
+
+def kube_proxy_masquerade(nat: Table, *, random_fully: bool = True) -> None:
+    """KUBE-MARK-MASQ sets the mark; KUBE-POSTROUTING masquerades marked packets once."""
+    mark_masq = nat.ensure_chain("KUBE-MARK-MASQ")
+    post = nat.ensure_chain("KUBE-POSTROUTING")
+    mark_masq.rules.clear()
+    post.rules.clear()
+    nat["POSTROUTING"].append(Rule((), Jump("KUBE-POSTROUTING"),
+                                   "kubernetes postrouting rules"))
+    mark_masq.append(Rule((), SetMark.or_mark(MASQ_MARK)))
+    post.append(Rule((Mark(MASQ_MARK, MASQ_MARK, negate=True),), RETURN))
+    post.append(Rule((), SetMark.xor_mark(MASQ_MARK)))
+    post.append(Rule((), Masquerade(random_fully=random_fully),
+                     "kubernetes service traffic requiring SNAT"))

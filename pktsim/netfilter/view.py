@@ -1,0 +1,88 @@
+"""What a rule's matches read: one packet's view, and the environment of the walk.
+
+Theory of operation
+-------------------
+Matching never parses a packet twice: ``PacketView.of`` reads the addresses, protocol,
+ports (TCP/UDP, first fragment only) and ICMP type/code once per table walk, and carries
+the facts that are not in the bytes — the input and output interface names (empty when
+the hook has none: no ``-i`` on a locally generated packet), ``skb->mark`` (which MARK
+rules rewrite during the walk) and the conntrack state (``ctstate``).
+
+``Env`` is the rest of the world a match may need: ``now`` on the virtual clock (for
+``-m recent``), the random stream ``-m statistic`` draws from (seeded by the owner, so a
+run is reproducible), the ``recent`` lists (per namespace, shared by every rule naming the
+same list, as ``xt_recent`` keeps them per network namespace) and ``addr_type`` (what the
+local routing table says an address is, for ``-m addrtype``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+
+NS = 1_000_000_000
+
+
+def _unicast(ip: bytes) -> str:
+    return "UNICAST"
+
+
+@dataclass(slots=True)
+class PacketView:
+    """What the matches read: header fields, interfaces, ``skb->mark`` and the ct state."""
+
+    src: bytes
+    dst: bytes
+    proto: int
+    sport: int | None = None  # TCP/UDP only
+    dport: int | None = None
+    in_dev: str = ""
+    out_dev: str = ""
+    mark: int = 0
+    ctstate: str = "INVALID"
+    icmp: tuple[int, int] | None = None  # ICMP type and code
+
+    @classmethod
+    def of(cls, pkt: bytes, in_dev: str = "", out_dev: str = "", mark: int = 0,
+           ctstate: str = "INVALID") -> PacketView:
+        proto = pkt[9]
+        ihl = (pkt[0] & 0x0F) * 4
+        sport = dport = None
+        icmp = None
+        first = not (((pkt[6] & 0x1F) << 8) | pkt[7])
+        if proto in (PROTO_TCP, PROTO_UDP) and first and len(pkt) >= ihl + 4:
+            sport = (pkt[ihl] << 8) | pkt[ihl + 1]
+            dport = (pkt[ihl + 2] << 8) | pkt[ihl + 3]
+        elif proto == PROTO_ICMP and first and len(pkt) >= ihl + 2:
+            icmp = (pkt[ihl], pkt[ihl + 1])
+        return cls(bytes(pkt[12:16]), bytes(pkt[16:20]), proto, sport, dport, in_dev, out_dev,
+                   mark, ctstate, icmp)
+
+
+class RecentTables:
+    """``xt_recent``: per list name, each source address and when it was last seen (ns)."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, dict[bytes, int]] = {}
+
+    def seen(self, name: str, addr: bytes) -> int | None:
+        return self.lists.get(name, {}).get(addr)
+
+    def set(self, name: str, addr: bytes, now: int) -> None:
+        self.lists.setdefault(name, {})[addr] = now
+
+    def remove(self, name: str, addr: bytes) -> None:
+        self.lists.get(name, {}).pop(addr, None)
+
+
+@dataclass(slots=True)
+class Env:
+    """What matching needs besides the packet."""
+
+    now: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    recent: RecentTables = field(default_factory=RecentTables)
+    addr_type: Callable[[bytes], str] = _unicast
