@@ -72,11 +72,16 @@ def bridge_fdb(topo: Topology, node: str, now: int) -> str:
 
 
 def node_dumps(topo: Topology, now: int) -> dict[str, str]:
-    """Per node: ``nodes/NODE/{ip-addr,ip-route,ip-neigh,bridge-fdb}.txt``."""
+    """Per node: ``nodes/NODE/{ip-addr,ip-route,ip-neigh,bridge-fdb,iptables-save,
+    conntrack}.txt`` (the last as ``conntrack -L`` prints it at the end of the run)."""
     out = {}
     for name, ns in sorted(topo.node_ns.items()):
         out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns)
         out[f"nodes/{name}/ip-route.txt"] = ns.routes.dump()
         out[f"nodes/{name}/ip-neigh.txt"] = ns.neigh.dump()
         out[f"nodes/{name}/bridge-fdb.txt"] = bridge_fdb(topo, name, now)
+        nf = topo.netfilters.get(name)
+        if nf is not None:
+            out[f"nodes/{name}/iptables-save.txt"] = nf.save()
+            out[f"nodes/{name}/conntrack.txt"] = nf.conntrack.dump(now)
     return out

@@ -24,7 +24,9 @@ from pktsim.devices.netns import Netns
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.driver.driver import Driver
 from pktsim.driver.types import Interface, Sink
+from pktsim.kubeproxy import node_rules
 from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
+from pktsim.netfilter import ConntrackConfig, Netfilter, flannel_masquerade
 from pktsim.wire.parse import mac_str
 
 NODE_NET_LATENCY = 20_000  # 20 µs across the node network
@@ -45,6 +47,7 @@ class Topology:
     router: Netns | None = None
     clients: dict[str, Netns] = field(default_factory=dict)
     tunnels: dict[str, VxlanDevice | IpipDevice] = field(default_factory=dict)
+    netfilters: dict[str, Netfilter] = field(default_factory=dict)
 
     def netns_of(self, host: str) -> Netns:
         """The namespace of a pod (``ns/name``), a node, ``external/NAME`` or ``external``."""
@@ -67,6 +70,7 @@ def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
     build_external(topo)
     for node in model.node_list():
         overlay.install(topo, node)
+        install_netfilter(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         _build_pod(topo, pod)
     return topo
@@ -85,6 +89,7 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     ns.add_addr(cfg.bridge, node.gateway)
     ns.add_route("0.0.0.0/0", "eth0", cfg.node_cidr.network_address + 1)
     bridge = Bridge(node.name, cfg.bridge, node.bridge_mac)
+    bridge.host_ns = ns  # net.bridge.bridge-nf-call-iptables=1, as kube-proxy requires
     topo.node_ns[node.name] = ns
     topo.bridges[node.name] = bridge
     driver.loopback(ns, "lo", driver.add_interface(Interface(node.name, "lo",
@@ -99,6 +104,8 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
         node.name, cfg.bridge, description=f"bridge {cfg.bridge} {node.gateway} "
         f"{mac_str(node.bridge_mac)}: the pods' gateway"))
     driver.connect(ns, cfg.bridge, br_if, bridge, cfg.bridge, None, latency=0)
+    if node.index == 0:  # the control plane: kube-apiserver behind default/kubernetes
+        driver.call(0, ns, starter(ns, TcpServerApp(6443, f"kube-apiserver on {node.name}")))
 
 
 def _build_pod(topo: Topology, info: PodInfo) -> None:
@@ -131,6 +138,23 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
             app = (TcpServerApp(port.port, f"{info.key} ({info.ip}:{port.port})")
                    if port.protocol == "TCP" else UdpEchoApp(port.port))
             driver.call(0, ns, starter(ns, app))
+
+
+def install_netfilter(topo: Topology, node: NodeInfo) -> None:
+    """The node's iptables: kube-proxy's rules (as it writes them) and the CNI's masquerade.
+
+    pod -> pod keeps its source; pod -> anywhere outside the cluster CIDR is masqueraded to
+    the node's address (flannel's FLANNEL-POSTRTG, fact 70, used for every network mode).
+    """
+    cfg = topo.model.config
+    ns = topo.node_ns[node.name]
+    nf = Netfilter(ns, topo.model.streams.stream(f"netfilter/{node.name}"),
+                   config=ConntrackConfig.kube_proxy())
+    nf.load(node_rules(topo.model, node.name))
+    flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
+    nf.validate()
+    ns.hooks = nf
+    topo.netfilters[node.name] = nf
 
 
 def starter(ns: Netns, app: App) -> Callable[[int], Reaction]:

@@ -48,6 +48,17 @@ def iputils_payload(size: int, now: int) -> bytes:
     return stamp + bytes(i & 0xFF for i in range(16, size))
 
 
+def errno_text(icmp: str) -> str:
+    """What connect() reports for an ICMP error (``icmp_err_convert``)."""
+    if "(code 3)" in icmp:
+        return "connection refused"
+    if "(code 1)" in icmp or "host unreachable" in icmp:
+        return "no route to host"
+    if "(code 0)" in icmp or "network unreachable" in icmp:
+        return "network unreachable"
+    return icmp
+
+
 class TcpServerApp:
     """A listening port: HTTP GET -> 200 OK with a body naming the pod, else echo."""
 
@@ -196,11 +207,13 @@ class TcpClientApp:
         elif event == "eof":
             sock.close(now, t, r)
         elif event == "reset":
-            self._failed("connection refused" if data == b"reset" else data.decode())
+            if data != b"icmp":  # an ICMP error already said why
+                self._failed("connection refused" if data == b"reset" else data.decode())
         elif event == "error":
-            self._failed(data.decode())
-            sock.conn._reset("error")
-            t.flush(now, sock, r)
+            if sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):  # hard errors (tcp_v4_err)
+                self._failed(errno_text(data.decode()))
+                sock.conn._reset("icmp")
+                t.flush(now, sock, r)
         if event in ("closed", "reset", "error"):
             self.inbox.pop(id(sock), None)
             self.expect.pop(id(sock), None)

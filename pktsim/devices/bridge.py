@@ -20,9 +20,14 @@ Theory of operation (K8S-FACTS §H)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from pktsim.devices import brnf
 from pktsim.devices.base import DropReason, Frame, Reaction
 from pktsim.wire.parse import mac_str
+
+if TYPE_CHECKING:
+    from pktsim.devices.netns import Netns
 
 AGEING_NS = 300 * 10**9  # BR_DEFAULT_AGEING_TIME, include/linux/if_bridge.h
 
@@ -48,6 +53,7 @@ class Bridge:
         self.fdb: dict[bytes, FdbEntry] = {mac: FdbEntry(name, 0, local=True)} if local else {}
         self.has_local = local  # False for a plain switch: no interface of its own
         self.promisc = False
+        self.host_ns: Netns | None = None  # set: bridge-nf-call-iptables=1 (br_netfilter)
 
     def add_port(self, port: str, *, hairpin: bool = False) -> None:
         """Enslave ``port`` (a host-side veth); ``hairpin`` is the CNI ``hairpinMode``."""
@@ -95,12 +101,22 @@ class Bridge:
             return r
         if port != self.local_port:
             self._learn(now, port, src, frame, r)
+            if self.host_ns is not None and not dst[0] & 1:
+                hooked, _ = brnf.prerouting(self.host_ns, self.name, now, port, frame, r)
+                if hooked is None:
+                    return r
+                frame, dst = hooked, hooked.data[0:6]
         if dst[0] & 1:
             self._flood(port, frame, r, "broadcast" if dst == b"\xff" * 6 else "multicast",
                         to_local=port != self.local_port and self.has_local)
             return r
         entry = self.lookup(now, dst)
         if entry is None:
+            if not self.promisc:
+                forwarded = self._nf_forward(now, frame, r)
+                if forwarded is None:
+                    return r
+                frame = forwarded
             self._flood(port, frame, r, "unknown unicast", to_local=self.promisc)
             return r
         if entry.local:
@@ -113,8 +129,15 @@ class Bridge:
             return r
         r.step("forward", f"{self.name}: fdb hit {mac_str(dst)} -> {entry.port}", port, frame,
                fdb="hit", out=entry.port)
-        r.send(entry.port, frame)
+        forwarded = self._nf_forward(now, frame, r)
+        if forwarded is not None:
+            r.send(entry.port, forwarded)
         return r
+
+    def _nf_forward(self, now: int, frame: Frame, r: Reaction) -> Frame | None:
+        if self.host_ns is None:
+            return frame
+        return brnf.forward(self.host_ns, self.name, now, frame, r)
 
     def _learn(self, now: int, port: str, src: bytes, frame: Frame, r: Reaction) -> None:
         entry = self.fdb.get(src)

@@ -238,7 +238,7 @@ class Netns:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "IPv4 header")
             return
         pkt = pkt[:total]  # Ethernet padding is not part of the packet
-        if self.hooks is not None:
+        if self.hooks is not None and not frame.prerouted:
             hooked = self.hooks.hook("PREROUTING", now, pkt, port, "", frame, r)
             if hooked is None:
                 return

@@ -1,0 +1,79 @@
+"""``br_netfilter``: bridged IPv4 frames through the node's iptables (bridge-nf-call-iptables).
+
+Theory of operation (Linux ``net/bridge/br_netfilter_hooks.c``)
+---------------------------------------------------------------
+kube-proxy needs ``net.bridge.bridge-nf-call-iptables=1``: without it a reply from a pod to a
+pod on the same bridge would be bridged straight back and never un-DNATed.  With it, every
+IPv4 frame entering the bridge from a port runs the IP PREROUTING hook (conntrack, then the
+nat table's DNAT) with the bridge as its input interface, before the FDB decides:
+
+* If DNAT changed the destination and the route to the new one leads back out of the bridge,
+  the frame is *bridged*, not routed (``br_nf_pre_routing_finish_bridge``): only its
+  destination MAC is rewritten to the neighbour's, its TTL is untouched, and it goes where the
+  FDB says — back out of its ingress port for a pod reaching itself through its Service, which
+  is why that needs hairpin mode (fact 37).  pktsim takes this path when the node already has
+  the neighbour; otherwise the frame is routed up through the node (Linux would resolve the
+  neighbour first).
+* A frame bridged port to port runs FORWARD and POSTROUTING (SNAT/MASQUERADE) too, with the
+  bridge as both interfaces.
+* A frame going up to the node is marked ``prerouted`` so the node does not run PREROUTING a
+  second time (``ip_sabotage_in``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pktsim.devices.base import Frame, Reaction
+from pktsim.wire.checksum import checksum
+
+if TYPE_CHECKING:
+    from pktsim.devices.netns import Netns
+
+ETH_P_IP = b"\x08\x00"
+
+
+def is_ipv4(data: bytes) -> bool:
+    return len(data) >= 34 and data[12:14] == ETH_P_IP and data[14] >> 4 == 4 and \
+        (data[14] & 0x0F) >= 5 and checksum(data[14:14 + (data[14] & 0x0F) * 4]) == 0
+
+
+def prerouting(host: Netns, bridge: str, now: int, port: str, frame: Frame,
+               r: Reaction) -> tuple[Frame | None, bool]:
+    """Run PREROUTING on a bridged frame; return (frame to bridge, bridged DNAT happened)."""
+    hooks = host.hooks
+    data = frame.data
+    if hooks is None or not is_ipv4(data):
+        return frame, False
+    pkt = data[14:]
+    total = (pkt[2] << 8) | pkt[3]
+    pkt = pkt[:total] if total <= len(pkt) else pkt
+    out = hooks.hook("PREROUTING", now, pkt, bridge, "", frame, r)
+    if out is None:
+        return None, False
+    if out == pkt:
+        return Frame(data, frame.pid, frame.flow, prerouted=True), False
+    new = Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True)
+    if out[16:20] == pkt[16:20]:
+        return new, False
+    route = host.routes.lookup(out[16:20])
+    mac = host.neigh.resolved(bridge, out[16:20]) if route and route.dev == bridge else None
+    if mac is None:  # routed: up to the node, which forwards it
+        return Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True), False
+    r.step("brnf", f"{bridge}: bridged DNAT, destination MAC -> neighbour of "
+           f"{'.'.join(str(b) for b in out[16:20])}", port, frame)
+    return Frame(mac + data[6:14] + out, frame.pid, frame.flow, prerouted=True), True
+
+
+def forward(host: Netns, bridge: str, now: int, frame: Frame, r: Reaction) -> Frame | None:
+    """FORWARD then POSTROUTING for a frame bridged from port to port."""
+    hooks = host.hooks
+    if hooks is None or not frame.prerouted:
+        return frame
+    pkt = frame.data[14:]
+    for hook in ("FORWARD", "POSTROUTING"):
+        out = hooks.hook(hook, now, pkt, bridge, bridge, frame, r)
+        if out is None:
+            return None
+        pkt = out
+    return Frame(frame.data[:14] + pkt, frame.pid, frame.flow)
