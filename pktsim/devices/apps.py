@@ -209,11 +209,11 @@ class TcpClientApp:
         elif event == "reset":
             if data != b"icmp":  # an ICMP error already said why
                 self._failed("connection refused" if data == b"reset" else data.decode())
-        elif event == "error":
-            if sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):  # hard errors (tcp_v4_err)
-                self._failed(errno_text(data.decode()))
-                sock.conn._reset("icmp")
-                t.flush(now, sock, r)
+        elif event == "error" and sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):
+            # a hard error while connecting (tcp_v4_err); later ones are soft
+            self._failed(errno_text(data.decode()))
+            sock.conn._reset("icmp")
+            t.flush(now, sock, r)
         if event in ("closed", "reset", "error"):
             self.inbox.pop(id(sock), None)
             self.expect.pop(id(sock), None)
