@@ -196,6 +196,8 @@ class TcpClientApp:
 
     def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
                data: bytes) -> None:
+        """curl's part: send, read the answer, close — then the next connection.  The kernel
+        keeps the socket in TIME_WAIT for 60 s; the application is done at close()."""
         buf = self.inbox.setdefault(id(sock), bytearray())
         if event == "connected":
             sock.send(now, t, r, self.request)
@@ -203,21 +205,30 @@ class TcpClientApp:
             buf += data
             if self._complete(id(sock), buf):
                 self._answered(bytes(buf))
-                sock.close(now, t, r)
+                self._finish(now, t, r, sock)
         elif event == "eof":
-            sock.close(now, t, r)
+            self._finish(now, t, r, sock)
         elif event == "reset":
             if data != b"icmp":  # an ICMP error already said why
                 self._failed("connection refused" if data == b"reset" else data.decode())
+            self._finish(now, t, r, sock, close=False)
         elif event == "error" and sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):
             # a hard error while connecting (tcp_v4_err); later ones are soft
             self._failed(errno_text(data.decode()))
+            self._finish(now, t, r, sock, close=False)
             sock.conn._reset("icmp")
             t.flush(now, sock, r)
-        if event in ("closed", "reset", "error"):
-            self.inbox.pop(id(sock), None)
-            self.expect.pop(id(sock), None)
-            self._next(now)
+
+    def _finish(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, *,
+                close: bool = True) -> None:
+        key = id(sock)
+        if key not in self.inbox:
+            return
+        del self.inbox[key]
+        self.expect.pop(key, None)
+        if close:
+            sock.close(now, t, r)
+        self._next(now)
 
     def _complete(self, key: int, buf: bytearray) -> bool:
         """Whole answer in? The header is parsed once; after that only lengths compare."""

@@ -17,6 +17,7 @@ from a per-socket counter (``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_
 
 from __future__ import annotations
 
+import heapq
 import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -67,6 +68,10 @@ class TcpSocket:
     ttl: int = 64
     ip_id: int = 0
 
+    @property
+    def key(self) -> tuple[bytes, int, bytes, int]:
+        return (self.local, self.lport, self.remote, self.rport)
+
     def send(self, now: int, t: Transport, r: Reaction, data: bytes) -> None:
         self.conn.send(now, data)
         t.flush(now, self, r)
@@ -85,20 +90,41 @@ class Transport:
     echo: dict[int, App] = field(default_factory=dict)  # ICMP echo id -> ping app
     apps: list[App] = field(default_factory=list)
     errors: dict[tuple[int, int], App] = field(default_factory=dict)  # (proto, port) -> app
+    # connection timers: a heap of (deadline, seq, socket), stale entries skipped lazily
+    _timers: list[tuple[int, int, TcpSocket]] = field(default_factory=list)
+    _seq: int = 0
+    _ports: dict[int, int] = field(default_factory=dict)  # local port -> sockets using it
 
     # -- timers ---------------------------------------------------------------------------
+    def _touch(self, sock: TcpSocket) -> None:
+        deadline = sock.conn.next_deadline()
+        if deadline is not None:
+            self._seq += 1
+            heapq.heappush(self._timers, (deadline, self._seq, sock))
+
+    def _conn_deadline(self) -> int | None:
+        timers = self._timers
+        while timers:
+            deadline, _, sock = timers[0]
+            if sock.conn.next_deadline() == deadline and self.conns.get(sock.key) is sock:
+                return deadline
+            heapq.heappop(timers)
+        return None
+
     def next_deadline(self) -> int | None:
-        times = [s.conn.next_deadline() for s in self.conns.values()]
-        times += [a.next_deadline() for a in self.apps]
+        times = [a.next_deadline() for a in self.apps]
+        times.append(self._conn_deadline())
         real = [t for t in times if t is not None]
         return min(real) if real else None
 
     def on_deadline(self, now: int, r: Reaction) -> None:
-        for sock in list(self.conns.values()):
-            deadline = sock.conn.next_deadline()
-            if deadline is not None and deadline <= now:
-                sock.conn.on_deadline(now)
-                self.flush(now, sock, r)
+        while True:
+            deadline = self._conn_deadline()
+            if deadline is None or deadline > now:
+                break
+            _, _, sock = heapq.heappop(self._timers)
+            sock.conn.on_deadline(now)
+            self.flush(now, sock, r)
         for app in list(self.apps):
             deadline = app.next_deadline()
             if deadline is not None and deadline <= now:
@@ -112,11 +138,22 @@ class Transport:
 
     def ephemeral_port(self) -> int:
         lo, hi = EPHEMERAL
-        used = {k[1] for k in self.conns} | set(self.udp)
         while True:
             port = self.ns.rng.randint(lo, hi)
-            if port not in used:
+            if port not in self._ports and port not in self.udp:
                 return port
+
+    def _add(self, sock: TcpSocket) -> None:
+        self.conns[sock.key] = sock
+        self._ports[sock.lport] = self._ports.get(sock.lport, 0) + 1
+
+    def _remove(self, sock: TcpSocket) -> None:
+        if self.conns.pop(sock.key, None) is not None:
+            left = self._ports[sock.lport] - 1
+            if left:
+                self._ports[sock.lport] = left
+            else:
+                del self._ports[sock.lport]
 
     # -- sending --------------------------------------------------------------------------
     def udp_send(self, now: int, r: Reaction, sport: int, dst: bytes, dport: int,
@@ -160,7 +197,7 @@ class Transport:
                        ts_offset=rng.getrandbits(32))
         sock = TcpSocket(src, self.ephemeral_port(), dst, dport, conn, handler, flow, ttl,
                          rng.getrandbits(16))
-        self.conns[(src, sock.lport, dst, dport)] = sock
+        self._add(sock)
         conn.connect(now)
         self.flush(now, sock, r)
         return sock
@@ -176,7 +213,9 @@ class Transport:
             for event, data in events:
                 sock.handler.on_tcp(now, self, r, sock, event, data)
         if conn.state.value == "CLOSED":
-            self.conns.pop((sock.local, sock.lport, sock.remote, sock.rport), None)
+            self._remove(sock)
+        else:
+            self._touch(sock)
 
     def _tcp_out(self, now: int, sock: TcpSocket, seg: Segment, r: Reaction) -> None:
         synack = seg.flags & (TCP_SYN | TCP_ACK) == (TCP_SYN | TCP_ACK)
@@ -335,7 +374,7 @@ class Transport:
                        ts_offset=rng.getrandbits(32))
         sock = TcpSocket(dst, dport, src, sport, conn, listener, frame.flow, 64,
                          rng.getrandbits(16))
-        self.conns[(dst, dport, src, sport)] = sock
+        self._add(sock)
         r.step("deliver", f"TCP SYN to listening port {dport}: SYN/ACK", port, frame)
         conn.accept(now, seg)
         self.flush(now, sock, r)

@@ -24,6 +24,12 @@ class Route:
     metric: int = 0
 
     def render(self) -> str:
+        text = _RENDERED.get(self)
+        if text is None:
+            text = _RENDERED[self] = self._render()
+        return text
+
+    def _render(self) -> str:
         dst = "default" if self.dst.prefixlen == 0 else (
             str(self.dst.network_address) if self.dst.prefixlen == 32 else str(self.dst))
         parts = [dst]
@@ -41,6 +47,9 @@ class Route:
         if self.onlink:
             parts.append("onlink")
         return " ".join(parts)
+
+
+_RENDERED: dict[Route, str] = {}
 
 
 class RoutingTable:

@@ -101,6 +101,7 @@ class Exchange:
         self.gotsomewhere = False
         self.save_gotsomewhere = False
         self.socks: dict[int, int] = {}  # server index -> UDP socket (EXT(statp).nssocks)
+        self.queued: dict[int, list[tuple[str, bytes]]] = {}  # datagrams nobody read yet
         self.conn: int | None = None
         self.tcp_buf = bytearray()
         self.outcome: str | None = None
@@ -157,6 +158,7 @@ class Exchange:
         """``__res_iclose``: every UDP socket and the TCP connection."""
         actions: list[Action] = [CloseUdp(s) for s in self.socks.values()]
         self.socks.clear()
+        self.queued.clear()
         if self.conn is not None:
             actions.append(CloseTcp(self.conn))
             self.conn = None
@@ -188,7 +190,13 @@ class Exchange:
         self.recv = [False, not self.two]
         self.slots = [b"", b""]
         self.resplen = 0
-        return self._write(now)
+        actions = self._write(now)
+        sock = self.socks[self.ns]
+        for server, wire in self.queued.pop(sock, []):  # read as soon as poll() is called
+            if self.outcome is not None or self.deadline is None:
+                break
+            actions += self.on_udp(now, sock, server, wire)
+        return actions
 
     def _write(self, now: int) -> list[Action]:
         sock = self._sock()
@@ -216,9 +224,13 @@ class Exchange:
         return match
 
     def on_udp(self, now: int, sock: int, server: str, wire: bytes) -> list[Action]:
-        if self.v_circuit or self.deadline is None or self.socks.get(self.ns) != sock or \
-                server != self.owner.servers[self.ns]:
-            return []  # res_ourserver_p / a socket of an earlier try
+        if self.v_circuit or sock not in self.socks.values():
+            return []  # a closed socket: the kernel drops it (and sends port unreachable)
+        if self.deadline is None or self.socks.get(self.ns) != sock:
+            self.queued.setdefault(sock, []).append((server, wire))  # waits in the socket
+            return []
+        if server != self.owner.servers[self.ns]:
+            return []  # res_ourserver_p
         self.gotsomewhere = True
         if len(wire) < 12:  # undersized: close_and_return_error
             self.deadline = None

@@ -174,18 +174,21 @@ class CoreDns:
             pend.upstream = self.rng.randrange(len(self.upstreams)) + 1  # policy random
         upstream = self.upstreams[(pend.upstream - 1) % len(self.upstreams)]
         pend.fid = self.rng.getrandbits(16)
-        pend.conn = self._dial(now, upstream, pend.tcp)
+        actions: list[ServerAction] = []
+        pend.conn = self._dial(now, upstream, pend.tcp, actions)
         pend.deadline = now + READ_TIMEOUT
         self.pending.append(pend)
         wire = pend.fid.to_bytes(2, "big") + pend.ask.to_wire()[2:]
-        return [Forward(pend.conn, upstream, wire, pend.tcp)]
+        return [*actions, Forward(pend.conn, upstream, wire, pend.tcp)]
 
-    def _dial(self, now: int, upstream: str, tcp: bool) -> int:
+    def _dial(self, now: int, upstream: str, tcp: bool, actions: list[ServerAction]) -> int:
+        """``Transport.Dial``: the oldest idle connection, closing the expired ones."""
         idle = self.idle.setdefault((upstream, tcp), [])
-        while idle:  # FIFO: the oldest connection first
+        while idle:
             conn, used = idle.pop(0)
             if now - used <= CONN_EXPIRE:
                 return conn
+            actions.append(CloseConn(conn))
         conn, self.next_conn = self.next_conn, self.next_conn + 1
         return conn
 

@@ -98,7 +98,8 @@ class StubResolver:
                  rng: random.Random) -> None:
         self.conf = conf
         self.options = StubOptions.from_conf(conf)
-        self.servers = list(conf.nameservers[:3])  # MAXNS
+        # MAXNS; no nameserver line: the local host (res_init's INADDR_LOOPBACK default)
+        self.servers = list(conf.nameservers[:3]) or ["127.0.0.1"]
         self.rng = rng
         self.qtypes = tuple(qtypes)
         self.result = Resolution(name, self.qtypes)
@@ -122,8 +123,6 @@ class StubResolver:
     # -- driving --------------------------------------------------------------------------
     def start(self, now: int) -> list[Action]:
         self.result.started = now
-        if not self.servers:
-            return self._finish(now, "TRY_AGAIN")
         return self._next_name(now, next(self.plan))
 
     def next_deadline(self) -> int | None:

@@ -186,9 +186,26 @@ def _cut(build: Callable[[int], int], count: int, size: int) -> tuple[int, int]:
     return m, length
 
 
+def _copy(response: dns.message.Message) -> dns.message.Message:
+    out = dns.message.Message(id=response.id)
+    out.flags = response.flags
+    out.question = list(response.question)
+    out.answer = list(response.answer)
+    out.authority = list(response.authority)
+    out.additional = list(response.additional)
+    if response.edns >= 0:
+        out.use_edns(response.edns, response.ednsflags, response.payload,
+                     options=list(response.options))
+    return out
+
+
 def encode(response: dns.message.Message, query: dns.message.Message, *, tcp: bool,
            ipv6: bool = False) -> bytes:
-    """The bytes CoreDNS writes for ``response`` to ``query`` (``ScrubWriter.WriteMsg``)."""
+    """The bytes CoreDNS writes for ``response`` to ``query`` (``ScrubWriter.WriteMsg``).
+
+    ``response`` is left as it is; TC, when set, is set on the bytes only.
+    """
+    response = _copy(response)
     size_and_do(response, query)
     size = client_size(query, tcp)
     wire = render(response, compress=False)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pktsim.devices.base import Device, DropReason, Emit, Frame, Reaction
 from pktsim.driver.types import Direction, Interface, Sink, TraceEvent
@@ -51,13 +51,6 @@ class RunStats:
     storm_drops: int = 0
 
 
-@dataclass(order=True, slots=True)
-class _Item:
-    t: int
-    seq: int
-    action: Callable[[], None] = field(compare=False)
-
-
 class Driver:
     """Runs devices wired by links; sinks see frames and trace events in time order."""
 
@@ -68,7 +61,7 @@ class Driver:
         self.sinks: list[Sink] = list(sinks or [])
         self.hop_limit = hop_limit
         self.stats = RunStats()
-        self._queue: list[_Item] = []
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []  # (t, seq, action)
         self._seq = 0
         self._ends: dict[tuple[int, str], LinkEnd] = {}
         self._wakeups: dict[int, int] = {}  # id(device) -> deadline scheduled
@@ -115,7 +108,7 @@ class Driver:
     # -- scheduling -----------------------------------------------------------------------
     def at(self, t: int, action: Callable[[], None]) -> None:
         self._seq += 1
-        heapq.heappush(self._queue, _Item(t, self._seq, action))
+        heapq.heappush(self._queue, (t, self._seq, action))
 
     def call(self, t: int, device: Device, fn: Callable[[int], Reaction]) -> None:
         """At time ``t`` run ``fn(now)`` (e.g. an app start) and apply its reaction."""
@@ -126,13 +119,13 @@ class Driver:
         queue = self._queue
         budget = max_events
         while queue:
-            if until is not None and queue[0].t > until:
+            if until is not None and queue[0][0] > until:
                 self.now = until
                 return
-            item = heapq.heappop(queue)
-            self.now = item.t
+            t, _, action = heapq.heappop(queue)
+            self.now = t
             self.stats.events += 1
-            item.action()
+            action()
             if budget is not None:
                 budget -= 1
                 if budget <= 0:
