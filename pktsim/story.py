@@ -15,7 +15,8 @@ def hop_line(e: TraceEvent) -> str:
     frame = f"#{e.frame:<5}" if e.frame is not None else "      "
     where = f"{e.host}:{e.iface}" if e.iface else e.host
     arrow = {"tx": "->", "rx": "<-"}.get(e.event, "  ")
-    detail = e.summary if e.event in ("tx", "rx") else f"{e.event}: {e.summary}"
+    plain = e.event in ("tx", "rx") or e.summary.startswith(f"{e.event}:")
+    detail = e.summary if plain else f"{e.event}: {e.summary}"
     return f"  {frame} {e.t / 1e6:10.3f} ms  {where:<32} {arrow} {detail}"
 
 
