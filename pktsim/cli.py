@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--to", dest="dst", required=True)
     trace.add_argument("--protocol", choices=("tcp", "udp", "icmp"), default="tcp")
     trace.add_argument("--port", type=int)
+    trace.add_argument("--ttl", type=int, help="IP TTL of the packets sent (default 64)")
+    trace.add_argument("--count", type=int, default=1)
     trace.add_argument("--out", default="")
     trace.add_argument("--seed", type=int)
     trace.add_argument("--format", choices=("text", "json"), default="text")
@@ -121,7 +123,10 @@ def _trace(args: argparse.Namespace) -> int:
 
     cluster = load(*args.scenario, seed=args.seed)
     target = args.dst if args.port is None else f"{args.dst}:{args.port}"
-    flow = Flow("trace", args.src, target, protocol=args.protocol)
+    if args.ttl is not None and not 1 <= args.ttl <= 255:
+        raise ScenarioError("is out of range", field="--ttl", value=args.ttl, valid="1-255")
+    flow = Flow("trace", args.src, target, protocol=args.protocol, ttl=args.ttl,
+                count=args.count)
     result = cluster.run(args.out or None, flows=[flow], keep=True)
     if args.format == "json":
         sys.stdout.write(trace_json(result))

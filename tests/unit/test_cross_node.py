@@ -129,3 +129,18 @@ def test_ttl_expiry_gets_time_exceeded_from_the_right_router(tmp_path: Path, ttl
     drops = [e for e in result.events if e.event == "drop" and e.flow == "ttl"]
     assert [(e.host, e.detail["reason"]) for e in drops] == [(router, "TTL_EXCEEDED")]
     assert "time exceeded" in result.flows[0].status
+
+
+def test_trace_shows_where_the_ttl_ran_out(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.format(network="routes", flows="  - {from: default/a, to: default/b, protocol: icmp}"))
+    proc = subprocess.run([sys.executable, "-m", "pktsim", "trace", str(path), "--from",
+                           "default/a", "--to", "default/b", "--protocol", "icmp", "--ttl", "2"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    drop = [line for line in proc.stdout.splitlines() if "drop: TTL exceeded" in line]
+    assert len(drop) == 1 and "node-2:eth0" in drop[0]
+    assert "ICMP time exceeded in-transit" in proc.stdout
