@@ -136,7 +136,8 @@ def test_trace_shows_where_the_ttl_ran_out(tmp_path: Path) -> None:
     import sys
 
     path = tmp_path / "s.yaml"
-    path.write_text(SCENARIO.format(network="routes", flows="  - {from: default/a, to: default/b, protocol: icmp}"))
+    flows = "  - {from: default/a, to: default/b, protocol: icmp}"
+    path.write_text(SCENARIO.format(network="routes", flows=flows))
     proc = subprocess.run([sys.executable, "-m", "pktsim", "trace", str(path), "--from",
                            "default/a", "--to", "default/b", "--protocol", "icmp", "--ttl", "2"],
                           capture_output=True, text=True, timeout=60)
