@@ -138,6 +138,9 @@ class Cluster:
     model: ClusterModel = field(init=False)
 
     def __post_init__(self) -> None:
+        from pktsim.model.addons import add_coredns
+
+        add_coredns(self.scenario)
         self.model = allocate(self.scenario)
 
     @property

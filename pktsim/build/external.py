@@ -14,17 +14,22 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING
 
+from pktsim.build.start import starter
 from pktsim.devices.apps import TcpServerApp
 from pktsim.devices.bridge import Bridge
+from pktsim.devices.dnsapps import UpstreamDnsApp
 from pktsim.devices.netns import Netns
+from pktsim.dns import UpstreamResolver
 from pktsim.driver.types import Interface
 from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
 
+
 LATENCY = 50_000  # 50 µs to the outside
 CLIENT_PORTS = (80, 8080)
+RESOLVER_HOST = 53  # the upstream resolver: externalCIDR .53 (host external/resolver)
 
 
 def client_names(topo: Topology) -> list[str]:
@@ -66,10 +71,16 @@ def build_external(topo: Topology) -> None:
                                           "on the external network"))
     driver.connect(router, "eth1", eth1, outside, "router", None, latency=LATENCY)
     for index, name in enumerate(client_names(topo)):
-        _client(topo, name, cfg.external_cidr.network_address + 10 + index, ext_side)
+        offset = 10 + index + (1 if 10 + index >= RESOLVER_HOST else 0)
+        _client(topo, name, cfg.external_cidr.network_address + offset, ext_side)
+    resolver = _client(topo, "resolver", cfg.external_cidr.network_address + RESOLVER_HOST,
+                       ext_side, serve=False)
+    upstream = UpstreamResolver({name: ip for name, ip in cfg.upstream.items()})
+    driver.call(0, resolver, starter(resolver, UpstreamDnsApp(upstream)))
 
 
-def _client(topo: Topology, name: str, ip: IPv4Address, gateway: IPv4Address) -> None:
+def _client(topo: Topology, name: str, ip: IPv4Address, gateway: IPv4Address, *,
+            serve: bool = True) -> Netns:
     cfg, driver, streams = topo.model.config, topo.driver, topo.model.streams
     host = f"external/{name}"
     ns = Netns(host, rng=streams.stream(f"netns/{host}"), new_pid=driver.new_pid)
@@ -85,7 +96,7 @@ def _client(topo: Topology, name: str, ip: IPv4Address, gateway: IPv4Address) ->
     eth0 = driver.add_interface(Interface(host, "eth0", description=f"external client {name} "
                                           f"{ip} {mac_str(mac)}"))
     driver.connect(ns, "eth0", eth0, topo.outside, host, None, latency=LATENCY)
-    from pktsim.build.topology import starter
-
-    for port in CLIENT_PORTS:
-        driver.call(0, ns, starter(ns, TcpServerApp(port, f"{host} ({ip}:{port})")))
+    if serve:
+        for port in CLIENT_PORTS:
+            driver.call(0, ns, starter(ns, TcpServerApp(port, f"{host} ({ip}:{port})")))
+    return ns

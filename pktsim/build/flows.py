@@ -11,20 +11,25 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from pktsim.build.topology import Topology, starter
+from pktsim.build.start import starter
+from pktsim.build.topology import Topology, pod_resolv_conf, upstream_ip
 from pktsim.devices.apps import FlowResult, PingApp, TcpClientApp, UdpClientApp
+from pktsim.devices.dnsapps import ResolveApp
 from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
+from pktsim.dns import ResolvConf, StubResolver
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Flow
 
+_NAME = re.compile(r"^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+                   r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$")
 _URL = re.compile(r"^http://(?P<host>[^/:]+)(?::(?P<port>\d+))?(?P<path>/.*)?$")
 
 
 @dataclass(slots=True)
 class Target:
     host: str
-    ip: IPv4Address
+    ip: IPv4Address | None  # None: a DNS name, resolved at run time
     port: int | None
     path: str = ""
     http: bool = False
@@ -84,7 +89,7 @@ def _split_port(flow: Flow, text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def _host_ip(topo: Topology, flow: Flow, host: str) -> IPv4Address:
+def _host_ip(topo: Topology, flow: Flow, host: str) -> IPv4Address | None:
     if host == "localhost":
         return IPv4Address("127.0.0.1")
     try:
@@ -108,39 +113,65 @@ def _host_ip(topo: Topology, flow: Flow, host: str) -> IPv4Address:
         if info is None:
             raise _fail(flow, "to", host, "names no pod", "NAMESPACE/POD of a pod in the scenario")
         return info.ip
-    raise _fail(flow, "to", host, "cannot be resolved (DNS names need the cluster DNS)",
-                "localhost, an IPv4 address, NAMESPACE/POD or node:NAME")
+    if _NAME.match(host):
+        return None  # a DNS name: resolved on the wire by the pod's resolver
+    raise _fail(flow, "to", host, "is not a host", "localhost, an IPv4 address, "
+                "NAMESPACE/POD, node:NAME, external[:NAME] or a DNS name")
 
 
 def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]:
+    """The application a flow runs; behind a resolver when its target is a DNS name."""
+    if flow.lookup:
+        result = FlowResult(flow.name, f"dns {flow.qtype}", flow.lookup)
+        stub = StubResolver(_resolv(topo, flow, ns), flow.lookup, (flow.qtype,),
+                            rng=topo.model.streams.stream(f"resolver/{flow.name}"))
+        return ResolveApp(stub, result, flow.name), result
     target = resolve_target(topo, flow)
+    if target.ip is not None:
+        app = _client_app(topo, flow, ns, target, target.ip.packed)
+        return app, app.result  # type: ignore[attr-defined]
+    result = FlowResult(flow.name, "http" if target.http else flow.protocol, flow.target)
+
+    def then(addresses: list[str]) -> App:
+        app = _client_app(topo, flow, ns, target, IPv4Address(addresses[0]).packed)
+        app.result = result  # type: ignore[attr-defined]
+        result.kind = "http" if target.http else flow.protocol
+        return app
+
+    stub = StubResolver(_resolv(topo, flow, ns), target.host,
+                        rng=topo.model.streams.stream(f"resolver/{flow.name}"))
+    return ResolveApp(stub, result, flow.name, then), result
+
+
+def _resolv(topo: Topology, flow: Flow, ns: Netns) -> ResolvConf:
+    info = next((p for p in topo.model.pods.values() if topo.pod_ns.get(p.key) is ns), None)
+    if info is None:  # a node or an external host: the node's own resolv.conf
+        return ResolvConf([upstream_ip(topo)])
+    return pod_resolv_conf(topo, info)
+
+
+def _client_app(topo: Topology, flow: Flow, ns: Netns, target: Target, dst: bytes) -> App:
     rng = topo.model.streams.stream(f"flow/{flow.name}")
     ttl = flow.ttl or 64
-    dst = target.ip.packed
     shown = flow.target
     if flow.protocol == "icmp":
         size = len(flow.payload) if flow.payload else 56
-        app: PingApp | TcpClientApp | UdpClientApp = PingApp(
-            flow.name, dst, flow.count, size, ttl, rng.getrandbits(16), rng.getrandbits(16),
-            shown)
-        return app, app.result
+        return PingApp(flow.name, dst, flow.count, size, ttl, rng.getrandbits(16),
+                       rng.getrandbits(16), shown)
     port = target.port
     if port is None:
         raise _fail(flow, "to", flow.target, f"a {flow.protocol} flow needs a port",
                     "HOST:PORT or a URL")
     if flow.protocol == "udp":
-        app = UdpClientApp(flow.name, dst, port, flow.count, flow.payload or b"ping",
-                           ttl, ns.l4.ephemeral_port(), shown)
-        return app, app.result
+        return UdpClientApp(flow.name, dst, port, flow.count, flow.payload or b"ping",
+                            ttl, ns.l4.ephemeral_port(), shown)
     if target.http:
         host = target.host if target.port == 80 else f"{target.host}:{target.port}"
         request = (f"GET {target.path} HTTP/1.1\r\nHost: {host}\r\n"
                    "User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n").encode()
     else:
         request = flow.payload or b"hello\n"
-    app = TcpClientApp(flow.name, dst, port, flow.count, request, target.http, ttl,
-                       shown)
-    return app, app.result
+    return TcpClientApp(flow.name, dst, port, flow.count, request, target.http, ttl, shown)
 
 
 def start_flows(topo: Topology, flows: list[Flow]) -> list[FlowResult]:

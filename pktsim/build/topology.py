@@ -10,21 +10,22 @@ default route via the gateway, and a server on every declared ``containerPort``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
 from pktsim.build import overlay
-from pktsim.build.external import build_external
+from pktsim.build.external import RESOLVER_HOST, build_external
+from pktsim.build.start import starter
 from pktsim.devices.apps import TcpServerApp, UdpEchoApp
-from pktsim.devices.base import Reaction
 from pktsim.devices.bridge import Bridge
-from pktsim.devices.l4 import App
+from pktsim.devices.dnsapps import CoreDnsApp
 from pktsim.devices.netns import Netns
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
+from pktsim.dns import ClusterZone, CoreDns, ResolvConf, node_resolv_conf, resolv_conf
 from pktsim.driver.driver import Driver
 from pktsim.driver.types import Interface, Sink
 from pktsim.kubeproxy import node_rules
+from pktsim.model.addons import is_coredns
 from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
 from pktsim.netfilter import ConntrackConfig, Netfilter, flannel_masquerade
 from pktsim.wire.parse import mac_str
@@ -133,11 +134,38 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
         bridge = topo.bridges[info.node]
         bridge.add_port(info.veth, hairpin=model.config.hairpin_mode)
         driver.connect(ns, "eth0", eth0, bridge, info.veth, veth, latency=VETH_LATENCY)
+    coredns = is_coredns(pod) and model.config.dns == "coredns"
+    if coredns:
+        driver.call(0, ns, starter(ns, coredns_app(topo, info)))
     for container in pod.containers:
         for port in container.ports:
+            if coredns and port.port == 53:
+                continue
             app = (TcpServerApp(port.port, f"{info.key} ({info.ip}:{port.port})")
                    if port.protocol == "TCP" else UdpEchoApp(port.port))
             driver.call(0, ns, starter(ns, app))
+
+
+def coredns_app(topo: Topology, info: PodInfo) -> CoreDnsApp:
+    """CoreDNS in ``info``'s pod: the kubeadm Corefile, forwarding to the node's resolver."""
+    streams = topo.model.streams
+    zone = ClusterZone(topo.model, rng=streams.stream(f"dns/{info.key}"),
+                       local_ips=(info.ip,))
+    core = CoreDns(zone, [upstream_ip(topo)], streams.stream(f"coredns/{info.key}"))
+    return CoreDnsApp(core)
+
+
+def upstream_ip(topo: Topology) -> str:
+    """The recursive resolver on the external network, every node's ``nameserver``."""
+    return str(topo.model.config.external_cidr.network_address + RESOLVER_HOST)
+
+
+def pod_resolv_conf(topo: Topology, info: PodInfo) -> ResolvConf:
+    """kubelet's ``/etc/resolv.conf`` for the pod (facts 23-25)."""
+    kube_dns = topo.model.services.get("kube-system/kube-dns")
+    dns_ip = str(kube_dns.cluster_ip) if kube_dns and kube_dns.cluster_ip else None
+    return resolv_conf(info.pod, node_resolv_conf(upstream_ip(topo)), dns_ip,
+                       topo.model.config.cluster_domain)
 
 
 def install_netfilter(topo: Topology, node: NodeInfo) -> None:
@@ -157,6 +185,3 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
     topo.netfilters[node.name] = nf
 
 
-def starter(ns: Netns, app: App) -> Callable[[int], Reaction]:
-    """What the driver calls to start ``app`` in ``ns`` (a process starting in the pod)."""
-    return lambda now: ns.l4.start(now, app)

@@ -63,6 +63,10 @@ class ConntrackConfig:
     generic: int = 600
     tcp_loose: bool = True
     early_drop: bool = True
+    # Linux >= 5.6 resolves UDP insert clashes (nf_ct_resolve_clash): the second of two
+    # datagrams racing to create one entry passes.  False gives the old insert_failed drop
+    # behind the "5 s DNS delay" of kubernetes#56903 (fact 55).
+    resolve_udp_clash: bool = True
 
     @classmethod
     def kube_proxy(cls, cpus: int = 2) -> ConntrackConfig:
@@ -190,10 +194,25 @@ class Conntrack:
         return len(doomed)
 
     def confirm(self, conn: Conn) -> bool:
-        """``__nf_conntrack_confirm``: insert a new entry; False on a tuple clash."""
+        """``__nf_conntrack_confirm``: insert a new entry; False on a tuple clash.
+
+        A clash whose entry already holds the same mapping is merged (the packet rides on
+        it); a UDP clash with another mapping is inserted by its reply tuple alone, so both
+        datagrams pass and both answers are un-NATed (``nf_ct_resolve_clash_harder``).
+        """
         if conn.confirmed or conn.dying:
             return True
-        if conn.orig in self._hash or conn.reply in self._hash:
+        clash = conn.orig in self._hash or conn.reply in self._hash
+        if clash and self.config.resolve_udp_clash and conn.orig.proto == 17:
+            existing = self._hash.get(conn.orig, (None, 0))[0]
+            if existing is not None and existing.reply == conn.reply:
+                return True
+            if conn.reply not in self._hash:
+                self._hash[conn.reply] = (conn, 1)
+                self._conns[conn.id] = conn
+                conn.confirmed = True
+                return True
+        if clash:
             return False
         self._hash[conn.orig] = (conn, 0)
         self._hash[conn.reply] = (conn, 1)

@@ -17,11 +17,12 @@ from tests.helpers.tshark import validate_capture
 
 
 def validate_folder(out: Path, *, per_interface: bool = False) -> None:
-    """tshark checks capture.pcapng (when tshark exists).
+    """tshark checks capture.pcapng (when tshark exists); dnspython parses every DNS message.
 
     The per-interface pcaps hold the same frames (``test_output_folder`` proves it byte for
     byte); ``per_interface`` runs tshark on each of them too.
     """
+    parse_dns_messages(out / "capture.pcapng")
     if shutil.which("tshark") is None:
         return
     validate_capture(out / "capture.pcapng")
@@ -57,3 +58,34 @@ def dissect(frames: Iterable[CapturedFrame]) -> list[Packet]:
 def interfaces_with_frames(result: Result, flow: str) -> set[str]:
     return {e.host + ":" + e.iface for e in result.events
             if e.flow == flow and e.event in ("rx", "tx")}
+
+
+def dns_payloads(capture: Path) -> list[bytes]:
+    """Every DNS message in a capture: UDP port 53 payloads and TCP port 53 messages."""
+    from scapy.utils import RawPcapNgReader
+
+    out: list[bytes] = []
+    streams: dict[tuple[str, int, str, int], bytes] = {}
+    for data, meta in RawPcapNgReader(str(capture)):
+        pkt = IP(data) if meta.linktype == 101 else Ether(data)
+        if IP not in pkt:
+            continue
+        ip = pkt[IP]
+        if UDP in ip and 53 in (ip[UDP].sport, ip[UDP].dport) and ip[UDP].dport != 8472:
+            out.append(bytes(ip[UDP].payload))
+        elif TCP in ip and 53 in (ip[TCP].sport, ip[TCP].dport) and len(ip[TCP].payload):
+            key = (ip.src, ip[TCP].sport, ip.dst, ip[TCP].dport)
+            buf = streams.get(key, b"") + bytes(ip[TCP].payload)
+            while len(buf) >= 2 and len(buf) >= 2 + int.from_bytes(buf[:2], "big"):
+                size = int.from_bytes(buf[:2], "big")
+                out.append(buf[2:2 + size])
+                buf = buf[2 + size:]
+            streams[key] = buf
+    return out
+
+
+def parse_dns_messages(capture: Path) -> list[object]:
+    """dnspython parses every DNS message of the capture (raising on any that it cannot)."""
+    import dns.message
+
+    return [dns.message.from_wire(wire) for wire in dns_payloads(capture)]

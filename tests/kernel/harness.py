@@ -323,6 +323,18 @@ s.close()              # client closes first, after the full response
 print("done", head.split(b"\r\n")[0].decode(), len(body), flush=True)
 """
 
+_CLIENT_REFUSED = r"""
+import errno, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(10)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+except ConnectionRefusedError as e:
+    print("refused", errno.errorcode[e.errno], flush=True)
+    raise SystemExit(0)
+raise SystemExit("connected: expected ECONNREFUSED")
+"""
+
 
 class KernelNode:
     """Context manager building the node + pods out of fresh ``pktk-`` namespaces."""
@@ -571,9 +583,8 @@ class KernelNode:
         try:
             for key in keys:
                 ns, ifname = ifs[key]
-                path = os.path.join(
-                    self.workdir, f"{self._cap_seq:03d}-{key.replace(':', '_')}.pcap"
-                )
+                fname = key.replace(":", "_").replace("/", "_")
+                path = os.path.join(self.workdir, f"{self._cap_seq:03d}-{fname}.pcap")
                 argv = [
                     "ip", "netns", "exec", ns, "tcpdump", "-Z", "root", "-p", "-n", "-U",
                     "--immediate-mode", "--time-stamp-precision=nano", *_SNAP,
@@ -737,16 +748,20 @@ class KernelNode:
 
     def tcp_exchange(self, client: str, server: str, dst_ip: str, port: int = 8080,
                      body: str = "hello from pktsim\n",
-                     request: str | None = None, bind: str = "0.0.0.0") -> dict[str, str]:
+                     request: str | None = None, bind: str = "0.0.0.0",
+                     server_port: int | None = None) -> dict[str, str]:
         """HTTP/1.1 GET over TCP; client closes first after the full response, the
         server closes after EOF. Returns when both sockets are fully closed (client in
-        TIME-WAIT, no LAST-ACK left on the server)."""
+        TIME-WAIT, no LAST-ACK left on the server).  ``server_port``: where the server
+        listens when it differs from the port the client connects to (a Service's
+        targetPort behind its port); default ``port``."""
         if request is None:
             request = (f"GET / HTTP/1.1\r\nHost: {dst_ip}:{port}\r\n"
                        "User-Agent: pktsim-kernel/1\r\nAccept: */*\r\n\r\n")
+        listen = port if server_port is None else server_port
         srv = subprocess.Popen(
             ["ip", "netns", "exec", self.ns_of(server), sys.executable, "-c", _SERVER,
-             str(port), body, bind],
+             str(listen), body, bind],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self._procs.append(srv)
@@ -760,7 +775,7 @@ class KernelNode:
             if srv.returncode != 0:
                 err = srv.stderr.read().decode() if srv.stderr else ""
                 raise RuntimeError(f"server failed: {err}")
-            self._wait_tcp_closed(client, server, port)
+            self._wait_tcp_closed(client, server, port, listen)
             return {"client": cli.strip(), "server": line}
         finally:
             if srv.poll() is None:
@@ -768,14 +783,23 @@ class KernelNode:
                 srv.wait(timeout=5)
             self._procs.remove(srv)
 
-    def _wait_tcp_closed(self, client: str, server: str, port: int) -> None:
+    def tcp_refused(self, client: str, dst_ip: str, port: int) -> str:
+        """connect() that must fail with ECONNREFUSED (a RST, or an ICMP port/host/net
+        unreachable or admin-prohibited error for the SYN); returns the client's line."""
+        out = self.exec(client, [sys.executable, "-c", _CLIENT_REFUSED, dst_ip, str(port)],
+                        timeout=TRAFFIC_TIMEOUT)
+        return out.strip()
+
+    def _wait_tcp_closed(self, client: str, server: str, port: int,
+                         server_port: int | None = None) -> None:
+        listen = port if server_port is None else server_port
         deadline = time.monotonic() + TRAFFIC_TIMEOUT
         while True:
             c = self.exec(client, ["ss", "-tanH"])
             s = c if server == client else self.exec(server, ["ss", "-tanH"])
             c_tw = any(ln.split()[0] == "TIME-WAIT" and ln.split()[4].endswith(f":{port}")
                        for ln in c.splitlines() if ln.strip())
-            s_busy = any(ln.split()[0] != "TIME-WAIT" and ln.split()[3].endswith(f":{port}")
+            s_busy = any(ln.split()[0] != "TIME-WAIT" and ln.split()[3].endswith(f":{listen}")
                          for ln in s.splitlines() if ln.strip())
             if c_tw and not s_busy:
                 return
@@ -794,6 +818,7 @@ def _stat(lines: list[str], what: str) -> int | None:
 # --------------------------------------------------------------------------- normalize
 
 _TCP_FLAGS = "FSRPAUEC"
+_ICMP_ERRORS = (3, 4, 5, 11, 12)  # unreachable, source quench, redirect, time exceeded, param
 _OPT_NAMES = {0: "EOL", 1: "NOP", 2: "MSS", 3: "WScale", 4: "SAckOK", 5: "SAck",
               8: "Timestamp", 30: "MPTCP", 34: "TFO"}
 
@@ -839,16 +864,26 @@ def normalize(
     pkttypes: Iterable[str] | None = None,
     raw_ip: bool = False,
     vxlan_ports: Iterable[int] = (8472, 4789),
+    nat_ips: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """Map frames to comparable dicts.
 
     - MACs -> names via ``macs`` (unknown MACs are kept verbatim)
     - IP id: 0 stays 0; any other value -> "id<n>", n = order of first appearance
       among the non-zero ids of the same source IP
-    - TCP seq/ack relative to each direction's ISN (per connection)
+    - TCP seq/ack relative to each direction's ISN (per connection); when NAT makes
+      the two directions' addresses differ on one interface (the SYN seen after DNAT,
+      the SYN-ACK after un-DNAT), an ack is taken relative to the known ISN closest below
+      it (within 2**24) and that pairing is kept for the direction
     - TCP options: (kind name, value) with values kept only for MSS and WScale
     - ICMP echo: id -> order of first appearance ("icmpid<n>"); the first 16 payload
       bytes (iputils' struct timeval) are replaced by zeros
+    - ICMP errors (types 3, 4, 5, 11, 12) quoting an IPv4 packet: ``icmp_rest`` = hex of
+      the 4 bytes after the checksum (unused / next-hop MTU / gateway), and the quoted
+      packet normalized like a frame of its own (``raw_ip``), flattened as
+      ``quoted.<key>``; it shares the IP id, port and ISN maps, so the quoted SYN's
+      source port reads "eph1" like the SYN's.  Other ICMP: ``icmp_rest`` = hex of
+      everything after the checksum.
     - with ``ephemeral_ports`` TCP/UDP ports in Linux' default ip_local_port_range
       (32768-60999) become "eph<n>" by first appearance (they differ every run)
     - checksums are dropped (veth/lo use checksum offload: outgoing TCP checksums
@@ -867,6 +902,11 @@ def normalize(
       names, same IP id / ISN / ICMP id / port maps) and flattened as ``inner.<key>``.
       IP-in-IP (protocol 4): the inner IPv4 packet likewise as ``inner.<key>``.
       The outer IP id is renamed like any other (per outer source IP).
+    - ``nat_ips``: addresses a source NAT maps connections to (MASQUERADE
+      ``--random-fully`` draws the port at random in 1024-65535): a TCP/UDP port paired
+      with one of them (the source port when the source is one, the destination port when
+      the destination is) becomes "natport<n>" by first appearance, before and instead of
+      the ephemeral-port renaming.
     """
     macs = {k.lower(): v for k, v in (macs or {}).items()}
     vx_ports = set(vxlan_ports)
@@ -880,12 +920,35 @@ def normalize(
     ephs: dict[int, str] = {}
     vxsports: dict[int, str] = {}
 
-    def port(n: int) -> int | str:
+    nat_set = set(nat_ips)
+    natports: dict[tuple[str, int], str] = {}
+
+    def port(n: int, ip: str = "") -> int | str:
+        if ip in nat_set:
+            return natports.setdefault((ip, n), f"natport{len(natports) + 1}")
         if ephemeral_ports and 32768 <= n <= 60999:
             return ephs.setdefault(n, f"eph{len(ephs) + 1}")
         return n
 
     isn: dict[tuple[str, int, str, int], int] = {}
+    alias: dict[tuple[str, int, str, int], tuple[str, int, str, int]] = {}
+
+    def nat_peer(me: tuple[str, int, str, int], ack: int) -> tuple[str, int, str, int]:
+        """The other direction of ``me``'s connection when NAT made the two directions'
+        addresses differ where this interface sees them (e.g. cbr0 of a DNATing node sees
+        the SYN after DNAT and the SYN-ACK after un-DNAT): the known ISN of another
+        direction closest below ``ack`` (at most 2**24), remembered for ``me``."""
+        if me in alias:
+            return alias[me]
+        best = None
+        for key, value in isn.items():
+            dist = (ack - value) & 0xFFFFFFFF
+            if key != me and dist <= 1 << 24 and (best is None or dist < best[0]):
+                best = (dist, key)
+        if best is None:
+            return (me[2], me[3], me[0], me[1])
+        alias[me] = best[1]
+        return best[1]
 
     def nested(d: dict[str, Any], inner: dict[str, Any]) -> None:
         for k, v in inner.items():
@@ -919,6 +982,13 @@ def normalize(
                 d["icmp_seq"] = seq
                 pl = l4[8:]
                 d["icmp_payload"] = (bytes(min(16, len(pl))) + pl[16:]).hex()
+            elif typ in _ICMP_ERRORS and len(l4) >= 28 and l4[8] >> 4 == 4:
+                # an error quoting the packet it is about: the 4 bytes after the checksum,
+                # then the quoted IPv4 packet normalized like any other (same IP id, port
+                # and ISN maps) as ``quoted.<key>``
+                d["icmp_rest"] = l4[4:8].hex()
+                for k, v in one(l4[8:], raw=True).items():
+                    d[f"quoted.{k}"] = v
             else:
                 d["icmp_rest"] = l4[4:].hex()
         elif proto == 6 and len(l4) >= 20:
@@ -933,10 +1003,12 @@ def normalize(
             if flags & 0x02 or me not in isn:
                 isn[me] = seq
             rseq = (seq - isn[me]) & 0xFFFFFFFF
+            if flags & 0x10 and peer not in isn:
+                peer = nat_peer(me, ack)
             rack = (ack - isn[peer]) & 0xFFFFFFFF if (flags & 0x10 and peer in isn) else (
                 ack if not flags & 0x10 else f"abs:{ack}")
             d.update(
-                tcp_sport=port(sport), tcp_dport=port(dport), tcp_flags=fl,
+                tcp_sport=port(sport, src), tcp_dport=port(dport, dst), tcp_flags=fl,
                 tcp_seq=rseq, tcp_ack=rack,
                 tcp_doff=doff, tcp_urg=urg, tcp_options=_tcp_opts(l4[20:doff]),
                 tcp_payload_len=len(l4) - doff, tcp_payload=l4[doff:].hex(),
@@ -955,8 +1027,8 @@ def normalize(
                 )
                 nested(d, one(l4[16:], raw=False))
             else:
-                d.update(udp_sport=port(sport), udp_dport=port(dport), udp_len=ulen,
-                         udp_payload=l4[8:].hex())
+                d.update(udp_sport=port(sport, src), udp_dport=port(dport, dst),
+                         udp_len=ulen, udp_payload=l4[8:].hex())
         elif proto == 4 and len(l4) >= 20:
             nested(d, one(l4, raw=True))
         d["eth_trailer"] = p[tot_len:].hex()

@@ -49,12 +49,22 @@ from typing import Any
 
 from harness import SETUP_TIMEOUT, KernelNode, PodSpec, _run
 
-__all__ = ["OVERLAY_MTU", "KernelCluster", "KernelFeatureMissing", "NodeSpec", "PodSpec"]
+__all__ = ["OVERLAY_MTU", "ExternalHost", "ExternalSpec", "KernelCluster",
+           "KernelFeatureMissing", "NodeSpec", "PodSpec", "netfilter_available"]
 
 OVERLAY_MTU = {"routes": 1500, "vxlan": 1450, "ipip": 1480}
 VXLAN_DEV = "flannel.1"
 VXLAN_PORT = 8472
 SWITCH = "sw0"
+EXT_SWITCH = "sw1"  # the external network (with ``external=``)
+ROUTER_PORT = "swr"  # the router's port on sw0
+ROUTER_EXT_PORT = "xr"  # the router's port on sw1
+
+
+def _read_root(path: str) -> str:
+    """Read a /proc/sys file in the harness process's own (root) namespace: read only."""
+    with open(path) as f:
+        return f.read().strip()
 
 
 def _ipip_config_hint() -> str:
@@ -73,6 +83,45 @@ def _ipip_config_hint() -> str:
 
 class KernelFeatureMissing(RuntimeError):
     """The running kernel lacks what a mode needs (e.g. CONFIG_NET_IPIP for ``ipip``)."""
+
+
+def netfilter_available() -> str | None:
+    """None if iptables-restore/-save can be used in the node namespaces, else a skip
+    reason naming the Debian package."""
+    import shutil
+
+    for tool in ("iptables-restore", "iptables-save"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (Debian package iptables: apt-get install iptables)"
+    return None
+
+
+@dataclass(frozen=True)
+class ExternalHost:
+    """A client on the external network: ``external/<name>``, its IPv4 and MAC."""
+
+    name: str
+    ip: str
+    mac: str
+
+
+@dataclass(frozen=True)
+class ExternalSpec:
+    """pktsim's outside world (pktsim/build/external.py): a router with eth0 on the node
+    network (the nodes' default gateway) and eth1 at ``.1`` of the external network, and
+    clients there (default route via the router).  ``routes``: extra (prefix, via) routes
+    of the router, out of eth0 (pktsim routes loadBalancerCIDR to the first node)."""
+
+    router_ip: str
+    router_mac: str
+    ext_cidr: str
+    ext_mac: str
+    clients: tuple[ExternalHost, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ext_ip(self) -> str:
+        return str(ipaddress.IPv4Network(self.ext_cidr).network_address + 1)
 
 
 @dataclass(frozen=True)
@@ -116,6 +165,8 @@ class KernelCluster(KernelNode):
         capture_switch: bool = False,
         settle_igmp: bool = True,
         vxlan_udp_csum: bool | None = None,
+        external: ExternalSpec | None = None,
+        br_netfilter: bool = False,
         workdir: str | None = None,
     ) -> None:
         if mode not in OVERLAY_MTU:
@@ -142,6 +193,16 @@ class KernelCluster(KernelNode):
         self.pod_ns = {p.name: f"{self.tag}-pod-{p.name}" for p in pods}
         self.node_ns = self.node_nss[self.nodes[0].name]  # KernelNode compatibility
         self.node_of = {p.name: n.name for n in self.nodes for p in n.pods}
+        self.external = external
+        self.br_netfilter = br_netfilter
+        self.router_ns = f"{self.tag}-router"
+        self.ext_nss = {f"external/{c.name}": f"{self.tag}-ext-{c.name}"
+                        for c in (external.clients if external else ())}
+        if external is not None:
+            if default_gateway != external.router_ip:
+                raise ValueError("the router must be the nodes' default gateway")
+            if len(self.ext_nss) != len(external.clients):
+                raise ValueError("external client names must be unique")
 
     # ---------------------------------------------------------------- naming
     @property
@@ -156,6 +217,11 @@ class KernelCluster(KernelNode):
             return self.net_ns
         if who in self.node_nss:
             return self.node_nss[who]
+        if self.external is not None:
+            if who == "external":
+                return self.router_ns
+            if who in self.ext_nss:
+                return self.ext_nss[who]
         return self.pod_ns[who]
 
     def _veth_mac(self, node_index: int, pod_index: int, p: PodSpec) -> str:
@@ -165,7 +231,8 @@ class KernelCluster(KernelNode):
         return 0 if key.endswith(":tunl0") else 14
 
     def namespaces(self) -> list[str]:
-        return [self.net_ns, *self.node_nss.values(), *self.pod_ns.values()]
+        ext = [self.router_ns, *self.ext_nss.values()] if self.external else []
+        return [self.net_ns, *self.node_nss.values(), *self.pod_ns.values(), *ext]
 
     # ---------------------------------------------------------------- setup
     def _setup(self) -> None:
@@ -212,15 +279,117 @@ class KernelCluster(KernelNode):
                 self.ip(pns, "addr", "add", f"{p.ip}/{n.prefix_len}", "dev", "eth0")
                 self.ip(pns, "link", "set", "eth0", "up")
                 self.ip(pns, "route", "add", "default", "via", n.gateway, "dev", "eth0")
+        if self.external is not None:
+            self._external(self.external)
         self.ip(net, "link", "set", SWITCH, "up")
         for n in self.nodes:
             self._overlay(n)
+        if self.br_netfilter:
+            self._br_netfilter()
         for n in self.nodes:  # cbr0 up last (see KernelNode._setup: IGMP needs carrier)
             self.ip(self.node_nss[n.name], "link", "set", self.bridge, "up")
         self._wait_ready()
         if self.settle_igmp:
             self._wait_bridge_igmp()
         self.setup_counters = self.counters()
+
+    def _external(self, ext: ExternalSpec) -> None:
+        """The router (``external``) on sw0 and on a second switch ``sw1`` (the external
+        network, in the net namespace too), and the external clients on sw1."""
+        net, rns = self.net_ns, self.router_ns
+        self._add_ns(rns)
+        _run(["ip", "netns", "exec", rns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        self.ip(rns, "link", "set", "lo", "up")
+        self.ip(net, "link", "add", EXT_SWITCH, "type", "bridge", "mcast_snooping", "0")
+        ext_net = ipaddress.IPv4Network(ext.ext_cidr)
+        for dev, port, bridge, mac, addr in (
+                ("eth0", ROUTER_PORT, SWITCH, ext.router_mac,
+                 f"{ext.router_ip}/{self.node_prefix_len}"),
+                ("eth1", ROUTER_EXT_PORT, EXT_SWITCH, ext.ext_mac,
+                 f"{ext.ext_ip}/{ext_net.prefixlen}")):
+            self.ip(net, "link", "add", port, "type", "veth", "peer", "name", dev,
+                    "netns", rns)
+            self.ip(net, "link", "set", port, "master", bridge)
+            self.ip(net, "link", "set", port, "up")
+            self.ip(rns, "link", "set", dev, "address", mac, "mtu", "1500")
+            self.ip(rns, "addr", "add", addr, "dev", dev)
+            self.ip(rns, "link", "set", dev, "up")
+        for prefix, via in ext.routes:
+            self.ip(rns, "route", "add", prefix, "via", via, "dev", "eth0")
+        for i, c in enumerate(ext.clients):
+            cns = self.ext_nss[f"external/{c.name}"]
+            self._add_ns(cns)
+            self.ip(cns, "link", "set", "lo", "up")
+            port = f"xcp{i + 1}"
+            self.ip(net, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+                    "netns", cns)
+            self.ip(net, "link", "set", port, "master", EXT_SWITCH)
+            self.ip(net, "link", "set", port, "up")
+            self.ip(cns, "link", "set", "eth0", "address", c.mac, "mtu", "1500")
+            self.ip(cns, "addr", "add", f"{c.ip}/{ext_net.prefixlen}", "dev", "eth0")
+            self.ip(cns, "link", "set", "eth0", "up")
+            self.ip(cns, "route", "add", "default", "via", ext.ext_ip, "dev", "eth0")
+        self.ip(net, "link", "set", EXT_SWITCH, "up")
+
+    def _br_netfilter(self) -> None:
+        """``net.bridge.bridge-nf-call-iptables=1`` in every node namespace (only there).
+
+        The sysctl is per network namespace since Linux 5.3 (br_netfilter registers its
+        table per netns, ``brnf_init_net``); before, the table existed in the initial
+        namespace only, so its presence in our namespace is the proof that writing it
+        cannot touch the root namespace's value, which is also checked unchanged."""
+        path = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+        root_before = _read_root(path)
+        for name, ns in self.node_nss.items():
+            probe = _run(["ip", "netns", "exec", ns, "sh", "-c",
+                          f"test -e {path} && echo yes || echo no"]).strip()
+            if probe != "yes":
+                raise KernelFeatureMissing(
+                    f"{name}: no per-namespace {path} (needs CONFIG_BRIDGE_NETFILTER and "
+                    "Linux >= 5.3); the harness will not change the root namespace's value")
+            _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+                  "net.bridge.bridge-nf-call-iptables=1"])
+            got = _run(["ip", "netns", "exec", ns, "sysctl", "-n",
+                        "net.bridge.bridge-nf-call-iptables"]).strip()
+            if got != "1":
+                raise RuntimeError(f"{name}: bridge-nf-call-iptables is {got}")
+        if _read_root(path) != root_before:
+            raise RuntimeError(f"the root namespace's {path} changed")
+
+    # ---------------------------------------------------------------- netfilter
+    def iptables_restore(self, node: str, text: str) -> None:
+        """``iptables-restore`` (flushing the tables the text names) in ``node``'s ns."""
+        import subprocess
+
+        p = subprocess.run(["ip", "netns", "exec", self.node_nss[node], "iptables-restore"],
+                           input=text, capture_output=True, text=True, timeout=20)
+        if p.returncode != 0:
+            raise RuntimeError(f"{node}: iptables-restore failed ({p.returncode}): "
+                               f"{p.stderr.strip()}")
+
+    def iptables_save(self, node: str, *, counters: bool = False) -> str:
+        """``iptables-save`` of ``node`` without its ``#`` comment lines (and, unless
+        ``counters``, with the chain counters zeroed as pktsim prints them)."""
+        argv = ["iptables-save", *(["-c"] if counters else [])]
+        out = self.exec(node, argv)
+        return "".join(line + "\n" for line in out.splitlines() if not line.startswith("#"))
+
+    def conntrack(self, node: str) -> list[str] | None:
+        """The node's conntrack table: ``/proc/net/nf_conntrack`` lines (the namespace's
+        own table; needs CONFIG_NF_CONNTRACK_PROCFS), else ``conntrack -L`` lines (Debian
+        package conntrack), else None."""
+        import shutil
+
+        ns = self.node_nss[node]
+        probe = _run(["ip", "netns", "exec", ns, "sh", "-c",
+                      "test -r /proc/net/nf_conntrack && echo yes || echo no"]).strip()
+        if probe == "yes":
+            out = self.exec(node, ["cat", "/proc/net/nf_conntrack"])
+        elif shutil.which("conntrack") is not None:
+            out = self.exec(node, ["conntrack", "-L"])
+        else:
+            return None
+        return [ln for ln in out.splitlines() if ln.strip() and not ln.startswith("conntrack")]
 
     def _overlay(self, n: NodeSpec) -> None:
         ns = self.node_nss[n.name]
@@ -294,11 +463,20 @@ class KernelCluster(KernelNode):
         for i, _n in enumerate(self.nodes):
             out[f"net:swp{i + 1}"] = (self.net_ns, f"swp{i + 1}")
         out[f"net:{SWITCH}"] = (self.net_ns, SWITCH)
+        if self.external is not None:
+            for port in (ROUTER_PORT, ROUTER_EXT_PORT, EXT_SWITCH, *self._ext_ports()):
+                out[f"net:{port}"] = (self.net_ns, port)
         return out
+
+    def _ext_ports(self) -> list[str]:
+        n = len(self.external.clients) if self.external else 0
+        return [f"xcp{i + 1}" for i in range(n)]
 
     def _bridge_ports(self) -> dict[str, list[str]]:
         out = {self.node_nss[n.name]: [p.veth for p in n.pods] for n in self.nodes}
         out[self.net_ns] = [f"swp{i + 1}" for i in range(len(self.nodes))]
+        if self.external is not None:
+            out[self.net_ns] += [ROUTER_PORT, ROUTER_EXT_PORT, *self._ext_ports()]
         return out
 
     def _wait_bridge_igmp(self, timeout: float = 3.0) -> None:
@@ -326,6 +504,11 @@ class KernelCluster(KernelNode):
             out[f"{n.name}:eth0"] = (ns, "eth0")
             if self.tunnel:
                 out[f"{n.name}:{self.tunnel}"] = (ns, self.tunnel)
+        if self.external is not None:
+            out["external:eth0"] = (self.router_ns, "eth0")
+            out["external:eth1"] = (self.router_ns, "eth1")
+            for who, ns in self.ext_nss.items():
+                out[f"{who}:eth0"] = (ns, "eth0")
         if self.capture_switch:
             for i, _n in enumerate(self.nodes):
                 out[f"net:swp{i + 1}"] = (self.net_ns, f"swp{i + 1}")
@@ -341,6 +524,11 @@ class KernelCluster(KernelNode):
             out[f"{n.name}:eth0"] = n.mac.lower()
             if self.mode == "vxlan" and n.vtep_mac:
                 out[f"{n.name}:{VXLAN_DEV}"] = n.vtep_mac.lower()
+        if self.external is not None:
+            out["external:eth0"] = self.external.router_mac.lower()
+            out["external:eth1"] = self.external.ext_mac.lower()
+            for c in self.external.clients:
+                out[f"external/{c.name}:eth0"] = c.mac.lower()
         return out
 
     def mac_names(self) -> dict[str, str]:
@@ -355,17 +543,26 @@ class KernelCluster(KernelNode):
             for j, p in enumerate(n.pods):
                 names[p.mac.lower()] = f"{p.name}.eth0"
                 names[self._veth_mac(i, j, p)] = f"{n.name}.{p.veth}"
+        if self.external is not None:
+            names[self.external.router_mac.lower()] = "external.eth0"
+            names[self.external.ext_mac.lower()] = "external.eth1"
+            for c in self.external.clients:
+                names[c.mac.lower()] = f"external/{c.name}.eth0"
         return names
 
     def flush_state(self) -> None:
         """Forget dynamic neighbours (the overlay's permanent ones stay), dynamic FDB
         entries of every cbr0 and of the switch, and TCP metrics."""
-        for ns in [*self.node_nss.values(), *self.pod_ns.values()]:
+        ext = [self.router_ns, *self.ext_nss.values()] if self.external else []
+        for ns in [*self.node_nss.values(), *self.pod_ns.values(), *ext]:
             self.ip(ns, "neigh", "flush", "all")
             self.ip(ns, "tcp_metrics", "flush", "all", check=False)
         for ns in self.node_nss.values():
             self.ip(ns, "link", "set", "dev", self.bridge, "type", "bridge", "fdb_flush")
         self.ip(self.net_ns, "link", "set", "dev", SWITCH, "type", "bridge", "fdb_flush")
+        if self.external is not None:
+            self.ip(self.net_ns, "link", "set", "dev", EXT_SWITCH, "type", "bridge",
+                    "fdb_flush")
         if self.mode == "vxlan":
             self.check_vxlan_state()
 
