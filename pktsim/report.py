@@ -28,15 +28,45 @@ def cluster_report(cluster: Cluster) -> str:
         where = "hostNetwork" if info.pod.host_network else \
             f"eth0 {mac_str(info.mac)} veth {info.veth}"
         out.append(f"  {info.key:<40} {info.node:<10} {info.ip!s:<15} {where}{ready}")
+    out += _services(cluster)
     topo = cluster.build()
     for name, ns in sorted(topo.node_ns.items()):
         out += ["", f"ip route ({name}):"]
         out += ["  " + line for line in ns.routes.dump().splitlines()]
+    out += _resolv_confs(topo)
     if cluster.flows:
         out += ["", "flows:"]
         out += [f"  {f.name}: {f.source_ref} -> {f.target or f.lookup} ({f.protocol})"
                 for f in cluster.flows]
     return "\n".join(out) + "\n"
+
+
+def _services(cluster: Cluster) -> list[str]:
+    out = ["", "services:"]
+    for key, info in sorted(cluster.model.services.items()):
+        svc = info.service
+        ip = "None (headless)" if info.headless else str(info.cluster_ip or "-")
+        extra = f" lb {info.load_balancer_ip}" if info.load_balancer_ip else ""
+        if svc.type == "ExternalName":
+            extra = f" -> {svc.external_name}"
+        out.append(f"  {key:<40} {svc.type:<12} {ip}{extra}")
+        for port in info.ports:
+            node_port = f" nodePort {port.node_port}" if port.node_port else ""
+            eps = ", ".join(f"{e.ip}:{e.port}" + ("" if e.ready else " (not ready)")
+                            for e in port.endpoints) or "no endpoints"
+            out.append(f"      {port.name or '-'} {port.spec.port}/{port.protocol}{node_port}"
+                       f" -> {eps}")
+    return out
+
+
+def _resolv_confs(topo: Topology) -> list[str]:
+    from pktsim.build.topology import pod_resolv_conf
+
+    out = ["", "resolv.conf:"]
+    for key, info in sorted(topo.model.pods.items()):
+        text = pod_resolv_conf(topo, info).render().strip().replace("\n", " | ")
+        out.append(f"  {key:<40} {text}")
+    return out
 
 
 def ip_addr(ns: Netns) -> str:

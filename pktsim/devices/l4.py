@@ -11,7 +11,11 @@ otherwise ``RST|ACK`` acknowledging it).
 
 Applications are sans-IO handlers: they are called with ``(now, transport, reaction)`` and
 answer by calling ``udp_send``/``tcp_connect``/``TcpSocket.send`` on the transport, which
-appends frames to the reaction.  Sockets sending with DF (TCP, UDP, ping) number their IP ids
+appends frames to the reaction.  An application hears of a segment or a datagram
+``APP_WAKEUP_NS`` after the kernel took it in — the time to wake the process up — so
+everything the kernel does at once (an ACK, a hairpinned copy crossing the bridge and back)
+is on the wire before the application's answer, as on Linux, where the softirq finishes
+before the woken process runs (checked against the kernel, docs §9).  Sockets sending with DF (TCP, UDP, ping) number their IP ids
 from a per-socket counter (``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_send_pkt``).
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 
 _TCPH = struct.Struct("!HHIIBBHHH")
 EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
+APP_WAKEUP_NS = 10_000  # from the kernel queueing data to the process handling it
 
 
 class UdpHandler(Protocol):
@@ -94,6 +100,14 @@ class Transport:
     _timers: list[tuple[int, int, TcpSocket]] = field(default_factory=list)
     _seq: int = 0
     _ports: dict[int, int] = field(default_factory=dict)  # local port -> sockets using it
+    # application wake-ups: (due, seq, callback(now, reaction))
+    _wakeups: list[tuple[int, int, Callable[[int, Reaction], None]]] = field(
+        default_factory=list)
+
+    def wake(self, now: int, callback: Callable[[int, Reaction], None]) -> None:
+        """Run ``callback`` when the application gets the CPU (``APP_WAKEUP_NS`` later)."""
+        self._seq += 1
+        heapq.heappush(self._wakeups, (now + APP_WAKEUP_NS, self._seq, callback))
 
     # -- timers ---------------------------------------------------------------------------
     def _touch(self, sock: TcpSocket) -> None:
@@ -114,10 +128,15 @@ class Transport:
     def next_deadline(self) -> int | None:
         times = [a.next_deadline() for a in self.apps]
         times.append(self._conn_deadline())
+        if self._wakeups:
+            times.append(self._wakeups[0][0])
         real = [t for t in times if t is not None]
         return min(real) if real else None
 
     def on_deadline(self, now: int, r: Reaction) -> None:
+        while self._wakeups and self._wakeups[0][0] <= now:
+            _, _, callback = heapq.heappop(self._wakeups)
+            callback(now, r)
         while True:
             deadline = self._conn_deadline()
             if deadline is None or deadline > now:
@@ -211,7 +230,7 @@ class Transport:
                 self._tcp_out(now, sock, seg, r)
             events, conn.events = conn.events, []
             for event, data in events:
-                sock.handler.on_tcp(now, self, r, sock, event, data)
+                self.wake(now, _tcp_event(self, sock, event, data))
         if conn.state.value == "CLOSED":
             self._remove(sock)
         else:
@@ -330,7 +349,9 @@ class Transport:
             self.ns.icmp_error(now, 3, 3, pkt, frame, r)
             return
         r.step("deliver", f"UDP to port {dport} ({type(handler).__name__})", port, frame)
-        handler.on_udp(now, self, r, pkt[12:16], sport, dport, body[8:], frame)
+        src, payload = pkt[12:16], body[8:]
+        self.wake(now, lambda at, rr: handler.on_udp(at, self, rr, src, sport, dport, payload,
+                                                      frame))
 
     def _tcp_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
                 r: Reaction) -> None:
@@ -390,3 +411,8 @@ class Transport:
         body = build.tcp(dst, src, dport, sport, seq, ack, flags, 0)
         out = build.ipv4(dst, src, PROTO_TCP, body, ttl=64, ident=0, flags=IP_DF)
         self.ns.ip_output(now, out, Frame(out, self.ns.new_pid(), frame.flow), r)
+
+
+def _tcp_event(t: Transport, sock: TcpSocket, event: str,
+               data: bytes) -> Callable[[int, Reaction], None]:
+    return lambda now, r: sock.handler.on_tcp(now, t, r, sock, event, data)

@@ -64,12 +64,42 @@ def ipv4_summary(pkt: bytes) -> str:
                 f"win {win}, length {length}, ttl {ttl}")
     if proto == PROTO_UDP and len(body) >= 8:
         sp, dp = _PORTS.unpack_from(body)
+        if 53 in (sp, dp):
+            return f"IP {s}.{sp} > {d}.{dp}: {dns_summary(body[8:])}, ttl {ttl}"
         return f"IP {s}.{sp} > {d}.{dp}: UDP, length {len(body) - 8}, ttl {ttl}"
     if proto == PROTO_ICMP and len(body) >= 8:
         return f"IP {s} > {d}: {_icmp_summary(body)}, ttl {ttl}"
     if proto == PROTO_IPIP:
         return f"IP {s} > {d}: IPIP, ttl {ttl} | {ipv4_summary(body)}"
     return f"IP {s} > {d}: proto {proto}, length {len(body)}, ttl {ttl}"
+
+
+def dns_summary(wire: bytes) -> str:
+    """tcpdump's DNS line: ``1234+ A? web.default.svc.cluster.local. (52)`` for a query,
+    ``1234*- 1/0/0 A 10.96.45.12 (68)`` or ``1234 NXDomain*- 0/1/0 (145)`` for an answer."""
+    import dns.exception
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+
+    try:
+        msg = dns.message.from_wire(wire)
+    except dns.exception.DNSException:
+        return f"DNS (malformed), length {len(wire)}"
+    q = msg.question[0] if msg.question else None
+    qtext = f"{dns.rdatatype.to_text(q.rdtype)}? {q.name}" if q is not None else "no question"
+    if not msg.flags & 0x8000:  # a query
+        rd = "+" if msg.flags & 0x0100 else ""
+        return f"DNS {msg.id}{rd} {qtext} ({len(wire)})"
+    rcode = msg.rcode()
+    code = "" if rcode == 0 else f" {dns.rcode.to_text(rcode).title().replace('xdomain', 'XDomain')}"
+    flags = ("*" if msg.flags & 0x0400 else "") + "-" + ("|" if msg.flags & 0x0200 else "")
+    counts = f"{sum(len(r) for r in msg.answer)}/{len(msg.authority)}/{len(msg.additional)}"
+    first = ""
+    for rrset in msg.answer[:1]:
+        items = list(rrset)[:2]
+        first = " " + " ".join(f"{dns.rdatatype.to_text(rrset.rdtype)} {i}" for i in items)
+    return f"DNS {msg.id}{code}{flags} {counts}{first} ({len(wire)})"
 
 
 def _icmp_summary(body: bytes) -> str:

@@ -13,7 +13,7 @@ from tests.helpers.sim import dissect, frames_on, interfaces_with_frames, run_ya
 NODE = """
 apiVersion: pktsim/v1alpha1
 kind: Cluster
-spec: {{nodes: 1, hairpinMode: {hairpin}}}
+spec: {{nodes: 1, hairpinMode: {hairpin}, dns: none}}
 ---
 apiVersion: v1
 kind: Pod
