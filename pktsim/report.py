@@ -73,7 +73,7 @@ def ip_addr(ns: Netns) -> str:
     """``ip -brief``-like ``ip addr`` of a namespace (hidden tunnel sockets left out)."""
     lines = []
     for index, (name, cfg) in enumerate(ns.ifaces.items(), start=1):
-        if cfg.kind == "stack":
+        if cfg.kind in ("stack", "brnf"):  # pktsim's internal hand-offs, not interfaces
             continue
         state = "UNKNOWN" if cfg.kind in ("loopback", "ipip") else "UP"
         kind = "loopback" if cfg.kind == "loopback" else "ether"

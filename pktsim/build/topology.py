@@ -105,6 +105,9 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
         node.name, cfg.bridge, description=f"bridge {cfg.bridge} {node.gateway} "
         f"{mac_str(node.bridge_mac)}: the pods' gateway"))
     driver.connect(ns, cfg.bridge, br_if, bridge, cfg.bridge, None, latency=0)
+    ns.add_iface(f"{cfg.bridge}.brnf", b"\x00" * 6, kind="brnf")  # br_netfilter's hand-off
+    driver.connect(bridge, f"{cfg.bridge}.brnf", None, ns, f"{cfg.bridge}.brnf", None,
+                   latency=0)
     if node.index == 0:  # the control plane: kube-apiserver behind default/kubernetes
         driver.call(0, ns, starter(ns, TcpServerApp(6443, f"kube-apiserver on {node.name}")))
 

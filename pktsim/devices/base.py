@@ -23,15 +23,19 @@ from typing import Any, Protocol
 class Frame:
     """A frame on a wire: the bytes, and the tags that travel beside them."""
 
-    __slots__ = ("data", "flow", "nexthop", "pid", "prerouted")
+    __slots__ = ("brnf", "data", "flow", "nexthop", "pid", "prerouted")
 
     def __init__(self, data: bytes, pid: int, flow: str = "",
-                 nexthop: bytes | None = None, prerouted: bool = False) -> None:
+                 nexthop: bytes | None = None, prerouted: bool = False,
+                 brnf: tuple[bytes, str] | None = None) -> None:
         self.data = data
         self.pid = pid
         self.flow = flow
         self.nexthop = nexthop  # the route's gateway, as skb_dst() carries it to a tunnel
         self.prerouted = prerouted  # br_netfilter ran PREROUTING already (ip_sabotage_in)
+        # a bridged DNAT on its way through the node's neighbour output: (the sender's
+        # MAC, the bridge port it came in on), as nf_bridge_info keeps them
+        self.brnf = brnf
 
     def with_data(self, data: bytes, nexthop: bytes | None = None) -> Frame:
         """The same packet (same id and flow) with new bytes, e.g. after a rewrite."""

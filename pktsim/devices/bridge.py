@@ -99,13 +99,22 @@ class Bridge:
         if src[0] & 1 or src == b"\x00" * 6:
             r.drop(DropReason.MALFORMED, port, frame, f"invalid source MAC {mac_str(src)}")
             return r
+        ingress = port
         if port != self.local_port:
             self._learn(now, port, src, frame, r)
             if self.host_ns is not None and not dst[0] & 1:
                 hooked, _ = brnf.prerouting(self.host_ns, self.name, now, port, frame, r)
                 if hooked is None:
                     return r
+                if hooked.brnf is not None:  # the slow path: through the node's neighbours
+                    r.send(f"{self.name}.brnf", hooked)
+                    return r
                 frame, dst = hooked, hooked.data[0:6]
+        elif frame.brnf is not None:  # back from neighbour output: the sender's MAC again
+            src_mac, ingress = frame.brnf
+            frame = Frame(dst + src_mac + data[12:], frame.pid, frame.flow, prerouted=True)
+            r.step("brnf", f"{self.name}: bridged DNAT resumes as from {ingress}", ingress,
+                   frame)
         if dst[0] & 1:
             self._flood(port, frame, r, "broadcast" if dst == b"\xff" * 6 else "multicast",
                         to_local=port != self.local_port and self.has_local)
@@ -124,8 +133,8 @@ class Bridge:
                    "host", port, frame, fdb="local")
             r.send(self.local_port, frame)
             return r
-        if entry.port == port and not self.hairpin.get(port, False):
-            r.drop(DropReason.INGRESS_PORT, port, frame, f"{mac_str(dst)} is on {port}")
+        if entry.port == ingress and not self.hairpin.get(ingress, False):
+            r.drop(DropReason.INGRESS_PORT, ingress, frame, f"{mac_str(dst)} is on {ingress}")
             return r
         r.step("forward", f"{self.name}: fdb hit {mac_str(dst)} -> {entry.port}", port, frame,
                fdb="hit", out=entry.port)

@@ -8,12 +8,16 @@ IPv4 frame entering the bridge from a port runs the IP PREROUTING hook (conntrac
 nat table's DNAT) with the bridge as its input interface, before the FDB decides:
 
 * If DNAT changed the destination and the route to the new one leads back out of the bridge,
-  the frame is *bridged*, not routed (``br_nf_pre_routing_finish_bridge``): only its
-  destination MAC is rewritten to the neighbour's, its TTL is untouched, and it goes where the
-  FDB says — back out of its ingress port for a pod reaching itself through its Service, which
-  is why that needs hairpin mode (fact 37).  pktsim takes this path when the node already has
-  the neighbour; otherwise the frame is routed up through the node (Linux would resolve the
-  neighbour first).
+  the frame is *bridged*, not routed (``br_nf_pre_routing_finish_bridge``): its TTL is
+  untouched, and it goes where the FDB says — back out of its ingress port for a pod reaching
+  itself through its Service, which is why that needs hairpin mode (fact 37).  With a
+  neighbour in NUD_CONNECTED (REACHABLE, PERMANENT) only the destination MAC is rewritten
+  (``neigh_hh_bridge``).  Otherwise the frame goes through the node's neighbour output on the
+  bridge device — an ARP first if need be, and a copy seen leaving ``cbr0`` with the bridge's
+  MAC as source — after which the bridge restores the sender's MAC and bridges it on
+  (``br_nf_pre_routing_finish_bridge_slow``).  pktsim hands such frames to the node through
+  an internal ``cbr0.brnf`` port (no wire, no capture: a function call in the kernel).
+  Checked against the kernel (docs §9).
 * A frame bridged port to port runs FORWARD and POSTROUTING (SNAT/MASQUERADE) too, with the
   bridge as both interfaces.
 * A frame going up to the node is marked ``prerouted`` so the node does not run PREROUTING a
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from pktsim.devices.netns import Netns
 
 ETH_P_IP = b"\x08\x00"
+CONNECTED = ("REACHABLE", "PERMANENT")  # NUD_CONNECTED
 
 
 def is_ipv4(data: bytes) -> bool:
@@ -57,12 +62,16 @@ def prerouting(host: Netns, bridge: str, now: int, port: str, frame: Frame,
     if out[16:20] == pkt[16:20]:
         return new, False
     route = host.routes.lookup(out[16:20])
-    mac = host.neigh.resolved(bridge, out[16:20]) if route and route.dev == bridge else None
-    if mac is None:  # routed: up to the node, which forwards it
+    if route is None or route.dev != bridge:  # routed: up to the node, which forwards it
         return Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True), False
-    r.step("brnf", f"{bridge}: bridged DNAT, destination MAC -> neighbour of "
-           f"{'.'.join(str(b) for b in out[16:20])}", port, frame)
-    return Frame(mac + data[6:14] + out, frame.pid, frame.flow, prerouted=True), True
+    entry = host.neigh.get(bridge, out[16:20])
+    if entry is not None and entry.mac is not None and entry.state in CONNECTED:
+        r.step("brnf", f"{bridge}: bridged DNAT, destination MAC -> neighbour of "
+               f"{'.'.join(str(b) for b in out[16:20])}", port, frame)
+        return Frame(entry.mac + data[6:14] + out, frame.pid, frame.flow, prerouted=True), True
+    slow = Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True,
+                 brnf=(data[6:12], port))
+    return slow, True
 
 
 def forward(host: Netns, bridge: str, now: int, frame: Frame, r: Reaction) -> Frame | None:

@@ -137,6 +137,9 @@ class Netns:
         if iface.kind == "ipip":
             self._ip_in(now, port, data, frame, r)
             return r
+        if iface.kind == "brnf":  # br_netfilter hands a bridged DNAT to neighbour output
+            self._bridged_dnat_out(now, port, frame, r)
+            return r
         if iface.kind == "stack":  # an encapsulated packet a tunnel device hands us to send
             problem = ipv4_problem(data)
             if problem:
@@ -377,7 +380,23 @@ class Netns:
             self._arp_request(dev, nexthop, frame, r)
 
     def _emit_ether(self, dev: str, mac: bytes, pkt: bytes, tags: Frame, r: Reaction) -> None:
-        r.send(dev, tags.with_data(build.ether(mac, self.ifaces[dev].mac, ETH_P_IP, pkt)))
+        frame = Frame(build.ether(mac, self.ifaces[dev].mac, ETH_P_IP, pkt), tags.pid,
+                      tags.flow, brnf=tags.brnf)
+        r.send(dev, frame)
+
+    def _bridged_dnat_out(self, now: int, port: str, frame: Frame, r: Reaction) -> None:
+        """``br_nf_pre_routing_finish_bridge``, slow path: the DNATed frame leaves through the
+        bridge's neighbour output (resolving first when needed); the bridge then restores the
+        sender's MAC and bridges it on."""
+        bridge = port.removesuffix(".brnf")
+        pkt = frame.data[14:]
+        problem = ipv4_problem(pkt) if frame.brnf is not None else "not a bridged DNAT"
+        if problem or bridge not in self.ifaces:
+            r.drop(DropReason.MALFORMED, port, frame, problem or f"no bridge {bridge}")
+            return
+        route = Route(IPv4Network(IPv4Address(pkt[16:20])), bridge, scope="link")
+        r.step("brnf", f"{bridge}: bridged DNAT through neighbour output", bridge, frame)
+        self._l3_out(now, route, pkt, frame, r)
 
     # -- ICMP errors -----------------------------------------------------------------------
     def icmp_error(self, now: int, icmp_type: int, code: int, offending: bytes, tags: Frame,

@@ -92,7 +92,8 @@ def dns_summary(wire: bytes) -> str:
         rd = "+" if msg.flags & 0x0100 else ""
         return f"DNS {msg.id}{rd} {qtext} ({len(wire)})"
     rcode = msg.rcode()
-    code = "" if rcode == 0 else f" {dns.rcode.to_text(rcode).title().replace('xdomain', 'XDomain')}"
+    name = dns.rcode.to_text(rcode).title().replace("xdomain", "XDomain")
+    code = "" if rcode == 0 else f" {name}"
     flags = ("*" if msg.flags & 0x0400 else "") + "-" + ("|" if msg.flags & 0x0200 else "")
     counts = f"{sum(len(r) for r in msg.answer)}/{len(msg.authority)}/{len(msg.additional)}"
     first = ""

@@ -40,12 +40,14 @@ spec: {{nodeName: node-2, containers: [{{name: c, ports: [{{containerPort: 8080,
 apiVersion: v1
 kind: Service
 metadata: {{name: web}}
-spec: {{clusterIP: 10.96.45.12, selector: {{app: web}}, ports: [{{name: http, port: 80, targetPort: http}}]}}
+spec: {{clusterIP: 10.96.45.12, selector: {{app: web}},
+        ports: [{{name: http, port: 80, targetPort: http}}]}}
 ---
 apiVersion: v1
 kind: Service
 metadata: {{name: web, namespace: shop}}
-spec: {{clusterIP: 10.96.45.13, selector: {{app: web}}, ports: [{{name: http, port: 80, targetPort: http}}]}}
+spec: {{clusterIP: 10.96.45.13, selector: {{app: web}},
+        ports: [{{name: http, port: 80, targetPort: http}}]}}
 {extra}
 ---
 apiVersion: pktsim/v1alpha1
@@ -108,7 +110,7 @@ def test_search_list_walk_and_absolute_names(tmp_path: Path) -> None:
     assert [f.status for f in result.flows] == ["ok", "ok", "ok"]
     names = [n for n, t in questions(result, "shop") if t == "A"]
     assert names == ["web.shop.default.svc.cluster.local.", "web.shop.svc.cluster.local."]
-    first = [m for d, m, _ in client_dns(result, "shop") if d == "INBOUND"][0]
+    first = next(m for d, m, _ in client_dns(result, "shop") if d == "INBOUND")
     assert first.rcode() == dns.rcode.NXDOMAIN
     assert first.authority[0].to_text().startswith("cluster.local. 30 IN SOA ns.dns.cluster"
                                                     ".local. hostmaster.cluster.local.")
