@@ -17,7 +17,8 @@ everything the kernel does at once (an ACK, a hairpinned copy crossing the bridg
 is on the wire before the application's answer, as on Linux, where the softirq finishes
 before the woken process runs (checked against the kernel, docs §9).
 
-Sockets sending with DF (TCP, UDP, ping) number their IP ids from a per-socket counter (``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_send_pkt``).
+Sockets sending with DF (TCP, UDP, ping) number their IP ids from a per-socket counter
+(``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_send_pkt``).
 """
 
 from __future__ import annotations
