@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint bench fuzz notebooks clean
+.PHONY: demo test test-fast lint bench fuzz notebooks clean captures
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/pktsim demo
+	$(BIN)/pktsim demo --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -31,3 +31,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) captures/demo .pytest_cache .mypy_cache .ruff_cache
+
+captures: $(STAMP)
+	for mode in routes vxlan ipip; do \
+	  $(BIN)/pktsim demo --quiet --force --network $$mode --out captures/demo-$$mode || exit 1; \
+	done

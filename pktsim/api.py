@@ -151,10 +151,12 @@ class Cluster:
         return build(self.model, sinks)
 
     def run(self, out: str | os.PathLike[str] | None = None, *, flows: list[Flow] | None = None,
-            until_ns: int | None = None, force: bool = True, keep: bool = False) -> Result:
+            until_ns: int | None = None, force: bool = True, keep: bool = False,
+            progress: Callable[[TraceEvent], None] | None = None) -> Result:
         """Run every flow (or ``flows``); with ``out``, stream the output folder there.
 
-        ``keep`` also keeps frames and events in memory when streaming to ``out``.
+        ``keep`` also keeps frames and events in memory when streaming to ``out``;
+        ``progress`` is called with every trace event (the CLI's progress line).
         """
         chosen = self.scenario.flows if flows is None else flows
         if out is None:
@@ -169,6 +171,8 @@ class Cluster:
             sinks = file_sinks(tmp) + ([memory] if memory is not None else [])
             try:
                 topo = self.build(sinks)
+                if progress is not None:
+                    topo.driver.listeners.append(progress)
                 results = start_flows(topo, chosen)
                 topo.driver.run(until=until_ns)
                 write_dumps(tmp, topo)

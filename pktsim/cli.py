@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="captures/demo")
     demo.add_argument("--network", choices=NETWORKS, default="routes")
     demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--force", action="store_true", help="replace a non-empty --out")
     run = sub.add_parser("run", help="run every flow of the scenario files")
     run.add_argument("scenario", nargs="+")
     run.add_argument("--out", default="out")
@@ -48,6 +49,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class Progress:
+    """A progress line on a terminal (stderr) for runs longer than a second; silent when
+    stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.count = 0
+        self.shown = False
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, event: object) -> None:
+        self.count += 1
+        if not self.tty or self.count % 2000:
+            return
+        elapsed = time.monotonic() - self.started
+        if elapsed >= 1.0:
+            t = getattr(event, "t", 0) / 1e9
+            sys.stderr.write(f"\rpktsim: {self.count} events, virtual time {t:.3f} s, "
+                             f"{elapsed:.1f} s elapsed")
+            sys.stderr.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -61,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `pktsim demo | head`: the reader left; so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # an internal error: say so plainly, traceback on request
         if os.environ.get("PKTSIM_DEBUG"):
             raise
@@ -85,7 +116,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     cluster = demo_cluster(args.network)
     started = time.monotonic()
-    result = cluster.run(args.out, force=True, keep=True)
+    progress = None if args.quiet else Progress()
+    result = cluster.run(args.out, force=args.force, keep=True, progress=progress)
+    if progress is not None:
+        progress.done()
     if not args.quiet:
         print_stories(result, Path(args.out))
         print(f"wrote {args.out}/ in {time.monotonic() - started:.2f} s")
@@ -98,7 +132,10 @@ def _run(args: argparse.Namespace) -> int:
     cluster = load(*args.scenario, seed=args.seed)
     for warning in cluster.scenario.warnings:
         print(f"pktsim: warning: {warning}", file=sys.stderr)
-    result = cluster.run(args.out, force=args.force)
+    progress = None if args.quiet else Progress()
+    result = cluster.run(args.out, force=args.force, progress=progress)
+    if progress is not None:
+        progress.done()
     if not args.quiet:
         sys.stdout.write(result.summary())
         print(f"wrote {args.out}/ ({result.topology.driver.stats.frames} frames)")
