@@ -61,8 +61,8 @@ def test_reference_captures_regenerate_byte_for_byte(tmp_path: Path, network: st
         assert (out / name).read_bytes() == (ref / name).read_bytes(), name
     cmp = filecmp.dircmp(out / "pcap", ref / "pcap")
     assert not cmp.left_only and not cmp.right_only
-    match, mismatch, errors = filecmp.cmpfiles(out / "pcap", ref / "pcap", cmp.common_files,
-                                               shallow=False)
+    _match, mismatch, errors = filecmp.cmpfiles(out / "pcap", ref / "pcap", cmp.common_files,
+                                                shallow=False)
     assert not mismatch and not errors
 
 
