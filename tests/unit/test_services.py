@@ -226,3 +226,52 @@ def test_hairpin_pod_reaches_itself_through_its_service(tmp_path: Path) -> None:
                       "\n---\napiVersion: pktsim/v1alpha1\nkind: Cluster\n"
                       "spec: {hairpinMode: false}\n").run()
     assert off.flows[0].status != "ok"  # without hairpin the reply cannot go back out
+
+
+def test_internal_traffic_policy_local_drops_without_a_local_endpoint(tmp_path: Path) -> None:
+    flows = ("  - {name: here, from: default/client, to: 'http://10.96.45.12:443/'}")
+    text = scenario(flows).replace("  clusterIP: 10.96.45.12\n", "  clusterIP: 10.96.45.12\n"
+                                   "  internalTrafficPolicy: Local\n")
+    result = run_yaml(text, tmp_path / "with")
+    assert result.flows[0].status == "ok"  # web-3 is on node-1 with the client
+    assert {str(d["nat"]["new"]) for d in dnat_steps(result, "here")} == {  # type: ignore[index]
+        "10.244.0.3:8443"}
+    none = text.replace("name: web-3, labels: {app: web}", "name: web-3, labels: {app: x}")
+    quiet = run_yaml(none, tmp_path / "without")
+    assert quiet.flows[0].answered == 0
+    drops = [e for e in quiet.events if e.flow == "here" and e.event == "drop"]
+    assert drops and "DROP" in drops[0].summary
+    assert not [f for f in frames_on(quiet, "default/client:eth0", "here")
+                if ICMP in Ether(f.data)]  # DROP, not REJECT: no ICMP
+
+
+def test_external_ips_and_udp_ports(tmp_path: Path) -> None:
+    extra = """
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo, labels: {app: echo}}
+spec: {nodeName: node-2, containers: [{name: c, ports: [{containerPort: 7001, protocol: UDP}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  externalIPs: [198.51.100.77]
+  ports: [{name: udp, port: 7000, targetPort: 7001, protocol: UDP}]
+"""
+    flows = ("  - {name: ext, from: external, to: '198.51.100.77:7000', protocol: udp,"
+             " payload: hello}\n"
+             "  - {name: tcp53, from: default/client, to: '10.96.45.12:443', protocol: udp}")
+    text = scenario(flows, "").replace("\n---\napiVersion: pktsim/v1alpha1\nkind: Traffic",
+                                       extra + "\n---\napiVersion: pktsim/v1alpha1\nkind: Traffic")
+    result = run_yaml(text, tmp_path / "out")
+    ext, wrong = result.flows
+    assert ext.status == "ok" and ext.answered == 1
+    dnat = [e.summary for e in result.events if e.flow == "ext" and e.event == "nat"]
+    assert any("198.51.100.77:7000 -> 10.244.1." in s and ":7001" in s for s in dnat)
+    # UDP to a port the ClusterIP serves only over TCP is not NATed (fact 42)
+    assert not [e for e in result.events if e.flow == "tcp53" and e.event == "nat"
+                and "DNAT" in e.summary]
+    assert wrong.answered == 0
