@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebook-run]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -25,6 +25,16 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check pktsim tests benchmarks
 	$(BIN)/mypy
+
+# JupyterLab is heavy: installed only here, once per pyproject.toml version
+NB_STAMP := $(VENV)/.notebooks-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+$(NB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebook]'
+	@rm -f $(VENV)/.notebooks-*
+	@touch $@
+
+notebooks: $(NB_STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

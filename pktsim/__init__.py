@@ -6,6 +6,9 @@ pcapng captures and a hop-by-hop trace.  The public surface:
 
 * ``load(*paths_or_yaml, seed=None) -> Cluster`` and ``demo_cluster(network) -> Cluster``
 * ``Cluster.run(out=None) -> Result``; ``Result.flows``, ``Result.events``, ``Result.write(dir)``
+* exploring (``pktsim.display``, rich in Jupyter): ``Cluster.diagram()``,
+  ``Cluster.simulate(flows) -> Simulation`` (``step()``), ``Result.trace(flow)``,
+  ``Result.tables(host)``, ``Result.frame(n)``, ``Result.diagram(flow)``, ``Result.to_dataframe()``
 * ``ScenarioError``: bad input, with file, document, field and value
 """
 

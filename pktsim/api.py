@@ -13,10 +13,11 @@ place only when the run succeeds); without ``out`` everything is kept in memory 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pktsim.build.flows import start_flows
 from pktsim.build.topology import Topology, build
@@ -26,6 +27,11 @@ from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.output import atomic_dir, file_sinks
 from pktsim.sinks.trace import MemorySink, format_event
+
+if TYPE_CHECKING:
+    import pandas
+
+    from pktsim.display import FrameView, NodeTables, Simulation, TopologyView, TraceView
 
 # Callables told about every finished run (the pytest plugin keeps the last one of a test).
 RUN_OBSERVERS: list[Callable[[Result], None]] = []
@@ -91,6 +97,55 @@ class Result:
         return "".join(format_event(e) + "\n" for e in self.events
                        if flow is None or e.flow == flow)
 
+    # -- exploring (pktsim.display; pandas and matplotlib from the ``notebook`` extra) ------
+    def trace(self, flow: str | None = None) -> TraceView:
+        """The hops of ``flow`` (default: every flow) as a table: text, HTML, DataFrame."""
+        from pktsim.display import TraceView
+
+        frames = {f.number: f for f in self.memory.frames} if self.memory else {}
+        outcome = next((f for f in self.flows if f.flow == flow), None)
+        return TraceView(self.events, frames, flow=flow, outcome=outcome)
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """Every trace event, one row each; columns ``pktsim.display.TraceView.COLUMNS``."""
+        return self.trace().to_dataframe()
+
+    def frame(self, number: int) -> FrameView:
+        """Frame ``number`` of ``capture.pcapng`` (1-based), dissected by scapy."""
+        from pktsim.display import FrameView
+
+        if self.memory is None or not 1 <= number <= len(self.memory.frames):
+            raise IndexError(f"no frame #{number} in memory")
+        return FrameView(self.memory.frames[number - 1])
+
+    def tables(self, host: str) -> NodeTables:
+        """``host``'s bridge FDB, routes, neighbours, iptables and conntrack at the end."""
+        from pktsim.display import NodeTables
+
+        return NodeTables(self.topology, host, self.topology.driver.now)
+
+    def diagram(self, flow: str | None = None) -> TopologyView:
+        """The topology as a picture, with the path of ``flow``'s packets drawn on it."""
+        from pktsim.display import TopologyView
+
+        if flow is None:
+            return TopologyView(self.topology)
+        outcome = next((f for f in self.flows if f.flow == flow), None)
+        return TopologyView(self.topology, [e for e in self.events if e.flow == flow],
+                            title=outcome.line() if outcome is not None else flow)
+
+    def __repr__(self) -> str:
+        ok = sum(f.status == "ok" for f in self.flows)
+        frames = len(self.memory.frames) if self.memory is not None else 0
+        return (f"<pktsim.Result: {len(self.flows)} flows ({ok} ok), {frames} frames, "
+                f"{len(self.events)} events>\n{self.summary()}")
+
+    def _repr_html_(self) -> str:
+        from pktsim.display.trace import result_html
+
+        frames = {f.number: f for f in self.memory.frames} if self.memory else {}
+        return result_html(self.flows, self.events, frames)
+
     def write(self, folder: str | os.PathLike[str], *, force: bool = True) -> Path:
         """Write the output folder from memory (needs a run without ``out``)."""
         if self.memory is None:
@@ -149,6 +204,38 @@ class Cluster:
 
     def build(self, sinks: list[Sink] | None = None) -> Topology:
         return build(self.model, sinks)
+
+    def simulate(self, flows: Sequence[str | Flow] | None = None) -> Simulation:
+        """A run that advances one event at a time (``sim.step()``), for notebooks.
+
+        ``flows`` are flow names or ``Flow``s (default: every flow).  The network is built
+        from a fresh allocation, so a simulation replays what a first ``run()`` does."""
+        from pktsim.display import Simulation
+
+        by_name = {f.name: f for f in self.scenario.flows}
+        unknown = [f for f in flows or () if isinstance(f, str) and f not in by_name]
+        if unknown:
+            raise KeyError(f"no flow named {unknown[0]!r} (flows: {', '.join(by_name)})")
+        chosen = [by_name[f] if isinstance(f, str) else f for f in flows] \
+            if flows is not None else self.scenario.flows
+        memory = MemorySink()
+        topo = Cluster(self.scenario).build([memory])
+        return Simulation(topo, start_flows(topo, chosen), memory, _observed)
+
+    def diagram(self) -> TopologyView:
+        """The topology as a picture (``_repr_png_``) and as text (``str``)."""
+        from pktsim.display import TopologyView
+
+        return TopologyView(Cluster(self.scenario).build())
+
+    def _repr_png_(self) -> bytes:
+        return self.diagram().png()
+
+    def __repr__(self) -> str:
+        cfg = self.model.config
+        return (f"<pktsim.Cluster: {len(self.model.nodes)} nodes, {len(self.model.pods)} pods, "
+                f"{len(self.model.services)} services, network {cfg.network}, "
+                f"{len(self.flows)} flows>")
 
     def run(self, out: str | os.PathLike[str] | None = None, *, flows: list[Flow] | None = None,
             until_ns: int | None = None, force: bool = True, keep: bool = False,

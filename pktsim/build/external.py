@@ -45,7 +45,7 @@ def client_names(topo: Topology) -> list[str]:
 
 
 def build_external(topo: Topology) -> None:
-    cfg, driver, streams = topo.model.config, topo.driver, topo.model.streams
+    cfg, driver, streams = topo.model.config, topo.driver, topo.streams
     router = Netns("external", forwarding=True, rng=streams.stream("netns/external"),
                    new_pid=driver.new_pid)
     router.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
@@ -81,7 +81,7 @@ def build_external(topo: Topology) -> None:
 
 def _client(topo: Topology, name: str, ip: IPv4Address, gateway: IPv4Address, *,
             serve: bool = True) -> Netns:
-    cfg, driver, streams = topo.model.config, topo.driver, topo.model.streams
+    cfg, driver, streams = topo.model.config, topo.driver, topo.streams
     host = f"external/{name}"
     ns = Netns(host, rng=streams.stream(f"netns/{host}"), new_pid=driver.new_pid)
     ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")

@@ -124,7 +124,7 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]
     if flow.lookup:
         result = FlowResult(flow.name, f"dns {flow.qtype}", flow.lookup)
         stub = StubResolver(_resolv(topo, flow, ns), flow.lookup, (flow.qtype,),
-                            rng=topo.model.streams.stream(f"resolver/{flow.name}"))
+                            rng=topo.streams.stream(f"resolver/{flow.name}"))
         return ResolveApp(stub, result, flow.name), result
     target = resolve_target(topo, flow)
     if target.ip is not None:
@@ -139,7 +139,7 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]
         return app
 
     stub = StubResolver(_resolv(topo, flow, ns), target.host,
-                        rng=topo.model.streams.stream(f"resolver/{flow.name}"))
+                        rng=topo.streams.stream(f"resolver/{flow.name}"))
     return ResolveApp(stub, result, flow.name, then), result
 
 
@@ -151,7 +151,7 @@ def _resolv(topo: Topology, flow: Flow, ns: Netns) -> ResolvConf:
 
 
 def _client_app(topo: Topology, flow: Flow, ns: Netns, target: Target, dst: bytes) -> App:
-    rng = topo.model.streams.stream(f"flow/{flow.name}")
+    rng = topo.streams.stream(f"flow/{flow.name}")
     ttl = flow.ttl or 64
     shown = flow.target
     if flow.protocol == "icmp":

@@ -23,6 +23,7 @@ from pktsim.devices.netns import Netns
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.dns import ClusterZone, CoreDns, ResolvConf, node_resolv_conf, resolv_conf
 from pktsim.driver.driver import Driver
+from pktsim.driver.rand import Streams
 from pktsim.driver.types import Interface, Sink
 from pktsim.kubeproxy import node_rules
 from pktsim.model.addons import is_coredns
@@ -49,6 +50,9 @@ class Topology:
     clients: dict[str, Netns] = field(default_factory=dict)
     tunnels: dict[str, VxlanDevice | IpipDevice] = field(default_factory=dict)
     netfilters: dict[str, Netfilter] = field(default_factory=dict)
+    # the random streams of this build: fresh per build, so every run of a cluster is the
+    # same run (the model's own streams decided its addresses once, at allocation)
+    streams: Streams = field(default_factory=lambda: Streams(0))
 
     def netns_of(self, host: str) -> Netns:
         """The namespace of a pod (``ns/name``), a node, ``external/NAME`` or ``external``."""
@@ -64,7 +68,7 @@ class Topology:
 def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
     cfg = model.config
     driver = Driver(sinks, start_time_ns=cfg.start_time_ns)
-    topo = Topology(model, driver)
+    topo = Topology(model, driver, streams=Streams(cfg.seed))
     topo.switch = Bridge("network", "nodes", b"\x02\x00\x00\x00\x00\x01", local=False)
     for node in model.node_list():
         _build_node(topo, node)
@@ -80,7 +84,7 @@ def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
 def _build_node(topo: Topology, node: NodeInfo) -> None:
     cfg = topo.model.config
     driver = topo.driver
-    streams = topo.model.streams
+    streams = topo.streams
     ns = Netns(node.name, forwarding=True, rng=streams.stream(f"netns/{node.name}"),
                new_pid=driver.new_pid)
     ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
@@ -120,7 +124,7 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
         ns = topo.node_ns[info.node]
         topo.pod_ns[info.key] = ns
     else:
-        ns = Netns(info.key, rng=model.streams.stream(f"netns/{info.key}"), new_pid=driver.new_pid)
+        ns = Netns(info.key, rng=topo.streams.stream(f"netns/{info.key}"), new_pid=driver.new_pid)
         ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
         ns.add_iface("eth0", info.mac, mtu=overlay.pod_mtu(model.config.network))
         ns.add_addr("eth0", IPv4Interface(f"{info.ip}/{node.pod_cidr.prefixlen}"))
@@ -151,7 +155,7 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
 
 def coredns_app(topo: Topology, info: PodInfo) -> CoreDnsApp:
     """CoreDNS in ``info``'s pod: the kubeadm Corefile, forwarding to the node's resolver."""
-    streams = topo.model.streams
+    streams = topo.streams
     zone = ClusterZone(topo.model, rng=streams.stream(f"dns/{info.key}"),
                        local_ips=(info.ip,))
     core = CoreDns(zone, [upstream_ip(topo)], streams.stream(f"coredns/{info.key}"))
@@ -179,7 +183,7 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
     """
     cfg = topo.model.config
     ns = topo.node_ns[node.name]
-    nf = Netfilter(ns, topo.model.streams.stream(f"netfilter/{node.name}"),
+    nf = Netfilter(ns, topo.streams.stream(f"netfilter/{node.name}"),
                    config=ConntrackConfig.kube_proxy())
     nf.load(node_rules(topo.model, node.name))
     flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))

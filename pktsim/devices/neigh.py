@@ -3,7 +3,9 @@
 Theory of operation (Linux ``net/core/neighbour.c``, ``net/ipv4/arp.c``)
 -----------------------------------------------------------------------
 * A packet to an unresolved next hop creates an INCOMPLETE entry, is queued on it
-  (``unres_qlen``: 3 packets here, the oldest dropped first), and an ARP request is broadcast.
+  (``unres_qlen``: 101 packets, the default since Linux 3.3 -- ``unres_qlen_bytes`` =
+  SK_WMEM_MAX over the truesize of a full frame; the oldest is dropped first), and an ARP
+  request is broadcast.
   Requests are retried every ``retrans_time`` (1 s) up to ``mcast_solicit`` (3) times; then
   the entry is FAILED, the queue dropped, and the sender told "host unreachable".
 * A reply makes the entry REACHABLE and flushes the queue.  A request *for us* also creates a
@@ -22,7 +24,7 @@ from pktsim.wire.parse import ip_str, mac_str
 
 RETRANS_NS = 1_000_000_000
 MCAST_SOLICIT = 3
-UNRES_QLEN = 3
+UNRES_QLEN = 101  # Documentation/networking/ip-sysctl.rst: unres_qlen, default 101
 
 
 @dataclass(slots=True)

@@ -142,6 +142,11 @@ def test_trace_shows_where_the_ttl_ran_out(tmp_path: Path) -> None:
                            "default/a", "--to", "default/b", "--protocol", "icmp", "--ttl", "2"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    drop = [line for line in proc.stdout.splitlines() if "drop: TTL exceeded" in line]
-    assert len(drop) == 1 and "node-2:eth0" in drop[0]
+    lines = proc.stdout.splitlines()
+    drops = [i for i, line in enumerate(lines) if "drop TTL exceeded in transit" in line]
+    assert len(drops) == 1
+    device = next(line.strip() for line in reversed(lines[:drops[0]])
+                  if line.startswith("  ") and not line.startswith("   "))
+    assert device == "node-2"  # the device block the drop is in
+    assert "in  eth0" in lines[drops[0] - 2]
     assert "ICMP time exceeded in-transit" in proc.stdout
