@@ -24,8 +24,8 @@ def format_event(e: TraceEvent) -> str:
             f"{e.summary}")
 
 
-class JsonlSink:
-    """Streams every trace event as one JSON line (keys in a fixed order)."""
+class _TextFileSink:
+    """A sink that writes one line per trace event to a text file, and ignores frames."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._file: TextIO = open(path, "w", encoding="utf-8", buffering=1 << 20)
@@ -37,40 +37,37 @@ class JsonlSink:
               comment: str) -> None:
         return None
 
+    def line(self, event: TraceEvent) -> str:
+        raise NotImplementedError
+
     def event(self, event: TraceEvent) -> None:
+        self._file.write(self.line(event))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class JsonlSink(_TextFileSink):
+    """Streams every trace event as one JSON line (keys in a fixed order)."""
+
+    def line(self, event: TraceEvent) -> str:
         e = event
         packet = "null" if e.packet is None else str(e.packet)
         frame = "" if e.frame is None else f',"frame":{e.frame}'
         extra = ""
         if e.detail:
             extra = "," + json.dumps(e.detail, separators=(",", ":"))[1:-1]
-        self._file.write(f'{{"t":{e.t},"flow":{_enc(e.flow)},"packet":{packet},'
-                         f'"host":{_enc(e.host)},"iface":{_enc(e.iface)},'
-                         f'"event":{_enc(e.event)},"summary":{_enc(e.summary)}{frame}'
-                         f"{extra}}}\n")
-
-    def close(self) -> None:
-        self._file.close()
+        return (f'{{"t":{e.t},"flow":{_enc(e.flow)},"packet":{packet},'
+                f'"host":{_enc(e.host)},"iface":{_enc(e.iface)},'
+                f'"event":{_enc(e.event)},"summary":{_enc(e.summary)}{frame}'
+                f"{extra}}}\n")
 
 
-class TextSink:
+class TextSink(_TextFileSink):
     """Streams the human-readable trace, one line per event."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file: TextIO = open(path, "w", encoding="utf-8", buffering=1 << 20)
-
-    def interface(self, iface: Interface) -> None:
-        return None
-
-    def frame(self, t_abs_ns: int, iface: Interface, direction: Direction, data: bytes,
-              comment: str) -> None:
-        return None
-
-    def event(self, event: TraceEvent) -> None:
-        self._file.write(format_event(event) + "\n")
-
-    def close(self) -> None:
-        self._file.close()
+    def line(self, event: TraceEvent) -> str:
+        return format_event(event) + "\n"
 
 
 @dataclass(slots=True)

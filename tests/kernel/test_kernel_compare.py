@@ -22,7 +22,9 @@ from pktsim.driver.types import Direction
 from pktsim.wire.parse import mac_str
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import KernelNode, PodSpec, kernel_available, normalize
+from compare import comparable, kernel_comparable
+from compare import diff as _diff
+from harness import KernelNode, PodSpec, kernel_available
 
 pytestmark = pytest.mark.kernel
 
@@ -84,20 +86,6 @@ def kernel_pods(result: Result) -> list[PodSpec]:
                     mac_str(model.pods[f"default/{name}"].veth_mac)) for name in "ab"]
 
 
-def comparable(frames: list[tuple[bytes, str]], names: dict[str, str]) -> list[dict[str, Any]]:
-    rows = normalize([f for f, _ in frames], names)
-    for row, (_, direction) in zip(rows, frames, strict=True):
-        row["dir"] = direction
-    return rows
-
-
-def kernel_comparable(cap: Any, key: str, names: dict[str, str]) -> list[dict[str, Any]]:
-    rows = normalize(cap.frames[key], names, pkttypes=cap.pkttypes[key])
-    for row in rows:
-        row.pop("pkttype", None)
-    return rows
-
-
 @pytest.fixture(scope="module")
 def reference() -> Result:
     return run_pktsim("ping")
@@ -153,13 +141,3 @@ def test_frames_match_the_kernel(kernel_node: Any, flow: str) -> None:
         assert mine == theirs, _diff(key, mine, theirs)
 
 
-def _diff(key: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
-    lines = [f"{key}: pktsim {len(mine)} frames, kernel {len(theirs)} frames"]
-    for i in range(max(len(mine), len(theirs))):
-        a = mine[i] if i < len(mine) else {}
-        b = theirs[i] if i < len(theirs) else {}
-        if a != b:
-            keys = sorted(set(a) | set(b))
-            diff = {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
-            lines.append(f"  frame {i}: {diff}")
-    return "\n".join(lines[:25])

@@ -12,7 +12,6 @@ field by field as ``inner.*``) and must be equal, direction included.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,15 @@ import pytest
 
 import pktsim
 from pktsim.api import Result
-from pktsim.driver.types import Direction
-from pktsim.wire.parse import mac_str
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import PodSpec, kernel_available, normalize
-from harness2 import KernelCluster, KernelFeatureMissing, NodeSpec
+from compare import comparable as _comparable
+from compare import diff as _diff
+from compare import kernel_comparable as _kernel_comparable
+from compare import kernel_nodes, pktk_namespaces, request_and_body
+from compare import pktsim_frames as _frames
+from harness import kernel_available
+from harness2 import KernelCluster, KernelFeatureMissing
 
 pytestmark = pytest.mark.kernel
 
@@ -64,6 +66,19 @@ def run_pktsim(network: str, flow: str) -> Result:
     return cluster.run(flows=[f for f in cluster.flows if f.name == flow])
 
 
+def pktsim_frames(result: Result, network: str) -> dict[str, list[tuple[bytes, str]]]:
+    return _frames(result, key_map(result, network))
+
+
+def comparable(key: str, frames: list[tuple[bytes, str]],
+               names: dict[str, str]) -> list[dict[str, Any]]:
+    return _comparable(frames, names, raw_ip=key.endswith(":tunl0"))
+
+
+def kernel_comparable(cap: Any, key: str, names: dict[str, str]) -> list[dict[str, Any]]:
+    return _kernel_comparable(cap, key, names, raw_ip=key.endswith(":tunl0"))
+
+
 def key_map(result: Result, network: str) -> dict[str, str]:
     """pktsim ``iface.if_name`` -> harness key."""
     model = result.topology.model
@@ -80,68 +95,6 @@ def key_map(result: Result, network: str) -> dict[str, str]:
     return keys
 
 
-def pktsim_frames(result: Result, network: str) -> dict[str, list[tuple[bytes, str]]]:
-    keys = key_map(result, network)
-    out: dict[str, list[tuple[bytes, str]]] = {k: [] for k in keys.values()}
-    assert result.memory is not None
-    for f in result.memory.frames:
-        key = keys.get(f.iface.if_name)
-        if key is not None:
-            out[key].append((f.data, "out" if f.direction == Direction.OUTBOUND else "in"))
-    return out
-
-
-def kernel_nodes(result: Result) -> list[NodeSpec]:
-    model = result.topology.model
-    nodes = []
-    for name in ("node-1", "node-2"):
-        n = model.nodes[name]
-        pods = tuple(PodSpec(p.pod.name, str(p.ip), mac_str(p.mac), p.veth, mac_str(p.veth_mac))
-                     for p in sorted(model.pods_on(name), key=lambda p: p.key))
-        nodes.append(NodeSpec(name, str(n.ip), mac_str(n.eth0_mac), str(n.pod_cidr),
-                              mac_str(n.bridge_mac), pods, mac_str(n.vtep_mac)))
-    return nodes
-
-
-def comparable(key: str, frames: list[tuple[bytes, str]],
-               names: dict[str, str]) -> list[dict[str, Any]]:
-    rows = normalize([f for f, _ in frames], names, raw_ip=key.endswith(":tunl0"))
-    for row, (_, direction) in zip(rows, frames, strict=True):
-        row["dir"] = direction
-    return rows
-
-
-def kernel_comparable(cap: Any, key: str, names: dict[str, str]) -> list[dict[str, Any]]:
-    rows = normalize(cap.frames[key], names, pkttypes=cap.pkttypes[key],
-                     raw_ip=key.endswith(":tunl0"))
-    for row in rows:
-        row.pop("pkttype", None)
-    return rows
-
-
-def _request_and_body(result: Result) -> tuple[str, str]:
-    from scapy.layers.inet import TCP
-    from scapy.layers.l2 import Ether
-
-    assert result.memory is not None
-    request = None
-    for f in result.memory.frames:
-        if f.iface.if_name != "default/a:eth0":
-            continue
-        pkt = Ether(f.data)
-        if TCP in pkt and bytes(pkt[TCP].payload).startswith(b"GET "):
-            request = bytes(pkt[TCP].payload).decode()
-            break
-    assert request is not None, "no request in the pktsim capture"
-    body = result.flows[0].first_answer.partition(b"\r\n\r\n")[2].decode()
-    return request, body
-
-
-def _pktk_namespaces(tag: str) -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [ln.split()[0] for ln in out.splitlines() if ln.startswith(tag)]
-
-
 class _Kernel:
     """One KernelCluster per mode, with its captures cached per flow."""
 
@@ -156,7 +109,7 @@ class _Kernel:
             if flow == "ping":
                 cap = kc.scenario(lambda: kc.ping("a", B_IP, count=2))
             else:
-                request, body = _request_and_body(result)
+                request, body = request_and_body(result, "default/a:eth0")
                 cap = kc.scenario(lambda: kc.tcp_exchange("a", "b", B_IP, 8080, body=body,
                                                           request=request))
             self.captures[flow] = cap
@@ -176,7 +129,7 @@ def kernel(request: pytest.FixtureRequest) -> Any:
     except KernelFeatureMissing as e:
         pytest.skip(str(e))
     finally:
-        assert _pktk_namespaces(kc.tag) == [], "pktk namespaces left behind"
+        assert pktk_namespaces(kc.tag) == [], "pktk namespaces left behind"
 
 
 @pytest.mark.parametrize("flow", FLOWS)
@@ -242,13 +195,3 @@ def test_no_arp_crosses_the_vxlan_device(kernel: _Kernel) -> None:
                     ("node-2.flannel.1", "node-1.flannel.1")}, (side, key)
 
 
-def _diff(key: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
-    lines = [f"{key}: pktsim {len(mine)} frames, kernel {len(theirs)} frames"]
-    for i in range(max(len(mine), len(theirs))):
-        a = mine[i] if i < len(mine) else {}
-        b = theirs[i] if i < len(theirs) else {}
-        if a != b:
-            keys = sorted(set(a) | set(b))
-            diff = {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
-            lines.append(f"  frame {i}: {diff}")
-    return "\n".join(lines[:25])

@@ -27,7 +27,6 @@ target is pinned, and it is compared too, from the conntrack tables):
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,16 @@ import pytest
 
 import pktsim
 from pktsim.api import Result
-from pktsim.driver.types import Direction
 from pktsim.wire.parse import mac_str
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import PodSpec, kernel_available, normalize
+from compare import comparable as _comparable
+from compare import diff as _diff
+from compare import kernel_comparable as _kernel_comparable
+from compare import kernel_nodes as _kernel_nodes
+from compare import pktk_namespaces, request_and_body
+from compare import pktsim_frames as _frames
+from harness import kernel_available
 from harness2 import (
     ExternalHost,
     ExternalSpec,
@@ -144,6 +148,24 @@ def run_pktsim(network: str, flow: str) -> Result:
     return cluster.run(flows=[f for f in cluster.flows if f.name == flow])
 
 
+def pktsim_frames(result: Result, network: str) -> dict[str, list[tuple[bytes, str]]]:
+    return _frames(result, key_map(result, network))
+
+
+def kernel_nodes(result: Result) -> list[NodeSpec]:
+    return _kernel_nodes(result, namespace="default")
+
+
+def comparable(key: str, frames: list[tuple[bytes, str]], names: dict[str, str],
+               nat_ips: tuple[str, ...]) -> list[dict[str, Any]]:
+    return _comparable(frames, names, nat_ips=nat_ips)
+
+
+def kernel_comparable(cap: Any, key: str, names: dict[str, str],
+                      nat_ips: tuple[str, ...]) -> list[dict[str, Any]]:
+    return _kernel_comparable(cap, key, names, nat_ips=nat_ips)
+
+
 def key_map(result: Result, network: str) -> dict[str, str]:
     """pktsim ``iface.if_name`` -> harness key."""
     model = result.topology.model
@@ -162,30 +184,6 @@ def key_map(result: Result, network: str) -> dict[str, str]:
     return keys
 
 
-def pktsim_frames(result: Result, network: str) -> dict[str, list[tuple[bytes, str]]]:
-    keys = key_map(result, network)
-    out: dict[str, list[tuple[bytes, str]]] = {k: [] for k in keys.values()}
-    assert result.memory is not None
-    for f in result.memory.frames:
-        key = keys.get(f.iface.if_name)
-        if key is not None:
-            out[key].append((f.data, "out" if f.direction == Direction.OUTBOUND else "in"))
-    return out
-
-
-def kernel_nodes(result: Result) -> list[NodeSpec]:
-    model = result.topology.model
-    nodes = []
-    for name in ("node-1", "node-2"):
-        n = model.nodes[name]
-        pods = tuple(PodSpec(p.pod.name, str(p.ip), mac_str(p.mac), p.veth, mac_str(p.veth_mac))
-                     for p in sorted(model.pods_on(name), key=lambda p: p.key)
-                     if p.pod.namespace == "default")
-        nodes.append(NodeSpec(name, str(n.ip), mac_str(n.eth0_mac), str(n.pod_cidr),
-                              mac_str(n.bridge_mac), pods, mac_str(n.vtep_mac)))
-    return nodes
-
-
 def kernel_external(result: Result) -> ExternalSpec:
     topo = result.topology
     cfg = topo.model.config
@@ -199,40 +197,6 @@ def kernel_external(result: Result) -> ExternalSpec:
     return ExternalSpec(str(router.ifaces["eth0"].addrs[0].ip), mac_str(router.ifaces["eth0"].mac),
                         str(cfg.external_cidr), mac_str(router.ifaces["eth1"].mac), clients,
                         ((str(cfg.load_balancer_cidr), str(first.ip)),))
-
-
-def comparable(key: str, frames: list[tuple[bytes, str]], names: dict[str, str],
-               nat_ips: tuple[str, ...]) -> list[dict[str, Any]]:
-    rows = normalize([f for f, _ in frames], names, nat_ips=nat_ips)
-    for row, (_, direction) in zip(rows, frames, strict=True):
-        row["dir"] = direction
-    return rows
-
-
-def kernel_comparable(cap: Any, key: str, names: dict[str, str],
-                      nat_ips: tuple[str, ...]) -> list[dict[str, Any]]:
-    rows = normalize(cap.frames[key], names, pkttypes=cap.pkttypes[key], nat_ips=nat_ips)
-    for row in rows:
-        row.pop("pkttype", None)
-    return rows
-
-
-def _request_and_body(result: Result) -> tuple[str, str]:
-    from scapy.layers.inet import TCP
-    from scapy.layers.l2 import Ether
-
-    assert result.memory is not None
-    request = None
-    for f in result.memory.frames:
-        if f.iface.if_name != "default/client:eth0":
-            continue
-        pkt = Ether(f.data)
-        if TCP in pkt and bytes(pkt[TCP].payload).startswith(b"GET "):
-            request = bytes(pkt[TCP].payload).decode()
-            break
-    assert request is not None, "no request in the pktsim capture"
-    body = result.flows[0].first_answer.partition(b"\r\n\r\n")[2].decode()
-    return request, body
 
 
 # --------------------------------------------------------------------------- conntrack
@@ -289,11 +253,6 @@ def dnat_targets(view: list[tuple[Any, ...]]) -> dict[tuple[str, int], tuple[str
 
 
 # --------------------------------------------------------------------------- kernel side
-def _pktk_namespaces(tag: str) -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [ln.split()[0] for ln in out.splitlines() if ln.startswith(tag)]
-
-
 class Run:
     """One scenario on both sides: pktsim's result, the kernel's capture and state."""
 
@@ -317,7 +276,9 @@ class Run:
                 for node, text in self.rules.items():
                     kc.iptables_restore(node, text)
                     self.kernel_rules[node] = kc.iptables_save(node)
-                request, body = _request_and_body(self.result) if kind == "http" else ("", "")
+                request, body = ("", "")
+                if kind == "http":
+                    request, body = request_and_body(self.result, "default/client:eth0")
 
                 def traffic() -> Any:
                     if kind == "http":
@@ -334,7 +295,7 @@ class Run:
                 self.names = kc.mac_names()
                 self.kernel_keys = set(kc.interfaces())
         finally:
-            assert _pktk_namespaces(kc.tag) == [], "pktk namespaces left behind"
+            assert pktk_namespaces(kc.tag) == [], "pktk namespaces left behind"
 
 
 _RUNS: dict[tuple[str, str], Run] = {}
@@ -467,13 +428,3 @@ def _end(result: Result) -> int:
     return max(0, last - result.topology.driver.start_time_ns)
 
 
-def _diff(key: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
-    lines = [f"{key}: pktsim {len(mine)} frames, kernel {len(theirs)} frames"]
-    for i in range(max(len(mine), len(theirs))):
-        a = mine[i] if i < len(mine) else {}
-        b = theirs[i] if i < len(theirs) else {}
-        if a != b:
-            keys = sorted(set(a) | set(b))
-            diff = {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
-            lines.append(f"  frame {i}: {diff}")
-    return "\n".join(lines[:25])
