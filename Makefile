@@ -46,3 +46,7 @@ captures: $(STAMP)
 	for mode in routes vxlan ipip; do \
 	  $(BIN)/pktsim demo --quiet --force --network $$mode --out captures/demo-$$mode || exit 1; \
 	done
+
+fuzz: $(STAMP)
+	PKTSIM_FUZZ=$${PKTSIM_FUZZ:-20000} $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  --hypothesis-show-statistics tests/unit/fuzz_long.py
