@@ -357,7 +357,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
 
 ClusterMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=12, deadline=None,
+    max_examples=30, stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much])
 TestClusterMachine = ClusterMachine.TestCase
