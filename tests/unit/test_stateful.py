@@ -55,7 +55,8 @@ from pktsim.netfilter import flannel_masquerade
 from pktsim.netfilter.conntrack import NS, Conn, ConntrackConfig
 from pktsim.netfilter.tcpstate import TcpTimeouts
 from pktsim.sinks.trace import MemorySink
-from pktsim.strategies import _parse_flows, flow_lists
+from pktsim.strategies import flow_lists
+from pktsim.strategies.flows import _parse_flows
 
 APPS = ("web", "api")
 NODES = ("node-1", "node-2")
