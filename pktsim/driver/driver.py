@@ -107,6 +107,8 @@ class Driver:
 
     # -- scheduling -----------------------------------------------------------------------
     def at(self, t: int, action: Callable[[], None]) -> None:
+        """Schedule ``action`` at ``t``; a time already past runs now (time never goes back)."""
+        t = max(t, self.now)
         self._seq += 1
         heapq.heappush(self._queue, (t, self._seq, action))
 
@@ -130,6 +132,8 @@ class Driver:
                 budget -= 1
                 if budget <= 0:
                     return
+        if until is not None and self.now < until:
+            self.now = until  # an idle network still lets the clock reach ``until``
 
     def step(self) -> bool:
         """Process one event; False when nothing is left (for notebooks' stepping)."""
