@@ -114,8 +114,53 @@ SAME_NODE = HopScenario(
     hop_kinds={"route": HopKind.ROUTE},
 )
 
-SCENARIOS: dict[str, HopScenario] = {s.name: s for s in (SAME_NODE,)}
-DEFAULT_SCENARIO = SAME_NODE.name
+CROSS_NODE_VXLAN_SERVICE_YAML = """\
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+metadata: {{name: bench-vxlan-service}}
+spec: {{nodes: 2, network: vxlan, seed: 0}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: a, namespace: default}}
+spec:
+  nodeName: node-1
+  containers: [{{name: client}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: b, namespace: default, labels: {{app: b}}}}
+spec:
+  nodeName: node-2
+  containers: [{{name: server, ports: [{{name: http, containerPort: 8080}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: b, namespace: default}}
+spec:
+  clusterIP: 10.96.0.80
+  selector: {{app: b}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {{name: bulk, from: default/a, to: '10.96.0.80:80', payload: {payload}}}
+"""
+
+CROSS_NODE_VXLAN_SERVICE = HopScenario(
+    name="vxlan-service",
+    description="two nodes over vxlan, pod a on node-1 -> ClusterIP 10.96.0.80:80 -> pod b:8080"
+                " on node-2, payload echoed back",
+    yaml=lambda payload: CROSS_NODE_VXLAN_SERVICE_YAML.format(payload=payload),
+    endpoints=("default/a:eth0", "default/b:eth0"),
+    hop_kinds={"route": HopKind.ROUTE, "nat": HopKind.NAT, "encap": HopKind.ENCAP},
+)
+
+SCENARIOS: dict[str, HopScenario] = {
+    s.name: s for s in (CROSS_NODE_VXLAN_SERVICE, SAME_NODE)}
+DEFAULT_SCENARIO = CROSS_NODE_VXLAN_SERVICE.name
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ table the way ``ip route show`` does (``default via …``, ``… proto kernel sc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 
@@ -22,12 +22,14 @@ class Route:
     scope: str = ""  # "link" for connected routes, "host" for local
     onlink: bool = False
     metric: int = 0
+    # ``ip route`` text, rendered once: every forwarded packet's trace line quotes it
+    text: str = field(default="", init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", self._render())
 
     def render(self) -> str:
-        text = _RENDERED.get(self)
-        if text is None:
-            text = _RENDERED[self] = self._render()
-        return text
+        return self.text
 
     def _render(self) -> str:
         dst = "default" if self.dst.prefixlen == 0 else (
@@ -47,9 +49,6 @@ class Route:
         if self.onlink:
             parts.append("onlink")
         return " ".join(parts)
-
-
-_RENDERED: dict[Route, str] = {}
 
 
 class RoutingTable:

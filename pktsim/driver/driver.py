@@ -30,6 +30,7 @@ from pktsim.driver.types import Direction, Interface, Sink, TraceEvent
 from pktsim.wire.parse import summary
 
 DEFAULT_LATENCY_NS = 1_000
+SUMMARY_CACHE = 512  # summaries remembered by frame bytes (cleared when full)
 
 
 @dataclass(slots=True, eq=False)
@@ -58,7 +59,7 @@ class Driver:
                  hop_limit: int = 512) -> None:
         self.now = 0
         self.start_time_ns = start_time_ns
-        self.sinks: list[Sink] = list(sinks or [])
+        self.sinks: tuple[Sink, ...] = tuple(sinks or ())  # fixed for the driver's life
         self.hop_limit = hop_limit
         self.stats = RunStats()
         self._queue: list[tuple[int, int, Callable[[], None]]] = []  # (t, seq, action)
@@ -69,14 +70,24 @@ class Driver:
         self._next_pid = 1
         self.interfaces: list[Interface] = []
         self.listeners: list[Callable[[TraceEvent], None]] = []
-        self._last_data: bytes = b""
-        self._last_text = ""
+        self._summaries: dict[bytes, str] = {}  # frame bytes -> summary, bounded
+        self._raw_summaries: dict[bytes, str] = {}  # the same for bare IPv4 (tunl0)
+        # Bound methods of the sinks that want frames / events (a sink opts out with a
+        # class attribute ``takes_frames = False`` or ``takes_events = False``): the hot
+        # path calls only these instead of every sink's no-op.
+        self._frame_fns = [s.frame for s in self.sinks if getattr(s, "takes_frames", True)]
+        self._event_fns = [s.event for s in self.sinks if getattr(s, "takes_events", True)]
 
     # -- wiring ---------------------------------------------------------------------------
     def new_pid(self) -> int:
         pid = self._next_pid
         self._next_pid += 1
         return pid
+
+    @property
+    def tracing(self) -> bool:
+        """Whether anyone (a sink or a listener) sees trace events."""
+        return bool(self._event_fns or self.listeners)
 
     def add_interface(self, iface: Interface) -> Interface:
         self.interfaces.append(iface)
@@ -149,19 +160,22 @@ class Driver:
     # -- the work -------------------------------------------------------------------------
     def apply(self, device: Device, reaction: Reaction) -> None:
         """Record a device's steps, transmit its frames, and re-arm its timer."""
-        for st in reaction.steps:
-            if st.event == "drop":
-                self.stats.drops += 1
-            self._event(TraceEvent(self.now, st.flow, st.pid, device.host, st.iface, st.event,
-                                   st.summary, None, st.detail))
+        steps = reaction.steps
         notes: dict[int, str] = {}
-        if reaction.emits and reaction.steps:
-            for st in reaction.steps:
-                if st.pid is not None and st.event not in ("learn", "drop"):
-                    prev = notes.get(st.pid)
-                    notes[st.pid] = f"{prev}; {st.summary}" if prev else st.summary
+        if steps:
+            now, host, event = self.now, device.host, self._event
+            for st in steps:
+                if st.event == "drop":
+                    self.stats.drops += 1
+                event(TraceEvent(now, st.flow, st.pid, host, st.iface, st.event, st.summary,
+                                 None, st.detail))
+            if reaction.emits:
+                for st in steps:
+                    if st.pid is not None and st.event not in ("learn", "drop"):
+                        prev = notes.get(st.pid)
+                        notes[st.pid] = f"{prev}; {st.summary}" if prev else st.summary
         for emit in reaction.emits:
-            note = notes.get(emit.frame.pid, "")
+            note = notes.get(emit.frame.pid, "") if notes else ""
             if emit.delay:
                 self.at(self.now + emit.delay, _later(self._transmit, device, emit, note))
             else:
@@ -216,7 +230,8 @@ class Driver:
     def _deliver(self, end: LinkEnd, frame: Frame) -> None:
         reaction = end.device.receive(self.now, end.port, frame)
         if end.iface is not None:
-            note = "; ".join(s.summary for s in reaction.steps if s.pid == frame.pid)
+            pid = frame.pid
+            note = "; ".join([s.summary for s in reaction.steps if s.pid == pid])
             self._capture(end, frame, Direction.INBOUND, "rx", note)
         self.apply(end.device, reaction)
 
@@ -224,24 +239,29 @@ class Driver:
                  note: str) -> None:
         iface = end.iface
         assert iface is not None
-        self.stats.frames += 1
-        number = self.stats.frames
+        stats = self.stats
+        stats.frames += 1
+        number = stats.frames
         data = frame.data
-        if data is self._last_data:  # the same bytes seen at both ends of a link
-            text = self._last_text
-        else:
+        # a frame's bytes often pass unchanged over several links: summarise them once
+        cache = self._raw_summaries if end.raw_ip else self._summaries
+        text = cache.get(data)
+        if text is None:
             text = summary(data, end.raw_ip)
-            self._last_data, self._last_text = data, text
-        comment = f"{text} | {note}" if note else text
-        t_abs = self.start_time_ns + self.now
-        for sink in self.sinks:
-            sink.frame(t_abs, iface, direction, frame.data, comment)
+            if len(cache) >= SUMMARY_CACHE:
+                cache.clear()
+            cache[data] = text
+        if self._frame_fns:
+            comment = f"{text} | {note}" if note else text
+            t_abs = self.start_time_ns + self.now
+            for fn in self._frame_fns:
+                fn(t_abs, iface, direction, data, comment)
         self._event(TraceEvent(self.now, frame.flow, frame.pid, iface.host, iface.name, event,
                                text, number))
 
     def _event(self, event: TraceEvent) -> None:
-        for sink in self.sinks:
-            sink.event(event)
+        for fn in self._event_fns:
+            fn(event)
         for listener in self.listeners:
             listener(event)
 

@@ -279,15 +279,16 @@ class Conntrack:
         if conn.tcp is not None:
             step = tcp_packet(conn.tcp, d, pkt[ihl + 13], conn.seen_reply, conn.assured,
                               self.config.tcp)
-            flags = tcp_flag_str(pkt[ihl + 13])
             if step.action == "reopen":
                 self.delete(conn)
                 return self._new(now, conn.orig if d == 0 else conn.reply, pkt, ihl,
                                  f"reopen after {NAMES[step.old]}")
             if step.action == "invalid":
-                return Track(None, note=f"invalid: TCP {flags} in {NAMES[step.old]}")
+                return Track(None, note=f"invalid: TCP {tcp_flag_str(pkt[ihl + 13])} in "
+                                        f"{NAMES[step.old]}")
             if step.action == "ignore":
-                return Track(conn, d, ctstate, note=f"TCP {flags} ignored in {conn.state}")
+                return Track(conn, d, ctstate,
+                             note=f"TCP {tcp_flag_str(pkt[ihl + 13])} ignored in {conn.state}")
             conn.expires = now + step.timeout * NS
             conn.assured = conn.assured or step.assured
             if step.old != step.new:

@@ -90,6 +90,7 @@ class Netfilter:
         self._stat_rng = random.Random(rng.getrandbits(64))  # -m statistic draws
         self._nat_rng = random.Random(rng.getrandbits(64))  # NAT port choices
         self._pending: dict[int, _Ctx] = {}
+        self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type)
         self._looped: dict[int, _Ctx] = {}
         self._handlers = {"PREROUTING": self._prerouting, "INPUT": self._input,
                           "FORWARD": self._forward, "OUTPUT": self._output,
@@ -215,7 +216,9 @@ class Netfilter:
 
     # -- table walks ----------------------------------------------------------------------
     def _env(self, now: int) -> Env:
-        return Env(now, self._stat_rng, self.recent, self._addr_type)
+        env = self._walk_env  # one Env per namespace, its clock set for each walk
+        env.now = now
+        return env
 
     def _addr_type(self, ip: bytes) -> str:
         """``inet_addr_type``: what the local routing table says the address is."""
@@ -292,17 +295,16 @@ class Netfilter:
             return pkt
         if tr.ctstate == "RELATED" and pkt[9] == PROTO_ICMP:
             return self._icmp_related(p, pkt, ctx, mt)
-        label, suffix = self._replay_text(conn, tr.dir, mt), ""
-        detail: dict[str, object] = {}
+        bound: tuple[str, str, dict[str, object]] | None = None
         if tr.ctstate == "NEW" and tr.dir == 0 and mt not in conn.nat_init \
                 and not conn.confirmed:
             bound = self._bind(p, pkt, ctx, mt)
             if bound is None:
                 return None
-            label, suffix, detail = bound
         target = nat.manip_for(conn, tr.dir, mt)
         if target is None:
             return pkt
+        label, suffix, detail = bound or (self._replay_text(conn, tr.dir, mt), "", {})
         new = rewrite(pkt, target, mt)
         self._nat_step(p, pkt, new, mt, label, suffix, **detail)
         return new

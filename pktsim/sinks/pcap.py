@@ -45,6 +45,8 @@ def record(t_abs_ns: int, data: bytes, snaplen: int = SNAPLEN) -> bytes:
 class PcapDirSink:
     """The Sink that writes ``<dir>/<iface.file_stem>.pcap`` for every interface announced."""
 
+    takes_events = False  # the driver skips this sink's no-op for every event
+
     def __init__(self, directory: str | Path, flush_bytes: int = 8 << 20,
                  snaplen: int = SNAPLEN) -> None:
         self.directory = Path(directory)
@@ -55,6 +57,9 @@ class PcapDirSink:
         self._owner: dict[str, Interface] = {}  # file stem -> the interface that has it
         self._pending: dict[Path, list[bytes]] = {}
         self._buffered = 0
+        # id(iface) -> (iface, its pending chunks): one identity check per frame instead
+        # of hashing the Interface dataclass and then the Path
+        self._fast: dict[int, tuple[Interface, list[bytes]]] = {}
 
     def path_for(self, iface: Interface) -> Path:
         return self.directory / f"{iface.file_stem}.pcap"
@@ -82,9 +87,14 @@ class PcapDirSink:
     def frame(self, t_abs_ns: int, iface: Interface, direction: Direction, data: bytes,
               comment: str) -> None:
         """Buffer one record; classic pcap has no place for the direction or the comment."""
-        path = self._paths.get(iface) or self._open(iface)
+        hit = self._fast.get(id(iface))
+        if hit is not None and hit[0] is iface:
+            chunks = hit[1]
+        else:
+            chunks = self._pending[self._paths.get(iface) or self._open(iface)]
+            self._fast[id(iface)] = (iface, chunks)  # iface kept alive: its id stays valid
         rec = record(t_abs_ns, data, self._snaplen)
-        self._pending[path].append(rec)
+        chunks.append(rec)
         self._buffered += len(rec)
         if self._buffered >= self._flush_bytes:
             self.flush()

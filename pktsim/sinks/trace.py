@@ -15,20 +15,27 @@ from typing import TextIO
 from pktsim.driver.types import Direction, Interface, TraceEvent
 
 _enc = json.encoder.encode_basestring_ascii  # the C string encoder json.dumps uses
+# json.dumps(separators=(",", ":")) without its per-call wrapper: the detail of an event is
+# plain data made by pktsim (no cycles), so the circular check is skipped too.
+_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def format_event(e: TraceEvent) -> str:
     frame = f"#{e.frame}" if e.frame is not None else "-"
     where = f"{e.host}:{e.iface}" if e.iface else e.host
-    return (f"t={e.t / 1e9:.9f}  {e.flow or '-'}  {where}  {e.event}  {frame}  "
-            f"{e.summary}")
+    t = e.t
+    return (f"t={t // 1_000_000_000}.{t % 1_000_000_000:09d}  {e.flow or '-'}  {where}  "
+            f"{e.event}  {frame}  {e.summary}")
 
 
 class _TextFileSink:
     """A sink that writes one line per trace event to a text file, and ignores frames."""
 
+    takes_frames = False  # the driver skips this sink's no-op for every frame
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._file: TextIO = open(path, "w", encoding="utf-8", buffering=1 << 20)
+        self._write = self._file.write
 
     def interface(self, iface: Interface) -> None:
         return None
@@ -41,7 +48,7 @@ class _TextFileSink:
         raise NotImplementedError
 
     def event(self, event: TraceEvent) -> None:
-        self._file.write(self.line(event))
+        self._write(self.line(event))
 
     def close(self) -> None:
         self._file.close()
@@ -50,17 +57,28 @@ class _TextFileSink:
 class JsonlSink(_TextFileSink):
     """Streams every trace event as one JSON line (keys in a fixed order)."""
 
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path)
+        # (flow, host, iface, event) -> their JSON text: a run has few distinct ones
+        self._names: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+
     def line(self, event: TraceEvent) -> str:
         e = event
         packet = "null" if e.packet is None else str(e.packet)
         frame = "" if e.frame is None else f',"frame":{e.frame}'
         extra = ""
         if e.detail:
-            extra = "," + json.dumps(e.detail, separators=(",", ":"))[1:-1]
-        return (f'{{"t":{e.t},"flow":{_enc(e.flow)},"packet":{packet},'
-                f'"host":{_enc(e.host)},"iface":{_enc(e.iface)},'
-                f'"event":{_enc(e.event)},"summary":{_enc(e.summary)}{frame}'
-                f"{extra}}}\n")
+            extra = "," + _dumps(e.detail)[1:-1]
+        key = (e.flow, e.host, e.iface, e.event)
+        names = self._names.get(key)
+        if names is None:
+            if len(self._names) >= 65536:
+                self._names.clear()
+            names = self._names[key] = (
+                f'"flow":{_enc(e.flow)},"packet":',
+                f',"host":{_enc(e.host)},"iface":{_enc(e.iface)},"event":{_enc(e.event)}')
+        return (f'{{"t":{e.t},{names[0]}{packet}{names[1]},"summary":{_enc(e.summary)}'
+                f"{frame}{extra}}}\n")
 
 
 class TextSink(_TextFileSink):
