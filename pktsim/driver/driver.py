@@ -22,6 +22,7 @@ hang the run.
 from __future__ import annotations
 
 import heapq
+from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from pktsim.driver.types import Direction, Interface, Sink, TraceEvent
 from pktsim.wire.parse import summary
 
 DEFAULT_LATENCY_NS = 1_000
+HOP_COUNTS = 65536  # packets whose hop counts are kept (a looping one is never idle)
 SUMMARY_CACHE = 512  # summaries remembered by frame bytes (cleared when full)
 
 
@@ -214,8 +216,12 @@ class Driver:
             return
         if end.iface is not None and end.peer is not end:
             self._capture(end, frame, Direction.OUTBOUND, "tx", note)
-        hops = self._hops.get(frame.pid, 0) + 1
-        self._hops[frame.pid] = hops
+        counts = self._hops  # in order of last hop: pop + insert moves a packet to the end
+        hops = counts.pop(frame.pid, 0) + 1
+        counts[frame.pid] = hops
+        if len(counts) > HOP_COUNTS:  # forget the packets idle longest: memory stays flat
+            for pid in list(islice(counts, HOP_COUNTS // 8)):
+                del counts[pid]
         self.stats.hops += 1
         if hops > self.hop_limit:
             self.stats.storm_drops += 1

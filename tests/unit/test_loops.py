@@ -104,3 +104,27 @@ def test_a_cluster_whose_node_bridges_are_wired_twice_terminates_with_a_diagnosi
     assert results[0].status != "ok"
     text = "".join(format_event(e) + "\n" for e in memory.events)
     assert "ARP, Request who-has 10.244.0.99" in text
+
+
+def test_hop_counts_stay_bounded_in_a_long_run_and_a_loop_is_still_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver forgets the packets idle longest (memory stays flat over a long run);
+    a looping packet is never idle, so the storm limit still catches it."""
+    import pktsim.driver.driver as drv
+
+    monkeypatch.setattr(drv, "HOP_COUNTS", 64)
+    memory = MemorySink()
+    driver = Driver([memory])
+    a = Bridge("sw-a", "br-a", b"\x02\x00\x00\x00\x00\x01", local=False)
+    b = Bridge("sw-b", "br-b", b"\x02\x00\x00\x00\x00\x02", local=False)
+    a.add_port("host")
+    for i in range(2):
+        a.add_port(f"link{i}")
+        b.add_port(f"link{i}")
+        driver.connect(a, f"link{i}", None, b, f"link{i}", None)
+    for k in range(300):  # many other packets, one after another, while the loop runs
+        driver.call(k * 10_000, a, lambda now: a.receive(
+            now, "host", Frame(BROADCAST, driver.new_pid(), "other")))
+    driver.run()
+    assert len(driver._hops) <= 64
+    assert storm_drops(memory)  # each looping packet still reached the limit
