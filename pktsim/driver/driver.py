@@ -22,9 +22,9 @@ hang the run.
 from __future__ import annotations
 
 import heapq
-from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 from pktsim.devices.base import Device, DropReason, Emit, Frame, Reaction
 from pktsim.driver.types import Direction, Interface, Sink, TraceEvent

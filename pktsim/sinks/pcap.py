@@ -22,6 +22,7 @@ NS_MAGIC = 0xA1B23C4D
 
 _GLOBAL_HEADER = struct.Struct("<IHHiIII")  # magic, 2, 4, thiszone, sigfigs, snaplen, linktype
 _RECORD_HEADER = struct.Struct("<IIII")  # ts_sec, ts_nsec, incl_len, orig_len
+_TS_LIMIT = (0xFFFFFFFF + 1) * 1_000_000_000  # 32-bit seconds
 
 
 def global_header(linktype: int, snaplen: int = SNAPLEN) -> bytes:
@@ -93,9 +94,15 @@ class PcapDirSink:
         else:
             chunks = self._pending[self._paths.get(iface) or self._open(iface)]
             self._fast[id(iface)] = (iface, chunks)  # iface kept alive: its id stays valid
-        rec = record(t_abs_ns, data, self._snaplen)
-        chunks.append(rec)
-        self._buffered += len(rec)
+        if not 0 <= t_abs_ns < _TS_LIMIT:
+            record(t_abs_ns, data, self._snaplen)  # raises the error that says why
+        orig_len = len(data)
+        if orig_len > self._snaplen:
+            data = data[:self._snaplen]
+        sec, nsec = divmod(t_abs_ns, 1_000_000_000)
+        chunks.append(_RECORD_HEADER.pack(sec, nsec, len(data), orig_len))
+        chunks.append(data)  # the frame's bytes as they are: joined once, at flush
+        self._buffered += 16 + len(data)
         if self._buffered >= self._flush_bytes:
             self.flush()
 

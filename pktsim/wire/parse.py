@@ -23,7 +23,7 @@ _FLAG_LETTERS = ((TCP_SYN, "S"), (TCP_FIN, "F"), (TCP_RST, "R"), (TCP_PSH, "P"),
 
 
 def mac_str(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
+    return mac.hex(":")
 
 
 def ip_str(addr: bytes) -> str:
