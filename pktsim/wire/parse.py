@@ -8,6 +8,7 @@ comments carry, in tcpdump's manner.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from ipaddress import IPv4Address
 
 from pktsim.wire.build import ETH_P_ARP, ETH_P_IP, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP
@@ -74,6 +75,7 @@ def ipv4_summary(pkt: bytes) -> str:
     return f"IP {s} > {d}: proto {proto}, length {len(body)}, ttl {ttl}"
 
 
+@lru_cache(maxsize=1024)  # a DNS message crosses many links unchanged: parse it once
 def dns_summary(wire: bytes) -> str:
     """tcpdump's DNS line: ``1234+ A? web.default.svc.cluster.local. (52)`` for a query,
     ``1234*- 1/0/0 A 10.96.45.12 (68)`` or ``1234 NXDomain*- 0/1/0 (145)`` for an answer."""
