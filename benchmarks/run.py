@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import hop_rate
+from benchmarks import hop_rate, memory, properties, scale
 from benchmarks.common import RESULTS, Outcome, python_line, write_results
 
 
@@ -22,8 +22,30 @@ def _hop_rate(args: argparse.Namespace) -> Outcome:
         workdir=Path(args.workdir) if args.workdir else None))
 
 
+def _properties(args: argparse.Namespace) -> Outcome:
+    return properties.run(properties.configure(
+        args.quick, examples=args.examples, repeats=args.repeats,
+        profile=args.profile or None))
+
+
+def _memory(args: argparse.Namespace) -> Outcome:
+    return memory.run(memory.configure(
+        args.quick, workload=args.mem_workload, small=args.mem_small, large=args.mem_large,
+        diagnose=args.mem_diagnose or None,
+        workdir=Path(args.workdir) if args.workdir else None))
+
+
+def _scale(args: argparse.Namespace) -> Outcome:
+    return scale.run(scale.configure(
+        args.quick, nodes=args.nodes, nat_repeats=args.nat_repeats,
+        profile=args.profile or None, workdir=Path(args.workdir) if args.workdir else None))
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     hop_rate.NAME: _hop_rate,
+    properties.NAME: _properties,
+    memory.NAME: _memory,
+    scale.NAME: _scale,
 }
 
 
@@ -48,15 +70,35 @@ def parser() -> argparse.ArgumentParser:
                     "(default: 2000; 500 with --quick)")
     hr.add_argument("--profile", action="store_true",
                     help="also profile one run (cProfile, top 15 by own time)")
+    pr = p.add_argument_group("properties (also takes --repeats and --profile)")
+    pr.add_argument("--examples", type=int, help="hypothesis examples: random 3-node clusters "
+                    "with 5 flows each (default: 100; 10 with --quick)")
+    me = p.add_argument_group("memory")
+    me.add_argument("--mem-workload", choices=sorted(memory.WORKLOADS),
+                    help=f"the workload (default: {memory.DEFAULT_WORKLOAD})")
+    me.add_argument("--mem-small", type=int, help="packets of the short run "
+                    "(default: 10000; 1000 with --quick)")
+    me.add_argument("--mem-large", type=int, help="packets of the long run "
+                    "(default: 100000; 10000 with --quick)")
+    me.add_argument("--mem-diagnose", action="store_true", help="also compare tracemalloc "
+                    "snapshots of both runs when the ratio is within target")
+    sc = p.add_argument_group("scale (also takes --profile: the largest size's load + build)")
+    sc.add_argument("--nodes", type=int, nargs="+", help="cluster sizes in nodes, each in a "
+                    "fresh process (default: 100 1000 5000; 10 30 with --quick)")
+    sc.add_argument("--nat-repeats", type=int, help="NAT decisions timed per size "
+                    "(default: 2000; 300 with --quick)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    for name in ("segments", "repeats", "sample"):
+    for name in ("segments", "repeats", "sample", "examples", "mem_small", "mem_large",
+                 "nat_repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            parser().error(f"--{name} must be at least 1")
+            parser().error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.nodes and min(args.nodes) < 2:
+        parser().error("--nodes must be at least 2")
     names = args.only or list(BENCHMARKS)
     print(f"benchmarks: {', '.join(names)}{' (quick)' if args.quick else ''}; {python_line()}",
           flush=True)

@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Interface
+from bisect import bisect_left
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING
 
+from pktsim.devices.routes import Route
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.driver.types import Interface, LinkType
 from pktsim.model.cluster import NodeInfo
@@ -37,13 +40,44 @@ def install(topo: Topology, node: NodeInfo) -> None:
     elif network == "ipip":
         _ipip(topo, node)
     else:
-        ns = topo.node_ns[node.name]
-        for other in _others(topo, node):
-            ns.add_route(other.pod_cidr, "eth0", other.ip)
+        add_routes(topo, node, "eth0", onlink=False, via=lambda other: other.ip)
 
 
 def _others(topo: Topology, node: NodeInfo) -> list[NodeInfo]:
     return [n for n in topo.model.node_list() if n.name != node.name]
+
+
+def _key(route: Route) -> tuple[int, int]:
+    return -route.dst.prefixlen, route.metric  # RoutingTable's order
+
+
+def add_routes(topo: Topology, node: NodeInfo, dev: str, *, onlink: bool,
+               via: Callable[[NodeInfo], IPv4Address]) -> None:
+    """One route per other node's pod CIDR, as ``ns.add_route`` one by one would leave them.
+
+    Every node has the same route to a given node, so the routes are made once per build and
+    shared (5,000 nodes have 25 million of them); each node's table is the stable merge of
+    what it had and the shared routes but its own, which is what adding them in turn
+    (each ``add`` a stable sort) gives, without 5,000 sorts of 5,000 routes per node."""
+    cache_key = ("routes", dev, onlink)
+    shared = topo.shared.get(cache_key)
+    if shared is None:
+        nodes = topo.model.node_list()
+        made = [(Route(n.pod_cidr, dev, via(n), onlink=onlink), n.name) for n in nodes]
+        made.sort(key=lambda pair: _key(pair[0]))
+        shared = topo.shared[cache_key] = (
+            [r for r, _ in made], [_key(r) for r, _ in made],
+            {name: i for i, (_, name) in enumerate(made)})
+    routes, keys, position = shared
+    own = position[node.name]
+    mine, my_keys = routes[:own] + routes[own + 1:], keys[:own] + keys[own + 1:]
+    table = topo.node_ns[node.name].routes
+    for route in reversed(table.routes):  # before the shared routes of an equal key
+        at = bisect_left(my_keys, _key(route))
+        mine.insert(at, route)
+        my_keys.insert(at, _key(route))
+    table.routes = mine
+    table._cache.clear()  # RoutingTable has no bulk add: keep its lookup cache honest
 
 
 def _vxlan(topo: Topology, node: NodeInfo) -> None:
@@ -55,9 +89,9 @@ def _vxlan(topo: Topology, node: NodeInfo) -> None:
     ns.tunnel_stack["udp/8472"] = f"{name}.stack"
     dev = VxlanDevice(node.name, name, vni=1, local_ip=node.ip.packed,
                       seed=topo.model.config.seed)
+    add_routes(topo, node, name, onlink=True, via=lambda other: other.pod_cidr.network_address)
     for other in _others(topo, node):
         gw = other.pod_cidr.network_address
-        ns.add_route(other.pod_cidr, name, gw, onlink=True)
         ns.neigh.set(name, gw.packed, other.vtep_mac, "PERMANENT")
         dev.add_fdb(other.vtep_mac, other.ip.packed)
     iface = driver.add_interface(Interface(
@@ -75,8 +109,7 @@ def _ipip(topo: Topology, node: NodeInfo) -> None:
     ns.add_iface("tunl0.stack", b"\x00" * 6, kind="stack")
     ns.tunnel_stack["ipip"] = "tunl0.stack"
     dev = IpipDevice(node.name, "tunl0", local_ip=node.ip.packed, seed=topo.model.config.seed)
-    for other in _others(topo, node):
-        ns.add_route(other.pod_cidr, "tunl0", other.ip, onlink=True)
+    add_routes(topo, node, "tunl0", onlink=True, via=lambda other: other.ip)
     iface = driver.add_interface(Interface(
         node.name, "tunl0", LinkType.RAW, description="Calico IP-in-IP device (ipip, ttl "
         "inherit, nopmtudisc), MTU 1480"))

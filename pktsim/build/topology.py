@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
+from typing import Any
 
 from pktsim.build import overlay
 from pktsim.build.external import RESOLVER_HOST, build_external
@@ -26,9 +27,11 @@ from pktsim.driver.driver import Driver
 from pktsim.driver.rand import Streams
 from pktsim.driver.types import Interface, Sink
 from pktsim.kubeproxy import node_rules
+from pktsim.kubeproxy.tables import node_specific, restore_tables, sharing_key
 from pktsim.model.addons import is_coredns
+from pktsim.model.bulk import gc_paused
 from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
-from pktsim.netfilter import ConntrackConfig, Netfilter, flannel_masquerade
+from pktsim.netfilter import ConntrackConfig, Netfilter, Table, flannel_masquerade
 from pktsim.wire.parse import mac_str
 
 NODE_NET_LATENCY = 20_000  # 20 µs across the node network
@@ -53,6 +56,10 @@ class Topology:
     # the random streams of this build: fresh per build, so every run of a cluster is the
     # same run (the model's own streams decided its addresses once, at allocation)
     streams: Streams = field(default_factory=lambda: Streams(0))
+    # kube-proxy's tables, loaded once per distinct rule set and frozen: each node's
+    # netfilter holds overlays of them (``install_netfilter``)
+    kube_proxy_tables: dict[object, dict[str, Table]] = field(default_factory=dict)
+    shared: dict[object, Any] = field(default_factory=dict)  # what every node has alike
 
     def netns_of(self, host: str) -> Netns:
         """The namespace of a pod (``ns/name``), a node, ``external/NAME`` or ``external``."""
@@ -66,8 +73,14 @@ class Topology:
 
 
 def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
+    """The devices of ``model`` (with the garbage collector paused: ``model.bulk``)."""
+    with gc_paused():
+        return _build(model, sinks)
+
+
+def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
     cfg = model.config
-    driver = Driver(sinks, start_time_ns=cfg.start_time_ns)
+    driver = Driver(sinks, start_time_ns=cfg.start_time_ns, hop_limit=hop_limit(model))
     topo = Topology(model, driver, streams=Streams(cfg.seed))
     topo.switch = Bridge("network", "nodes", b"\x02\x00\x00\x00\x00\x01", local=False)
     for node in model.node_list():
@@ -79,6 +92,13 @@ def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         _build_pod(topo, pod)
     return topo
+
+
+def hop_limit(model: ClusterModel) -> int:
+    """The driver's storm limit: a broadcast on the node network is one hop per node (an ARP
+    request to 1,000 nodes is 1,000 hops of one packet), so big clusters need more than the
+    default 512 to tell a flood from a loop; clusters of up to 200 nodes keep 512."""
+    return 512 + 2 * max(0, len(model.nodes) - 200)
 
 
 def _build_node(topo: Topology, node: NodeInfo) -> None:
@@ -180,12 +200,23 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
 
     pod -> pod keeps its source; pod -> anywhere outside the cluster CIDR is masqueraded to
     the node's address (flannel's FLANNEL-POSTRTG, fact 70, used for every network mode).
+    Nodes whose kube-proxy rules are the same (``sharing_key``) share them: the text is
+    written and parsed once, and each node copies only the chains it changes.
     """
     cfg = topo.model.config
     ns = topo.node_ns[node.name]
     nf = Netfilter(ns, topo.streams.stream(f"netfilter/{node.name}"),
                    config=ConntrackConfig.kube_proxy())
-    nf.load(node_rules(topo.model, node.name))
+    specific = topo.shared.get("kube-proxy node-specific")
+    if specific is None:
+        specific = topo.shared["kube-proxy node-specific"] = node_specific(topo.model)
+    key = sharing_key(topo.model, node.name, specific)
+    shared = topo.kube_proxy_tables.get(key)
+    if shared is None:  # iptables-restore of kube-proxy's rules: parsed, validated, frozen
+        shared = {name: table.freeze() for name, table in
+                  restore_tables(node_rules(topo.model, node.name)).items()}
+        topo.kube_proxy_tables[key] = shared
+    nf.tables.update({name: table.overlay() for name, table in shared.items()})
     flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
     nf.validate()
     ns.hooks = nf

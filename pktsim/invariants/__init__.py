@@ -39,6 +39,7 @@ from pktsim.invariants.paths import (
     hops,
     no_reflection_without_hairpin,
     pod_to_pod_not_natted,
+    sharing,
     ttl_decreases_per_routed_hop,
 )
 from pktsim.invariants.services import (
@@ -73,5 +74,6 @@ def check_all(result: Result, *, delivered: bool = True) -> None:
               dns_answers_match_model]
     if delivered:
         checks.insert(0, flows_delivered)
-    for check in checks:
-        check(result)
+    with sharing(result):  # packet ids and hops are derived once for all of them
+        for check in checks:
+            check(result)

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from socket import inet_ntoa
 
 import dns.exception
 import dns.flags
@@ -101,8 +102,8 @@ def _dns_messages(result: Result) -> Iterator[tuple[CapturedFrame, bytes]]:
         payload = ip[offset:total]
         if not payload:
             continue
-        key = (f.iface.if_name, f.direction.name, str(IPv4Address(ip[12:16])), ports[0],
-               str(IPv4Address(ip[16:20])), ports[1])
+        key = (f.iface.if_name, f.direction.name, inet_ntoa(ip[12:16]), ports[0],
+               inet_ntoa(ip[16:20]), ports[1])
         buf = streams.get(key, b"") + payload
         while len(buf) >= 2 and len(buf) >= 2 + int.from_bytes(buf[:2], "big"):
             size = int.from_bytes(buf[:2], "big")

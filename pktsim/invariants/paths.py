@@ -4,12 +4,13 @@ checksums; and ``hops``, the captured IPv4 packets they walk.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address
-from typing import Any
+from socket import inet_ntoa
+from typing import Any, TypeVar
 
 from pktsim.api import Result
 from pktsim.sinks.trace import CapturedFrame
@@ -53,10 +54,40 @@ def _frames(result: Result) -> list[CapturedFrame]:
     return result.memory.frames
 
 
+# -- tables several invariants derive from one run, made once while ``check_all`` runs ------
+
+_T = TypeVar("_T")
+_shared: list[tuple[Result, dict[str, Any]]] = []  # the runs ``sharing`` is active for
+
+
+@contextlib.contextmanager
+def sharing(result: Result) -> Iterator[None]:
+    """While active, the tables derived from ``result`` (packet ids, hops, paths) are made
+    once and shared by every invariant, instead of once per invariant: ``check_all`` runs
+    ten of them over the same frames.  Outside it every call derives afresh, so a result
+    that changes between calls (a live simulation) is never judged on stale tables."""
+    _shared.append((result, {}))
+    try:
+        yield
+    finally:
+        _shared.pop()
+
+
+def _memo(result: Result, name: str, make: Callable[[], _T]) -> _T:
+    """``make()``, or its value from earlier in the same ``sharing(result)``."""
+    if not _shared or _shared[-1][0] is not result:
+        return make()
+    table = _shared[-1][1]
+    if name not in table:
+        table[name] = make()
+    value: _T = table[name]
+    return value
+
+
 def _pids(result: Result) -> dict[int, int]:
-    """frame number -> packet id, from the trace."""
-    return {e.frame: e.packet for e in result.events if e.frame is not None
-            and e.packet is not None}
+    """frame number -> packet id, from the trace (callers must not change it: shared)."""
+    return _memo(result, "pids", lambda: {e.frame: e.packet for e in result.events
+                                          if e.frame is not None and e.packet is not None})
 
 
 def _outer_ip(f: CapturedFrame) -> bytes:
@@ -88,13 +119,16 @@ def _hop(f: CapturedFrame, pid: int, ip: bytes) -> Hop:
         sport, dport = struct.unpack_from("!HH", ip, ihl)
         if proto == TCP and len(ip) >= ihl + 14:
             flags = ip[ihl + 13]
-    return Hop(f.number, f.iface.if_name, f.direction.name, pid,
-               str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20])), ip[8], proto, sport,
-               dport, flags, f.t_abs_ns)
+    return Hop(f.number, f.iface.if_name, f.direction.name, pid, inet_ntoa(ip[12:16]),
+               inet_ntoa(ip[16:20]), ip[8], proto, sport, dport, flags, f.t_abs_ns)
 
 
 def hops(result: Result) -> Iterator[Hop]:
     """Every captured IPv4 packet with its packet id, in capture order."""
+    yield from _memo(result, "hops", lambda: list(_hops(result)))
+
+
+def _hops(result: Result) -> Iterator[Hop]:
     pids = _pids(result)
     for f in _frames(result):
         ip = _inner_ip(f)
@@ -105,10 +139,14 @@ def hops(result: Result) -> Iterator[Hop]:
 
 
 def _by_packet(result: Result) -> dict[int, list[Hop]]:
-    out: dict[int, list[Hop]] = defaultdict(list)
-    for hop in hops(result):
-        out[hop.pid].append(hop)
-    return out
+    """packet id -> its hops in capture order (callers must not change it: shared)."""
+    def make() -> dict[int, list[Hop]]:
+        out: dict[int, list[Hop]] = defaultdict(list)
+        for hop in hops(result):
+            out[hop.pid].append(hop)
+        return out
+
+    return _memo(result, "by_packet", make)
 
 
 # -- delivery, TTL, NAT between pods, reflection, checksums ---------------------------------

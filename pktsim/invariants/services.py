@@ -5,7 +5,7 @@ new connections go to ready endpoints.
 from __future__ import annotations
 
 import struct
-from ipaddress import IPv4Address
+from socket import inet_ntoa
 
 from pktsim.api import Result
 from pktsim.invariants.paths import (
@@ -91,7 +91,7 @@ def service_replies_from_vip(result: Result) -> None:
         ip = _outer_ip(f)
         if len(ip) < 20:
             continue
-        src, dst, proto = str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20])), ip[9]
+        src, dst, proto = inet_ntoa(ip[12:16]), inet_ntoa(ip[16:20]), ip[9]
         outbound = f.direction.name == "OUTBOUND"
         if proto == ICMP and not outbound:
             _check_icmp_error(f, ip, opened, front, pids)
@@ -129,7 +129,7 @@ def _check_icmp_error(f: CapturedFrame, ip: bytes, opened: dict[tuple[str, str, 
     if len(quoted) < qihl + 4 or quoted[9] not in (TCP, UDP):
         return
     proto = quoted[9]
-    qsrc, qdst = str(IPv4Address(quoted[12:16])), str(IPv4Address(quoted[16:20]))
+    qsrc, qdst = inet_ntoa(quoted[12:16]), inet_ntoa(quoted[16:20])
     sport, dport = struct.unpack_from("!HH", quoted, qihl)
     asked = opened.get((f.iface.if_name, qsrc, sport, proto))
     if asked is None or (qdst, dport) == asked[:2]:

@@ -19,11 +19,13 @@ takes every value the manifests give as they are (SCENARIO.md §1):
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pktsim.driver.rand import Streams
 from pktsim.errors import ScenarioError, ScenarioErrors
+from pktsim.model.bulk import gc_paused
 from pktsim.model.objects import (
     ClusterConfig,
     Endpoint,
@@ -37,6 +39,7 @@ from pktsim.model.objects import (
     Source,
 )
 from pktsim.model.services import (
+    PodIndex,
     PortInfo,
     ServiceInfo,
     allocate_cluster_ips,
@@ -44,6 +47,7 @@ from pktsim.model.services import (
     allocate_lb_ips,
     allocate_node_ports,
     derive_endpoints,
+    slices_by_service,
 )
 
 
@@ -101,6 +105,11 @@ def _err(src: Source | None, field_: str, value: object, message: str, valid: st
 
 def allocate(scenario: Scenario) -> ClusterModel:
     """Decide every address; raise ``ScenarioError(s)`` for conflicts the manifests create."""
+    with gc_paused():
+        return _allocate(scenario)
+
+
+def _allocate(scenario: Scenario) -> ClusterModel:
     cfg = scenario.config
     model = ClusterModel(cfg, scenario, streams=Streams(cfg.seed))
     errors: list[ScenarioError] = []
@@ -140,9 +149,10 @@ def _allocate_services(model: ClusterModel) -> None:
     lb_ips = allocate_lb_ips(services, cfg.load_balancer_cidr)
     health = allocate_health_check_ports(services, cfg.seed, node_ports)
     pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
+    pod_index, by_service = PodIndex(pods), slices_by_service(slices)
     for svc in services:
-        ports = derive_endpoints(svc, pods, slices) if svc.type != "ExternalName" else \
-            [PortInfo(p) for p in svc.ports]
+        ports = derive_endpoints(svc, pods, slices, index=pod_index, by_service=by_service) \
+            if svc.type != "ExternalName" else [PortInfo(p) for p in svc.ports]
         for index, info in enumerate(ports):
             info.node_port = node_ports.get((svc.key, index))
         if svc.key in health:
@@ -154,7 +164,7 @@ def _allocate_nodes(model: ClusterModel, nodes: list[Node], errors: list[Scenari
     cfg = model.config
     subnets = cfg.pod_cidr.subnets(new_prefix=24) if cfg.pod_cidr.prefixlen <= 24 else iter(())
     taken_ips: dict[IPv4Address, str] = {}
-    taken_cidrs: list[tuple[IPv4Network, str]] = []
+    taken_cidrs = _Taken()
     given = {n.pod_cidr for n in nodes if n.pod_cidr is not None}
     for index, node in enumerate(nodes):
         ip = node.internal_ip or cfg.node_cidr.network_address + 2 + index
@@ -189,10 +199,40 @@ def _check_cidr(node: Node, cidr: IPv4Network, cfg: ClusterConfig,
         errors.append(_err(node.source, "spec.podCIDR", str(cidr),
                            "is too small to allocate from (host-local needs a /30 or larger)",
                            "a prefix length of 30 or less"))
+    if not _overlaps_any(cidr, taken):
+        return
     for other, name in taken:
         if cidr.overlaps(other):
             errors.append(_err(node.source, "spec.podCIDR", str(cidr),
                                f"overlaps node {name}'s {other}", "non-overlapping pod CIDRs"))
+
+
+class _Taken(list[tuple[IPv4Network, str]]):
+    """The pod CIDRs given out so far, with what finds an overlap without trying each one:
+    two CIDRs overlap only when one contains the other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nets: set[tuple[int, int]] = set()  # (first address, prefix length)
+        self.starts: list[int] = []  # first addresses, sorted
+
+    def append(self, item: tuple[IPv4Network, str]) -> None:
+        super().append(item)
+        net = item[0]
+        self.nets.add((int(net.network_address), net.prefixlen))
+        insort(self.starts, int(net.network_address))
+
+
+def _overlaps_any(cidr: IPv4Network, taken: list[tuple[IPv4Network, str]]) -> bool:
+    if not isinstance(taken, _Taken):
+        return True  # no index: let the caller try each one
+    first, last = int(cidr.network_address), int(cidr.broadcast_address)
+    for prefix in range(cidr.prefixlen + 1):  # a taken CIDR that contains this one
+        mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+        if (first & mask, prefix) in taken.nets:
+            return True
+    at = bisect_left(taken.starts, first)  # one that this one contains
+    return at < len(taken.starts) and taken.starts[at] <= last
 
 
 def _allocate_pods(model: ClusterModel, errors: list[ScenarioError]) -> None:

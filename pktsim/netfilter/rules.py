@@ -20,9 +20,11 @@ PREROUTING/OUTPUT, MASQUERADE from POSTROUTING, ...).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import ChainMap
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, Self, SupportsIndex
 
 from pktsim.netfilter.matches import (
     Comment,
@@ -57,16 +59,22 @@ class Rule:
     comment: str = ""
 
     def __post_init__(self) -> None:
-        found = [m for m in self.matches if isinstance(m, Comment)]
-        ordered = list(self.matches)
-        if self.comment and not found:
+        # one pass (rules are built by the hundred thousand for a big cluster): the comment,
+        # the match-everything addresses dropped, then a stable sort by canonical order
+        comment: Comment | None = None
+        ordered: list[Match] = []
+        for m in self.matches:
+            if comment is None and isinstance(m, Comment):
+                comment = m
+            if not _matches_all(m):
+                ordered.append(m)
+        if self.comment and comment is None:
             ordered.insert(0, Comment(self.comment))
-        elif found and not self.comment:
-            object.__setattr__(self, "comment", found[0].text)
-        elif found and found[0].text != self.comment:
-            raise ValueError(f"two different comments: {self.comment!r}, {found[0].text!r}")
-        ordered = [m for m in ordered if not _matches_all(m)]
-        ordered.sort(key=lambda m: m.order)  # stable: modules keep their written order
+        elif comment is not None and not self.comment:
+            object.__setattr__(self, "comment", comment.text)
+        elif comment is not None and comment.text != self.comment:
+            raise ValueError(f"two different comments: {self.comment!r}, {comment.text!r}")
+        ordered.sort(key=_ORDER)  # stable: modules keep their written order
         _check_matches(ordered)
         object.__setattr__(self, "matches", tuple(ordered))
 
@@ -87,6 +95,13 @@ class Rule:
         return " ".join(parts)
 
 
+def _order(m: Match) -> int:
+    return m.order
+
+
+_ORDER = _order
+
+
 def _matches_all(m: Match) -> bool:
     """``-s 0.0.0.0/0`` is no condition (iptables drops it); its negation is refused."""
     if isinstance(m, Source | Destination) and m.net.prefixlen == 0:
@@ -100,10 +115,71 @@ def _check_matches(ms: list[Match]) -> None:
     header = [m.order for m in ms if m.order < 100]
     if len(header) != len(set(header)):
         raise ValueError("multiple -s, -d, -i, -o or -p flags in one rule")
-    protos = {m.proto for m in ms if isinstance(m, Protocol) and not m.negate}
+    protos = None
     for m in ms:
-        if isinstance(m, Ports) and m.proto not in protos:
-            raise ValueError(f"{m.save()} needs -p {m.save().split()[1]}")
+        if isinstance(m, Ports):
+            if protos is None:
+                protos = {p.proto for p in ms if isinstance(p, Protocol) and not p.negate}
+            if m.proto not in protos:
+                raise ValueError(f"{m.save()} needs -p {m.save().split()[1]}")
+
+
+class RuleList(list[Rule]):
+    """A chain's rules: a list that counts its changes (``version``), so that an index built
+    over it (the matcher's dispatch on destination, ``engine.py``) knows when it is stale."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def append(self, rule: Rule) -> None:
+        self._changed()
+        super().append(rule)
+
+    def extend(self, rules: Iterable[Rule]) -> None:
+        self._changed()
+        super().extend(rules)
+
+    def insert(self, index: SupportsIndex, rule: Rule) -> None:
+        self._changed()
+        super().insert(index, rule)
+
+    def pop(self, index: SupportsIndex = -1) -> Rule:
+        self._changed()
+        return super().pop(index)
+
+    def remove(self, rule: Rule) -> None:
+        self._changed()
+        super().remove(rule)
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        self._changed()
+        super().reverse()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._changed()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._changed()
+        super().__delitem__(index)
+
+    def __iadd__(self, rules: Iterable[Rule]) -> Self:  # type: ignore[override, misc]
+        self._changed()
+        return super().__iadd__(rules)
+
+    def __imul__(self, n: SupportsIndex) -> Self:
+        self._changed()
+        return super().__imul__(n)
 
 
 @dataclass
@@ -113,7 +189,18 @@ class Chain:
     name: str
     table: str
     policy: str | None = None
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=RuleList)
+    index_cache: Any = field(default=None, init=False, repr=False, compare=False)
+    """What the matcher derived from ``rules`` (``engine.py``), tagged with their version."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "rules" and not isinstance(value, RuleList):
+            value = RuleList(value)
+        object.__setattr__(self, name, value)
+
+    def copy(self) -> Chain:
+        """The same chain with its own list of (immutable) rules."""
+        return Chain(self.name, self.table, self.policy, RuleList(self.rules))
 
     @property
     def builtin(self) -> bool:
@@ -156,44 +243,82 @@ class Chain:
 
 
 class Table:
-    """One iptables table with its built-in chains and any user chains."""
+    """One iptables table with its built-in chains and any user chains.
 
-    def __init__(self, name: str) -> None:
+    A table may be an *overlay* of a frozen ``base`` table (``base.overlay()``): it reads the
+    base's chains until one is asked for with ``table[name]`` (or ``ensure_chain``), which
+    copies that chain into the overlay first, so changes never reach the base or the other
+    overlays.  Every node of a big cluster has the same kube-proxy rules: the nodes share one
+    frozen table and own only the few chains they change (flannel's POSTROUTING jump).
+    """
+
+    def __init__(self, name: str, base: Table | None = None) -> None:
         if name not in BUILTIN_CHAINS:
             raise ValueError(f"unknown table {name!r} (one of {', '.join(BUILTIN_CHAINS)})")
+        if base is not None and (base.reach is None or base.base is not None):
+            raise ValueError("an overlay needs a frozen table without a base of its own")
         self.name = name
-        self.chains: dict[str, Chain] = {
-            c: Chain(c, name, "ACCEPT") for c in BUILTIN_CHAINS[name]}
+        self.base: Table | None = base
+        self.reach: dict[str, frozenset[str]] | None = None  # set when frozen
+        self.own: dict[str, Chain] = {  # an overlay owns copies of the (small) built-ins
+            c: base.own[c].copy() if base is not None else Chain(c, name, "ACCEPT")
+            for c in BUILTIN_CHAINS[name]}
+
+    @property
+    def chains(self) -> Mapping[str, Chain]:
+        """Every chain by name (read them; change them through ``table[name]``)."""
+        return ChainMap(self.own, self.base.own) if self.base is not None else self.own
+
+    def chain(self, name: str) -> Chain | None:
+        """The chain to read (None if there is none): no copy is made."""
+        found = self.own.get(name)
+        if found is None and self.base is not None:
+            return self.base.own.get(name)
+        return found
 
     def __getitem__(self, chain: str) -> Chain:
-        try:
-            return self.chains[chain]
-        except KeyError:
+        found = self.own.get(chain)
+        if found is not None:
+            return found
+        if self.reach is not None:
+            raise ValueError(f"table {self.name} is frozen (shared by overlays)")
+        shared = self.base.own.get(chain) if self.base is not None else None
+        if shared is None:
             raise KeyError(f"no chain {chain!r} in table {self.name}") from None
+        mine = self.own[chain] = shared.copy()  # copy on write
+        return mine
 
     def __contains__(self, chain: object) -> bool:
-        return chain in self.chains
+        return chain in self.own or (self.base is not None and chain in self.base.own)
 
     def new_chain(self, name: str) -> Chain:
         """``iptables -N``."""
-        if name in self.chains:
+        if name in self:
             raise ValueError(f"chain {name} already exists in table {self.name}")
         if not name or len(name) > MAX_CHAIN_NAME or name.startswith(("-", "!")) \
                 or name in ("ACCEPT", "DROP", "RETURN", "QUEUE"):
             raise ValueError(f"invalid chain name {name!r}")
+        if self.reach is not None:
+            raise ValueError(f"table {self.name} is frozen (shared by overlays)")
         chain = Chain(name, self.name)
-        self.chains[name] = chain
+        self.own[name] = chain
         return chain
 
     def ensure_chain(self, name: str) -> Chain:
-        return self.chains[name] if name in self.chains else self.new_chain(name)
+        return self[name] if name in self else self.new_chain(name)
 
     def builtins(self) -> list[Chain]:
-        return [self.chains[c] for c in BUILTIN_CHAINS[self.name]]
+        return [self._read(c) for c in BUILTIN_CHAINS[self.name]]
 
     def user_chains(self) -> list[Chain]:
         """User chains sorted by name, as iptables-save lists them."""
         return sorted((c for c in self.chains.values() if not c.builtin), key=lambda c: c.name)
+
+    def _read(self, name: str) -> Chain:
+        found = self.chain(name)
+        if found is None:
+            raise KeyError(f"no chain {name!r} in table {self.name}")
+        return found
 
     def is_empty(self) -> bool:
         return all(not c.rules and c.policy in (None, "ACCEPT") for c in self.chains.values()) \
@@ -201,39 +326,81 @@ class Table:
 
     def rules(self) -> Iterator[tuple[Chain, int, Rule]]:
         """Every rule with its chain and 1-based position, in iptables-save order."""
-        for chain in [*self.builtins(), *self.user_chains()]:
+        for chain in self._ordered():
             for i, rule in enumerate(chain.rules, 1):
                 yield chain, i, rule
 
+    # -- sharing --------------------------------------------------------------------------
+    def freeze(self) -> Table:
+        """Validate, then make this table a shareable base: no more changes to it."""
+        self.validate()
+        self.reach = {c: frozenset(h) for c, h in self.hooks_reaching().items()}
+        return self
+
+    def overlay(self) -> Table:
+        """A table that starts as this frozen one and copies the chains it changes."""
+        return Table(self.name, base=self)
+
+    # -- iptables-restore's checks --------------------------------------------------------
     def validate(self) -> None:
-        """What iptables-restore checks before it commits; raises ValueError."""
-        for chain, i, rule in self.rules():
-            t = rule.target
-            if isinstance(t, Jump) and (t.chain not in self.chains or self.chains[t.chain].builtin):
-                raise ValueError(f"{self.name} {chain.name} rule {i}: no user chain {t.chain}")
-        reach = self.hooks_reaching()
-        for chain, i, rule in self.rules():
-            t = rule.target
-            if t is None or isinstance(t, Jump):
-                continue
-            bad = reach.get(chain.name, set()) - t.hooks
-            if bad:
-                raise ValueError(f"{self.name} {chain.name} rule {i}: {t.save()} is reachable "
-                                 f"from {', '.join(sorted(bad))}")
+        """What iptables-restore checks before it commits; raises ValueError.
+
+        An overlay checks only what can differ from its (valid) base: its own chains' jumps,
+        and the chains its own rules reach from hooks the base never reached them from."""
+        shadowing = self.base is not None and any(
+            not c.builtin and name in self.base.own for name, c in self.own.items())
+        incremental = self.base is not None and not shadowing
+        chains = self._ordered() if not incremental else [
+            *(self.own[c] for c in BUILTIN_CHAINS[self.name]),
+            *sorted((c for c in self.own.values() if not c.builtin), key=lambda c: c.name)]
+        for chain in chains:
+            for i, rule in enumerate(chain.rules, 1):
+                t = rule.target
+                if isinstance(t, Jump):
+                    called = self.chain(t.chain)
+                    if called is None or called.builtin:
+                        raise ValueError(f"{self.name} {chain.name} rule {i}: "
+                                         f"no user chain {t.chain}")
+        reach = self._reach(skip_known=incremental)
+        for chain in self._ordered() if not incremental else [self._read(c) for c in reach]:
+            hooks = reach.get(chain.name, set())
+            for i, rule in enumerate(chain.rules if hooks else (), 1):
+                t = rule.target
+                if t is None or isinstance(t, Jump):
+                    continue
+                bad = hooks - t.hooks
+                if bad:
+                    raise ValueError(f"{self.name} {chain.name} rule {i}: {t.save()} is "
+                                     f"reachable from {', '.join(sorted(bad))}")
+
+    def _ordered(self) -> list[Chain]:
+        return [*self.builtins(), *self.user_chains()]
 
     def hooks_reaching(self) -> dict[str, set[str]]:
         """For each chain, the built-in chains (hooks) from which jumps reach it."""
-        reach: dict[str, set[str]] = {name: set() for name in self.chains}
+        reach = self._reach(skip_known=False)
+        return {name: reach.get(name, set()) for name in self.chains}
+
+    def _reach(self, skip_known: bool) -> dict[str, set[str]]:
+        """Hooks reaching each chain; with ``skip_known``, the walk stops at a base chain
+        the base already saw reached from that hook (below it, all is base and valid)."""
+        reach: dict[str, set[str]] = {}
+        known = self.base.reach if skip_known and self.base is not None else None
         for hook in BUILTIN_CHAINS[self.name]:
-            self._mark(hook, hook, reach, [])
+            self._mark(hook, hook, reach, [], known)
         return reach
 
-    def _mark(self, chain: str, hook: str, reach: dict[str, set[str]], stack: list[str]) -> None:
+    def _mark(self, chain: str, hook: str, reach: dict[str, set[str]], stack: list[str],
+              known: dict[str, frozenset[str]] | None) -> None:
         if chain in stack:
             raise ValueError(f"{self.name}: loop through chains {' -> '.join([*stack, chain])}")
-        if hook in reach[chain] and chain != hook:
+        if known is not None and chain not in self.own and hook in known.get(chain, ()):
             return
-        reach[chain].add(hook)
-        for rule in self.chains[chain].rules:
-            if isinstance(rule.target, Jump) and rule.target.chain in self.chains:
-                self._mark(rule.target.chain, hook, reach, [*stack, chain])
+        hooks = reach.setdefault(chain, set())
+        if hook in hooks and chain != hook:
+            return
+        hooks.add(hook)
+        found = self.chain(chain)
+        for rule in found.rules if found is not None else ():
+            if isinstance(rule.target, Jump) and rule.target.chain in self:
+                self._mark(rule.target.chain, hook, reach, [*stack, chain], known)

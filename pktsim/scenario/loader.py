@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pktsim.errors import ScenarioError, ScenarioErrors
+from pktsim.model.bulk import gc_paused
 from pktsim.model.objects import (
     ClusterConfig,
     EndpointSlice,
@@ -239,10 +240,11 @@ def load(inputs: list[tuple[str, str]], seed: int | None = None,
          errors: list[ScenarioError] | None = None) -> Scenario:
     """Load ``(file name, YAML text)`` inputs; raise every problem found, after one pass."""
     state = State(errors=list(errors or []))
-    for file, text in inputs:
-        for doc in read_stream(file, text, state.errors, state.warnings):
-            read_document(state, doc)
-    scenario = assemble(state, seed)
+    with gc_paused():
+        for file, text in inputs:
+            for doc in read_stream(file, text, state.errors, state.warnings):
+                read_document(state, doc)
+        scenario = assemble(state, seed)
     raise_errors(state.errors)
     return scenario
 

@@ -329,8 +329,15 @@ def _cluster_doc(network: str, seed: int) -> Manifest:
             "spec": {"network": network, "seed": seed, "upstream": dict(UPSTREAM)}}
 
 
+# libyaml's emitter when PyYAML has it: the same text as the pure-Python SafeDumper for
+# everything generated here (checked on 300 derandomized manifests), ~3.5x faster, and every
+# generated cluster and flow list is dumped (the property benchmark's largest own cost).
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _dump(docs: list[Manifest]) -> str:
-    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=None, width=100)
+    return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=None,
+                         width=100)
 
 
 def _load(text: str) -> GeneratedCluster:

@@ -1,0 +1,44 @@
+"""The scale benchmark still runs (so it never rots): tiny clusters, no timing assertions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run
+from benchmarks.scale import cluster_objects, sizes
+
+
+def test_scale_quick_writes_positive_figures(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "latest.json"
+    results.write_text(json.dumps({"other": {"kept": True}}))
+    code = run.main(["--quick", "--only", "scale", "--nodes", "3", "4", "--nat-repeats", "20",
+                     "--results", str(results), "--workdir", str(tmp_path)])
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("scale: NAT decision") and "ratio" in last
+    data = json.loads(results.read_text())
+    assert data["other"] == {"kept": True}
+    figures = data["scale"]
+    assert [s["nodes"] for s in figures["sizes"]] == [3, 4]
+    for size in figures["sizes"]:
+        for key in ("load_build_s", "load_s", "build_s", "flow_s", "peak_rss_mb", "pods",
+                    "services", "flow_events"):
+            assert size[key] > 0, key
+        assert size["flow_status"] == "ok"
+    for key in ("load_build_s", "peak_rss_mb", "flow_s", "nat_ratio", "nat_linear_ratio"):
+        assert figures[key] > 0, key
+    assert all(us > 0 for us in figures["nat_us"] + figures["nat_linear_us"])
+    assert figures["cpu_count"] and figures["python"] and figures["date"]
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.json"]  # temporary files gone
+
+
+def test_generated_cluster_has_the_documented_shape() -> None:
+    assert sizes(5_000) == (150_000, 10_000)
+    items = cluster_objects(4)["items"]
+    kinds = [i["kind"] for i in items]
+    assert kinds.count("Pod") == 120 and kinds.count("Service") == 8
+    assert kinds[0] == "Cluster"
