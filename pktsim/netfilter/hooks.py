@@ -41,6 +41,7 @@ from pktsim.netfilter import nat
 from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
 from pktsim.netfilter.engine import Outcome, evaluate
 from pktsim.netfilter.mangle import DST, SRC, rewrite, tcp_reset
+from pktsim.netfilter.memo import Walked, WalkMemo
 from pktsim.netfilter.rules import BUILTIN_CHAINS, Table
 from pktsim.netfilter.save import parse, render
 from pktsim.netfilter.targets import REJECT_WITH, Dnat, Masquerade, Reject, Snat
@@ -91,6 +92,7 @@ class Netfilter:
         self._nat_rng = random.Random(rng.getrandbits(64))  # NAT port choices
         self._pending: dict[int, _Ctx] = {}
         self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type)
+        self._memo = WalkMemo()
         self._looped: dict[int, _Ctx] = {}
         self._handlers = {"PREROUTING": self._prerouting, "INPUT": self._input,
                           "FORWARD": self._forward, "OUTPUT": self._output,
@@ -243,17 +245,34 @@ class Netfilter:
         ctx.mark = out.mark
         return out
 
+    def _walked(self, table: str, p: _Pkt, pkt: bytes, ctx: _Ctx) -> Walked | None:
+        """A raw, mangle or filter walk's outcome and trace detail (None: no rules here),
+        from the memo when the same facts were walked before (``memo.py``)."""
+        t = self.tables[table]
+        chain = t.chain(p.hook)
+        if chain is None or not chain.rules:
+            return None
+        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate)
+        key = self._memo.key(t, p.hook, view)
+        walked = self._memo.get(key) if key is not None else None
+        if walked is None:
+            out = evaluate(t, p.hook, view, self._env(p.now))
+            walked = out, _walk_detail(table, p.hook, out)
+            if key is not None:
+                self._memo.put(key, walked)
+        ctx.mark = walked[0].mark
+        return walked
+
     def _walk(self, table: str, p: _Pkt, pkt: bytes, ctx: _Ctx) -> bool:
         """A raw, mangle or filter walk; False when the packet is dropped or rejected."""
         before = ctx.mark
-        out = self._run(table, p, pkt, ctx)
-        if out is None or (out.verdict == "ACCEPT" and not out.hits):
+        walked = self._walked(table, p, pkt, ctx)
+        if walked is None:
+            return True
+        out, detail = walked
+        if out.verdict == "ACCEPT" and not out.hits:
             return True
         hit = out.decider
-        detail: dict[str, object] = {
-            "table": table, "hook": p.hook, "chain": hit.chain if hit else p.hook,
-            "rule": hit.text if hit else f"-P {p.hook} {out.verdict}",
-            "hits": [str(h) for h in out.hits]}
         mark = f", mark {before:#x} -> {ctx.mark:#x}" if ctx.mark != before else ""
         if out.verdict == "ACCEPT":  # said only when a rule accepted or the mark changed
             if hit or mark:
@@ -373,6 +392,14 @@ class Netfilter:
             self._nat_step(p, pkt, new, mt, "conntrack un-NAT ICMP error",
                            f", quoted {'dst' if inner_mt == DST else 'src'} {inner}")
         return new
+
+
+def _walk_detail(table: str, hook: str, out: Outcome) -> dict[str, object]:
+    """The trace's facts about a walk: the deciding rule, and every rule that fired."""
+    hit = out.decider
+    return {"table": table, "hook": hook, "chain": hit.chain if hit else hook,
+            "rule": hit.text if hit else f"-P {hook} {out.verdict}",
+            "hits": [str(h) for h in out.hits]}
 
 
 def _side(pkt: bytes, mt: int, off: int = 0) -> str:

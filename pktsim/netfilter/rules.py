@@ -124,6 +124,19 @@ def _check_matches(ms: list[Match]) -> None:
                 raise ValueError(f"{m.save()} needs -p {m.save().split()[1]}")
 
 
+_GENERATION = [0]
+
+
+def generation() -> int:
+    """A number that changes whenever any chain anywhere changes (its rules, its policy, a
+    new chain): what a cache of walk results (``hooks.py``) checks to know it is stale."""
+    return _GENERATION[0]
+
+
+def _bump() -> None:
+    _GENERATION[0] += 1
+
+
 class RuleList(list[Rule]):
     """A chain's rules: a list that counts its changes (``version``), so that an index built
     over it (the matcher's dispatch on destination, ``engine.py``) knows when it is stale."""
@@ -132,6 +145,7 @@ class RuleList(list[Rule]):
 
     def _changed(self) -> None:
         self.version += 1
+        _bump()
 
     def append(self, rule: Rule) -> None:
         self._changed()
@@ -196,6 +210,8 @@ class Chain:
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "rules" and not isinstance(value, RuleList):
             value = RuleList(value)
+        if name != "index_cache":
+            _bump()  # a new policy or rule list changes what walks decide
         object.__setattr__(self, name, value)
 
     def copy(self) -> Chain:
@@ -302,6 +318,7 @@ class Table:
             raise ValueError(f"table {self.name} is frozen (shared by overlays)")
         chain = Chain(name, self.name)
         self.own[name] = chain
+        _bump()
         return chain
 
     def ensure_chain(self, name: str) -> Chain:
