@@ -109,6 +109,13 @@ class Reaction:
                                frame.pid if frame is not None else None,
                                frame.flow if frame is not None else "", detail))
 
+    def step_with(self, event: str, summary: str, iface: str, frame: Frame,
+                  detail: dict[str, Any]) -> None:
+        """``step`` with a detail dict made once and shared by many steps (a route's, a
+        memoised rule walk's): nobody changes a step's detail, and a trace writer that saw
+        the same dict before reuses its JSON."""
+        self.steps.append(Step(event, summary, iface, frame.pid, frame.flow, detail))
+
     def drop(self, reason: DropReason, iface: str, frame: Frame | None, why: str = "") -> None:
         text = f"drop: {reason.value}" + (f" ({why})" if why else "")
         self.step("drop", text, iface, frame, reason=reason.name)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 _IPH = struct.Struct("!BBHHHBBH4s4s")
 LOOPBACK_NET = IPv4Network("127.0.0.0/8")
+LOOPBACK_ADDR = IPv4Interface("127.0.0.1/8")  # every lo's address (immutable, so shared)
 ICMP_ROOM = 576 - 20 - 8  # icmp_send(): the quoted original fits a 576-byte datagram
 
 
@@ -68,11 +69,15 @@ class Netns:
     """A namespace; ``forwarding`` is ``net.ipv4.ip_forward`` (on for nodes, off for pods)."""
 
     def __init__(self, host: str, *, forwarding: bool = False, rng: random.Random | None = None,
-                 new_pid: Callable[[], int] | None = None) -> None:
+                 new_pid: Callable[[], int] | None = None,
+                 rng_factory: Callable[[], random.Random] | None = None) -> None:
         self.host = host
         self.name = host
         self.forwarding = forwarding
-        self.rng = rng or random.Random(0)
+        # the namespace's random stream, made on first use (``rng_factory``): most of a big
+        # cluster's 150,000 pods never draw, and a seeded stream costs ~10 µs and 2.5 kB
+        self._rng = rng
+        self._rng_factory = rng_factory
         self.ifaces: dict[str, IfConfig] = {}
         self.routes = RoutingTable()
         self.neigh = NeighTable()
@@ -86,24 +91,39 @@ class Netns:
 
         self.l4: Transport = Transport(self)
 
+    @property
+    def rng(self) -> random.Random:
+        rng = self._rng
+        if rng is None:
+            factory = self._rng_factory
+            rng = self._rng = factory() if factory is not None else random.Random(0)
+        return rng
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self._rng = value
+
     # -- configuration (what kubelet, the CNI plugin and flanneld do) ---------------------
     def add_iface(self, name: str, mac: bytes, *, mtu: int = 1500, kind: str = "ether") -> IfConfig:
         cfg = IfConfig(name, mac, mtu, kind=kind)
         self.ifaces[name] = cfg
         if kind == "loopback":
-            self.add_addr(name, IPv4Interface("127.0.0.1/8"))
+            self.add_addr(name, LOOPBACK_ADDR)
         return cfg
 
     def add_addr(self, dev: str, addr: IPv4Interface, *, connected_route: bool = True) -> None:
         self.ifaces[dev].addrs.append(addr)
-        self._local[addr.ip.packed] = dev
+        ip = addr.ip
+        self._local[ip.packed] = dev
         if connected_route and addr.network.prefixlen < 32 and dev != "lo":
-            self.routes.add(Route(addr.network, dev, src=addr.ip, proto="kernel", scope="link"))
+            self.routes.add(Route(addr.network, dev, src=ip, proto="kernel", scope="link"))
 
     def add_route(self, dst: str | IPv4Network, dev: str, via: str | IPv4Address | None = None,
                   *, onlink: bool = False, src: IPv4Address | None = None) -> None:
-        self.routes.add(Route(IPv4Network(dst), dev, IPv4Address(via) if via else None,
-                              src=src, onlink=onlink))
+        # parsed only when given as text: a big cluster adds 150,000 default routes
+        net = dst if isinstance(dst, IPv4Network) else IPv4Network(dst)
+        gw = None if not via else via if isinstance(via, IPv4Address) else IPv4Address(via)
+        self.routes.add(Route(net, dev, gw, src=src, onlink=onlink))
 
     def new_pid(self) -> int:
         return self._pid_counter()
@@ -275,8 +295,8 @@ class Netns:
         old = (ttl << 8) | pkt[9]
         csum = update16((pkt[10] << 8) | pkt[11], old, old - 0x100)
         pkt = pkt[:8] + bytes([ttl - 1]) + pkt[9:10] + csum.to_bytes(2, "big") + pkt[12:]
-        r.step("route", f"forward {ip_str(dst)} via route {route.render()}, ttl {ttl}->{ttl - 1}",
-               port, frame, route=route.render())
+        r.step_with("route", f"forward {ip_str(dst)} via route {route.text}, ttl {ttl}->"
+                    f"{ttl - 1}", port, frame, route.detail)
         if self.hooks is not None:
             hooked = self.hooks.hook("FORWARD", now, pkt, port, route.dev, frame, r)
             if hooked is None:

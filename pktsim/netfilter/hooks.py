@@ -277,8 +277,8 @@ class Netfilter:
         if out.verdict == "ACCEPT":  # said only when a rule accepted or the mark changed
             if hit or mark:
                 how = "ACCEPT" if hit else "policy ACCEPT"
-                p.r.step("netfilter", f"{table} {p.hook}: {how} ({out.path_text()}){mark}",
-                         p.iface, p.frame, **detail)
+                p.r.step_with("netfilter", f"{table} {p.hook}: {how} ({out.path_text()})"
+                              f"{mark}", p.iface, p.frame, detail)
             return True
         if isinstance(out.target, Reject):
             self._reject(p, pkt, ctx, out.target, out, detail)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from pktsim.driver.types import Direction, Interface, TraceEvent
 
@@ -61,14 +61,23 @@ class JsonlSink(_TextFileSink):
         super().__init__(path)
         # (flow, host, iface, event) -> their JSON text: a run has few distinct ones
         self._names: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+        self._details: dict[int, tuple[dict[str, Any], str]] = {}  # id -> (detail, JSON)
 
     def line(self, event: TraceEvent) -> str:
         e = event
         packet = "null" if e.packet is None else str(e.packet)
         frame = "" if e.frame is None else f',"frame":{e.frame}'
         extra = ""
-        if e.detail:
-            extra = "," + _dumps(e.detail)[1:-1]
+        detail = e.detail
+        if detail:
+            seen = self._details.get(id(detail))
+            if seen is not None and seen[0] is detail:  # a shared detail: JSON made once
+                extra = seen[1]
+            else:
+                extra = "," + _dumps(detail)[1:-1]
+                if len(self._details) >= 4096:
+                    self._details.clear()
+                self._details[id(detail)] = (detail, extra)  # kept alive: its id stays valid
         key = (e.flow, e.host, e.iface, e.event)
         names = self._names.get(key)
         if names is None:
