@@ -18,6 +18,39 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 """Where ``python -m benchmarks.run`` records its figures (merged, one key per benchmark)."""
 
 
+def two_pods(name: str, flow: str, *, nodes: int, network: str = "routes",
+             b_node: str = "node-1", extra: str = "") -> str:
+    """A benchmark's scenario: pod ``default/a`` on node-1 (client), pod ``default/b`` on
+    ``b_node`` (server, port 8080 named ``http``, label ``app: b``), ``extra`` documents (a
+    Service), and one flow (a YAML flow mapping)."""
+    return f"""\
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+metadata: {{name: {name}}}
+spec: {{nodes: {nodes}, network: {network}, seed: 0}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: a, namespace: default}}
+spec:
+  nodeName: node-1
+  containers: [{{name: client}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: b, namespace: default, labels: {{app: b}}}}
+spec:
+  nodeName: {b_node}
+  containers: [{{name: server, ports: [{{name: http, containerPort: 8080}}]}}]
+---
+{extra}apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {flow}
+"""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one benchmark hands back: its figures (for the JSON) and its summary lines."""

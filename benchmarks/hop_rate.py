@@ -46,7 +46,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy.utils import PcapNgWriter
 
 import pktsim
-from benchmarks.common import Outcome, PcapngFrame, median, read_pcapng
+from benchmarks.common import Outcome, PcapngFrame, median, read_pcapng, two_pods
 
 NAME = "hop_rate"
 MSS_PAYLOAD = 1448  # MSS 1460 less the 12 bytes of TCP timestamps every segment carries
@@ -79,81 +79,35 @@ class HopScenario:
     """Trace event -> the kind of the hop it leads to; hops no event claims are ``L2``."""
 
 
-SAME_NODE_YAML = """\
-apiVersion: pktsim/v1alpha1
-kind: Cluster
-metadata: {{name: bench-same-node}}
-spec: {{nodes: 1, seed: 0}}
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: a, namespace: default}}
-spec:
-  nodeName: node-1
-  containers: [{{name: client}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: b, namespace: default}}
-spec:
-  nodeName: node-1
-  containers: [{{name: server, ports: [{{containerPort: 8080}}]}}]
----
-apiVersion: pktsim/v1alpha1
-kind: Traffic
-spec:
-  flows:
-  - {{name: bulk, from: default/a, to: 'default/b:8080', payload: {payload}}}
-"""
-
 SAME_NODE = HopScenario(
     name="same-node",
     description="one node, pod a -> pod b:8080 over the bridge, payload echoed back",
-    yaml=lambda payload: SAME_NODE_YAML.format(payload=payload),
+    yaml=lambda payload: two_pods(
+        "bench-same-node", "{name: bulk, from: default/a, to: 'default/b:8080', "
+        f"payload: {payload}}}", nodes=1),
     endpoints=("default/a:eth0", "default/b:eth0"),
     hop_kinds={"route": HopKind.ROUTE},
 )
 
-CROSS_NODE_VXLAN_SERVICE_YAML = """\
-apiVersion: pktsim/v1alpha1
-kind: Cluster
-metadata: {{name: bench-vxlan-service}}
-spec: {{nodes: 2, network: vxlan, seed: 0}}
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: a, namespace: default}}
-spec:
-  nodeName: node-1
-  containers: [{{name: client}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: b, namespace: default, labels: {{app: b}}}}
-spec:
-  nodeName: node-2
-  containers: [{{name: server, ports: [{{name: http, containerPort: 8080}}]}}]
----
+VXLAN_SERVICE = """\
 apiVersion: v1
 kind: Service
-metadata: {{name: b, namespace: default}}
+metadata: {name: b, namespace: default}
 spec:
   clusterIP: 10.96.0.80
-  selector: {{app: b}}
-  ports: [{{name: http, port: 80, targetPort: http}}]
+  selector: {app: b}
+  ports: [{name: http, port: 80, targetPort: http}]
 ---
-apiVersion: pktsim/v1alpha1
-kind: Traffic
-spec:
-  flows:
-  - {{name: bulk, from: default/a, to: '10.96.0.80:80', payload: {payload}}}
 """
 
 CROSS_NODE_VXLAN_SERVICE = HopScenario(
     name="vxlan-service",
     description="two nodes over vxlan, pod a on node-1 -> ClusterIP 10.96.0.80:80 -> pod b:8080"
                 " on node-2, payload echoed back",
-    yaml=lambda payload: CROSS_NODE_VXLAN_SERVICE_YAML.format(payload=payload),
+    yaml=lambda payload: two_pods(
+        "bench-vxlan-service", "{name: bulk, from: default/a, to: '10.96.0.80:80', "
+        f"payload: {payload}}}", nodes=2, network="vxlan", b_node="node-2",
+        extra=VXLAN_SERVICE),
     endpoints=("default/a:eth0", "default/b:eth0"),
     hop_kinds={"route": HopKind.ROUTE, "nat": HopKind.NAT, "encap": HopKind.ENCAP},
 )

@@ -45,39 +45,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Outcome, read_pcapng
+from benchmarks.common import Outcome, read_pcapng, two_pods
 
 NAME = "memory"
 TARGET_RATIO = 1.5
 MSS_PAYLOAD = 1448
 ROOT = Path(__file__).resolve().parent.parent
 
-_HEAD = """\
-apiVersion: pktsim/v1alpha1
-kind: Cluster
-metadata: {{name: bench-memory}}
-spec: {{nodes: 2, seed: 0, network: vxlan}}
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: a, namespace: default}}
-spec:
-  nodeName: node-1
-  containers: [{{name: client}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: b, namespace: default}}
-spec:
-  nodeName: node-2
-  containers: [{{name: server, ports: [{{containerPort: 8080}}]}}]
----
-apiVersion: pktsim/v1alpha1
-kind: Traffic
-spec:
-  flows:
-  - {flow}
-"""
 
 
 @dataclass(frozen=True)
@@ -92,16 +66,18 @@ class MemoryWorkload:
 
 def _ping(packets: int) -> str:
     count = max(packets // 2, 1)  # an echo request and its reply
-    return _HEAD.format(flow=f"{{name: ping, from: default/a, to: default/b, protocol: icmp, "
-                             f"count: {count}}}")
+    return two_pods("bench-memory", "{name: ping, from: default/a, to: default/b, "
+                    f"protocol: icmp, count: {count}}}", nodes=2, network="vxlan",
+                    b_node="node-2")
 
 
 def _tcp(packets: int) -> str:
     # each MSS-sized segment each way, plus about one ACK per two segments in each direction:
     # ~3 packets per segment of payload, measured on this path
     segments = max(packets // 3, 1)
-    return _HEAD.format(flow=f"{{name: bulk, from: default/a, to: 'default/b:8080', "
-                             f"payload: {segments * MSS_PAYLOAD}}}")
+    return two_pods("bench-memory", "{name: bulk, from: default/a, to: 'default/b:8080', "
+                    f"payload: {segments * MSS_PAYLOAD}}}", nodes=2, network="vxlan",
+                    b_node="node-2")
 
 
 WORKLOADS: dict[str, MemoryWorkload] = {w.name: w for w in (
