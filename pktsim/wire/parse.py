@@ -39,12 +39,19 @@ def mac_bytes(mac: str) -> bytes:
     return bytes(int(part, 16) for part in mac.split(":"))
 
 
-def tcp_flag_str(flags: int) -> str:
-    """tcpdump's flag letters: ``[S]``, ``[S.]``, ``[P.]``, ``[F.]``, ``[R]``."""
+def _flag_str(flags: int) -> str:
     text = "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
     if flags & TCP_ACK:
         text += "."
     return f"[{text or 'none'}]"
+
+
+_FLAG_TEXT = tuple(_flag_str(f) for f in range(256))
+
+
+def tcp_flag_str(flags: int) -> str:
+    """tcpdump's flag letters: ``[S]``, ``[S.]``, ``[P.]``, ``[F.]``, ``[R]``."""
+    return _FLAG_TEXT[flags & 0xFF]
 
 
 def ipv4_summary(pkt: bytes) -> str:
@@ -61,7 +68,7 @@ def ipv4_summary(pkt: bytes) -> str:
         sp, dp, seq, ack, off, flags, win, _cs, _u = _TCPH.unpack_from(body)
         length = len(body) - (off >> 4) * 4
         acks = f", ack {ack}" if flags & TCP_ACK else ""
-        return (f"IP {s}.{sp} > {d}.{dp}: Flags {tcp_flag_str(flags)}, seq {seq}{acks}, "
+        return (f"IP {s}.{sp} > {d}.{dp}: Flags {_FLAG_TEXT[flags]}, seq {seq}{acks}, "
                 f"win {win}, length {length}, ttl {ttl}")
     if proto == PROTO_UDP and len(body) >= 8:
         sp, dp = _PORTS.unpack_from(body)

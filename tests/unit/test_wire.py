@@ -9,7 +9,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
 from pktsim.wire import build
-from pktsim.wire.checksum import checksum, update16
+from pktsim.wire.checksum import checksum, ones_sum, update16
 from pktsim.wire.parse import ip_str, mac_str, summary
 
 ips = st.binary(min_size=4, max_size=4)
@@ -75,3 +75,20 @@ def test_summary_reads_like_tcpdump() -> None:
     assert summary(frame) == ("IP 10.244.0.2.40000 > 10.244.0.3.8080: Flags [S], seq 1, "
                               "win 64240, length 0, ttl 64")
     assert summary(frame[:10]).startswith("truncated frame")
+
+
+def _folded_sum(data: bytes) -> int:
+    """RFC 1071 as written: add the 16-bit words, fold the carries back in."""
+    if len(data) & 1:
+        data += b"\x00"
+    total = 0
+    for i in range(0, len(data), 2):
+        total += (data[i] << 8) | data[i + 1]
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+@given(st.binary(max_size=1600) | st.sampled_from([b"", b"\xff\xff", b"\x00\x00",
+                                                    b"\x00\x01\xff\xfe", b"\xff" * 1501]))
+def test_ones_sum_is_rfc1071_folding(data: bytes) -> None:
+    assert ones_sum(data) == _folded_sum(data)
