@@ -42,6 +42,10 @@ class Neighbour:
 class NeighTable:
     def __init__(self) -> None:
         self.entries: dict[tuple[str, bytes], Neighbour] = {}
+        # the entries that may have a probe due: those made INCOMPLETE and not since
+        # resolved (a node of a big vxlan cluster has thousands of PERMANENT entries, and the
+        # driver asks for the next deadline after every packet)
+        self._unresolved: dict[tuple[str, bytes], Neighbour] = {}
 
     def get(self, dev: str, ip: bytes) -> Neighbour | None:
         return self.entries.get((dev, ip))
@@ -63,6 +67,7 @@ class NeighTable:
         entry.state = state
         entry.next_probe = None
         entry.probes = 0
+        self._unresolved.pop((dev, ip), None)
         return entry
 
     def incomplete(self, dev: str, ip: bytes) -> Neighbour:
@@ -70,14 +75,18 @@ class NeighTable:
         if entry is None or entry.state == "FAILED":
             entry = Neighbour(ip, dev)
             self.entries[(dev, ip)] = entry
+            self._unresolved[(dev, ip)] = entry
         return entry
 
     def next_deadline(self) -> int | None:
-        times = [e.next_probe for e in self.entries.values() if e.next_probe is not None]
+        times = [e.next_probe for e in self._unresolved.values() if e.next_probe is not None]
+        if not times and self._unresolved:  # FAILED ones never probe again
+            self._unresolved = {k: e for k, e in self._unresolved.items()
+                                if e.state == "INCOMPLETE" and self.entries.get(k) is e}
         return min(times) if times else None
 
     def due(self, now: int) -> list[Neighbour]:
-        return [e for e in self.entries.values()
+        return [e for e in self._unresolved.values()
                 if e.next_probe is not None and e.next_probe <= now]
 
     def dump(self) -> str:
