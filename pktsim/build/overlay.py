@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING
 
-from pktsim.devices.routes import Route
+from pktsim.devices.routes import Route, order_key
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.driver.types import Interface, LinkType
 from pktsim.model.cluster import NodeInfo
@@ -47,10 +46,6 @@ def _others(topo: Topology, node: NodeInfo) -> list[NodeInfo]:
     return [n for n in topo.model.node_list() if n.name != node.name]
 
 
-def _key(route: Route) -> tuple[int, int]:
-    return -route.dst.prefixlen, route.metric  # RoutingTable's order
-
-
 def add_routes(topo: Topology, node: NodeInfo, dev: str, *, onlink: bool,
                via: Callable[[NodeInfo], IPv4Address]) -> None:
     """One route per other node's pod CIDR, as ``ns.add_route`` one by one would leave them.
@@ -64,20 +59,14 @@ def add_routes(topo: Topology, node: NodeInfo, dev: str, *, onlink: bool,
     if shared is None:
         nodes = topo.model.node_list()
         made = [(Route(n.pod_cidr, dev, via(n), onlink=onlink), n.name) for n in nodes]
-        made.sort(key=lambda pair: _key(pair[0]))
+        made.sort(key=lambda pair: order_key(pair[0]))
         shared = topo.shared[cache_key] = (
-            [r for r, _ in made], [_key(r) for r, _ in made],
+            [r for r, _ in made], [order_key(r) for r, _ in made],
             {name: i for i, (_, name) in enumerate(made)})
     routes, keys, position = shared
     own = position[node.name]
-    mine, my_keys = routes[:own] + routes[own + 1:], keys[:own] + keys[own + 1:]
-    table = topo.node_ns[node.name].routes
-    for route in reversed(table.routes):  # before the shared routes of an equal key
-        at = bisect_left(my_keys, _key(route))
-        mine.insert(at, route)
-        my_keys.insert(at, _key(route))
-    table.routes = mine
-    table._cache.clear()  # RoutingTable has no bulk add: keep its lookup cache honest
+    topo.node_ns[node.name].routes.add_many(routes[:own] + routes[own + 1:],
+                                            keys[:own] + keys[own + 1:])
 
 
 def _vxlan(topo: Topology, node: NodeInfo) -> None:

@@ -11,22 +11,24 @@ default route via the gateway, and a server on every declared ``containerPort``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
 from pktsim.build import overlay
 from pktsim.build.external import RESOLVER_HOST, build_external
-from pktsim.build.start import starter
+from pktsim.build.start import start_at_zero
 from pktsim.devices.apps import TcpServerApp, UdpEchoApp
 from pktsim.devices.bridge import Bridge
 from pktsim.devices.dnsapps import CoreDnsApp
 from pktsim.devices.netns import Netns
+from pktsim.devices.routes import Route
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.dns import ClusterZone, CoreDns, ResolvConf, node_resolv_conf, resolv_conf
 from pktsim.driver.driver import Driver
 from pktsim.driver.rand import Streams
 from pktsim.driver.types import Interface, Sink
 from pktsim.kubeproxy import node_rules
+from pktsim.kubeproxy import rules as kubeproxy_rules
 from pktsim.kubeproxy.tables import node_specific, restore_tables, sharing_key
 from pktsim.model.addons import is_coredns
 from pktsim.model.bulk import gc_paused
@@ -34,6 +36,8 @@ from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
 from pktsim.netfilter import ConntrackConfig, Netfilter, Table, flannel_masquerade
 from pktsim.wire.parse import mac_str
 
+DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+ZERO_MAC = b"\x00" * 6
 NODE_NET_LATENCY = 20_000  # 20 µs across the node network
 VETH_LATENCY = 1_000
 
@@ -133,44 +137,73 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     driver.connect(bridge, f"{cfg.bridge}.brnf", None, ns, f"{cfg.bridge}.brnf", None,
                    latency=0)
     if node.index == 0:  # the control plane: kube-apiserver behind default/kubernetes
-        driver.call(0, ns, starter(ns, TcpServerApp(6443, f"kube-apiserver on {node.name}")))
+        start_at_zero(driver, ns, TcpServerApp(6443, f"kube-apiserver on {node.name}"))
+
+
+@dataclass(frozen=True, slots=True)
+class _PodNet:
+    """What every pod on one node has alike (its default route, prefix and MTU), made once:
+    routes are immutable, so the node's 30 pods share one."""
+
+    default: Route
+    prefixlen: int
+    mtu: int
+
+
+def _pod_net(topo: Topology, node: str) -> _PodNet:
+    key = ("pod net", node)
+    found: _PodNet | None = topo.shared.get(key)
+    if found is None:
+        info = topo.model.nodes[node]
+        found = topo.shared[key] = _PodNet(Route(DEFAULT_ROUTE, "eth0", info.gateway.ip),
+                                           info.pod_cidr.prefixlen,
+                                           overlay.pod_mtu(topo.model.config.network))
+    return found
 
 
 def _build_pod(topo: Topology, info: PodInfo) -> None:
     model, driver = topo.model, topo.driver
-    node = model.nodes[info.node]
-    pod = info.pod
+    pod, key = info.pod, info.key
     if pod.host_network:
         ns = topo.node_ns[info.node]
-        topo.pod_ns[info.key] = ns
+        topo.pod_ns[key] = ns
     else:
-        ns = Netns(info.key, rng=topo.streams.stream(f"netns/{info.key}"), new_pid=driver.new_pid)
-        ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
-        ns.add_iface("eth0", info.mac, mtu=overlay.pod_mtu(model.config.network))
-        ns.add_addr("eth0", IPv4Interface(f"{info.ip}/{node.pod_cidr.prefixlen}"))
-        ns.add_route("0.0.0.0/0", "eth0", node.gateway.ip)
-        topo.pod_ns[info.key] = ns
-        lo = driver.add_interface(Interface(info.key, "lo", description=f"pod {info.key} lo"))
-        driver.loopback(ns, "lo", lo)
-        eth0 = driver.add_interface(Interface(
-            info.key, "eth0", description=f"pod {info.key} eth0 {info.ip} {mac_str(info.mac)}"
-            f" (veth peer {info.veth} on {info.node})"))
-        veth = driver.add_interface(Interface(
-            info.node, info.veth, description=f"host side of pod {info.key}'s eth0, port of "
-            f"{model.config.bridge}"))
-        bridge = topo.bridges[info.node]
-        bridge.add_port(info.veth, hairpin=model.config.hairpin_mode)
-        driver.connect(ns, "eth0", eth0, bridge, info.veth, veth, latency=VETH_LATENCY)
+        ns = _pod_netns(topo, info, key)
     coredns = is_coredns(pod) and model.config.dns == "coredns"
     if coredns:
-        driver.call(0, ns, starter(ns, coredns_app(topo, info)))
+        start_at_zero(driver, ns, coredns_app(topo, info))
     for container in pod.containers:
         for port in container.ports:
             if coredns and port.port == 53:
                 continue
-            app = (TcpServerApp(port.port, f"{info.key} ({info.ip}:{port.port})")
+            app = (TcpServerApp(port.port, f"{key} ({info.ip}:{port.port})")
                    if port.protocol == "TCP" else UdpEchoApp(port.port))
-            driver.call(0, ns, starter(ns, app))
+            start_at_zero(driver, ns, app)
+
+
+def _pod_netns(topo: Topology, info: PodInfo, key: str) -> Netns:
+    """The pod's sandbox: ``lo``, ``eth0`` and a veth to the node's bridge."""
+    model, driver = topo.model, topo.driver
+    net = _pod_net(topo, info.node)
+    name = f"netns/{key}"
+    ns = Netns(key, rng_factory=lambda: topo.streams.stream(name), new_pid=driver.new_pid)
+    ns.add_iface("lo", ZERO_MAC, mtu=65536, kind="loopback")
+    ns.add_iface("eth0", info.mac, mtu=net.mtu)
+    ns.add_addr("eth0", IPv4Interface((int(info.ip), net.prefixlen)))
+    ns.routes.add(net.default)  # ns.add_route("0.0.0.0/0", "eth0", gateway)
+    topo.pod_ns[key] = ns
+    lo = driver.add_interface(Interface(key, "lo", description=f"pod {key} lo"))
+    driver.loopback(ns, "lo", lo)
+    eth0 = driver.add_interface(Interface(
+        key, "eth0", description=f"pod {key} eth0 {info.ip} {mac_str(info.mac)}"
+        f" (veth peer {info.veth} on {info.node})"))
+    veth = driver.add_interface(Interface(
+        info.node, info.veth, description=f"host side of pod {key}'s eth0, port of "
+        f"{model.config.bridge}"))
+    bridge = topo.bridges[info.node]
+    bridge.add_port(info.veth, hairpin=model.config.hairpin_mode)
+    driver.connect(ns, "eth0", eth0, bridge, info.veth, veth, latency=VETH_LATENCY)
+    return ns
 
 
 def coredns_app(topo: Topology, info: PodInfo) -> CoreDnsApp:
@@ -214,7 +247,7 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
     shared = topo.kube_proxy_tables.get(key)
     if shared is None:  # iptables-restore of kube-proxy's rules: parsed, validated, frozen
         shared = {name: table.freeze() for name, table in
-                  restore_tables(node_rules(topo.model, node.name)).items()}
+                  kube_proxy_tables(topo.model, node.name).items()}
         topo.kube_proxy_tables[key] = shared
     nf.tables.update({name: table.overlay() for name, table in shared.items()})
     flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
@@ -223,3 +256,9 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
     topo.netfilters[node.name] = nf
 
 
+def kube_proxy_tables(model: ClusterModel, node: str) -> dict[str, Table]:
+    """The tables iptables-restore makes of ``node_rules`` (the text is written and read
+    only when ``node_rules`` was replaced, as tests do to feed in stale rules)."""
+    if node_rules is not kubeproxy_rules.node_rules:
+        return restore_tables(node_rules(model, node))
+    return kubeproxy_rules.node_tables(model, node)

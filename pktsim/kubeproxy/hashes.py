@@ -14,7 +14,6 @@ separates the parts.  Iptables chain names may have at most 28 characters, which
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from ipaddress import IPv4Address, IPv6Address
 
@@ -31,8 +30,17 @@ def service_port_name(namespace: str, name: str, port_name: str = "") -> str:
     return f"{namespace}/{name}:{port_name}" if port_name else f"{namespace}/{name}"
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32, as Go's base32.StdEncoding
+_B32_PAIRS = [a + b for a in _B32 for b in _B32]  # 10 bits -> 2 characters
+
+
 def _digest(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    """The first 16 characters of the base32 SHA-256: those of its first 80 bits (5 bytes
+    make 8 characters), encoded 10 bits at a time — a big cluster names 160,000 chains and
+    ``base64.b32encode`` of the whole digest was a quarter of the time it took."""
+    n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")
+    pairs = _B32_PAIRS
+    return "".join([pairs[(n >> shift) & 1023] for shift in range(70, -1, -10)])
 
 
 def service_chain_suffix(svc_port_name: str, protocol: str) -> str:

@@ -19,8 +19,8 @@ rules (key ``None``) and the builder loads them once, frozen, with one overlay p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from ipaddress import IPv4Network
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.model.cluster import ClusterModel
 from pktsim.netfilter.matches import (
@@ -35,7 +35,7 @@ from pktsim.netfilter.matches import (
 )
 from pktsim.netfilter.rules import Rule, Table
 from pktsim.netfilter.save import parse, parse_rule, parse_target, tokenize
-from pktsim.netfilter.targets import Target
+from pktsim.netfilter.targets import Dnat, Jump, Target
 
 
 class _Slow(Exception):
@@ -63,12 +63,28 @@ def sharing_key(model: ClusterModel, node: str, specific: bool | None = None) ->
     return node if specific else None
 
 
+Item = str | tuple[str, Rule]
+"""A line of restore text, or a rule made directly (``RuleMaker``) for the named chain."""
+
+
 def restore_tables(text: str) -> dict[str, Table]:
     """``parse(text)``, fast for kube-proxy's text (same tables, same errors)."""
     try:
-        return _Reader().read(text)
+        return _Reader().read(text.splitlines())
     except (ValueError, KeyError, IndexError, _Slow):
         return parse(text)
+
+
+def restore_direct(build: Callable[[RuleMaker], Iterable[Item]],
+                   text: Callable[[], str]) -> dict[str, Table]:
+    """``restore_tables(text())`` without writing and reading most of the text: ``build``
+    gives the document as lines and rules a ``RuleMaker`` made directly.  On any problem,
+    the text is written and read after all, so an error is the one the text gives."""
+    maker = RuleMaker()
+    try:
+        return maker.read(build(maker))
+    except (ValueError, KeyError, IndexError, _Slow):
+        return restore_tables(text())
 
 
 def split_words(line: str) -> list[str]:
@@ -103,10 +119,15 @@ class _Reader:
         self.matches: dict[tuple[str, ...], Match] = {}
         self.targets: dict[tuple[str, ...], Target] = {}
 
-    def read(self, text: str) -> dict[str, Table]:
+    def read(self, lines: Iterable[Item]) -> dict[str, Table]:
         tables: dict[str, Table] = {}
         current: Table | None = None
-        for raw in text.splitlines():
+        for raw in lines:
+            if not isinstance(raw, str):
+                if current is None:
+                    raise _Slow
+                current[raw[0]].append(raw[1])
+                continue
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
@@ -179,7 +200,12 @@ class _Reader:
     def _addr(self, flag: str, text: str, negate: bool) -> Match:
         net = self.nets.get(text)
         if net is None:
-            net = self.nets[text] = IPv4Network(text, strict=False)
+            addr, slash, prefix = text.partition("/")
+            value = quad(addr)
+            net = self.nets[text] = (
+                IPv4Network((value, int(prefix)), strict=False)
+                if value is not None and slash and prefix.isascii() and prefix.isdigit()
+                and int(prefix) <= 32 else IPv4Network(text, strict=False))
         if flag == "-d":
             return Destination(net, negate)
         if flag == "-s":
@@ -197,8 +223,68 @@ class _Reader:
         if found is None:
             if not words:
                 raise _Slow
-            found = self.targets[words] = parse_target(words[0], list(words[1:]))
+            found = self.targets[words] = _quick_target(words) or \
+                parse_target(words[0], list(words[1:]))
         return found
+
+
+_NOT_JUMPS = frozenset({"ACCEPT", "DROP", "RETURN", "REJECT", "MARK", "DNAT", "SNAT",
+                        "MASQUERADE"})
+
+
+def _quick_target(words: tuple[str, ...]) -> Target | None:
+    """``parse_target`` of the two targets kube-proxy writes per endpoint — ``-j KUBE-SEP-…``
+    and ``-j DNAT --to-destination IP:PORT`` — without its option loop and address parser;
+    None for anything else."""
+    if len(words) == 1 and words[0] not in _NOT_JUMPS:
+        return Jump(words[0])
+    if len(words) == 3 and words[0] == "DNAT" and words[1] == "--to-destination":
+        ip, colon, port = words[2].partition(":")
+        value = quad(ip)
+        if value is not None and colon and port.isascii() and port.isdigit():
+            return Dnat(IPv4Address(value), (int(port), int(port)))
+    return None
+
+
+def quad(text: str) -> int | None:
+    """The value of a dotted quad as ``IPv4Address`` reads it (four decimal bytes, no
+    leading zeros); None when it is anything else (the caller lets ``ipaddress`` decide)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3 \
+                or (len(part) > 1 and part[0] == "0"):
+            return None
+        byte = int(part)
+        if byte > 255:
+            return None
+        value = value << 8 | byte
+    return value
+
+
+class RuleMaker(_Reader):
+    """The rules kube-proxy writes per endpoint, made without their text: each is the rule
+    ``_Reader`` makes of the line ``kubeproxy.rules`` would write (a test compares them)."""
+
+    def jump(self, comment: str, probability: str | None, chain: str) -> Rule:
+        """``-m comment --comment "C" [-m statistic --mode random --probability P] -j CHAIN``."""
+        modules = [self._match(("comment", comment))]
+        if probability is not None:
+            modules.append(self._match(("statistic", probability)))
+        return Rule(tuple(modules), self._target((chain,)))
+
+    def masquerade_from(self, comment: str, ip: IPv4Address, target: str) -> Rule:
+        """``-m comment --comment C -s IP -j TARGET`` (the endpoint's hairpin mark)."""
+        net = IPv4Network((int(ip), 32))
+        return Rule((Source(net, False), self._match(("comment", comment))),
+                    self._target((target,)))
+
+    def dnat(self, comment: str, protocol: str, ip: IPv4Address, port: int) -> Rule:
+        """``-m comment --comment C -m PROTO -p PROTO -j DNAT --to-destination IP:PORT``."""
+        return Rule((self._match(("-p", protocol)), self._match(("comment", comment)),
+                     self._match(("ports", protocol, ""))), Dnat(ip, (port, port)))
 
 
 def _ports(key: tuple[str, ...]) -> Match:

@@ -26,6 +26,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pktsim.driver.rand import Streams
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
+from pktsim.model.draws import OneShot
 from pktsim.model.objects import (
     ClusterConfig,
     Endpoint,
@@ -183,10 +184,10 @@ def _allocate_nodes(model: ClusterModel, nodes: list[Node], errors: list[Scenari
                 continue
         _check_cidr(node, cidr, cfg, taken_cidrs, errors)
         taken_cidrs.append((cidr, node.name))
-        streams = model.streams
+        draw = OneShot(model.streams.seed)  # each name is drawn from once
         model.nodes[node.name] = NodeInfo(
             node.name, index, ip, cidr, b"\x02\x42" + ip.packed,
-            streams.mac(f"node/{node.name}/bridge"), streams.mac(f"node/{node.name}/vtep"))
+            draw.mac(f"node/{node.name}/bridge"), draw.mac(f"node/{node.name}/vtep"))
 
 
 def _check_cidr(node: Node, cidr: IPv4Network, cfg: ClusterConfig,
@@ -253,16 +254,16 @@ def _allocate_pods(model: ClusterModel, errors: list[ScenarioError]) -> None:
         if pod.pod_ip is not None and not pod.host_network:
             reserved[node].add(pod.pod_ip)
     cursor = {name: model.nodes[name].pod_cidr.network_address + 2 for name in model.nodes}
+    draw = OneShot(model.streams.seed)  # each name is drawn from once
     for pod, node in placed:
         info = model.nodes[node]
         ip = _pod_ip(pod, info, reserved[node], cursor, errors)
         if ip is None:
             continue
         key = pod.key
-        streams = model.streams
-        model.pods[key] = PodInfo(pod, node, ip, streams.mac(f"pod/{key}/eth0"),
-                                  "veth" + streams.hex8(f"pod/{key}/veth"),
-                                  streams.mac(f"pod/{key}/veth"))
+        model.pods[key] = PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
+                                  "veth" + draw.hex8(f"pod/{key}/veth"),
+                                  draw.mac(f"pod/{key}/veth"))
 
 
 def _pod_ip(pod: Pod, info: NodeInfo, reserved: set[IPv4Address],

@@ -27,7 +27,7 @@ from pktsim.model.objects import (
 from pktsim.scenario.cluster import read_cluster
 from pktsim.scenario.fields import Check, Ctx, Obj
 from pktsim.scenario.meta import Meta, peek_key, read_meta
-from pktsim.scenario.pods import read_node, read_pod
+from pktsim.scenario.pods import PodMemo, read_node, read_pod
 from pktsim.scenario.services import check_node_ports, read_endpoint_slice, read_service
 from pktsim.scenario.stream import Document, read_stream
 from pktsim.scenario.syntax import dns1035_label, dns_label, dns_subdomain
@@ -55,6 +55,7 @@ class State:
     flow_numbers: list[int] = field(default_factory=lambda: [0])
     flow_names: dict[str, str] = field(default_factory=dict)  # name -> where first given
     defined: dict[tuple[str, str], Source] = field(default_factory=dict)
+    pod_memo: PodMemo = field(default_factory=PodMemo)
 
     def define(self, ctx: Ctx, category: str, key: str) -> bool:
         """Record ``category`` ``key``; False (and an error) when it was defined before."""
@@ -89,7 +90,7 @@ def _node(state: State, doc: Obj, meta: Meta, source: Source) -> None:
 
 
 def _pod(state: State, doc: Obj, meta: Meta, source: Source) -> None:
-    pod = read_pod(doc, meta, source)
+    pod = read_pod(doc, meta, source, state.pod_memo)
     if pod is not None and state.define(doc.ctx, "Pod", meta.key):
         state.entries.append(pod)
 

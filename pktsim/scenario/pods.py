@@ -169,17 +169,67 @@ def make_pod(meta: Meta, name: str, spec: PodSpec, source: Source) -> Pod:
                dns_config=spec.dns_config, source=source)
 
 
-def read_pod(doc: Obj, meta: Meta, source: Source) -> Pod | None:
-    spec = read_pod_spec(doc.mapping("spec"))
+_Status = tuple[str, bool, IPv4Address | None, IPv4Address | None]
+
+
+@dataclass(slots=True)
+class PodMemo:
+    """What reading equal ``spec``s and ``status``es gave, for one load.
+
+    A snapshot of 150,000 pods has a few thousand distinct specs (they differ in
+    ``nodeName``) and statuses: each is read once.  Reading depends on nothing but the
+    data, so equal data (equal ``repr``: the JSON/YAML types print distinctly) reads the
+    same; only a reading that found no problem is kept, so every problem is still reported
+    for every document that has it.  Pods with equal specs share the spec's (immutable)
+    containers, as a workload's replicas do."""
+
+    specs: dict[str, PodSpec] = field(default_factory=dict)
+    statuses: dict[tuple[str, tuple[str, ...]], _Status] = field(default_factory=dict)
+
+
+def _problems(doc: Obj) -> tuple[int, int]:
+    return len(doc.ctx.errors), len(doc.ctx.warnings)
+
+
+def _spec(doc: Obj, memo: PodMemo | None) -> PodSpec:
+    obj = doc.mapping("spec")
+    if memo is None or not obj.data:
+        return read_pod_spec(obj)
+    key = repr(obj.data)
+    found = memo.specs.get(key)
+    if found is None:
+        before = _problems(doc)
+        found = read_pod_spec(obj)
+        if _problems(doc) == before:
+            memo.specs[key] = found
+    return found
+
+
+def _status(doc: Obj, gates: list[str], memo: PodMemo | None) -> _Status:
     status = doc.mapping("status")
-    phase = status.string("phase")
+    key = (repr(status.data), tuple(gates))
+    found = memo.statuses.get(key) if memo is not None else None
+    if found is None:
+        before = _problems(doc)
+        phase = status.string("phase")
+        if phase in ("Succeeded", "Failed"):
+            return phase, False, None, None
+        found = (phase, pod_ready(status, gates), status_ipv4(status, "podIP", "podIPs"),
+                 status_ipv4(status, "hostIP", "hostIPs"))
+        if memo is not None and _problems(doc) == before:
+            memo.statuses[key] = found
+    return found
+
+
+def read_pod(doc: Obj, meta: Meta, source: Source, memo: PodMemo | None = None) -> Pod | None:
+    """The pod of a ``Pod`` document; ``memo`` keeps what equal specs and statuses gave."""
+    spec = _spec(doc, memo)
+    phase, ready, pod_ip, host_ip = _status(doc, spec.readiness_gates, memo)
     if phase in ("Succeeded", "Failed"):
         doc.ctx.warn(f"pod skipped (status.phase {phase}: not running)")
         return None
     pod = make_pod(meta, meta.name, spec, source)
-    pod.ready = pod_ready(status, spec.readiness_gates)
-    pod.pod_ip = status_ipv4(status, "podIP", "podIPs")
-    pod.host_ip = status_ipv4(status, "hostIP", "hostIPs")
+    pod.ready, pod.pod_ip, pod.host_ip = ready, pod_ip, host_ip
     if meta.owner is not None:
         pod.owner = f"{meta.owner[0]}/{meta.owner[1]}"
     return pod
