@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import statistics
 import struct
 import sys
@@ -49,6 +50,25 @@ spec:
   flows:
   - {flow}
 """
+
+
+def peak_rss_kb() -> tuple[int, int]:
+    """(this process's own peak RSS, ``ru_maxrss``), in KiB.
+
+    The first is ``VmHWM`` of ``/proc/self/status``, the high-water mark of this process's
+    own memory map.  ``ru_maxrss`` is not enough on Linux: it carries the parent's RSS at
+    the fork across ``execve`` (``signal_struct.maxrss``), so a child started by a
+    benchmark run that already holds 100 MB reports at least 100 MB.  Elsewhere (no
+    ``/proc``) both are ``ru_maxrss``."""
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]), maxrss
+    except (OSError, ValueError, IndexError):
+        pass
+    return maxrss, maxrss
 
 
 @dataclass(frozen=True)

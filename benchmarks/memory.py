@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Outcome, read_pcapng, two_pods
+from benchmarks.common import Outcome, peak_rss_kb, read_pcapng, two_pods
 
 NAME = "memory"
 TARGET_RATIO = 1.5
@@ -104,24 +103,6 @@ class MemoryConfig:
 
 
 # -- the child: one run in a fresh interpreter ------------------------------------------------
-
-def peak_rss_kb() -> tuple[int, int]:
-    """(this process's own peak RSS, ``ru_maxrss``), in KiB.
-
-    The first is ``VmHWM`` of ``/proc/self/status``, the high-water mark of this process's
-    own memory map.  ``ru_maxrss`` is not enough on Linux: it carries the parent's RSS at
-    the fork across ``execve`` (``signal_struct.maxrss``), so a child started by a
-    benchmark run that already holds 100 MB reports at least 100 MB.  Elsewhere (no
-    ``/proc``) both are ``ru_maxrss``."""
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]), maxrss
-    except (OSError, ValueError, IndexError):
-        pass
-    return maxrss, maxrss
 
 def count_packets(out: Path, endpoints: Sequence[str]) -> tuple[int, int, dict[str, int]]:
     """(packets the endpoints sent, frames captured, packets by IP protocol) from the

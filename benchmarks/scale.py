@@ -9,7 +9,7 @@ Service ``p % services``, so each Service's endpoints are spread over the nodes.
 Each size runs in a **fresh subprocess** (so its peak RSS is its own): it times
 ``pktsim.load(file)`` and ``cluster.build([MemorySink()])`` (load + build seconds), then one
 traced flow — a TCP connection from the first pod to the *last* Service's ClusterIP, run with
-its trace kept in memory — and reports ``ru_maxrss``.
+its trace kept in memory — and reports its peak RSS (``VmHWM``, ``common.peak_rss_kb``).
 
 The NAT figure is the per-packet cost of the nat-table decision for a NEW connection's first
 packet — ``evaluate`` of the nat ``OUTPUT`` hook of kube-proxy's rules — for a packet to the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Outcome, median
+from benchmarks.common import Outcome, median, peak_rss_kb
 
 NAME = "scale"
 PODS_PER_NODE = 30
@@ -157,7 +156,7 @@ def measure_size(path: Path, profile: bool = False) -> dict[str, Any]:
         "load_s": loaded - start, "build_s": built - loaded, "load_build_s": built - start,
         "flow_s": flow_s, "flow": results[0].line(), "flow_status": results[0].status,
         "flow_events": len([e for e in memory.events if e.flow == "probe"]),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_kb()[0] / 1024,  # VmHWM: ru_maxrss has the parent's peak
     }
     if prof is not None:
         import io
