@@ -84,7 +84,7 @@ def build(model: ClusterModel, sinks: list[Sink] | None = None) -> Topology:
 
 def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
     cfg = model.config
-    driver = Driver(sinks, start_time_ns=cfg.start_time_ns, hop_limit=hop_limit(model))
+    driver = Driver(sinks, start_time_ns=cfg.start_time_ns)
     topo = Topology(model, driver, streams=Streams(cfg.seed))
     topo.switch = Bridge("network", "nodes", b"\x02\x00\x00\x00\x00\x01", local=False)
     for node in model.node_list():
@@ -96,13 +96,6 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         _build_pod(topo, pod)
     return topo
-
-
-def hop_limit(model: ClusterModel) -> int:
-    """The driver's storm limit: a broadcast on the node network is one hop per node (an ARP
-    request to 1,000 nodes is 1,000 hops of one packet), so big clusters need more than the
-    default 512 to tell a flood from a loop; clusters of up to 200 nodes keep 512."""
-    return 512 + 2 * max(0, len(model.nodes) - 200)
 
 
 def _build_node(topo: Topology, node: NodeInfo) -> None:

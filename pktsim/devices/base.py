@@ -19,6 +19,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pktsim.driver.types import SharedDetail
+
 
 class Frame:
     """A frame on a wire: the bytes, and the tags that travel beside them."""
@@ -110,10 +112,9 @@ class Reaction:
                                frame.flow if frame is not None else "", detail))
 
     def step_with(self, event: str, summary: str, iface: str, frame: Frame,
-                  detail: dict[str, Any]) -> None:
-        """``step`` with a detail dict made once and shared by many steps (a route's, a
-        memoised rule walk's): nobody changes a step's detail, and a trace writer that saw
-        the same dict before reuses its JSON."""
+                  detail: SharedDetail) -> None:
+        """``step`` with a detail made once and shared by many steps (a route's, a memoised
+        rule walk's), which a trace writer encodes once."""
         self.steps.append(Step(event, summary, iface, frame.pid, frame.flow, detail))
 
     def drop(self, reason: DropReason, iface: str, frame: Frame | None, why: str = "") -> None:

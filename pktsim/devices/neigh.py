@@ -78,11 +78,14 @@ class NeighTable:
             self._unresolved[(dev, ip)] = entry
         return entry
 
+    def fail(self, entry: Neighbour) -> None:
+        """No answer after ``mcast_solicit`` requests: FAILED, never probed again."""
+        entry.state, entry.next_probe = "FAILED", None
+        if self._unresolved.get((entry.dev, entry.ip)) is entry:
+            del self._unresolved[(entry.dev, entry.ip)]
+
     def next_deadline(self) -> int | None:
         times = [e.next_probe for e in self._unresolved.values() if e.next_probe is not None]
-        if not times and self._unresolved:  # FAILED ones never probe again
-            self._unresolved = {k: e for k, e in self._unresolved.items()
-                                if e.state == "INCOMPLETE" and self.entries.get(k) is e}
         return min(times) if times else None
 
     def due(self, now: int) -> list[Neighbour]:

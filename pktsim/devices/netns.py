@@ -233,7 +233,7 @@ class Netns:
         if entry is None:
             return
         if entry.probes >= MCAST_SOLICIT:
-            entry.state, entry.next_probe = "FAILED", None
+            self.neigh.fail(entry)
             for pkt, tags in entry.queue:
                 r.drop(DropReason.NEIGH_FAILED, dev, tags, f"{ip_str(ip)} did not answer")
                 self._unreachable_to_sender(now, pkt, tags, r)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+from pktsim.driver.types import SharedDetail
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -28,7 +30,7 @@ class Route:
     # all of them), made once, when first asked for: every forwarded packet's trace line
     # quotes them, but most of a big cluster's 300,000 pod routes are never shown
     _text: str = field(default="", init=False, compare=False, repr=False)
-    _detail: dict[str, str] | None = field(default=None, init=False, compare=False,
+    _detail: SharedDetail | None = field(default=None, init=False, compare=False,
                                            repr=False, hash=False)
 
     @property
@@ -40,15 +42,12 @@ class Route:
         return text
 
     @property
-    def detail(self) -> dict[str, str]:
+    def detail(self) -> SharedDetail:
         detail = self._detail
         if detail is None:
-            detail = {"route": self.text}
+            detail = SharedDetail(route=self.text)
             object.__setattr__(self, "_detail", detail)
         return detail
-
-    def render(self) -> str:
-        return self.text
 
     def _render(self) -> str:
         dst = "default" if self.dst.prefixlen == 0 else (
@@ -130,4 +129,4 @@ class RoutingTable:
         ordered = sorted(self.routes, key=lambda r: (r.dst.prefixlen != 0,
                                                       int(r.dst.network_address),
                                                       r.dst.prefixlen))
-        return "".join(r.render() + "\n" for r in ordered)
+        return "".join(r.text + "\n" for r in ordered)

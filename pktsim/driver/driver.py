@@ -16,7 +16,9 @@ namespace to itself, captured once, as Linux shows it.
 
 Every frame's hop count is tracked by packet id; a packet past ``hop_limit`` hops (a bridging
 loop, a routing loop with TTL reset) is dropped with ``DropReason.STORM``, so no topology can
-hang the run.
+hang the run.  A flood that loops nowhere crosses each link at most once each way, so the
+limit is never below the number of link ends: an ARP request to 5,000 nodes is 5,000 hops of
+one packet, not a storm.
 """
 
 from __future__ import annotations
@@ -85,11 +87,6 @@ class Driver:
         pid = self._next_pid
         self._next_pid += 1
         return pid
-
-    @property
-    def tracing(self) -> bool:
-        """Whether anyone (a sink or a listener) sees trace events."""
-        return bool(self._event_fns or self.listeners)
 
     def add_interface(self, iface: Interface) -> Interface:
         self.interfaces.append(iface)
@@ -223,7 +220,7 @@ class Driver:
             for pid in list(islice(counts, HOP_COUNTS // 8)):
                 del counts[pid]
         self.stats.hops += 1
-        if hops > self.hop_limit:
+        if hops > self.hop_limit and hops > len(self._ends):
             self.stats.storm_drops += 1
             self._event(TraceEvent(self.now, frame.flow, frame.pid, device.host, emit.port,
                                    "drop", f"drop: {DropReason.STORM.value} ({hops} hops)",

@@ -42,6 +42,14 @@ class Interface:
         return self.if_name.replace("/", "_").replace(":", "_")
 
 
+class SharedDetail(dict[str, Any]):
+    """A trace event's detail made once and carried by many events (a route's, a memoised
+    rule walk's).  Nobody changes an event's detail, so a writer may encode a shared one once
+    and reuse the text."""
+
+    __slots__ = ()
+
+
 @dataclass(slots=True)
 class TraceEvent:
     """One line of ``trace.jsonl``: a hop event, as SCENARIO.md §3 lays out."""

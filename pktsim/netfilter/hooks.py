@@ -37,6 +37,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.driver.types import SharedDetail
 from pktsim.netfilter import nat
 from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
 from pktsim.netfilter.engine import Outcome, evaluate
@@ -394,12 +395,12 @@ class Netfilter:
         return new
 
 
-def _walk_detail(table: str, hook: str, out: Outcome) -> dict[str, object]:
+def _walk_detail(table: str, hook: str, out: Outcome) -> SharedDetail:
     """The trace's facts about a walk: the deciding rule, and every rule that fired."""
     hit = out.decider
-    return {"table": table, "hook": hook, "chain": hit.chain if hit else hook,
-            "rule": hit.text if hit else f"-P {hook} {out.verdict}",
-            "hits": [str(h) for h in out.hits]}
+    return SharedDetail(table=table, hook=hook, chain=hit.chain if hit else hook,
+                        rule=hit.text if hit else f"-P {hook} {out.verdict}",
+                        hits=[str(h) for h in out.hits])
 
 
 def _side(pkt: bytes, mt: int, off: int = 0) -> str:

@@ -22,7 +22,6 @@ NS_MAGIC = 0xA1B23C4D
 
 _GLOBAL_HEADER = struct.Struct("<IHHiIII")  # magic, 2, 4, thiszone, sigfigs, snaplen, linktype
 _RECORD_HEADER = struct.Struct("<IIII")  # ts_sec, ts_nsec, incl_len, orig_len
-_TS_LIMIT = (0xFFFFFFFF + 1) * 1_000_000_000  # 32-bit seconds
 
 
 def global_header(linktype: int, snaplen: int = SNAPLEN) -> bytes:
@@ -30,8 +29,9 @@ def global_header(linktype: int, snaplen: int = SNAPLEN) -> bytes:
     return _GLOBAL_HEADER.pack(NS_MAGIC, 2, 4, 0, 0, snaplen, linktype)
 
 
-def record(t_abs_ns: int, data: bytes, snaplen: int = SNAPLEN) -> bytes:
-    """One packet record: header (seconds, nanoseconds, lengths) then the captured bytes."""
+def record_parts(t_abs_ns: int, data: bytes, snaplen: int = SNAPLEN) -> tuple[bytes, bytes]:
+    """One packet record as its header (seconds, nanoseconds, lengths) and captured bytes:
+    a writer that buffers can keep the frame's bytes without copying them."""
     if t_abs_ns < 0:
         raise ValueError(f"pcap timestamp {t_abs_ns} is negative")
     sec, nsec = divmod(t_abs_ns, 1_000_000_000)
@@ -40,7 +40,13 @@ def record(t_abs_ns: int, data: bytes, snaplen: int = SNAPLEN) -> bytes:
     orig_len = len(data)
     if orig_len > snaplen:
         data = data[:snaplen]
-    return _RECORD_HEADER.pack(sec, nsec, len(data), orig_len) + data
+    return _RECORD_HEADER.pack(sec, nsec, len(data), orig_len), data
+
+
+def record(t_abs_ns: int, data: bytes, snaplen: int = SNAPLEN) -> bytes:
+    """One packet record: header (seconds, nanoseconds, lengths) then the captured bytes."""
+    head, body = record_parts(t_abs_ns, data, snaplen)
+    return head + body
 
 
 class PcapDirSink:
@@ -94,15 +100,10 @@ class PcapDirSink:
         else:
             chunks = self._pending[self._paths.get(iface) or self._open(iface)]
             self._fast[id(iface)] = (iface, chunks)  # iface kept alive: its id stays valid
-        if not 0 <= t_abs_ns < _TS_LIMIT:
-            record(t_abs_ns, data, self._snaplen)  # raises the error that says why
-        orig_len = len(data)
-        if orig_len > self._snaplen:
-            data = data[:self._snaplen]
-        sec, nsec = divmod(t_abs_ns, 1_000_000_000)
-        chunks.append(_RECORD_HEADER.pack(sec, nsec, len(data), orig_len))
-        chunks.append(data)  # the frame's bytes as they are: joined once, at flush
-        self._buffered += 16 + len(data)
+        head, body = record_parts(t_abs_ns, data, self._snaplen)
+        chunks.append(head)
+        chunks.append(body)  # the frame's bytes as they are: joined once, at flush
+        self._buffered += 16 + len(body)
         if self._buffered >= self._flush_bytes:
             self.flush()
 

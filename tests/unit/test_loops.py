@@ -1,7 +1,9 @@
 """Loops are bounded: a bridging loop ends with a diagnosis in the trace, not a hang.
 
 The driver counts every transmission of a packet (by its id, which every flooded copy
-shares); past ``hop_limit`` (512) the packet is dropped with ``DropReason.STORM``.
+shares); past ``hop_limit`` (512, or the number of link ends when that is larger: a flood
+that loops nowhere crosses each link at most once each way) the packet is dropped with
+``DropReason.STORM``.
 """
 
 from __future__ import annotations
