@@ -26,7 +26,7 @@ knows it, wherever it appears; a ``--dport`` no loaded module knows loads ``-m t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.netfilter.matches import (
@@ -82,11 +82,30 @@ def render(tables: Iterable[Table]) -> str:
 
 
 # -- in -------------------------------------------------------------------------------------
-def parse(text: str) -> dict[str, Table]:
-    """``iptables-restore`` input to tables (only the tables the text names)."""
+RuleParser = Callable[[list[str]], Rule]
+Item = str | tuple[str, Rule]
+"""A line of restore text, or a rule already made for the named chain."""
+
+
+def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
+    """``iptables-restore`` input to tables (only the tables the text names).
+
+    ``rule`` reads one rule's words (default ``parse_rule``): a reader with caches of its own
+    (kube-proxy's 470,000 rules, ``kubeproxy/tables.py``) passes one that makes the same
+    rules faster."""
+    return parse_items(text.splitlines(), rule=rule)
+
+
+def parse_items(items: Iterable[Item], *, rule: RuleParser | None = None) -> dict[str, Table]:
+    """``parse`` of lines among which rules may come already made: ``(chain, rule)`` is
+    appended as ``-A chain`` would append it.  An error names the item by its number."""
+    read_rule = rule or parse_rule
     tables: dict[str, Table] = {}
     current: Table | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    for lineno, raw in enumerate(items, 1):
+        if not isinstance(raw, str):
+            _append_made(current, lineno, *raw)
+            continue
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -100,7 +119,7 @@ def parse(text: str) -> dict[str, Table]:
             elif line.startswith(":"):
                 _chain_line(current, line)
             else:
-                _command(current, tokenize(line))
+                _command(current, tokenize(line), read_rule)
         except (ValueError, KeyError, IndexError) as err:
             raise ValueError(f"line {lineno}: {err}: {line}") from None
     if current is not None:
@@ -108,9 +127,51 @@ def parse(text: str) -> dict[str, Table]:
     return tables
 
 
+def _append_made(table: Table | None, lineno: int, chain: str, rule: Rule) -> None:
+    try:
+        if table is None:
+            raise ValueError("no table (*filter, *nat, ...) before this line")
+        table[chain].append(rule)
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"line {lineno}: {err}: -A {chain} {rule.text}") from None
+
+
 def tokenize(line: str) -> list[str]:
     """iptables-restore's ``add_param_to_argv``: split on blanks; inside double quotes a
-    backslash escapes any character; outside them nothing is special."""
+    backslash escapes any character; outside them nothing is special.
+
+    A line with no backslash or tab whose quoted parts are whole words (what kube-proxy
+    writes) is split by ``str.split``; anything else goes character by character."""
+    if "\\" not in line and "\t" not in line:
+        words = _split_plain(line)
+        if words is not None:
+            return words
+    return _scan(line)
+
+
+def _split_plain(line: str) -> list[str] | None:
+    """The words of a line whose quotes enclose whole words; None for any other line."""
+    if '"' not in line:
+        return [w for w in line.split(" ") if w]
+    parts = line.split('"')
+    last = len(parts) - 1
+    if last % 2:
+        return None  # unbalanced: ``_scan`` says so
+    words: list[str] = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            words += [w for w in part.split(" ") if w]
+            continue
+        before, after = parts[i - 1], parts[i + 1]
+        if (before and not before.endswith(" ")) or (not before and i > 1) \
+                or (after and not after.startswith(" ")) or (not after and i + 1 < last):
+            return None  # a quoted part glued to something
+        words.append(part)
+    return words
+
+
+def _scan(line: str) -> list[str]:
+    """``tokenize`` character by character."""
     tokens: list[str] = []
     buf: list[str] = []
     quoted = escaped = started = False
@@ -150,15 +211,15 @@ def _chain_line(table: Table, line: str) -> None:
         raise ValueError(f"bad policy {policy!r}")
 
 
-def _command(table: Table, tokens: list[str]) -> None:
+def _command(table: Table, tokens: list[str], read_rule: RuleParser) -> None:
     cmd, chain, rest = tokens[0], tokens[1], tokens[2:]
     if cmd in ("-N", "--new-chain"):
         table.new_chain(chain)
     elif cmd in ("-A", "--append"):
-        table[chain].append(parse_rule(rest))
+        table[chain].append(read_rule(rest))
     elif cmd in ("-I", "--insert"):
         position = int(rest.pop(0)) if rest and rest[0].isdigit() else 1
-        table[chain].insert(position, parse_rule(rest))
+        table[chain].insert(position, read_rule(rest))
     else:
         raise ValueError(f"unsupported command {cmd}")
 
