@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 from pktsim.build.flows import start_flows
 from pktsim.build.topology import Topology, build
+from pktsim.core.capture import Sink
+from pktsim.core.events import TraceEvent
 from pktsim.devices.apps import FlowResult
-from pktsim.driver.types import Sink, TraceEvent
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.output import atomic_dir, file_sinks

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pktsim.driver.types import Sink
+from pktsim.core.capture import Sink
 from pktsim.errors import ScenarioError
 from pktsim.sinks.pcap import PcapDirSink
 from pktsim.sinks.pcapng import PcapngSink

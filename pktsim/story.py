@@ -15,21 +15,20 @@ import json
 from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
-from typing import Any
 
 from pktsim.api import Result
-from pktsim.driver.types import TraceEvent
+from pktsim.core.events import TraceEvent
 
 QUIET = ("learn",)
 
 
 def decision(e: TraceEvent) -> str:
     """One decision, as ``trace`` prints it (NAT as ``field: old -> new``)."""
-    nat: Any = e.detail.get("nat")
-    if e.event == "nat" and isinstance(nat, dict):
+    nat = e.nat
+    if nat is not None:
         why = e.summary[e.summary.find("("):] if "(" in e.summary else ""
         who = e.summary.split(" ")[0]
-        return f"nat {nat['field']}: {nat['old']} -> {nat['new']}  [{who}] {why}".rstrip()
+        return f"nat {nat.field}: {nat.old} -> {nat.new}  [{who}] {why}".rstrip()
     text = e.summary
     if text.startswith(f"{e.event}: "):
         text = text[len(e.event) + 2:]

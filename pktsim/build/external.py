@@ -15,12 +15,12 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING
 
 from pktsim.build.start import starter
+from pktsim.core.capture import Interface
 from pktsim.devices.apps import TcpServerApp
 from pktsim.devices.bridge import Bridge
 from pktsim.devices.dnsapps import UpstreamDnsApp
 from pktsim.devices.netns import Netns
 from pktsim.dns import UpstreamResolver
-from pktsim.driver.types import Interface
 from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING
 
+from pktsim.core.capture import Interface, LinkType
 from pktsim.devices.routes import Route, order_key
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
-from pktsim.driver.types import Interface, LinkType
 from pktsim.model.cluster import NodeInfo
 
 if TYPE_CHECKING:

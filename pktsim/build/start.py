@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pktsim.devices.base import Reaction
+from pktsim.core.frame import Reaction
 from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
 from pktsim.driver.driver import Driver

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from pktsim.devices.base import Frame, Reaction
+from pktsim.core.frame import Frame, Reaction
 from pktsim.devices.l4 import TcpSocket, Transport
 from pktsim.wire.parse import ip_str
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pktsim.core.events import Event, FdbLearn, FdbLookup
+from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.devices import brnf
-from pktsim.devices.base import DropReason, Frame, Reaction
 from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class Bridge:
         elif frame.brnf is not None:  # back from neighbour output: the sender's MAC again
             src_mac, ingress = frame.brnf
             frame = Frame(dst + src_mac + data[12:], frame.pid, frame.flow, prerouted=True)
-            r.step("brnf", f"{self.name}: bridged DNAT resumes as from {ingress}", ingress,
+            r.step(Event.BRNF, f"{self.name}: bridged DNAT resumes as from {ingress}", ingress,
                    frame)
         if dst[0] & 1:
             self._flood(port, frame, r, "broadcast" if dst == b"\xff" * 6 else "multicast",
@@ -129,15 +130,15 @@ class Bridge:
             self._flood(port, frame, r, "unknown unicast", to_local=self.promisc)
             return r
         if entry.local:
-            r.step("forward", f"{self.name}: {mac_str(dst)} is the bridge itself: up to the "
-                   "host", port, frame, fdb="local")
+            r.step(Event.FORWARD, f"{self.name}: {mac_str(dst)} is the bridge itself: up to the "
+                   "host", port, frame, FdbLookup("local"))
             r.send(self.local_port, frame)
             return r
         if entry.port == ingress and not self.hairpin.get(ingress, False):
             r.drop(DropReason.INGRESS_PORT, ingress, frame, f"{mac_str(dst)} is on {ingress}")
             return r
-        r.step("forward", f"{self.name}: fdb hit {mac_str(dst)} -> {entry.port}", port, frame,
-               fdb="hit", out=entry.port)
+        r.step(Event.FORWARD, f"{self.name}: fdb hit {mac_str(dst)} -> {entry.port}", port,
+               frame, FdbLookup("hit", entry.port))
         forwarded = self._nf_forward(now, frame, r)
         if forwarded is not None:
             r.send(entry.port, forwarded)
@@ -153,8 +154,8 @@ class Bridge:
         if entry is not None and entry.local:
             return
         if entry is None or entry.port != port or now - entry.updated > self.ageing_ns:
-            r.step("learn", f"{self.name}: learn {mac_str(src)} on {port}", port, frame,
-                   mac=mac_str(src), port=port)
+            r.step(Event.LEARN, f"{self.name}: learn {mac_str(src)} on {port}", port, frame,
+                   FdbLearn(mac_str(src), port))
             self.fdb[src] = FdbEntry(port, now)
         else:
             entry.updated = now
@@ -162,9 +163,9 @@ class Bridge:
     def _flood(self, port: str, frame: Frame, r: Reaction, why: str, *, to_local: bool) -> None:
         outs = [p for p, hairpin in self.hairpin.items() if p != port or hairpin]
         up = to_local and self.has_local
-        r.step("flood", f"{self.name}: {why}: flood to {', '.join(outs) or 'no port'}"
-               + (" and up to the host" if up else ""), port, frame, fdb="miss",
-               out=outs)
+        r.step(Event.FLOOD, f"{self.name}: {why}: flood to {', '.join(outs) or 'no port'}"
+               + (" and up to the host" if up else ""), port, frame,
+               FdbLookup("miss", tuple(outs)))
         for out in outs:
             r.send(out, frame)
         if to_local and self.has_local:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pktsim.devices.base import Frame, Reaction
+from pktsim.core.events import Event
+from pktsim.core.frame import Frame, Reaction
 from pktsim.wire.checksum import checksum
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def prerouting(host: Netns, bridge: str, now: int, port: str, frame: Frame,
         return Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True), False
     entry = host.neigh.get(bridge, out[16:20])
     if entry is not None and entry.mac is not None and entry.state in CONNECTED:
-        r.step("brnf", f"{bridge}: bridged DNAT, destination MAC -> neighbour of "
+        r.step(Event.BRNF, f"{bridge}: bridged DNAT, destination MAC -> neighbour of "
                f"{'.'.join(str(b) for b in out[16:20])}", port, frame)
         return Frame(entry.mac + data[6:14] + out, frame.pid, frame.flow, prerouted=True), True
     slow = Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True,

@@ -20,8 +20,8 @@ from typing import Any
 
 import dns.message
 
+from pktsim.core.frame import Frame, Reaction
 from pktsim.devices.apps import FlowResult
-from pktsim.devices.base import Frame, Reaction
 from pktsim.devices.l4 import App, TcpSocket, Transport
 from pktsim.dns import (
     CloseConn,

@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.core.events import Event
+from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.devices.tcp import Segment, TcpConn, parse_options
 from pktsim.wire import build
 from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP
@@ -181,14 +182,14 @@ class Transport:
                  payload: bytes, flow: str, *, ttl: int = 64, ip_id: int | None = None) -> None:
         _route, src = self.ns.select_source(dst)
         if src is None:
-            r.step("drop", f"sendto {ip_str(dst)}: network unreachable", "", None,
-                   reason=DropReason.NO_ROUTE.name)
+            r.drop_as(f"sendto {ip_str(dst)}: network unreachable",
+                      DropReason.NO_ROUTE, "", None)
             return
         ident = self.ns.rng.getrandbits(16) if ip_id is None else ip_id
         pkt = build.ipv4(src, dst, PROTO_UDP, build.udp(src, dst, sport, dport, payload),
                          ttl=ttl, ident=ident, flags=IP_DF)
         frame = Frame(pkt, self.ns.new_pid(), flow)
-        r.step("send", f"UDP {ip_str(src)}:{sport} -> {ip_str(dst)}:{dport}, "
+        r.step(Event.SEND, f"UDP {ip_str(src)}:{sport} -> {ip_str(dst)}:{dport}, "
                f"{len(payload)} bytes", "", frame)
         self.ns.ip_output(now, pkt, frame, r)
 
@@ -196,21 +197,21 @@ class Transport:
              flow: str, *, ttl: int = 64, ip_id: int = 0) -> None:
         _route, src = self.ns.select_source(dst)
         if src is None:
-            r.step("drop", f"ping {ip_str(dst)}: network unreachable", "", None,
-                   reason=DropReason.NO_ROUTE.name)
+            r.drop_as(f"ping {ip_str(dst)}: network unreachable",
+                      DropReason.NO_ROUTE, "", None)
             return
         body = build.icmp_echo(8, ident, seq, payload)
         pkt = build.ipv4(src, dst, PROTO_ICMP, body, ttl=ttl, ident=ip_id, flags=IP_DF)
         frame = Frame(pkt, self.ns.new_pid(), flow)
-        r.step("send", f"ping {ip_str(dst)} id {ident} seq {seq}", "", frame)
+        r.step(Event.SEND, f"ping {ip_str(dst)} id {ident} seq {seq}", "", frame)
         self.ns.ip_output(now, pkt, frame, r)
 
     def tcp_connect(self, now: int, r: Reaction, dst: bytes, dport: int, handler: TcpHandler,
                     flow: str, *, ttl: int = 64) -> TcpSocket | None:
         route, src = self.ns.select_source(dst)
         if route is None or src is None:
-            r.step("drop", f"connect {ip_str(dst)}:{dport}: network unreachable", "", None,
-                   reason=DropReason.NO_ROUTE.name)
+            r.drop_as(f"connect {ip_str(dst)}:{dport}: network unreachable",
+                      DropReason.NO_ROUTE, "", None)
             return None
         mtu = self.ns.ifaces[route.dev].mtu if route.dev in self.ns.ifaces else 65536
         rng = self.ns.rng
@@ -262,7 +263,7 @@ class Transport:
         elif proto == PROTO_TCP:
             self._tcp_in(now, port, pkt, body, frame, r)
         elif proto == PROTO_IPIP and "ipip" in self.ns.tunnel_stack:
-            r.step("deliver", "IP-in-IP to tunl0", port, frame)
+            r.step(Event.DELIVER, "IP-in-IP to tunl0", port, frame)
             r.send(self.ns.tunnel_stack["ipip"], frame.with_data(body))
         else:
             r.drop(DropReason.UNSUPPORTED, port, frame, f"IP protocol {proto}")
@@ -282,20 +283,20 @@ class Transport:
             reply = build.icmp(0, 0, body[4:8], body[8:])
             out = build.ipv4(dst, src, PROTO_ICMP, reply, ttl=64, ident=self.ns.ip_id(src))
             rf = Frame(out, self.ns.new_pid(), frame.flow)
-            r.step("deliver", f"ICMP echo request from {ip_str(src)}: kernel replies", port,
+            r.step(Event.DELIVER, f"ICMP echo request from {ip_str(src)}: kernel replies", port,
                    frame)
             self.ns.ip_output(now, out, rf, r)
         elif icmp_type == 0:
             ident = (body[4] << 8) | body[5]
             app = self.echo.get(ident)
-            r.step("deliver", f"ICMP echo reply from {ip_str(pkt[12:16])} id {ident}", port,
+            r.step(Event.DELIVER, f"ICMP echo reply from {ip_str(pkt[12:16])} id {ident}", port,
                    frame)
             if app is not None and hasattr(app, "on_echo_reply"):
                 app.on_echo_reply(now, self, r, pkt, frame)
         elif icmp_type in (3, 11, 12):
             self._icmp_error_in(now, port, pkt, body, frame, r)
         else:
-            r.step("deliver", f"ICMP type {icmp_type} ignored", port, frame)
+            r.step(Event.DELIVER, f"ICMP type {icmp_type} ignored", port, frame)
 
     def _icmp_error_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
                        r: Reaction) -> None:
@@ -305,7 +306,7 @@ class Transport:
             return
         kind = {3: "destination unreachable", 11: "time exceeded", 12: "parameter problem"}
         what = f"{kind[body[0]]} (code {body[1]}) from {ip_str(pkt[12:16])}"
-        r.step("deliver", f"ICMP {what}", port, frame)
+        r.step(Event.DELIVER, f"ICMP {what}", port, frame)
         self.local_error(now, inner, what, r, frame)
 
     def local_error(self, now: int, offending: bytes, what: str, r: Reaction,
@@ -342,7 +343,7 @@ class Transport:
             return
         stack = self.ns.tunnel_stack.get(f"udp/{dport}")
         if stack is not None:  # the VXLAN socket: hand the payload to the device
-            r.step("deliver", f"UDP {dport}: VXLAN socket", port, frame)
+            r.step(Event.DELIVER, f"UDP {dport}: VXLAN socket", port, frame)
             r.send(stack, frame.with_data(body[8:]))
             return
         handler = self.udp.get(dport)
@@ -350,7 +351,7 @@ class Transport:
             r.drop(DropReason.NO_LISTENER, port, frame, f"UDP port {dport}")
             self.ns.icmp_error(now, 3, 3, pkt, frame, r)
             return
-        r.step("deliver", f"UDP to port {dport} ({type(handler).__name__})", port, frame)
+        r.step(Event.DELIVER, f"UDP to port {dport} ({type(handler).__name__})", port, frame)
         src, payload = pkt[12:16], body[8:]
         self.wake(now, lambda at, rr: handler.on_udp(at, self, rr, src, sport, dport, payload,
                                                       frame))
@@ -371,7 +372,7 @@ class Transport:
         tsval = ts[0] if isinstance(ts, tuple) else None
         sock = self.conns.get((dst, dport, src, sport))
         if sock is not None:
-            r.step("deliver", f"TCP to {ip_str(dst)}:{dport} ({sock.conn.state.value})", port,
+            r.step(Event.DELIVER, f"TCP to {ip_str(dst)}:{dport} ({sock.conn.state.value})", port,
                    frame)
             sock.conn.segment_in(now, seg, tsval)
             self.flush(now, sock, r)
@@ -381,7 +382,7 @@ class Transport:
             self._accept(now, pkt, seg, sport, dport, listener, frame, r, port)
             return
         if flags & TCP_RST:
-            r.step("deliver", "RST for no connection: ignored", port, frame)
+            r.step(Event.DELIVER, "RST for no connection: ignored", port, frame)
             return
         r.drop(DropReason.NO_LISTENER, port, frame, f"TCP port {dport}: send RST")
         self._send_rst(now, pkt, seg, sport, dport, frame, r)
@@ -398,7 +399,7 @@ class Transport:
         sock = TcpSocket(dst, dport, src, sport, conn, listener, frame.flow, 64,
                          rng.getrandbits(16))
         self._add(sock)
-        r.step("deliver", f"TCP SYN to listening port {dport}: SYN/ACK", port, frame)
+        r.step(Event.DELIVER, f"TCP SYN to listening port {dport}: SYN/ACK", port, frame)
         conn.accept(now, seg)
         self.flush(now, sock, r)
 

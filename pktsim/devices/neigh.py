@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pktsim.devices.base import Frame
+from pktsim.core.frame import Frame
 from pktsim.wire.parse import ip_str, mac_str
 
 RETRANS_NS = 1_000_000_000

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING, Protocol
 
-from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.core.events import Event
+from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.devices.neigh import MCAST_SOLICIT, RETRANS_NS, UNRES_QLEN, NeighTable
 from pktsim.devices.routes import Route, RoutingTable
 from pktsim.wire import build
@@ -200,10 +201,10 @@ class Netns:
                 self._neigh_resolved(now, port, spa, sha, "STALE", r)
             reply = build.ether(sha, iface.mac, ETH_P_ARP,
                                 build.arp(2, iface.mac, tpa, sha, spa))
-            r.step("arp", f"ARP reply {ip_str(tpa)} is-at our {port}", port, frame)
+            r.step(Event.ARP, f"ARP reply {ip_str(tpa)} is-at our {port}", port, frame)
             r.send(port, Frame(reply, self.new_pid(), frame.flow))
         elif op == 1:
-            r.step("arp", f"ARP request for {ip_str(tpa)}: not ours, ignored", port, frame)
+            r.step(Event.ARP, f"ARP request for {ip_str(tpa)}: not ours, ignored", port, frame)
 
     def _neigh_resolved(self, now: int, dev: str, ip: bytes, mac: bytes, state: str,
                         r: Reaction) -> None:
@@ -218,7 +219,7 @@ class Netns:
         req = build.ether(BROADCAST, iface.mac, ETH_P_ARP,
                           build.arp(1, iface.mac, src, ZERO_MAC, target))
         frame = Frame(req, self.new_pid(), tags.flow)
-        r.step("arp", f"ARP who-has {ip_str(target)} on {dev}", dev, frame)
+        r.step(Event.ARP, f"ARP who-has {ip_str(target)} on {dev}", dev, frame)
         r.send(dev, frame)
 
     def _arp_source(self, dev: str, target: bytes) -> bytes:
@@ -295,7 +296,7 @@ class Netns:
         old = (ttl << 8) | pkt[9]
         csum = update16((pkt[10] << 8) | pkt[11], old, old - 0x100)
         pkt = pkt[:8] + bytes([ttl - 1]) + pkt[9:10] + csum.to_bytes(2, "big") + pkt[12:]
-        r.step_with("route", f"forward {ip_str(dst)} via route {route.text}, ttl {ttl}->"
+        r.step(Event.ROUTE, f"forward {ip_str(dst)} via route {route.text}, ttl {ttl}->"
                     f"{ttl - 1}", port, frame, route.detail)
         if self.hooks is not None:
             hooked = self.hooks.hook("FORWARD", now, pkt, port, route.dev, frame, r)
@@ -415,7 +416,7 @@ class Netns:
             r.drop(DropReason.MALFORMED, port, frame, problem or f"no bridge {bridge}")
             return
         route = Route(IPv4Network(IPv4Address(pkt[16:20])), bridge, scope="link")
-        r.step("brnf", f"{bridge}: bridged DNAT through neighbour output", bridge, frame)
+        r.step(Event.BRNF, f"{bridge}: bridged DNAT through neighbour output", bridge, frame)
         self._l3_out(now, route, pkt, frame, r)
 
     # -- ICMP errors -----------------------------------------------------------------------
@@ -437,7 +438,7 @@ class Netns:
             return
         pkt = build.ipv4(my_ip, src, PROTO_ICMP, body, ttl=64, ident=self.ip_id(src), tos=0xC0)
         err = Frame(pkt, self.new_pid(), tags.flow)
-        r.step("icmp", f"send ICMP type {icmp_type} code {code} to {ip_str(src)}", in_dev, err)
+        r.step(Event.ICMP, f"send ICMP type {icmp_type} code {code} to {ip_str(src)}", in_dev, err)
         self.ip_output(now, pkt, err, r)
 
     def addresses(self) -> Iterator[tuple[str, IPv4Interface]]:

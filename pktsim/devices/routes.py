@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
-from pktsim.driver.types import SharedDetail
+from pktsim.core.events import Route as RouteDetail
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class Route:
     # all of them), made once, when first asked for: every forwarded packet's trace line
     # quotes them, but most of a big cluster's 300,000 pod routes are never shown
     _text: str = field(default="", init=False, compare=False, repr=False)
-    _detail: SharedDetail | None = field(default=None, init=False, compare=False,
+    _detail: RouteDetail | None = field(default=None, init=False, compare=False,
                                            repr=False, hash=False)
 
     @property
@@ -42,10 +42,10 @@ class Route:
         return text
 
     @property
-    def detail(self) -> SharedDetail:
+    def detail(self) -> RouteDetail:
         detail = self._detail
         if detail is None:
-            detail = SharedDetail(route=self.text)
+            detail = RouteDetail(self.text)
             object.__setattr__(self, "_detail", detail)
         return detail
 

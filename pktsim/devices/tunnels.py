@@ -28,7 +28,8 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from pktsim.devices.base import DropReason, Frame, Reaction
+from pktsim.core.events import Encap, Event
+from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.wire import build
 from pktsim.wire.build import PROTO_IPIP, PROTO_UDP
 from pktsim.wire.parse import ip_str, mac_str
@@ -104,9 +105,9 @@ class VxlanDevice:
         udp = build.udp(self.local_ip, remote, sport, self.port, header + inner)
         outer = build.ipv4(self.local_ip, remote, PROTO_UDP, udp, ttl=64,
                            ident=self._ids.next(remote))
-        r.step("encap", f"{self.name}: VXLAN VNI {self.vni}, fdb {mac_str(inner[0:6])} -> "
+        r.step(Event.ENCAP, f"{self.name}: VXLAN VNI {self.vni}, fdb {mac_str(inner[0:6])} -> "
                f"{ip_str(remote)}, UDP {sport} -> {self.port}", self.name, frame,
-               remote=ip_str(remote), vni=self.vni)
+               Encap(ip_str(remote), self.vni))
         r.send("stack", frame.with_data(outer))
         return r
 
@@ -120,7 +121,7 @@ class VxlanDevice:
         if vni != self.vni:
             r.drop(DropReason.NOT_FOR_US, self.name, frame, f"VNI {vni}")
             return r
-        r.step("decap", f"{self.name}: VXLAN VNI {vni} decapsulated", self.name, frame)
+        r.step(Event.DECAP, f"{self.name}: VXLAN VNI {vni} decapsulated", self.name, frame)
         r.send("dev", frame.with_data(payload[8:]))
         return r
 
@@ -150,10 +151,10 @@ class IpipDevice:
             inner = frame.data
             outer = build.ipv4(self.local_ip, remote, PROTO_IPIP, inner, ttl=inner[8],
                                ident=self._ids.next(remote), flags=inner[6] << 8 & build.IP_DF)
-            r.step("encap", f"{self.name}: IP-in-IP to {ip_str(remote)}", self.name, frame,
-                   remote=ip_str(remote))
+            r.step(Event.ENCAP, f"{self.name}: IP-in-IP to {ip_str(remote)}", self.name,
+                   frame, Encap(ip_str(remote)))
             r.send("stack", frame.with_data(outer))
             return r
-        r.step("decap", f"{self.name}: IP-in-IP decapsulated", self.name, frame)
+        r.step(Event.DECAP, f"{self.name}: IP-in-IP decapsulated", self.name, frame)
         r.send("dev", frame.with_data(frame.data))
         return r

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from pktsim.build.topology import Topology
-    from pktsim.driver.types import TraceEvent
+    from pktsim.core.events import TraceEvent
 
 SLOT_IN = 1.6  # inches per pod slot
 Y_IN = 0.95  # inches per layer unit

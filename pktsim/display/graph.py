@@ -22,7 +22,7 @@ import networkx as nx
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
-    from pktsim.driver.types import TraceEvent
+    from pktsim.core.events import TraceEvent
     from pktsim.model.cluster import ClusterModel, PodInfo
     from pktsim.model.services import ServiceInfo
 
@@ -226,13 +226,13 @@ def path(g: nx.Graph, model: ClusterModel, events: Iterable[TraceEvent]) \
                     if n not in nodes:
                         nodes.append(n)
         last[e.packet] = at
-        nat = e.detail.get("nat")
-        if e.event == "nat" and isinstance(nat, dict) and nat.get("field") == "dst":
-            svc = _service_of(g, model, str(nat.get("old", "")))
+        nat = e.nat
+        if nat is not None and nat.field == "dst":
+            svc = _service_of(g, model, nat.old)
             if svc is not None:
                 if svc not in nodes:
                     nodes.append(svc)
-                backend = pod_by_ip.get(str(nat.get("new", "")).partition(":")[0])
+                backend = pod_by_ip.get(nat.new.partition(":")[0])
                 if backend is not None and g.has_edge(svc, backend):
                     edges.add(frozenset((svc, backend)))
     tunnels = [n for n in nodes if n.startswith("tun:")]

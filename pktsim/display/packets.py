@@ -12,8 +12,8 @@ import importlib
 import struct
 from typing import TYPE_CHECKING
 
+from pktsim.core.capture import LinkType
 from pktsim.display.tabular import esc
-from pktsim.driver.types import LinkType
 from pktsim.wire.parse import ip_str
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from pktsim.core.events import TraceEvent
 from pktsim.display.packets import FrameView
 from pktsim.display.tables import NodeTables
 from pktsim.display.trace import TraceView
-from pktsim.driver.types import TraceEvent
 from pktsim.sinks.trace import CapturedFrame, MemorySink
 
 if TYPE_CHECKING:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pktsim.core.capture import LinkType
+from pktsim.core.events import TraceEvent
 from pktsim.display.packets import endpoints
 from pktsim.display.tabular import Table, esc
-from pktsim.driver.types import LinkType, TraceEvent
 
 if TYPE_CHECKING:
     import pandas
@@ -31,10 +32,10 @@ COLUMNS = ("t_ms", "flow", "packet", "frame", "host", "iface", "event", "src", "
 
 
 def nat_text(e: TraceEvent) -> str:
-    nat = e.detail.get("nat")
-    if not isinstance(nat, dict):
+    nat = e.nat
+    if nat is None:
         return ""
-    return f"{nat.get('field', '')} {nat.get('old', '')} -> {nat.get('new', '')}"
+    return f"{nat.field} {nat.old} -> {nat.new}"
 
 
 def hop_table(events: Iterable[TraceEvent], frames: Mapping[int, CapturedFrame],
@@ -65,7 +66,8 @@ def hop_table(events: Iterable[TraceEvent], frames: Mapping[int, CapturedFrame],
             table.marks[i] = "deliver"
         if e.event == "drop":
             table.marks[i] = "drop"
-            drop = str(e.detail.get("reason", "")) or e.summary
+            reason = e.drop_reason
+            drop = reason.name if reason is not None else e.summary
         table.rows.append((round(e.t / 1e6, 6), e.flow, e.packet, e.frame, e.host, e.iface,
                            e.event, src, dst, nat, drop, e.summary))
     return table

@@ -28,13 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 
-from pktsim.devices.base import Device, DropReason, Emit, Frame, Reaction
-from pktsim.driver.types import Direction, Interface, Sink, TraceEvent
+from pktsim.core.capture import Direction, Interface, Sink
+from pktsim.core.events import Drop, Event, TraceEvent
+from pktsim.core.frame import Device, DropReason, Emit, Frame, Reaction
 from pktsim.wire.parse import summary
 
 DEFAULT_LATENCY_NS = 1_000
 HOP_COUNTS = 65536  # packets whose hop counts are kept (a looping one is never idle)
 SUMMARY_CACHE = 512  # summaries remembered by frame bytes (cleared when full)
+_UNNOTED = (Event.LEARN, Event.DROP)  # steps not quoted in a frame's capture comment
 
 
 @dataclass(slots=True, eq=False)
@@ -164,13 +166,13 @@ class Driver:
         if steps:
             now, host, event = self.now, device.host, self._event
             for st in steps:
-                if st.event == "drop":
+                if st.event is Event.DROP:
                     self.stats.drops += 1
                 event(TraceEvent(now, st.flow, st.pid, host, st.iface, st.event, st.summary,
                                  None, st.detail))
             if reaction.emits:
                 for st in steps:
-                    if st.pid is not None and st.event not in ("learn", "drop"):
+                    if st.pid is not None and st.event not in _UNNOTED:
                         prev = notes.get(st.pid)
                         notes[st.pid] = f"{prev}; {st.summary}" if prev else st.summary
         for emit in reaction.emits:
@@ -208,11 +210,11 @@ class Driver:
         frame = emit.frame
         if end is None:
             self._event(TraceEvent(self.now, frame.flow, frame.pid, device.host, emit.port,
-                                   "drop", f"drop: {DropReason.PORT_DOWN.value}", None,
-                                   {"reason": DropReason.PORT_DOWN.name}))
+                                   Event.DROP, f"drop: {DropReason.PORT_DOWN.value}", None,
+                                   Drop(DropReason.PORT_DOWN)))
             return
         if end.iface is not None and end.peer is not end:
-            self._capture(end, frame, Direction.OUTBOUND, "tx", note)
+            self._capture(end, frame, Direction.OUTBOUND, Event.TX, note)
         counts = self._hops  # in order of last hop: pop + insert moves a packet to the end
         hops = counts.pop(frame.pid, 0) + 1
         counts[frame.pid] = hops
@@ -223,8 +225,8 @@ class Driver:
         if hops > self.hop_limit and hops > len(self._ends):
             self.stats.storm_drops += 1
             self._event(TraceEvent(self.now, frame.flow, frame.pid, device.host, emit.port,
-                                   "drop", f"drop: {DropReason.STORM.value} ({hops} hops)",
-                                   None, {"reason": DropReason.STORM.name}))
+                                   Event.DROP, f"drop: {DropReason.STORM.value} ({hops} hops)",
+                                   None, Drop(DropReason.STORM)))
             return
         peer = end.peer
         assert peer is not None
@@ -235,10 +237,10 @@ class Driver:
         if end.iface is not None:
             pid = frame.pid
             note = "; ".join([s.summary for s in reaction.steps if s.pid == pid])
-            self._capture(end, frame, Direction.INBOUND, "rx", note)
+            self._capture(end, frame, Direction.INBOUND, Event.RX, note)
         self.apply(end.device, reaction)
 
-    def _capture(self, end: LinkEnd, frame: Frame, direction: Direction, event: str,
+    def _capture(self, end: LinkEnd, frame: Frame, direction: Direction, event: Event,
                  note: str) -> None:
         iface = end.iface
         assert iface is not None

@@ -7,8 +7,9 @@ versions for ``getrandbits``/``random``, which is all pktsim uses.
 
 from __future__ import annotations
 
-import hashlib
 import random
+
+from pktsim.core.seeding import stream_seed
 
 
 class Streams:
@@ -19,8 +20,7 @@ class Streams:
     def stream(self, name: str) -> random.Random:
         rng = self._streams.get(name)
         if rng is None:
-            digest = hashlib.sha256(f"{self.seed}/{name}".encode()).digest()
-            rng = random.Random(int.from_bytes(digest[:16], "big"))
+            rng = random.Random(stream_seed(self.seed, name))
             self._streams[name] = rng
         return rng
 

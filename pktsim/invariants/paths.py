@@ -13,6 +13,7 @@ from socket import inet_ntoa
 from typing import Any, TypeVar
 
 from pktsim.api import Result
+from pktsim.core.events import DropReason, Event
 from pktsim.sinks.trace import CapturedFrame
 from pktsim.wire.checksum import checksum, l4_checksum
 
@@ -203,8 +204,8 @@ def _refused(events: list[Any], i: int) -> bool:
     """Did the host that captured ``events[i]`` (an rx) drop it as not addressed to it?"""
     e = events[i]
     for after in events[i + 1:i + 4]:
-        if after.packet == e.packet and after.host == e.host and after.event == "drop":
-            return bool(after.detail.get("reason") == "NOT_FOR_US")
+        if after.packet == e.packet and after.host == e.host and after.event is Event.DROP:
+            return bool(after.drop_reason is DropReason.NOT_FOR_US)
     return False
 
 

@@ -211,10 +211,10 @@ def backends_are_ready_endpoints(result: Result) -> None:
     for e in reversed(result.events):  # the first capture after each event, per packet
         if e.packet is not None and e.frame is not None:
             seen_after[e.packet] = e.frame
-        if e.event != "nat" or not e.summary.startswith("kube-proxy DNAT"):
+        diff = e.nat
+        if diff is None or not e.summary.startswith("kube-proxy DNAT"):
             continue
-        diff = e.detail.get("nat", {})
-        old, new = str(diff.get("old", "")), str(diff.get("new", ""))
+        old, new = diff.old, diff.new
         host, _, port = old.rpartition(":")
         match = next((front[k] for k in ((host, int(port), p) for p in (TCP, UDP))
                       if port.isdigit() and k in front), None)

@@ -9,8 +9,9 @@ same first draw — from one reused generator.
 
 from __future__ import annotations
 
-import hashlib
 import random
+
+from pktsim.core.seeding import stream_seed
 
 
 class OneShot:
@@ -21,8 +22,7 @@ class OneShot:
         self._rng = random.Random()
 
     def _stream(self, name: str) -> random.Random:
-        digest = hashlib.sha256(f"{self.seed}/{name}".encode()).digest()
-        self._rng.seed(int.from_bytes(digest[:16], "big"))  # as random.Random(that) is seeded
+        self._rng.seed(stream_seed(self.seed, name))  # as random.Random(that) is seeded
         return self._rng
 
     def mac(self, name: str) -> bytes:

@@ -21,10 +21,10 @@ Theory of operation
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+from pktsim.core.seeding import stream_digest
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import ClusterConfig, EndpointSlice, Pod, Service, ServicePort, Source
 
@@ -82,8 +82,7 @@ def _err(src: Source | None, field_: str, value: object, message: str, valid: st
 
 
 def _draw(seed: int, name: str, size: int) -> int:
-    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % size
+    return int.from_bytes(stream_digest(seed, name)[:8], "big") % size
 
 
 def allocate_cluster_ips(services: list[Service], cfg: ClusterConfig) -> dict[str, IPv4Address]:

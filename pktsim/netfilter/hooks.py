@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
-from pktsim.devices.base import DropReason, Frame, Reaction
-from pktsim.driver.types import SharedDetail
+from pktsim.core.events import ChainNote, ConntrackState, Event, NatRewrite, RuleHit
+from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.netfilter import nat
 from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
 from pktsim.netfilter.engine import Outcome, evaluate
@@ -206,15 +206,15 @@ class Netfilter:
             text = f"conntrack: {tr.conn.orig}: {tr.note}"
         else:
             return True
-        p.r.step("conntrack", text, p.iface, p.frame, ctstate=tr.ctstate)
+        p.r.step(Event.CONNTRACK, text, p.iface, p.frame, ConntrackState(tr.ctstate))
         return True
 
     def _confirm(self, p: _Pkt, ctx: _Ctx) -> bool:
         conn = ctx.track.conn
         if conn is None or ctx.track.ctstate == "RELATED" or self.conntrack.confirm(conn):
             return True
-        p.r.step("drop", f"drop: nf_conntrack: insert failed, {conn.reply} already tracked",
-                 p.iface, p.frame, reason=DropReason.RULE.name)
+        p.r.drop_as(f"drop: nf_conntrack: insert failed, {conn.reply} already tracked",
+                    DropReason.RULE, p.iface, p.frame)
         return False
 
     # -- table walks ----------------------------------------------------------------------
@@ -278,21 +278,20 @@ class Netfilter:
         if out.verdict == "ACCEPT":  # said only when a rule accepted or the mark changed
             if hit or mark:
                 how = "ACCEPT" if hit else "policy ACCEPT"
-                p.r.step_with("netfilter", f"{table} {p.hook}: {how} ({out.path_text()})"
+                p.r.step(Event.NETFILTER, f"{table} {p.hook}: {how} ({out.path_text()})"
                               f"{mark}", p.iface, p.frame, detail)
             return True
         if isinstance(out.target, Reject):
             self._reject(p, pkt, ctx, out.target, out, detail)
             return False
         why = f"{table} {p.hook}: {'DROP' if hit else 'policy DROP'} ({out.path_text()})"
-        p.r.step("drop", f"drop: {DropReason.RULE.value} ({why})", p.iface, p.frame,
-                 reason=DropReason.RULE.name, **detail)
+        p.r.drop(DropReason.RULE, p.iface, p.frame, why, detail)
         return False
 
     def _reject(self, p: _Pkt, pkt: bytes, ctx: _Ctx, target: Reject, out: Outcome,
-                detail: dict[str, object]) -> None:
-        p.r.step("drop", f"REJECT {target.with_} ({out.path_text()})", p.iface, p.frame,
-                 reason=DropReason.RULE.name, **detail)
+                detail: RuleHit) -> None:
+        p.r.drop_as(f"REJECT {target.with_} ({out.path_text()})", DropReason.RULE, p.iface,
+                    p.frame, detail)
         if target.with_ != "tcp-reset":
             self.ns.icmp_error(p.now, 3, REJECT_WITH[target.with_], pkt, p.frame, p.r,
                                in_dev=p.in_dev)
@@ -304,7 +303,7 @@ class Netfilter:
         tr = ctx.track
         if tr.conn is not None:  # nf_ct_attach: the RST is RELATED to the rejected packet
             self._pending[frame.pid] = _Ctx(Track(tr.conn, 1 - tr.dir, "RELATED"))
-        p.r.step("send", f"REJECT: send TCP RST to {ip_str(rst[16:20])}", p.iface, frame)
+        p.r.step(Event.SEND, f"REJECT: send TCP RST to {ip_str(rst[16:20])}", p.iface, frame)
         self.ns.ip_output(p.now, rst, frame, p.r)
 
     # -- NAT ------------------------------------------------------------------------------
@@ -315,7 +314,7 @@ class Netfilter:
             return pkt
         if tr.ctstate == "RELATED" and pkt[9] == PROTO_ICMP:
             return self._icmp_related(p, pkt, ctx, mt)
-        bound: tuple[str, str, dict[str, object]] | None = None
+        bound: tuple[str, str, RuleHit | None] | None = None
         if tr.ctstate == "NEW" and tr.dir == 0 and mt not in conn.nat_init \
                 and not conn.confirmed:
             bound = self._bind(p, pkt, ctx, mt)
@@ -324,9 +323,9 @@ class Netfilter:
         target = nat.manip_for(conn, tr.dir, mt)
         if target is None:
             return pkt
-        label, suffix, detail = bound or (self._replay_text(conn, tr.dir, mt), "", {})
+        label, suffix, rule = bound or (self._replay_text(conn, tr.dir, mt), "", None)
         new = rewrite(pkt, target, mt)
-        self._nat_step(p, pkt, new, mt, label, suffix, **detail)
+        self._nat_step(p, pkt, new, mt, label, suffix, rule)
         return new
 
     @staticmethod
@@ -337,7 +336,7 @@ class Netfilter:
         return f"conntrack un-{conn.nat_kind.get(undone, 'NAT').split()[0]}"
 
     def _bind(self, p: _Pkt, pkt: bytes, ctx: _Ctx,
-              mt: int) -> tuple[str, str, dict[str, object]] | None:
+              mt: int) -> tuple[str, str, RuleHit | None] | None:
         """Walk the nat chain of this hook for a new connection and record the binding;
         returns the trace label, suffix and detail of the rewrite, None to drop."""
         conn = ctx.track.conn
@@ -352,35 +351,33 @@ class Netfilter:
         elif isinstance(target, Masquerade):
             ip = self.ns.primary_ip(p.out_dev)
             if ip is None:
-                p.r.step("drop", f"drop: MASQUERADE: no IPv4 address on {p.out_dev}",
-                         p.iface, p.frame, reason=DropReason.RULE.name)
+                p.r.drop_as(f"drop: MASQUERADE: no IPv4 address on {p.out_dev}",
+                            DropReason.RULE, p.iface, p.frame)
                 return None
             rng = nat.NatRange(ip, target.ports, target.random, target.random_fully)
         kind = type(target).__name__.upper() if rng is not None else ""
         nat.setup(self.conntrack, p.now, conn, mt, rng, kind, self._nat_rng)
         mark = f", mark {before:#x} -> {ctx.mark:#x}" if ctx.mark != before else ""
         if out is None:
-            return f"conntrack {conn.nat_kind.get(mt, 'NAT')}", "", {}
+            return f"conntrack {conn.nat_kind.get(mt, 'NAT')}", "", None
         hit = out.decider
         if mark and mt not in conn.nat_kind:
-            p.r.step("netfilter", f"nat {p.hook}: no NAT ({out.path_text()}){mark}",
-                     p.iface, p.frame, table="nat", hook=p.hook)
+            p.r.step(Event.NETFILTER, f"nat {p.hook}: no NAT ({out.path_text()}){mark}",
+                     p.iface, p.frame, ChainNote("nat", p.hook))
         owner = _owner(out.path) if rng is not None else ""
         label = f"{owner}{conn.nat_kind.get(mt, 'NAT')}"
-        detail: dict[str, object] = {"table": "nat", "hook": p.hook,
-                                     "chain": hit.chain if hit else p.hook,
-                                     "rule": hit.text if hit else "",
-                                     "hits": [str(h) for h in out.hits]}
-        return label, f" ({out.path_text()}){mark}", detail
+        rule = RuleHit("nat", p.hook, hit.chain if hit else p.hook, hit.text if hit else "",
+                       tuple(str(h) for h in out.hits))
+        return label, f" ({out.path_text()}){mark}", rule
 
     def _nat_step(self, p: _Pkt, old: bytes, new: bytes, mt: int, label: str, suffix: str,
-                  **detail: object) -> None:
+                  rule: RuleHit | None = None) -> None:
         if old == new:
             return
         field = "src" if mt == SRC else "dst"
         a, b = _side(old, mt), _side(new, mt)
-        p.r.step("nat", f"{label} {a} -> {b}{suffix}", p.iface, p.frame,
-                 nat={"field": field, "old": a, "new": b}, **detail)
+        p.r.step(Event.NAT, f"{label} {a} -> {b}{suffix}", p.iface, p.frame,
+                 NatRewrite(field, a, b, rule))
 
     def _icmp_related(self, p: _Pkt, pkt: bytes, ctx: _Ctx, mt: int) -> bytes:
         conn = ctx.track.conn
@@ -395,12 +392,11 @@ class Netfilter:
         return new
 
 
-def _walk_detail(table: str, hook: str, out: Outcome) -> SharedDetail:
+def _walk_detail(table: str, hook: str, out: Outcome) -> RuleHit:
     """The trace's facts about a walk: the deciding rule, and every rule that fired."""
     hit = out.decider
-    return SharedDetail(table=table, hook=hook, chain=hit.chain if hit else hook,
-                        rule=hit.text if hit else f"-P {hook} {out.verdict}",
-                        hits=[str(h) for h in out.hits])
+    return RuleHit(table, hook, hit.chain if hit else hook,
+                   hit.text if hit else f"-P {hook} {out.verdict}", tuple(str(h) for h in out.hits))
 
 
 def _side(pkt: bytes, mt: int, off: int = 0) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pktsim.driver.types import SharedDetail
+from pktsim.core.events import RuleHit
 from pktsim.netfilter.engine import Outcome
 from pktsim.netfilter.matches import (
     Comment,
@@ -44,7 +44,7 @@ PURE_MATCHES = (Comment, CtState, Destination, IcmpType, InIface, Mark, OutIface
                 Protocol, Source)
 PURE_TARGETS = (Jump, Reject, SetMark, Verdict)
 
-Walked = tuple[Outcome, SharedDetail]  # the outcome and the trace detail made from it
+Walked = tuple[Outcome, RuleHit]  # the outcome and the trace detail made from it
 
 
 class WalkMemo:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from pktsim.driver.types import Direction, Interface, TraceEvent
+from pktsim.core.capture import Direction, Interface
+from pktsim.core.events import TraceEvent
 
 SNAPLEN = 262144
 NS_MAGIC = 0xA1B23C4D

@@ -18,7 +18,8 @@ import os
 import struct
 from typing import BinaryIO
 
-from pktsim.driver.types import Direction, Interface, TraceEvent
+from pktsim.core.capture import Direction, Interface
+from pktsim.core.events import TraceEvent
 
 SNAPLEN = 262144
 """What Linux tcpdump uses; every frame we make is far smaller, longer ones are truncated."""

@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from pktsim.driver.types import Direction, Interface, SharedDetail, TraceEvent
+from pktsim.core.capture import Direction, Interface
+from pktsim.core.events import SHARED_DETAILS, Detail, TraceEvent
 
 _enc = json.encoder.encode_basestring_ascii  # the C string encoder json.dumps uses
 # json.dumps(separators=(",", ":")) without its per-call wrapper: the detail of an event is
@@ -61,7 +62,7 @@ class JsonlSink(_TextFileSink):
         super().__init__(path)
         # (flow, host, iface, event) -> their JSON text: a run has few distinct ones
         self._names: dict[tuple[str, str, str, str], tuple[str, str]] = {}
-        self._details: dict[int, tuple[SharedDetail, str]] = {}  # id -> (detail, JSON)
+        self._details: dict[int, tuple[Detail, str]] = {}  # id -> (shared detail, JSON)
 
     def line(self, event: TraceEvent) -> str:
         e = event
@@ -69,17 +70,19 @@ class JsonlSink(_TextFileSink):
         frame = "" if e.frame is None else f',"frame":{e.frame}'
         extra = ""
         detail = e.detail
-        if type(detail) is SharedDetail and detail:  # made once, for many events: encode once
+        if detail is None:
+            pass
+        elif type(detail) in SHARED_DETAILS:  # made once, for many events: encode once
             seen = self._details.get(id(detail))
             if seen is not None and seen[0] is detail:
                 extra = seen[1]
             else:
-                extra = "," + _dumps(detail)[1:-1]
+                extra = "," + _dumps(detail.as_json())[1:-1]
                 if len(self._details) >= 4096:
                     self._details.clear()
                 self._details[id(detail)] = (detail, extra)  # kept alive: its id stays valid
-        elif detail:
-            extra = "," + _dumps(detail)[1:-1]
+        else:
+            extra = "," + _dumps(detail.as_json())[1:-1]
         key = (e.flow, e.host, e.iface, e.event)
         names = self._names.get(key)
         if names is None:

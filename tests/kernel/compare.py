@@ -10,7 +10,7 @@ from harness import PodSpec, normalize
 from harness2 import NodeSpec
 
 from pktsim.api import Result
-from pktsim.driver.types import Direction
+from pktsim.core.capture import Direction
 from pktsim.wire.parse import mac_str
 
 Frames = list[tuple[bytes, str]]

@@ -18,7 +18,7 @@ import pytest
 
 import pktsim
 from pktsim.api import Result
-from pktsim.driver.types import Direction
+from pktsim.core.capture import Direction
 from pktsim.wire.parse import mac_str
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

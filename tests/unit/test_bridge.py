@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pktsim.devices.base import Frame
+from pktsim.core.events import Drop, DropReason
+from pktsim.core.frame import Frame
 from pktsim.devices.bridge import AGEING_NS, Bridge
 
 PORTS = ["veth0", "veth1", "veth2", "veth3"]
@@ -72,6 +73,6 @@ def test_entry_ages_out_after_300_seconds() -> None:
 def test_invalid_source_and_runt_frames_are_dropped_with_a_reason() -> None:
     br = make(set())
     runt = br.receive(0, "veth0", Frame(b"\x01\x02", 1))
-    assert not runt.emits and runt.steps[0].detail["reason"] == "MALFORMED"
+    assert not runt.emits and runt.steps[0].detail == Drop(DropReason.MALFORMED)
     mcast_src = br.receive(0, "veth0", Frame(BCAST + BCAST + b"\x08\x00", 2))
     assert not mcast_src.emits and mcast_src.steps[0].event == "drop"

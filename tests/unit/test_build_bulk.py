@@ -64,7 +64,7 @@ def test_add_many_is_add_one_by_one(seed: int) -> None:
 def test_route_text_is_made_when_asked() -> None:
     route = Route(IPv4Network("10.244.1.0/24"), "eth0", IPv4Address("10.0.0.1"), onlink=True)
     assert route.text == "10.244.1.0/24 via 10.0.0.1 dev eth0 onlink"
-    assert route.detail == {"route": route.text} and route.detail is route.detail
+    assert route.detail.as_json() == {"route": route.text} and route.detail is route.detail
 
 
 def test_a_lazy_stream_draws_what_an_eager_one_does() -> None:

@@ -23,7 +23,8 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 from scapy.utils import PcapNgReader, RawPcapNgReader, RawPcapReader
 
-from pktsim.driver.types import Direction, Interface, LinkType, TraceEvent
+from pktsim.core.capture import Direction, Interface, LinkType
+from pktsim.core.events import TraceEvent
 from pktsim.sinks.pcap import NS_MAGIC, PcapDirSink, global_header, record
 from pktsim.sinks.pcapng import SNAPLEN, PcapngSink, PcapngWriter
 from tests.helpers.tshark import (

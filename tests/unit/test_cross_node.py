@@ -9,6 +9,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vxlan import VXLAN
 
+from pktsim.core.events import DropReason
 from tests.helpers.sim import frames_on, run_yaml
 
 SCENARIO = """
@@ -127,7 +128,7 @@ def test_ttl_expiry_gets_time_exceeded_from_the_right_router(tmp_path: Path, ttl
             if f.direction.name == "INBOUND" and ICMP in Ether(f.data)]
     assert [(p[ICMP].type, p[ICMP].code, p[IP].src) for p in back] == [(11, 0, source)]
     drops = [e for e in result.events if e.event == "drop" and e.flow == "ttl"]
-    assert [(e.host, e.detail["reason"]) for e in drops] == [(router, "TTL_EXCEEDED")]
+    assert [(e.host, e.drop_reason) for e in drops] == [(router, DropReason.TTL_EXCEEDED)]
     assert "time exceeded" in result.flows[0].status
 
 

@@ -191,7 +191,7 @@ def test_topology_text_names_every_pod_and_service(result: pktsim.Result) -> Non
 def test_path_of_a_service_flow(result: pktsim.Result) -> None:
     view = result.diagram("pod-to-service")
     nat = next(e for e in result.events if e.flow == "pod-to-service" and e.event == "nat")
-    backend = nat.detail["nat"]["new"].split(":")[0]
+    backend = nat.nat.new.split(":")[0]
     pod = next(p.key for p in result.topology.model.pods.values() if str(p.ip) == backend)
     assert {"pod:default/client", "svc:shop/web", f"pod:{pod}"} <= set(view.path_nodes)
     assert not any(n.startswith("pod:kube-system") for n in view.path_nodes)  # no ARP floods

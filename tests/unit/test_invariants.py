@@ -6,9 +6,9 @@ import pytest
 
 import pktsim
 from pktsim import invariants
+from pktsim.core.frame import Reaction
 from pktsim.devices import bridge as bridge_mod
 from pktsim.devices import netns as netns_mod
-from pktsim.devices.base import Reaction
 from pktsim.wire import build
 
 SCENARIO = """

@@ -74,7 +74,7 @@ def cluster() -> pktsim.Cluster:
 def test_honest_run_keeps_every_service_and_dns_invariant() -> None:
     result = cluster().run()
     invariants.check_all(result)
-    backends = {e.detail["nat"]["new"] for e in result.events if e.event == "nat"
+    backends = {e.nat.new for e in result.events if e.nat is not None
                 and e.summary.startswith("kube-proxy DNAT 10.96.45.12")}
     assert backends == {"10.244.1.2:8080", "10.244.1.3:8080"}  # both ready ones, not web-c
 

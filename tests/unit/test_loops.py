@@ -16,10 +16,10 @@ from scapy.layers.l2 import ARP, Ether
 
 import pktsim
 from pktsim.build.flows import start_flows
-from pktsim.devices.base import DropReason, Frame
+from pktsim.core.capture import Interface
+from pktsim.core.frame import DropReason, Frame
 from pktsim.devices.bridge import Bridge
 from pktsim.driver.driver import Driver
-from pktsim.driver.types import Interface
 from pktsim.sinks.trace import MemorySink, format_event
 
 BROADCAST = bytes(Ether(src="02:00:00:00:00:0a", dst="ff:ff:ff:ff:ff:ff")
@@ -31,7 +31,7 @@ STORM = re.compile(r"drop: storm limit reached: frame loops in the topology \((\
 
 def storm_drops(memory: MemorySink) -> list[str]:
     return [format_event(e) for e in memory.events
-            if e.event == "drop" and e.detail.get("reason") == DropReason.STORM.name]
+            if e.drop_reason is DropReason.STORM]
 
 
 @pytest.mark.parametrize("links", [2, 3])

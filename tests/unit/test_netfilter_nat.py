@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
 
-from pktsim.devices.base import Frame, Reaction
+from pktsim.core.events import Drop, DropReason, Event, NatRewrite
+from pktsim.core.frame import Frame, Reaction
 from pktsim.devices.netns import Netns
 from pktsim.netfilter import (
     ConntrackConfig,
@@ -151,12 +152,12 @@ def test_dnat_then_reply_undnat_byte_for_byte() -> None:
         f"conntrack: new tcp {C}:40000 -> {VIP}:80",
         f"kube-proxy DNAT {VIP}:80 -> 10.244.2.7:8080 (KUBE-SERVICES -> KUBE-SVC-X -> "
         "KUBE-SEP-A)"]
-    nat_step = r.steps[1]
-    assert nat_step.detail["nat"] == {"field": "dst", "old": f"{VIP}:80",
-                                      "new": "10.244.2.7:8080"}
-    assert nat_step.detail["chain"] == "KUBE-SEP-A"
-    assert nat_step.detail["rule"] == ("-A KUBE-SEP-A -p tcp -m tcp -j DNAT --to-destination "
-                                       "10.244.2.7:8080")
+    nat_step = r.steps[1].detail
+    assert isinstance(nat_step, NatRewrite) and nat_step.rule is not None
+    assert (nat_step.field, nat_step.old, nat_step.new) == ("dst", f"{VIP}:80", "10.244.2.7:8080")
+    assert nat_step.rule.chain == "KUBE-SEP-A"
+    assert nat_step.rule.rule == ("-A KUBE-SEP-A -p tcp -m tcp -j DNAT --to-destination "
+                                  "10.244.2.7:8080")
     r = node.send(S, "eth0", tcp("10.244.2.7", 8080, C, 40000, TCP_SYN | TCP_ACK))
     assert node.out(r) == [("cbr0", tcp(VIP, 80, C, 40000, TCP_SYN | TCP_ACK, ttl=63))]
     assert f"conntrack un-DNAT 10.244.2.7:8080 -> {VIP}:80" in node.said(r)
@@ -329,7 +330,8 @@ def test_reject_answers_icmp_port_unreachable() -> None:
     assert_valid(err)
     reject = next(s for s in r.steps if s.summary.startswith("REJECT"))
     assert reject.summary == "REJECT icmp-port-unreachable (KUBE-SERVICES)"
-    assert reject.detail["reason"] == "RULE" and reject.detail["chain"] == "KUBE-SERVICES"
+    assert isinstance(reject.detail, Drop) and reject.detail.reason is DropReason.RULE
+    assert reject.detail.rule is not None and reject.detail.rule.chain == "KUBE-SERVICES"
     assert len(node.nf.conntrack) == 0
 
 
@@ -348,9 +350,10 @@ def test_invalid_segment_is_dropped_by_kube_forward() -> None:
     r = node.send(0, "cbr0", tcp(C, 40000, "10.244.2.7", 8080, TCP_FIN))
     assert node.out(r) == []
     drop = r.steps[-1]
-    assert drop.event == "drop" and drop.detail["reason"] == "RULE"
+    assert drop.event is Event.DROP and isinstance(drop.detail, Drop)
+    assert drop.detail.reason is DropReason.RULE and drop.detail.rule is not None
     assert drop.summary == "drop: dropped by a rule (filter FORWARD: DROP (KUBE-FORWARD))"
-    assert drop.detail["rule"] == "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"
+    assert drop.detail.rule.rule == "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"
 
 
 def test_full_table_drops_with_the_kernel_message() -> None:
@@ -359,7 +362,7 @@ def test_full_table_drops_with_the_kernel_message() -> None:
     r = node.send(0, "cbr0", tcp(C, 40001, "10.244.2.7", 8080))
     assert node.out(r) == []
     assert r.steps[-1].summary == "drop: nf_conntrack: table full, dropping packet"
-    assert r.steps[-1].detail["reason"] == "CONNTRACK_FULL"
+    assert r.steps[-1].detail == Drop(DropReason.CONNTRACK_FULL)
 
 
 def test_loopback_packets_are_tracked_once() -> None:

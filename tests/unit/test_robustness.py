@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 import pktsim
 from pktsim.build.topology import Topology
-from pktsim.devices.base import DropReason, Frame
+from pktsim.core.events import Drop
+from pktsim.core.frame import DropReason, Frame
 from pktsim.strategies import frames, malformed_frames
 
 SCENARIO = """
@@ -50,7 +51,7 @@ def feed(network: str, index: int, port_index: int, data: bytes, now: int) -> No
     reasons = {member.name for member in DropReason}
     for step in reaction.steps:
         if step.event == "drop":
-            assert step.detail["reason"] in reasons
+            assert isinstance(step.detail, Drop) and step.detail.reason.name in reasons
             assert step.summary.startswith("drop: ")
     for emit in reaction.emits:
         assert isinstance(emit.frame.data, bytes)

@@ -11,6 +11,7 @@ from scapy.layers.l2 import Ether
 
 import pktsim
 from pktsim.api import Result
+from pktsim.core.events import NatRewrite
 from tests.helpers.sim import frames_on, run_yaml
 
 BASE = """
@@ -96,17 +97,21 @@ def test_pod_to_cluster_ip_across_nodes(tmp_path: Path) -> None:
     assert "src=10.244.0.2 dst=10.96.45.12" in conntrack and "src=10.244.1.2" in conntrack
 
 
-def dnat_steps(result: Result, flow: str) -> list[dict[str, object]]:
+def dnat_steps(result: Result, flow: str) -> list[NatRewrite]:
     """The kube-proxy DNAT decisions of a flow: one per new connection, with the hits."""
-    return [e.detail for e in result.events if e.flow == flow and e.event == "nat"
+    return [e.nat for e in result.events if e.flow == flow and e.nat is not None
             and e.summary.startswith("kube-proxy DNAT")]
+
+
+def rule_hits(d: NatRewrite) -> tuple[str, ...]:
+    return d.rule.hits if d.rule is not None else ()
 
 
 def test_balance_over_three_endpoints_and_stickiness() -> None:
     flows = "  - {name: many, from: default/client, to: 'http://10.96.45.12:443/', count: 3000}"
     result = pktsim.load(scenario(flows)).run()
     assert result.flows[0].answered == 3000
-    chosen = Counter(str(d["nat"]["new"]) for d in dnat_steps(result, "many"))  # type: ignore[index]
+    chosen = Counter(d.new for d in dnat_steps(result, "many"))
     assert sum(chosen.values()) == 3000 and len(chosen) == 3
     for target, n in chosen.items():
         assert abs(n / 3000 - 1 / 3) <= 0.04, (target, n)
@@ -135,14 +140,14 @@ def test_client_ip_affinity_until_the_timeout() -> None:
     assert [f.answered for f in result.flows] == [20, 20]
     for flow in ("sticky", "later"):
         steps = dnat_steps(result, flow)
-        assert len({str(d["nat"]["new"]) for d in steps}) == 1  # type: ignore[index]
+        assert len({d.new for d in steps}) == 1
         # the round's first connection is balanced (statistic or the last jump) ...
-        assert not any("--rcheck" in h for h in steps[0]["hits"])  # type: ignore[attr-defined]
+        assert not any("--rcheck" in h for h in rule_hits(steps[0]))
         # ... and every later one is sent by the recent match, within its 60 s
         for d in steps[1:]:
-            assert any("--rcheck --seconds 60" in h for h in d["hits"])  # type: ignore[attr-defined]
+            assert any("--rcheck --seconds 60" in h for h in rule_hits(d))
     without = pktsim.load(scenario(flows)).run()
-    assert len({str(d["nat"]["new"]) for d in dnat_steps(without, "sticky")}) == 3  # type: ignore[index]
+    assert len({d.new for d in dnat_steps(without, "sticky")}) == 3
 
 
 @pytest.mark.parametrize("node", ["node-1", "node-2"])
@@ -234,7 +239,7 @@ def test_internal_traffic_policy_local_drops_without_a_local_endpoint(tmp_path: 
                                    "  internalTrafficPolicy: Local\n")
     result = run_yaml(text, tmp_path / "with")
     assert result.flows[0].status == "ok"  # web-3 is on node-1 with the client
-    assert {str(d["nat"]["new"]) for d in dnat_steps(result, "here")} == {  # type: ignore[index]
+    assert {d.new for d in dnat_steps(result, "here")} == {
         "10.244.0.3:8443"}
     none = text.replace("name: web-3, labels: {app: web}", "name: web-3, labels: {app: x}")
     quiet = run_yaml(none, tmp_path / "without")

@@ -386,7 +386,7 @@ def vip(machine: ClusterMachine) -> str:
 
 
 def backends(machine: ClusterMachine) -> set[str]:
-    return {e.detail["nat"]["new"] for e in machine.memory.events if e.event == "nat"
+    return {e.nat.new for e in machine.memory.events if e.nat is not None
             and e.summary.startswith(f"kube-proxy DNAT {vip(machine)}:80")}
 
 

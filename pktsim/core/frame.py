@@ -15,11 +15,12 @@ and ``flow``, the name of the scenario flow that caused it (for the trace).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from pktsim.driver.types import SharedDetail
+from pktsim.core.events import Detail, Drop, DropReason, Event, RuleHit
+
+__all__ = ["Device", "DropReason", "Emit", "Frame", "Reaction", "Step"]
 
 
 class Frame:
@@ -47,43 +48,21 @@ class Frame:
         return f"Frame(pid={self.pid}, flow={self.flow!r}, {len(self.data)} bytes)"
 
 
-class DropReason(enum.Enum):
-    """Why a device did not pass a frame on.  The value is what the trace prints."""
-
-    MALFORMED = "malformed frame"
-    BAD_CHECKSUM = "bad checksum"
-    UNKNOWN_ETHERTYPE = "unknown ethertype"
-    NOT_FOR_US = "not addressed to this host"
-    INGRESS_PORT = "destination learned on the ingress port, hairpin off"
-    NO_ROUTE = "no route to host"
-    TTL_EXCEEDED = "TTL exceeded in transit"
-    NEIGH_FAILED = "ARP resolution failed"
-    NO_LISTENER = "no socket listening"
-    PORT_DOWN = "interface down"
-    FRAG_NEEDED = "packet too big and DF set"
-    UNSUPPORTED = "unsupported protocol"
-    TCP_INVALID = "TCP segment matches no connection state"
-    STORM = "storm limit reached: frame loops in the topology"
-    RULE = "dropped by a rule"
-    CONNTRACK_FULL = "nf_conntrack: table full, dropping packet"
-    QUEUE_FULL = "neighbour queue full"
-
-
 @dataclass(slots=True)
 class Step:
     """One explained happening inside a device: what, on which interface, about which packet.
 
-    ``event`` is a short verb (``rx``, ``tx``, ``learn``, ``flood``, ``forward``, ``deliver``,
-    ``drop``, ``route``, ``arp``, ``send``, ``recv``, ...); ``summary`` the one line a person
-    reads; ``detail`` any structured facts (the rule that matched, the NAT diff, the reason).
+    ``event`` says what kind of happening it is; ``summary`` is the one line a person reads;
+    ``detail`` the typed facts of the decision (the rule that matched, the NAT rewrite, the
+    drop reason: ``pktsim.core.events``).
     """
 
-    event: str
+    event: Event
     summary: str
     iface: str = ""
     pid: int | None = None
     flow: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: Detail | None = None
 
 
 @dataclass(slots=True)
@@ -105,21 +84,23 @@ class Reaction:
     def send(self, port: str, frame: Frame, delay: int = 0) -> None:
         self.emits.append(Emit(port, frame, delay))
 
-    def step(self, event: str, summary: str, iface: str = "", frame: Frame | None = None,
-             **detail: Any) -> None:
+    def step(self, event: Event, summary: str, iface: str = "", frame: Frame | None = None,
+             detail: Detail | None = None) -> None:
+        if not isinstance(event, Event):
+            raise TypeError(f"a step's event is an Event, not {event!r}")
         self.steps.append(Step(event, summary, iface,
                                frame.pid if frame is not None else None,
                                frame.flow if frame is not None else "", detail))
 
-    def step_with(self, event: str, summary: str, iface: str, frame: Frame,
-                  detail: SharedDetail) -> None:
-        """``step`` with a detail made once and shared by many steps (a route's, a memoised
-        rule walk's), which a trace writer encodes once."""
-        self.steps.append(Step(event, summary, iface, frame.pid, frame.flow, detail))
-
-    def drop(self, reason: DropReason, iface: str, frame: Frame | None, why: str = "") -> None:
+    def drop(self, reason: DropReason, iface: str, frame: Frame | None, why: str = "",
+             rule: RuleHit | None = None) -> None:
         text = f"drop: {reason.value}" + (f" ({why})" if why else "")
-        self.step("drop", text, iface, frame, reason=reason.name)
+        self.step(Event.DROP, text, iface, frame, Drop(reason, rule))
+
+    def drop_as(self, text: str, reason: DropReason, iface: str, frame: Frame | None,
+                rule: RuleHit | None = None) -> None:
+        """A drop whose summary is ``text`` itself (``REJECT ...``, a socket's error)."""
+        self.step(Event.DROP, text, iface, frame, Drop(reason, rule))
 
     def extend(self, other: Reaction) -> None:
         self.emits.extend(other.emits)

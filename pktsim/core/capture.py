@@ -1,10 +1,19 @@
-"""The driver's vocabulary shared with sinks: interfaces (capture points) and trace events."""
+"""Capture points and the sinks that see them: the driver's contract with its outputs.
+
+A capture point is where ``tcpdump -i`` would listen (``node-1:cbr0``, ``default/web:eth0``);
+a ``Sink`` sees every captured frame and every trace event, in time order.  The capture
+files, the trace writers and the in-memory result are all sinks: capture is not a special
+case of the driver.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pktsim.core.events import TraceEvent
 
 
 class LinkType(enum.IntEnum):
@@ -42,44 +51,13 @@ class Interface:
         return self.if_name.replace("/", "_").replace(":", "_")
 
 
-class SharedDetail(dict[str, Any]):
-    """A trace event's detail made once and carried by many events (a route's, a memoised
-    rule walk's).  Nobody changes an event's detail, so a writer may encode a shared one once
-    and reuse the text."""
-
-    __slots__ = ()
-
-
-@dataclass(slots=True)
-class TraceEvent:
-    """One line of ``trace.jsonl``: a hop event, as SCENARIO.md §3 lays out."""
-
-    t: int  # ns since the start of the run
-    flow: str
-    packet: int | None
-    host: str
-    iface: str
-    event: str
-    summary: str
-    frame: int | None = None  # 1-based frame number in capture.pcapng (Wireshark's numbering)
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "t": self.t, "flow": self.flow, "packet": self.packet, "host": self.host,
-            "iface": self.iface, "event": self.event, "summary": self.summary,
-        }
-        if self.frame is not None:
-            out["frame"] = self.frame
-        out.update(self.detail)
-        return out
-
-
 class Sink(Protocol):
     """Sees every captured frame and every trace event, in time order.
 
     ``interface`` is called once per capture point before any frame on it.  ``frame`` returns
     nothing; the driver numbers frames itself (1-based, in the order frames are offered).
+    A sink that needs no frames (or no events) says so with a class attribute
+    ``takes_frames = False`` (``takes_events = False``): the driver then skips it.
     """
 
     def interface(self, iface: Interface) -> None: ...
