@@ -2,18 +2,31 @@
 
 Real Ethernet/ARP/IPv4/ICMP/TCP/UDP frames pass through models of what a node has — pause
 sandboxes, veth pairs, the ``cbr0`` learning bridge, the node's routing table — and come out as
-pcapng captures and a hop-by-hop trace.  The public surface:
+pcapng captures and a hop-by-hop trace.  The public surface (pinned by
+``tests/docs/test_public_api.py``):
 
 * ``load(*paths_or_yaml, seed=None) -> Cluster`` and ``demo_cluster(network) -> Cluster``
-* ``Cluster.run(out=None) -> Result``; ``Result.flows``, ``Result.events``, ``Result.write(dir)``
+* ``flow(source, to, ...) -> Flow``: a flow checked as a ``kind: Traffic`` entry is
+* ``Cluster.run(out=None, flows=None) -> Result``; ``Result.flows`` (``FlowResult``\\ s),
+  ``Result.events`` (``TraceEvent``\\ s: ``Event``, typed details, ``DropReason``),
+  ``Result.topology`` (``Topology``), ``Result.write(dir)``
 * exploring (``pktsim.display``, rich in Jupyter): ``Cluster.diagram()``,
   ``Cluster.simulate(flows) -> Simulation`` (``step()``), ``Result.trace(flow)``,
   ``Result.tables(host)``, ``Result.frame(n)``, ``Result.diagram(flow)``, ``Result.to_dataframe()``
+* ``Cluster.resolv_conf(pod) -> ResolvConf``: the pod's ``/etc/resolv.conf``
+* ``observing(callback)``: a context in which every finished run is passed to ``callback``
 * ``ScenarioError``: bad input, with file, document, field and value
 """
 
-from pktsim.api import Cluster, Result, demo_cluster, load
+from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
+from pktsim.build.topology import Topology
+from pktsim.core.events import DropReason, Event, TraceEvent
+from pktsim.devices.apps import FlowResult
+from pktsim.dns.resolv import ResolvConf
 from pktsim.errors import ScenarioError
+from pktsim.model.objects import Flow
 
-__all__ = ["Cluster", "Result", "ScenarioError", "demo_cluster", "load"]
+__all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "ResolvConf", "Result",
+           "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "load",
+           "observing"]
 __version__ = "0.1.0"

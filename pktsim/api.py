@@ -12,8 +12,10 @@ place only when the run succeeds); without ``out`` everything is kept in memory 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,9 +35,37 @@ if TYPE_CHECKING:
     import pandas
 
     from pktsim.display import FrameView, NodeTables, Simulation, TopologyView, TraceView
+    from pktsim.dns import ResolvConf
 
-# Callables told about every finished run (the pytest plugin keeps the last one of a test).
-RUN_OBSERVERS: list[Callable[[Result], None]] = []
+# Who is told about every finished run, in this context (the pytest plugin keeps the last
+# run of a test): set only by ``observing``, so no module-level list outlives its user.
+_observers: contextvars.ContextVar[tuple[Callable[[Result], None], ...]] = \
+    contextvars.ContextVar("pktsim_run_observers", default=())
+
+
+@contextlib.contextmanager
+def observing(observer: Callable[[Result], None]) -> Iterator[None]:
+    """Within the block, ``observer`` is called with every ``Result`` a run produces
+    (``Cluster.run`` and a ``Simulation``'s finish); nested blocks add to the outer ones."""
+    token = _observers.set((*_observers.get(), observer))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
+
+
+def flow(source: str, to: str = "", *, name: str = "flow", lookup: str = "",
+         protocol: str | None = None, count: int | None = None,
+         payload: int | str | None = None, start: int | str | None = None,
+         type: str | None = None, ttl: int | None = None) -> Flow:
+    """A flow for ``Cluster.run(flows=...)`` / ``simulate``, checked exactly as an entry of
+    ``kind: Traffic`` is (docs/scenario.md): ``flow("default/client", "web.shop:80")``.
+    ``source`` is the Traffic entry's ``from``; raises ``ScenarioError`` naming the field."""
+    from pktsim.scenario.traffic import make_flow
+
+    given = {"name": name, "from": source, "to": to, "lookup": lookup, "protocol": protocol,
+             "count": count, "payload": payload, "start": start, "type": type, "ttl": ttl}
+    return make_flow({k: v for k, v in given.items() if v is not None and v != ""})
 
 
 def _read_inputs(sources: tuple[str | os.PathLike[str], ...]) -> list[tuple[str, str]]:
@@ -171,7 +201,7 @@ class Result:
 
 
 def _observed(result: Result) -> Result:
-    for observer in RUN_OBSERVERS:
+    for observer in _observers.get():
         observer(result)
     return result
 
@@ -231,6 +261,16 @@ class Cluster:
 
     def _repr_png_(self) -> bytes:
         return self.diagram().png()
+
+    def resolv_conf(self, pod: str) -> ResolvConf:
+        """The ``/etc/resolv.conf`` kubelet writes for ``pod`` (``NAMESPACE/NAME``), from its
+        ``dnsPolicy`` and ``dnsConfig`` (``.render()`` gives the file's text)."""
+        from pktsim.build.topology import model_resolv_conf
+
+        info = self.model.pods.get(pod)
+        if info is None:
+            raise KeyError(f"no pod {pod!r} (pods: {', '.join(sorted(self.model.pods))})")
+        return model_resolv_conf(self.model, info)
 
     def __repr__(self) -> str:
         cfg = self.model.config

@@ -154,15 +154,15 @@ def _check(args: argparse.Namespace) -> int:
 
 def _trace(args: argparse.Namespace) -> int:
     from pktsim.api import load
-    from pktsim.model.objects import Flow
+    from pktsim.scenario.traffic import make_flow
     from pktsim.story import trace_json, trace_text
 
     cluster = load(*args.scenario, seed=args.seed)
     target = args.dst if args.port is None else f"{args.dst}:{args.port}"
-    if args.ttl is not None and not 1 <= args.ttl <= 255:
-        raise ScenarioError("is out of range", field="--ttl", value=args.ttl, valid="1-255")
-    flow = Flow("trace", args.src, target, protocol=args.protocol, ttl=args.ttl,
-                count=args.count)
+    spec = {"name": "trace", "from": args.src, "to": target, "protocol": args.protocol,
+            "count": args.count, "ttl": args.ttl}
+    flow = make_flow(spec, fields={"from": "--from", "to": "--to", "protocol": "--protocol",
+                                   "count": "--count", "ttl": "--ttl"})
     result = cluster.run(args.out or None, flows=[flow], keep=True)
     if args.format == "json":
         sys.stdout.write(trace_json(result))

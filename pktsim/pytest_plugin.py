@@ -62,11 +62,8 @@ def pktsim_cluster() -> Callable[..., pktsim.Cluster]:
 def _pktsim_recorder(request: pytest.FixtureRequest) -> Iterator[None]:
     runs: list[api.Result] = []
     request.node.stash[_KEY] = runs
-    api.RUN_OBSERVERS.append(runs.append)
-    try:
+    with api.observing(runs.append):
         yield
-    finally:
-        api.RUN_OBSERVERS.remove(runs.append)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -215,10 +215,16 @@ def upstream_ip(topo: Topology) -> str:
 
 def pod_resolv_conf(topo: Topology, info: PodInfo) -> ResolvConf:
     """kubelet's ``/etc/resolv.conf`` for the pod (facts 23-25)."""
-    kube_dns = topo.model.services.get("kube-system/kube-dns")
+    return model_resolv_conf(topo.model, info)
+
+
+def model_resolv_conf(model: ClusterModel, info: PodInfo) -> ResolvConf:
+    """``pod_resolv_conf`` from the cluster model alone (no network built)."""
+    kube_dns = model.services.get("kube-system/kube-dns")
     dns_ip = str(kube_dns.cluster_ip) if kube_dns and kube_dns.cluster_ip else None
-    return resolv_conf(info.pod, node_resolv_conf(upstream_ip(topo)), dns_ip,
-                       topo.model.config.cluster_domain)
+    upstream = str(model.config.external_cidr.network_address + RESOLVER_HOST)
+    return resolv_conf(info.pod, node_resolv_conf(upstream), dns_ip,
+                       model.config.cluster_domain)
 
 
 def install_netfilter(topo: Topology, node: NodeInfo) -> None:

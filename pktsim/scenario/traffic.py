@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 
+from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.objects import Flow, Source
-from pktsim.scenario.fields import Obj, wrong_type
+from pktsim.scenario.fields import Ctx, Obj, wrong_type
 from pktsim.scenario.syntax import (
     DURATION_VALID,
     MAX_NS,
@@ -178,3 +179,26 @@ def _start(obj: Obj) -> int:
         obj.ctx.error(path, value, "is not a valid duration", DURATION_VALID)
         return 0
     return nanos
+
+
+def make_flow(spec: dict[str, object], *, fields: dict[str, str] | None = None) -> Flow:
+    """One flow from a mapping written as an entry of ``kind: Traffic`` (``from``, ``to``,
+    ``lookup``, ``protocol``, ``count``, ``payload``, ``start``, ``type``, ``ttl``, ``name``):
+    the same checks and defaults as the loader, so a flow made in Python or by the CLI is
+    never one a scenario file could not hold.  Errors name the field (``fields`` renames
+    them: the CLI's ``to`` is ``--to``); several problems raise ``ScenarioErrors``.
+    """
+    source = Source("<flow>", 0, "Traffic", "")
+    errors: list[ScenarioError] = []
+    flow = read_flow(Obj(Ctx("<flow>", source, errors, []), "", spec), 1, source)
+    flow.source = None
+    if not errors:
+        return flow
+    named = [_renamed(e, fields or {}) for e in errors]
+    raise named[0] if len(named) == 1 else ScenarioErrors(named)
+
+
+def _renamed(e: ScenarioError, fields: dict[str, str]) -> ScenarioError:
+    head = e.field.split(".", 1)[0].split("[", 1)[0]
+    return ScenarioError(e.message, field=fields.get(head, head) + e.field[len(head):],
+                         value=e.value, valid=e.valid)
