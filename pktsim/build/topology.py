@@ -18,6 +18,7 @@ from pktsim.build import overlay
 from pktsim.build.external import RESOLVER_HOST, build_external
 from pktsim.build.start import start_at_zero
 from pktsim.core.capture import Interface, Sink
+from pktsim.core.seeding import Streams
 from pktsim.devices.apps import TcpServerApp, UdpEchoApp
 from pktsim.devices.bridge import Bridge
 from pktsim.devices.dnsapps import CoreDnsApp
@@ -26,7 +27,6 @@ from pktsim.devices.routes import Route
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.dns import ClusterZone, CoreDns, ResolvConf, node_resolv_conf, resolv_conf
 from pktsim.driver.driver import Driver
-from pktsim.driver.rand import Streams
 from pktsim.kubeproxy import node_rules
 from pktsim.kubeproxy import rules as kubeproxy_rules
 from pktsim.kubeproxy.tables import node_specific, restore_tables, sharing_key

@@ -23,7 +23,7 @@ from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from pktsim.driver.rand import Streams
+from pktsim.core.seeding import Streams
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
 from pktsim.model.draws import OneShot

@@ -16,11 +16,11 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from pktsim.build.start import start_at_zero
+from pktsim.core.seeding import Streams
 from pktsim.devices.apps import TcpServerApp
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route, RoutingTable, order_key
 from pktsim.driver.driver import Driver
-from pktsim.driver.rand import Streams
 from pktsim.model import bulk
 from pktsim.model.draws import OneShot
 
