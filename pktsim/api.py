@@ -132,7 +132,9 @@ class Result:
         if flow is None:
             return TopologyView(self.topology)
         outcome = next((f for f in self.flows if f.flow == flow), None)
-        return TopologyView(self.topology, [e for e in self.events if e.flow == flow],
+        from pktsim.trace import Trace
+
+        return TopologyView(self.topology, Trace.of(self, flow),
                             title=outcome.line() if outcome is not None else flow)
 
     def __repr__(self) -> str:

@@ -12,14 +12,11 @@ first packet and of the first reply, one line per device.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from itertools import groupby
 from pathlib import Path
 
 from pktsim.api import Result
-from pktsim.core.events import TraceEvent
-
-QUIET = ("learn",)
+from pktsim.core.events import FRAME_EVENTS, Event, TraceEvent
+from pktsim.trace import QUIET, Packet, Trace
 
 
 def decision(e: TraceEvent) -> str:
@@ -36,80 +33,70 @@ def decision(e: TraceEvent) -> str:
 
 
 def _line(e: TraceEvent, shown: set[str]) -> str:
-    if e.event in ("rx", "tx"):
-        arrow = "in " if e.event == "rx" else "out"
+    if e.event in FRAME_EVENTS:
+        arrow = "in " if e.event is Event.RX else "out"
         what = "" if e.summary in shown else f"  {e.summary}"
         shown.add(e.summary)
         return f"    {arrow} {e.iface:<16} #{e.frame}{what}"
     return f"        {decision(e)}"
 
 
-def packet_text(pid: int, events: list[TraceEvent]) -> str:
+def packet_text(packet: Packet) -> str:
     """One packet through every device it crossed."""
-    first = next((e for e in events if e.event in ("tx", "rx")), events[0])
-    lines = [f"packet {pid}: {first.summary}"]
+    first = packet.first or packet.steps[0]
+    lines = [f"packet {packet.pid}: {first.summary}"]
     shown = {first.summary}
-    for host, group in groupby(events, key=lambda e: e.host):
-        lines.append(f"  {host}")
-        lines += [_line(e, shown) for e in group if e.event not in QUIET]
+    for hop in packet.hops:
+        lines.append(f"  {hop.host}")
+        lines += [_line(e, shown) for e in hop.steps if e.event not in QUIET]
     return "\n".join(lines)
-
-
-def by_packet(events: Iterable[TraceEvent]) -> dict[int, list[TraceEvent]]:
-    out: dict[int, list[TraceEvent]] = {}
-    for e in events:
-        if e.packet is not None:
-            out.setdefault(e.packet, []).append(e)
-    return out
 
 
 def trace_text(result: Result) -> str:
     """Every packet of every flow, device by device (``pktsim trace``)."""
+    trace = Trace.of(result)
     parts = []
     for outcome in result.flows:
-        packets = by_packet(e for e in result.events if e.flow == outcome.flow)
         parts.append(f"== {outcome.line()}\n")
-        parts += [packet_text(pid, evs) + "\n" for pid, evs in packets.items()]
+        parts += [packet_text(p) + "\n" for p in trace.flow(outcome.flow)]
     return "\n".join(parts)
 
 
-def _endpoint(summary: str) -> str:
-    """``IP 10.244.0.3.52217 > ...`` -> ``10.244.0.3.52217`` (the sender, with its port)."""
-    return summary[3:summary.find(" > ")] if summary.startswith("IP ") else ""
-
-
-def _interesting(result: Result, flow: str) -> list[int]:
-    """The flow's first IP packet, and the first packet that comes back to its sender."""
-    packets = by_packet(e for e in result.events if e.flow == flow)
-    chosen: list[int] = []
+def _interesting(trace: Trace) -> list[Packet]:
+    """The flow's first IP packet, and the first packet that comes back to its sender
+    (its last frame addressed to the first packet's sender, port included)."""
+    chosen: list[Packet] = []
     sender = ""
-    for pid, evs in packets.items():
-        frames = [e for e in evs if e.event in ("tx", "rx")]
-        if not frames or not frames[0].summary.startswith("IP "):
+    for packet in trace:
+        if not packet.is_ip:
             continue
         if not chosen:
-            chosen.append(pid)
-            sender = _endpoint(frames[0].summary)
-        elif sender and any(f"> {sender}:" in e.summary for e in frames[-1:]):
-            chosen.append(pid)
+            chosen.append(packet)
+            sender = packet.sender
+            continue
+        frames = packet.frames
+        ends = trace.addresses(frames[-1]) if frames else None
+        if sender and ends is not None and ends[1] == sender:
+            chosen.append(packet)
             break
     return chosen
 
 
-def hop_chain(events: list[TraceEvent]) -> list[str]:
+SHOWN = frozenset((Event.NAT, Event.ROUTE, Event.DROP, Event.DELIVER, Event.ENCAP,
+                   Event.DECAP, Event.BRNF, Event.ICMP))  # the decisions a story names
+
+
+def hop_chain(packet: Packet) -> list[str]:
     """One line per device: where the packet came in and went out, and what happened."""
     lines = []
-    for host, group in groupby(events, key=lambda e: e.host):
-        evs = [e for e in group if e.event not in QUIET]
-        ins = [e for e in evs if e.event == "rx"]
-        outs = [e for e in evs if e.event == "tx"]
-        acts = [decision(e) for e in evs if e.event in ("nat", "route", "drop", "deliver",
-                                                          "encap", "decap", "brnf", "icmp")]
+    for hop in packet.hops:
+        ins, outs = hop.rx, hop.tx
+        acts = [decision(e) for e in hop.steps if e.event in SHOWN]
         if not ins and not outs and not acts:
             continue  # the node network's switch: no capture point, nothing decided
         frames = ",".join(f"#{e.frame}" for e in (ins + outs)[:2])
         path = " -> ".join(dict.fromkeys(e.iface for e in ins + outs))
-        text = f"    {host:<34} {path:<30} {frames}"
+        text = f"    {hop.host:<34} {path:<30} {frames}"
         if acts:
             text += "  " + "; ".join(acts)
         lines.append(text.rstrip())
@@ -117,14 +104,14 @@ def hop_chain(events: list[TraceEvent]) -> list[str]:
 
 
 def story(result: Result, flow: str, *, limit: int = 12) -> str:
+    """A flow's header line, then the path of its first packet and of the first reply."""
     outcome = next((f for f in result.flows if f.flow == flow), None)
     lines = [f"== {outcome.line() if outcome is not None else flow}"]
-    packets = by_packet(e for e in result.events if e.flow == flow)
-    for pid in _interesting(result, flow):
-        evs = packets[pid]
-        first = next(e for e in evs if e.event in ("tx", "rx"))
+    for packet in _interesting(Trace.of(result, flow)):
+        first = packet.first
+        assert first is not None  # an IP packet has a captured frame
         lines.append(f"  {first.summary}")
-        chain = hop_chain(evs)
+        chain = hop_chain(packet)
         lines += chain[:limit]
         if len(chain) > limit:
             lines.append(f"    … {len(chain) - limit} more devices in trace.txt")
