@@ -1,6 +1,10 @@
-"""Traces told as stories (``pktsim demo``) and in detail (``pktsim trace``).
+"""Traces told as stories (``pktsim demo``) and in detail (``pktsim trace``), from the trace
+model (``pktsim.trace``).
 
-``trace_text`` follows ``ovn-trace --detailed`` and Antrea Traceflow: packet by packet, device
+Not to be confused with ``trace.txt`` (``pktsim.render.lines.trace_lines``, one line per
+event, in time order): ``explain`` regroups by packet and by device.
+
+``explain`` follows ``ovn-trace --detailed`` and Antrea Traceflow: packet by packet, device
 by device, what came in (interface, frame number in ``capture.pcapng``), what was decided and
 by what (FDB hit or flood, route, iptables chain and rule, conntrack state, NAT as
 ``field: old -> new``, DNS question and answer, the drop reason), and what went out.
@@ -11,12 +15,14 @@ first packet and of the first reply, one line per device.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pktsim.api import Result
 from pktsim.core.events import FRAME_EVENTS, Event, TraceEvent
 from pktsim.trace import QUIET, Packet, Trace
+
+if TYPE_CHECKING:
+    from pktsim.api import Result
 
 
 def decision(e: TraceEvent) -> str:
@@ -52,8 +58,8 @@ def packet_text(packet: Packet) -> str:
     return "\n".join(lines)
 
 
-def trace_text(result: Result) -> str:
-    """Every packet of every flow, device by device (``pktsim trace``)."""
+def explain(result: Result) -> str:
+    """Every packet of every flow, device by device (``pktsim trace``, ``Result.explain``)."""
     trace = Trace.of(result)
     parts = []
     for outcome in result.flows:
@@ -123,7 +129,3 @@ def print_stories(result: Result, out: Path) -> None:
         print(story(result, f.flow))
     print(f"capture: {out / 'capture.pcapng'}  trace: {out / 'trace.txt'}")
 
-
-def trace_json(result: Result) -> str:
-    return "".join(json.dumps(e.to_json_dict(), separators=(",", ":")) + "\n"
-                   for e in result.events)
