@@ -28,8 +28,9 @@ from pktsim.core.events import TraceEvent
 from pktsim.devices.apps import FlowResult
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
-from pktsim.output import atomic_dir, file_sinks
-from pktsim.sinks.trace import MemorySink, format_event
+from pktsim.render.lines import trace_lines
+from pktsim.sinks.output import atomic_dir, file_sinks, write_dumps
+from pktsim.sinks.trace import MemorySink
 
 if TYPE_CHECKING:
     import pandas
@@ -124,9 +125,21 @@ class Result:
     def summary(self) -> str:
         return "".join(f.line() + "\n" for f in self.flows)
 
+    def trace_lines(self, flow: str | None = None) -> str:
+        """``trace.txt``: one line per trace event, in time order (of ``flow`` only)."""
+        return trace_lines(e for e in self.events if flow is None or e.flow == flow)
+
     def trace_text(self, flow: str | None = None) -> str:
-        return "".join(format_event(e) + "\n" for e in self.events
-                       if flow is None or e.flow == flow)
+        """The same as ``trace_lines`` (kept for tests and notebooks): ``trace.txt``'s form,
+        not ``pktsim trace``'s — that one is ``explain()``."""
+        return self.trace_lines(flow)
+
+    def explain(self) -> str:
+        """What ``pktsim trace`` prints: every packet of every flow, device by device
+        (``pktsim.render.explain``)."""
+        from pktsim.render.explain import explain
+
+        return explain(self)
 
     # -- exploring (pktsim.display; pandas and matplotlib from the ``notebook`` extra) ------
     def trace(self, flow: str | None = None) -> TraceView:
@@ -162,7 +175,9 @@ class Result:
         if flow is None:
             return TopologyView(self.topology)
         outcome = next((f for f in self.flows if f.flow == flow), None)
-        return TopologyView(self.topology, [e for e in self.events if e.flow == flow],
+        from pktsim.trace import Trace
+
+        return TopologyView(self.topology, Trace.of(self, flow),
                             title=outcome.line() if outcome is not None else flow)
 
     def __repr__(self) -> str:
@@ -204,16 +219,6 @@ def _observed(result: Result) -> Result:
     for observer in _observers.get():
         observer(result)
     return result
-
-
-def write_dumps(folder: Path, topo: Topology) -> None:
-    """The node tables at the end of the run, as Linux tools print them."""
-    from pktsim.report import node_dumps
-
-    for rel, text in node_dumps(topo, topo.driver.now).items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
 
 
 @dataclass

@@ -112,7 +112,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from pktsim.api import demo_cluster
-    from pktsim.story import print_stories
+    from pktsim.render.explain import print_stories
 
     cluster = demo_cluster(args.network)
     progress = None if args.quiet else Progress()
@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from pktsim.api import load
-    from pktsim.report import cluster_report
+    from pktsim.render.check import cluster_report
 
     cluster = load(*args.scenario, seed=args.seed)
     for warning in cluster.scenario.warnings:
@@ -154,8 +154,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def _trace(args: argparse.Namespace) -> int:
     from pktsim.api import load
+    from pktsim.render.lines import jsonl
     from pktsim.scenario.traffic import make_flow
-    from pktsim.story import trace_json, trace_text
 
     cluster = load(*args.scenario, seed=args.seed)
     target = args.dst if args.port is None else f"{args.dst}:{args.port}"
@@ -165,9 +165,9 @@ def _trace(args: argparse.Namespace) -> int:
                                    "count": "--count", "ttl": "--ttl"})
     result = cluster.run(args.out or None, flows=[flow], keep=True)
     if args.format == "json":
-        sys.stdout.write(trace_json(result))
+        sys.stdout.write(jsonl(result.events))
     else:
-        sys.stdout.write(trace_text(result))
+        sys.stdout.write(result.explain())
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from pktsim.display.graph import KINDS, cluster_graph, path
+from pktsim.trace import Trace
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,12 +43,13 @@ HIGHLIGHT = "#ff6f00"
 class TopologyView:
     """A picture of the cluster; ``_repr_png_`` for notebooks, ``str()`` as text."""
 
-    def __init__(self, topology: Topology, events: Iterable[TraceEvent] | None = None,
-                 *, title: str = "") -> None:
+    def __init__(self, topology: Topology,
+                 events: Trace | Iterable[TraceEvent] | None = None, *, title: str = "") -> None:
         self.topology = topology
         self.graph = cluster_graph(topology)
-        self.events = list(events) if events is not None else []
-        self.path_nodes, self.path_edges = path(self.graph, topology.model, self.events) \
+        trace = events if isinstance(events, Trace) else Trace(events or ())
+        self.events = trace.events
+        self.path_nodes, self.path_edges = path(self.graph, topology.model, trace) \
             if self.events else ([], set())
         cfg = topology.model.config
         self.title = title or (f"cluster: {len(topology.model.nodes)} nodes, network "

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from pktsim.core.events import Event
+from pktsim.trace import Trace
+
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
     from pktsim.core.events import TraceEvent
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
 KINDS = ("service", "pod", "veth", "bridge", "node", "tunnel", "switch", "router", "external")
 Y = {"service": 5.2, "pod": 3.9, "veth": 2.95, "bridge": 2.1, "node": 1.1, "tunnel": 1.1,
      "switch": -0.15, "router": -0.15, "internet": -0.15, "external": -1.1}
-PATH_EVENTS = frozenset({"tx", "rx", "nat", "drop", "deliver"})
+PATH_EVENTS = frozenset({Event.TX, Event.RX, Event.NAT, Event.DROP, Event.DELIVER})
 GAP = 0.7  # slots between two node columns
 TUNNEL_KINDS = {"vxlan": "VXLAN VNI 1, UDP 8472", "ipip": "IP-in-IP"}
 
@@ -200,44 +203,61 @@ def _service_of(g: nx.Graph, model: ClusterModel, addr: str) -> str | None:
     return None
 
 
-def path(g: nx.Graph, model: ClusterModel, events: Iterable[TraceEvent]) \
+def path(g: nx.Graph, model: ClusterModel, trace: Trace | Iterable[TraceEvent]) \
         -> tuple[list[str], set[frozenset[str]]]:
-    """Nodes (in first-visit order) and edges the packets of ``events`` went through."""
+    """Nodes (in first-visit order) and edges the packets of ``trace`` went through.
+
+    Packets whose first frame is not IPv4 (ARP: a flood reaches every port) are not on
+    the path; without the frames (a bare list of events) every packet is taken."""
+    if not isinstance(trace, Trace):
+        trace = Trace(trace)
     links = nx.Graph([(a, b) for a, b, k in g.edges(data="kind") if k == "link"])
     links.add_nodes_from(g.nodes)
     nodes: list[str] = []
     edges: set[frozenset[str]] = set()
-    last: dict[int | None, str] = {}
     pod_by_ip = {str(p.ip): f"pod:{p.key}" for p in model.pods.values()}
-    for e in events:
-        if e.event not in PATH_EVENTS or e.summary.startswith("ARP"):
-            continue  # ARP floods reach every port: not the packet's path
-        at = locate(g, e.host, e.iface)
-        if at is None:
+    for packet in trace:
+        first = packet.first
+        if first is None or (trace.captured(first) is not None and not packet.is_ip):
             continue
-        if at not in nodes:
-            nodes.append(at)
-        before = last.get(e.packet)
-        if before is not None and before != at and nx.has_path(links, before, at):
-            hops = nx.shortest_path(links, before, at)
-            for a, b in pairwise(hops):
-                edges.add(frozenset((a, b)))
-                for n in (a, b):
-                    if n not in nodes:
-                        nodes.append(n)
-        last[e.packet] = at
-        nat = e.nat
-        if nat is not None and nat.field == "dst":
-            svc = _service_of(g, model, nat.old)
-            if svc is not None:
-                if svc not in nodes:
-                    nodes.append(svc)
-                backend = pod_by_ip.get(nat.new.partition(":")[0])
-                if backend is not None and g.has_edge(svc, backend):
-                    edges.add(frozenset((svc, backend)))
+        before: str | None = None
+        for e in packet.steps:
+            if e.event not in PATH_EVENTS:
+                continue
+            at = locate(g, e.host, e.iface)
+            if at is None:
+                continue
+            _visit(nodes, at)
+            if before is not None and before != at and nx.has_path(links, before, at):
+                for a, b in pairwise(nx.shortest_path(links, before, at)):
+                    edges.add(frozenset((a, b)))
+                    _visit(nodes, a)
+                    _visit(nodes, b)
+            before = at
+            _service_edge(g, model, e, pod_by_ip, nodes, edges)
     tunnels = [n for n in nodes if n.startswith("tun:")]
     for a, b in combinations(tunnels, 2):
         if g.has_edge(a, b):
             edges.add(frozenset((a, b)))
     return nodes, edges
+
+
+def _visit(nodes: list[str], node: str) -> None:
+    if node not in nodes:
+        nodes.append(node)
+
+
+def _service_edge(g: nx.Graph, model: ClusterModel, e: TraceEvent, pod_by_ip: dict[str, str],
+                  nodes: list[str], edges: set[frozenset[str]]) -> None:
+    """A DNAT to a Service's backend: the Service's box, and its edge to that backend."""
+    nat = e.nat
+    if nat is None or nat.field != "dst":
+        return
+    svc = _service_of(g, model, nat.old)
+    if svc is None:
+        return
+    _visit(nodes, svc)
+    backend = pod_by_ip.get(nat.new.partition(":")[0])
+    if backend is not None and g.has_edge(svc, backend):
+        edges.add(frozenset((svc, backend)))
 

@@ -9,52 +9,21 @@ is imported (never ``scapy.all``), with the VXLAN binding for flannel's UDP 8472
 from __future__ import annotations
 
 import importlib
-import struct
 from typing import TYPE_CHECKING
 
 from pktsim.core.capture import LinkType
 from pktsim.display.tabular import esc
-from pktsim.wire.parse import ip_str
+from pktsim.wire.parse import VXLAN_PORT, endpoints, inner_ipv4
+
+__all__ = ["BINDINGS", "VXLAN_PORT", "FrameView", "dissect", "endpoints", "inner_ipv4"]
 
 if TYPE_CHECKING:
     from scapy.packet import Packet
 
     from pktsim.sinks.trace import CapturedFrame
 
-VXLAN_PORT = 8472
 # layers whose import binds them: DNS to port 53, VXLAN to UDP 8472 (flannel's port)
 BINDINGS = ("scapy.layers.dns", "scapy.layers.vxlan")
-
-
-def inner_ipv4(data: bytes, raw: bool = False) -> bytes | None:
-    """The innermost IPv4 packet of a frame: through IP-in-IP and flannel's VXLAN."""
-    ip = data if raw else (data[14:] if len(data) >= 34 and data[12:14] == b"\x08\x00"
-                           else b"")
-    while len(ip) >= 20 and ip[0] >> 4 == 4:
-        ihl = (ip[0] & 0x0F) * 4
-        if ip[9] == 4 and len(ip) >= ihl + 20:
-            ip = ip[ihl:]
-        elif ip[9] == 17 and len(ip) >= ihl + 16 + 34 and \
-                struct.unpack_from("!H", ip, ihl + 2)[0] == VXLAN_PORT and \
-                ip[ihl + 16 + 12:ihl + 16 + 14] == b"\x08\x00":
-            ip = ip[ihl + 16 + 14:]
-        else:
-            return ip
-    return None
-
-
-def endpoints(data: bytes, raw: bool = False) -> tuple[str, str] | None:
-    """``(src, dst)`` of the innermost IPv4 header, with ports for TCP and UDP."""
-    ip = inner_ipv4(data, raw)
-    if ip is None:
-        return None
-    src, dst = ip_str(ip[12:16]), ip_str(ip[16:20])
-    ihl = (ip[0] & 0x0F) * 4
-    if ip[9] in (6, 17) and len(ip) >= ihl + 4 and not struct.unpack_from("!H", ip, 6)[0] \
-            & 0x1FFF:
-        sport, dport = struct.unpack_from("!HH", ip, ihl)
-        return f"{src}:{sport}", f"{dst}:{dport}"
-    return src, dst
 
 
 def dissect(data: bytes, raw: bool = False) -> Packet:

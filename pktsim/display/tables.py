@@ -1,6 +1,8 @@
 """A host's tables at one moment, as tables: what ``bridge fdb``, ``ip route``, ``ip neigh``,
 ``ip addr``, ``iptables-save`` and ``conntrack -L`` would print, one row per entry.
 
+The rows are ``pktsim.render.dumps``'s, the same the ``nodes/NODE/*.txt`` files print.
+
 ``NodeTables(topology, host, now)`` is a *snapshot*: take one before a step and one after and
 compare.  ``host`` is a node (``node-1``), a pod (``default/client``), ``external`` (the
 router) or an external client; a pod has no bridge, iptables or conntrack of its own.
@@ -21,13 +23,18 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from pktsim.devices.routes import Route
 from pktsim.display.tabular import Table, esc
-from pktsim.netfilter.conntrack import NS, Conn
-from pktsim.netfilter.rules import Rule
+from pktsim.netfilter.conntrack import Conn
 from pktsim.netfilter.targets import Jump
-from pktsim.netfilter.tuples import PROTO_NAMES, Tuple
-from pktsim.wire.parse import ip_str, mac_str
+from pktsim.render.dumps import (
+    address_rows,
+    conntrack_row,
+    fdb_rows,
+    neigh_rows,
+    route_rows,
+    rule_row,
+)
+from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
@@ -44,41 +51,21 @@ CONNTRACK = ("id", "proto", "state", "orig_src", "orig_dst", "reply_src", "reply
 SERVICE_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-FW-")
 
 
-def _endpoint(t: Tuple, src: bool) -> str:
-    ip = ip_str(t.src if src else t.dst)
-    if t.proto in (6, 17):
-        return f"{ip}:{t.sport if src else t.dport}"
-    if t.proto == 1:
-        return f"{ip} id {t.sport}" if src else f"{ip} type {t.dport >> 8}"
-    return ip
-
-
 def conntrack_table(conns: list[Conn], now: int, title: str = "conntrack") -> Table:
     table = Table(title, CONNTRACK)
     for i, c in enumerate(conns):
-        nat = "+".join(k for k, on in (("DNAT", c.dst_nat), ("SNAT", c.src_nat)) if on)
-        if nat:
+        row = conntrack_row(c, now)
+        if row[7]:  # the nat column
             table.marks[i] = "nat"
-        flags = " ".join(f for f, on in (("ASSURED", c.assured),
-                                         ("UNREPLIED", not c.seen_reply)) if on)
-        table.rows.append((c.id, PROTO_NAMES.get(c.proto, str(c.proto)), c.state,
-                           _endpoint(c.orig, True), _endpoint(c.orig, False),
-                           _endpoint(c.reply, True), _endpoint(c.reply, False), nat,
-                           max(0, (c.expires - now - 1) // NS), flags))
+        table.rows.append(row)
     return table
-
-
-def _rule_row(table: str, chain: str, num: int, rule: Rule) -> tuple[str, str, int, str, str]:
-    matches = " ".join(m.save() for m in rule.matches)
-    target = rule.target.save().removeprefix("-j ") if rule.target is not None else ""
-    return (table, chain, num, matches, target)
 
 
 def iptables_table(nf: Netfilter, title: str = "iptables") -> Table:
     table = Table(title, IPTABLES)
     for name in ("raw", "mangle", "filter", "nat"):
         for chain, num, rule in nf.tables[name].rules():
-            table.rows.append(_rule_row(name, chain.name, num, rule))
+            table.rows.append(rule_row(name, chain.name, num, rule))
     return table
 
 
@@ -94,7 +81,7 @@ def service_rules(nf: Netfilter, service: str, title: str = "") -> Table:
             if chain.name.startswith(SERVICE_CHAINS):
                 continue
             if rule.comment == service or rule.comment.startswith(f"{service}:"):
-                table.rows.append(_rule_row(name, chain.name, num, rule))
+                table.rows.append(rule_row(name, chain.name, num, rule))
                 if isinstance(rule.target, Jump):
                     todo.append(rule.target.chain)
         while todo:
@@ -103,15 +90,10 @@ def service_rules(nf: Netfilter, service: str, title: str = "") -> Table:
                 continue
             seen.add(chain_name)
             for num, rule in enumerate(t[chain_name].rules, 1):
-                table.rows.append(_rule_row(name, chain_name, num, rule))
+                table.rows.append(rule_row(name, chain_name, num, rule))
                 if isinstance(rule.target, Jump):
                     todo.append(rule.target.chain)
     return table
-
-
-def _route_key(r: Route) -> tuple[bool, int, int]:
-    dst = r.dst
-    return (dst.prefixlen != 0, int(dst.network_address), dst.prefixlen)
 
 
 class NodeTables:
@@ -146,16 +128,14 @@ class NodeTables:
 
     def _addresses(self, ns: Netns) -> Table:
         table = Table(f"ip addr on {self.host}", ADDRESSES)
-        for name, cfg in ns.ifaces.items():
-            if cfg.kind in ("stack", "brnf"):
-                continue
+        for _, name, cfg in address_rows(ns):
             table.rows.append((name, cfg.kind, mac_str(cfg.mac) if cfg.mac else "", cfg.mtu,
                                " ".join(a.with_prefixlen for a in cfg.addrs)))
         return table
 
     def _routes(self, ns: Netns) -> Table:
         table = Table(f"ip route on {self.host}", ROUTES)
-        for r in sorted(ns.routes.routes, key=_route_key):
+        for r in route_rows(ns):
             dst = "default" if r.dst.prefixlen == 0 else str(r.dst)
             table.rows.append((dst, str(r.via or ""), r.dev, r.proto, r.scope,
                                str(r.src or ""), "onlink" if r.onlink else ""))
@@ -163,24 +143,15 @@ class NodeTables:
 
     def _neighbours(self, ns: Netns) -> Table:
         table = Table(f"ip neigh on {self.host}", NEIGHBOURS)
-        for (dev, ip), e in sorted(ns.neigh.entries.items(), key=lambda kv: (kv[0][1],
-                                                                            kv[0][0])):
-            table.rows.append((ip_str(ip), dev, mac_str(e.mac) if e.mac else "", e.state))
+        table.rows += neigh_rows(ns)
         return table
 
     def _fdb(self, topo: Topology, host: str, now: int) -> Table:
         table = Table(f"bridge fdb on {host}", FDB)
-        bridge = topo.bridges.get(host)
-        if bridge is not None:
-            for mac, port, flags, age in bridge.fdb_table(now):
-                table.rows.append((mac, port, bridge.name, flags, round(age, 3), ""))
-        tunnel = topo.tunnels.get(host)
-        fdb = getattr(tunnel, "fdb", None)
-        if tunnel is not None and fdb:
-            for mac, ip in sorted(fdb.items()):
-                table.rows.append((mac_str(mac), tunnel.name, "", "self permanent", "",
-                                   ip_str(ip)))
-        if bridge is None and not table.rows:
+        table.rows += [(r.mac, r.dev, r.master, r.flags,
+                        round(r.age_s, 3) if r.age_s is not None else "", r.dst)
+                       for r in fdb_rows(topo, host, now)]
+        if host not in topo.bridges and not table.rows:
             table.note = "no bridge in this namespace"
         return table
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pktsim.core.capture import LinkType
-from pktsim.core.events import TraceEvent
-from pktsim.display.packets import endpoints
+from pktsim.core.events import Event, TraceEvent
 from pktsim.display.tabular import Table, esc
+from pktsim.trace import Trace
 
 if TYPE_CHECKING:
     import pandas
@@ -38,33 +37,36 @@ def nat_text(e: TraceEvent) -> str:
     return f"{nat.field} {nat.old} -> {nat.new}"
 
 
-def hop_table(events: Iterable[TraceEvent], frames: Mapping[int, CapturedFrame],
-              title: str = "") -> Table:
-    """The hop table of ``events``; ``frames`` (number -> frame) gives the addresses."""
+def hop_table(trace: Trace | Iterable[TraceEvent],
+              frames: Mapping[int, CapturedFrame] | None = None, title: str = "") -> Table:
+    """The hop table of a trace (or of ``events`` over ``frames``, number -> frame).
+
+    Addresses come from the trace model (the frame bytes, innermost IPv4 header); a
+    frame whose address differs from the same packet's previous frame is marked."""
+    if not isinstance(trace, Trace):
+        trace = Trace(trace, frames)
     table = Table(title, COLUMNS)
     last: dict[int, tuple[str, str]] = {}
-    for e in events:
+    for e in trace.events:
         i = len(table.rows)
         src = dst = ""
-        captured = frames.get(e.frame) if e.frame is not None else None
-        if captured is not None:
-            ends = endpoints(captured.data, captured.iface.linktype == LinkType.RAW)
-            if ends is not None:
-                src, dst = ends
-                before = last.get(e.packet) if e.packet is not None else None
-                if before is not None:
-                    for col, old, new in (("src", before[0], src), ("dst", before[1], dst)):
-                        if old != new:
-                            table.cells[(i, col)] = "changed"
-                if e.packet is not None:
-                    last[e.packet] = (src, dst)
+        ends = trace.addresses(e)
+        if ends is not None:
+            src, dst = ends
+            before = last.get(e.packet) if e.packet is not None else None
+            if before is not None:
+                for col, old, new in (("src", before[0], src), ("dst", before[1], dst)):
+                    if old != new:
+                        table.cells[(i, col)] = "changed"
+            if e.packet is not None:
+                last[e.packet] = (src, dst)
         nat = nat_text(e)
         if nat:
             table.marks[i] = "nat"
         drop = ""
-        if e.event == "deliver":
+        if e.event is Event.DELIVER:
             table.marks[i] = "deliver"
-        if e.event == "drop":
+        if e.event is Event.DROP:
             table.marks[i] = "drop"
             reason = e.drop_reason
             drop = reason.name if reason is not None else e.summary
@@ -84,13 +86,14 @@ class TraceView:
     def __init__(self, events: list[TraceEvent], frames: Mapping[int, CapturedFrame],
                  *, flow: str | None = None, outcome: FlowResult | None = None,
                  max_rows: int = 400) -> None:
-        self.events = [e for e in events if flow is None or e.flow == flow]
+        self.model = Trace((e for e in events if flow is None or e.flow == flow), frames)
+        self.events = self.model.events
         self.flow = flow
         self.outcome = outcome
         self.max_rows = max_rows
         self._frames = frames
         title = outcome.line() if outcome is not None else (flow or "trace")
-        self.table = hop_table(self.events, frames, title)
+        self.table = hop_table(self.model, title=title)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -112,22 +115,21 @@ class TraceView:
 
     def packets(self) -> list[int]:
         """The packet ids of the trace, in order of first appearance."""
-        return list(dict.fromkeys(e.packet for e in self.events if e.packet is not None))
+        return [p.pid for p in self.model]
 
     def follow(self, packet: int | None = None) -> Table:
         """Every event of one packet, hop by hop; by default the first IPv4 packet (the
         first one whose frame has addresses: the SYN, the echo request, the query)."""
         if packet is None:
-            src = self.table.columns.index("src")
-            packet = next((row[2] for row in self.table.rows if row[src]), None)
+            packet = next((e.packet for e in self.events if self.model.addresses(e)), None)
         keep = [i for i, e in enumerate(self.events) if e.packet == packet]
         return self.table._subset(keep, f"{self.table.title} | packet {packet}")
 
     def nat(self) -> Table:
-        return self.only("nat")
+        return self.only(Event.NAT)
 
     def drops(self) -> Table:
-        return self.only("drop")
+        return self.only(Event.DROP)
 
     def to_dataframe(self) -> pandas.DataFrame:
         """One row per event; the columns are ``TraceView.COLUMNS``."""

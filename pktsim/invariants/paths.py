@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pktsim.api import Result
 from pktsim.core.events import DropReason, Event
 from pktsim.sinks.trace import CapturedFrame
+from pktsim.trace import Trace
 from pktsim.wire.checksum import checksum, l4_checksum
 
 TCP, UDP, ICMP = 6, 17, 1
@@ -85,10 +86,15 @@ def _memo(result: Result, name: str, make: Callable[[], _T]) -> _T:
     return value
 
 
+def _trace(result: Result) -> Trace:
+    """The run's trace model, made once per ``sharing`` (callers must not change it)."""
+    _frames(result)
+    return _memo(result, "trace", lambda: Trace.of(result))
+
+
 def _pids(result: Result) -> dict[int, int]:
-    """frame number -> packet id, from the trace (callers must not change it: shared)."""
-    return _memo(result, "pids", lambda: {e.frame: e.packet for e in result.events
-                                          if e.frame is not None and e.packet is not None})
+    """frame number -> packet id, from the trace model (callers must not change it)."""
+    return _memo(result, "pids", lambda: _trace(result).frame_pids())
 
 
 def _outer_ip(f: CapturedFrame) -> bytes:
@@ -167,8 +173,8 @@ def ttl_decreases_per_routed_hop(result: Result) -> None:
     reaches hosts in any order, at any TTL."""
     topo = result.topology
     l2_ports = {f"{b.host}:{p}" for b in topo.bridges.values() for p in b.hairpin}
-    by_frame = {f.number: f for f in _frames(result)}
-    events = result.events
+    trace = _trace(result)
+    events = trace.events
     routed: dict[int, int] = defaultdict(int)
     first: dict[int, tuple[Hop, int]] = {}
     last: dict[int, Hop] = {}
@@ -176,11 +182,11 @@ def ttl_decreases_per_routed_hop(result: Result) -> None:
         if e.packet is None:
             continue
         pid = e.packet
-        if e.event == "route":
+        if e.event is Event.ROUTE:
             routed[pid] += 1
             continue
-        f = by_frame.get(e.frame) if e.frame is not None else None
-        if f is None or f.iface.if_name in l2_ports or (e.event == "rx"
+        f = trace.captured(e)
+        if f is None or f.iface.if_name in l2_ports or (e.event is Event.RX
                                                         and _refused(events, i)):
             continue
         ip = _inner_ip(f)
@@ -209,6 +215,9 @@ def _refused(events: list[Any], i: int) -> bool:
     return False
 
 
+_BOOKKEEPING = frozenset((Event.CONNTRACK, Event.NAT, Event.NETFILTER))  # after a deliver
+
+
 def delivered_once(result: Result) -> None:
     """No packet is delivered to a socket twice.
 
@@ -232,13 +241,13 @@ def delivered_once(result: Result) -> None:
         pid = e.packet
         if pid is None:
             continue
-        if e.event == "decap" and pid in pending:
+        if e.event is Event.DECAP and pid in pending:
             del pending[pid]
             continue
-        if e.event == "deliver":
+        if e.event is Event.DELIVER:
             settle(pid)
             pending[pid], summaries[pid] = e.host, e.summary
-        elif pid in pending and e.event not in ("conntrack", "nat", "netfilter"):
+        elif pid in pending and e.event not in _BOOKKEEPING:
             settle(pid)
     for pid in list(pending):
         settle(pid)
@@ -250,7 +259,7 @@ def pod_to_pod_not_natted(result: Result) -> None:
     pod_ips = {str(p.ip) for p in result.topology.model.pods.values()
                if not p.pod.host_network}
     # replies of a connection made to a Service are un-NATed by conntrack, by design
-    replies = {e.packet for e in result.events if e.event == "nat"
+    replies = {e.packet for e in result.events if e.event is Event.NAT
                and e.summary.startswith("conntrack un-")}
     for pid, path in _by_packet(result).items():
         first = path[0]

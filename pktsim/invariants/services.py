@@ -8,6 +8,7 @@ import struct
 from socket import inet_ntoa
 
 from pktsim.api import Result
+from pktsim.core.events import Event
 from pktsim.invariants.paths import (
     _NAMES,
     _PROTO,
@@ -155,7 +156,7 @@ def connections_keep_their_backend(result: Result) -> None:
     front = frontends(result.topology.model)
     clients = _client_ifaces(result)
     paths = _by_packet(result)
-    walked = {e.packet for e in result.events if e.event == "nat"
+    walked = {e.packet for e in result.events if e.event is Event.NAT
               and e.summary.startswith("kube-proxy DNAT")}
     conns: dict[tuple[str, int, str, int, int], tuple[str, Hop, int, Hop]] = {}
     for pid in sorted(paths, key=lambda p: paths[p][0].number):

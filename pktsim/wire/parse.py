@@ -152,3 +152,39 @@ def summary(frame: bytes, raw_ip: bool = False) -> str:
     if ethertype == ETH_P_ARP:
         return arp_summary(frame[14:])
     return f"ethertype 0x{ethertype:04x}, length {len(frame)}"
+
+
+# -- the addresses a trace shows: the innermost IPv4 header, read from the frame bytes ---
+
+VXLAN_PORT = 8472
+
+
+def inner_ipv4(data: bytes, raw: bool = False) -> bytes | None:
+    """The innermost IPv4 packet of a frame: through IP-in-IP and flannel's VXLAN."""
+    ip = data if raw else (data[14:] if len(data) >= 34 and data[12:14] == b"\x08\x00"
+                           else b"")
+    while len(ip) >= 20 and ip[0] >> 4 == 4:
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[9] == 4 and len(ip) >= ihl + 20:
+            ip = ip[ihl:]
+        elif ip[9] == 17 and len(ip) >= ihl + 16 + 34 and \
+                struct.unpack_from("!H", ip, ihl + 2)[0] == VXLAN_PORT and \
+                ip[ihl + 16 + 12:ihl + 16 + 14] == b"\x08\x00":
+            ip = ip[ihl + 16 + 14:]
+        else:
+            return ip
+    return None
+
+
+def endpoints(data: bytes, raw: bool = False) -> tuple[str, str] | None:
+    """``(src, dst)`` of the innermost IPv4 header, with ports for TCP and UDP."""
+    ip = inner_ipv4(data, raw)
+    if ip is None:
+        return None
+    src, dst = ip_str(ip[12:16]), ip_str(ip[16:20])
+    ihl = (ip[0] & 0x0F) * 4
+    if ip[9] in (6, 17) and len(ip) >= ihl + 4 and not struct.unpack_from("!H", ip, 6)[0] \
+            & 0x1FFF:
+        sport, dport = struct.unpack_from("!HH", ip, ihl)
+        return f"{src}:{sport}", f"{dst}:{dport}"
+    return src, dst

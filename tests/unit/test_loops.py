@@ -20,7 +20,8 @@ from pktsim.core.capture import Interface
 from pktsim.core.frame import DropReason, Frame
 from pktsim.devices.bridge import Bridge
 from pktsim.driver.driver import Driver
-from pktsim.sinks.trace import MemorySink, format_event
+from pktsim.render.lines import trace_line as format_event
+from pktsim.sinks.trace import MemorySink
 
 BROADCAST = bytes(Ether(src="02:00:00:00:00:0a", dst="ff:ff:ff:ff:ff:ff")
                   / ARP(op=1, hwsrc="02:00:00:00:00:0a", psrc="10.0.0.10", pdst="10.0.0.99"))

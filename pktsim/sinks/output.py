@@ -11,12 +11,16 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pktsim.core.capture import Sink
 from pktsim.errors import ScenarioError
 from pktsim.sinks.pcap import PcapDirSink
 from pktsim.sinks.pcapng import PcapngSink
 from pktsim.sinks.trace import JsonlSink, TextSink
+
+if TYPE_CHECKING:
+    from pktsim.build.topology import Topology
 
 
 def check_destination(dest: Path, force: bool) -> None:
@@ -42,6 +46,17 @@ def atomic_dir(dest: Path, *, force: bool = True) -> Iterator[Path]:
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
+
+
+def write_dumps(folder: Path, topo: Topology) -> None:
+    """``nodes/NODE/*.txt``: the node tables at the end of the run, as Linux tools print
+    them (``pktsim.render.dumps``)."""
+    from pktsim.render.dumps import node_dumps
+
+    for rel, text in node_dumps(topo, topo.driver.now).items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def file_sinks(folder: Path) -> list[Sink]:

@@ -1,15 +1,16 @@
-"""``pktsim check``: the cluster as the manifests and the defaults make it."""
+"""``pktsim check``'s report: the cluster as the manifests and the defaults make it — nodes,
+pods, Services and their endpoints, each node's routes and each pod's resolv.conf — printed
+before anything runs, so a scenario can be checked by eye."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pktsim.wire.parse import ip_str, mac_str
+from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:
     from pktsim.api import Cluster
     from pktsim.build.topology import Topology
-    from pktsim.devices.netns import Netns
 
 
 def cluster_report(cluster: Cluster) -> str:
@@ -68,50 +69,3 @@ def _resolv_confs(topo: Topology) -> list[str]:
         out.append(f"  {key:<40} {text}")
     return out
 
-
-def ip_addr(ns: Netns) -> str:
-    """``ip -brief``-like ``ip addr`` of a namespace (hidden tunnel sockets left out)."""
-    lines = []
-    for index, (name, cfg) in enumerate(ns.ifaces.items(), start=1):
-        if cfg.kind in ("stack", "brnf"):  # pktsim's internal hand-offs, not interfaces
-            continue
-        state = "UNKNOWN" if cfg.kind in ("loopback", "ipip") else "UP"
-        kind = "loopback" if cfg.kind == "loopback" else "ether"
-        link = "" if cfg.kind == "ipip" else f" link/{kind} {mac_str(cfg.mac)}"
-        lines.append(f"{index}: {name}: mtu {cfg.mtu} state {state}{link}")
-        for addr in cfg.addrs:
-            scope = "host" if addr.ip.is_loopback else "global"
-            lines.append(f"    inet {addr.with_prefixlen} scope {scope} {name}")
-    return "\n".join(lines) + "\n"
-
-
-def bridge_fdb(topo: Topology, node: str, now: int) -> str:
-    """``bridge fdb show``: the bridge's learned and permanent entries, the VTEP's FDB."""
-    lines = []
-    bridge = topo.bridges.get(node)
-    if bridge is not None:
-        for mac, port, flags, age in bridge.fdb_table(now):
-            extra = " permanent" if flags else f" (age {age:.1f}s)"
-            lines.append(f"{mac} dev {port} master {bridge.name}{extra}")
-    tunnel = topo.tunnels.get(node)
-    fdb = getattr(tunnel, "fdb", None)
-    if tunnel is not None and fdb:
-        for mac, ip in sorted(fdb.items()):
-            lines.append(f"{mac_str(mac)} dev {tunnel.name} dst {ip_str(ip)} self permanent")
-    return "\n".join(lines) + ("\n" if lines else "")
-
-
-def node_dumps(topo: Topology, now: int) -> dict[str, str]:
-    """Per node: ``nodes/NODE/{ip-addr,ip-route,ip-neigh,bridge-fdb,iptables-save,
-    conntrack}.txt`` (the last as ``conntrack -L`` prints it at the end of the run)."""
-    out = {}
-    for name, ns in sorted(topo.node_ns.items()):
-        out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns)
-        out[f"nodes/{name}/ip-route.txt"] = ns.routes.dump()
-        out[f"nodes/{name}/ip-neigh.txt"] = ns.neigh.dump()
-        out[f"nodes/{name}/bridge-fdb.txt"] = bridge_fdb(topo, name, now)
-        nf = topo.netfilters.get(name)
-        if nf is not None:
-            out[f"nodes/{name}/iptables-save.txt"] = nf.save()
-            out[f"nodes/{name}/conntrack.txt"] = nf.conntrack.dump(now)
-    return out
