@@ -8,6 +8,7 @@ import struct
 from socket import inet_ntoa
 
 from pktsim.api import Result
+from pktsim.core.capture import LinkType
 from pktsim.core.events import Event
 from pktsim.invariants.paths import (
     _NAMES,
@@ -25,6 +26,7 @@ from pktsim.invariants.paths import (
 from pktsim.model.cluster import ClusterModel
 from pktsim.model.services import ServiceInfo
 from pktsim.sinks.trace import CapturedFrame
+from pktsim.wire.parse import inner_ipv4
 
 # -- Services -------------------------------------------------------------------------------
 
@@ -202,6 +204,14 @@ def _ready_endpoints(model: ClusterModel, svc: ServiceInfo, index: int) -> set[s
     return {f"{ep.ip}:{ep.port}" for ep in svc.ports[index].endpoints if ep.ready or publish}
 
 
+def _proto_of(result: Result, number: int) -> int:
+    """The IP protocol of captured frame ``number`` (its innermost IPv4 header)."""
+    assert result.memory is not None
+    f = result.memory.frames[number - 1]
+    ip = inner_ipv4(f.data, f.iface.linktype == LinkType.RAW)
+    return ip[9] if ip is not None else 0
+
+
 def backends_are_ready_endpoints(result: Result) -> None:
     """Every connection kube-proxy DNATs goes to a ready endpoint of the Service whose
     address it asked (or any endpoint, with ``publishNotReadyAddresses``): never to a
@@ -217,10 +227,13 @@ def backends_are_ready_endpoints(result: Result) -> None:
             continue
         old, new = diff.old, diff.new
         host, _, port = old.rpartition(":")
-        match = next((front[k] for k in ((host, int(port), p) for p in (TCP, UDP))
-                      if port.isdigit() and k in front), None)
         where = f"{e.host}:{e.iface}"
         frame = seen_after.get(e.packet) if e.packet is not None else None
+        # the Service port of the packet's own protocol: a Service may give TCP and UDP on
+        # the same port different targets
+        protos = [_proto_of(result, frame)] if frame is not None else [TCP, UDP]
+        match = next((front[k] for k in ((host, int(port), p) for p in protos)
+                      if port.isdigit() and k in front), None)
         seen = f", next captured as frame #{frame}" if frame is not None else ""
         assert match is not None, (
             f"packet {e.packet} ({e.flow}) at {where}{seen}: kube-proxy DNAT {old} -> {new}, "

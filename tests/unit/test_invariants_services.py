@@ -207,3 +207,42 @@ def test_every_check_names_a_frame_and_an_interface() -> None:
     for name in invariants.__all__:
         if name not in ("Hop", "check_all", "hops"):
             assert f"``{name}``" in doc, name
+
+
+def test_a_service_port_is_matched_by_the_packets_protocol() -> None:
+    """TCP 80 and UDP 80 -> 53 on one Service: a UDP connection DNATed to :53 is to a ready
+    endpoint (the invariant once looked the TCP port up first and called it wrong)."""
+    text = """
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec: {network: routes, dns: none}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec: {containers: [{name: app, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default, labels: {app: web}}
+spec:
+  containers:
+  - {name: app, image: nginx, ports: [{containerPort: 53, protocol: UDP}, {containerPort: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.80
+  selector: {app: web}
+  ports:
+  - {name: p0, port: 80, protocol: TCP}
+  - {name: p1, port: 80, protocol: UDP, targetPort: 53}
+"""
+    cluster = pktsim.load(text)
+    result = cluster.run(flows=[pktsim.flow("default/client", "10.96.0.80:80", protocol="udp"),
+                                pktsim.flow("default/client", "10.96.0.80:80", name="t",
+                                            start="1s")])
+    assert {n.new.rpartition(":")[2] for e in result.events if (n := e.nat) is not None
+            and e.summary.startswith("kube-proxy DNAT")} == {"53", "80"}
+    invariants.backends_are_ready_endpoints(result)
