@@ -1,7 +1,7 @@
 """Named random streams: every random choice draws from a stream named after what it decides.
 
 A stream's seed is ``sha256(f"{seed}/{name}")``, so adding a pod on one node does not shift the
-choices made for another (ARCHITECTURE.md).  ``random.Random`` is stable across CPython
+choices made for another (docs/architecture.md).  ``random.Random`` is stable across CPython
 versions for ``getrandbits``/``random``, which is all pktsim uses.
 """
 

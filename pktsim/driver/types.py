@@ -52,7 +52,7 @@ class SharedDetail(dict[str, Any]):
 
 @dataclass(slots=True)
 class TraceEvent:
-    """One line of ``trace.jsonl``: a hop event, as SCENARIO.md §3 lays out."""
+    """One line of ``trace.jsonl``: a hop event, as docs/scenario.md §7 lays out."""
 
     t: int  # ns since the start of the run
     flow: str
