@@ -1,4 +1,4 @@
-"""pktsim's benchmarks (design/PERFORMANCE.md): ``python -m benchmarks.run`` / ``make bench``.
+"""pktsim's benchmarks (benchmarks/README.md): ``python -m benchmarks.run`` / ``make bench``.
 
 Every headline figure is a ratio measured side by side in one process against a reference
 computed on the same input, because the machine is shared and noisy.  Benchmarks are never

@@ -1,4 +1,4 @@
-"""Benchmark 1, hop rate (design/PERFORMANCE.md): pktsim against a scapy-per-hop reference.
+"""The hop-rate benchmark (benchmarks/README.md §1): pktsim against a scapy-per-hop reference.
 
 The workload is one TCP transfer through a scenario built here as YAML text, run with
 ``Cluster.run(out=DIR)`` so every interface goes to the real sinks (``capture.pcapng``, one
@@ -20,8 +20,9 @@ and write it with scapy's ``PcapNgWriter`` (``write_packet(pkt)`` serialises it 
 writes one capture record per hop and no trace, where pktsim writes two of each per veth hop:
 it is a lower bound of what a scapy design costs, so the ratio is conservative.
 
-Scenarios are swappable (``SCENARIOS``): the same-node pod → pod path today, the cross-node
-pod → ClusterIP → pod path over ``vxlan`` of PERFORMANCE.md once pktsim has it.
+Scenarios are swappable (``SCENARIOS``): the cross-node pod → ClusterIP → pod path over
+``vxlan`` that the targets of benchmarks/README.md §1 are set on (the default), and the
+same-node pod → pod path.
 """
 
 from __future__ import annotations

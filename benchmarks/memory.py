@@ -1,4 +1,4 @@
-"""Benchmark 4, memory (design/PERFORMANCE.md): peak RSS of 100,000 vs 10,000 packets.
+"""The memory benchmark (benchmarks/README.md §3): peak RSS of 100,000 vs 10,000 packets.
 
 A run streamed to disk (``Cluster.run(out=DIR)``, ``keep=False``: ``capture.pcapng``, one
 pcap per interface, ``trace.jsonl``, ``trace.txt`` are written as the run goes) should hold

@@ -1,4 +1,4 @@
-"""Benchmark 3, properties (design/PERFORMANCE.md): 100 random 3-node clusters × 5 flows.
+"""The properties benchmark (benchmarks/README.md §2): 100 random 3-node clusters × 5 flows.
 
 What a user's property test costs: a real ``@given`` test, called directly, the way pytest
 calls it, under ``settings(max_examples=100, derandomize=True, database=None,

@@ -1,4 +1,4 @@
-"""Benchmark 2, scale (design/PERFORMANCE.md): big generated clusters, and the NAT decision.
+"""The scale benchmark (benchmarks/README.md §4): big generated clusters, and the NAT decision.
 
 Each size (100 / 1,000 / 5,000 nodes by default; 10 / 30 with ``--quick``) is a cluster of
 ``nodes`` nodes, 30 pods a node and 2 Services per 30 pods, written as one ``kind: List`` in
@@ -76,7 +76,7 @@ def _namespace(service: int) -> str:
 def cluster_objects(nodes: int, services: int | None = None,
                     pods: int | None = None) -> dict[str, Any]:
     """The cluster as one ``kind: List`` (the pktsim Cluster document first); ``services``
-    and ``pods`` override the sizes of PERFORMANCE.md (pods fill nodes 30 at a time)."""
+    and ``pods`` override the sizes of benchmarks/README.md §4 (pods fill nodes 30 at a time)."""
     default_pods, n_services = sizes(nodes)
     n_services = services if services is not None else n_services
     pods = pods if pods is not None else default_pods

@@ -5,7 +5,7 @@
     >>> result = cluster.run()
     >>> print(result.flows[0].line())
 
-``Cluster.run(out=DIR)`` streams the output folder of SCENARIO.md §3 to disk (moved into
+``Cluster.run(out=DIR)`` streams the output folder of docs/scenario.md §7 to disk (moved into
 place only when the run succeeds); without ``out`` everything is kept in memory and
 ``Result.write(DIR)`` writes the same files later.
 """

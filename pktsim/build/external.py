@@ -1,4 +1,4 @@
-"""The world outside the cluster: a router and external clients (SCENARIO.md §1).
+"""The world outside the cluster: a router and external clients (docs/scenario.md §5).
 
 The router sits on the node network at ``nodeCIDR`` ``.1`` (as Docker's bridge gateway does
 for kind nodes) and on the external network at ``externalCIDR`` ``.1``.  Nodes use it as their

@@ -1,7 +1,7 @@
 """Traffic flows -> client applications started in the right namespace at the right time.
 
 A flow's ``from`` names a pod (``ns/pod[/container]``), a node (``node:NAME``) or an external
-client; its target (SCENARIO.md §1 "Targets") is resolved against the cluster: ``localhost``,
+client; its target (docs/scenario.md §4 "Targets") is resolved against the cluster: ``localhost``,
 an IPv4 address, ``ns/pod``, ``node:NAME``, each with ``:PORT``, or ``http://HOST[:PORT]/PATH``.
 """
 

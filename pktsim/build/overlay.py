@@ -1,12 +1,17 @@
 """How a node reaches the other nodes' pods: ``routes``, ``vxlan`` (flannel) or ``ipip`` (Calico).
 
-* ``routes`` (kubenet, flannel host-gw; K8S-FACTS fact 71): ``<remote podCIDR> via <remote
-  InternalIP> dev eth0`` — the pod packet crosses the node network unmodified.
-* ``vxlan`` (facts 67-69): ``flannel.1`` (VNI 1, UDP 8472, MTU 1450, address ``<podCIDR>.0/32``)
-  and per remote node one route ``<remote podCIDR> via <remote .0> dev flannel.1 onlink``, a
-  permanent neighbour ``<remote .0> lladdr <remote VTEP MAC>`` and a permanent FDB entry
-  ``<remote VTEP MAC> dst <remote node IP>``: "1 route, 1 arp entry and 1 FDB entry per host".
-* ``ipip`` (fact 72): ``tunl0`` (MTU 1480, address ``<podCIDR>.0/32``) and per remote node
+* ``routes`` (kubenet, flannel host-gw: flannel ``pkg/backend/hostgw/hostgw.go``): ``<remote
+  podCIDR> via <remote InternalIP> dev eth0`` — the pod packet crosses the node network
+  unmodified.
+* ``vxlan`` (flannel ``pkg/backend/vxlan/vxlan.go``, ``device.go``, ``vxlan_network.go``; the
+  port is Linux's ``vxlan_port``): ``flannel.1`` (VNI 1, UDP 8472, MTU 1450, address
+  ``<podCIDR>.0/32``) and per remote node one route ``<remote podCIDR> via <remote .0> dev
+  flannel.1 onlink``, a permanent neighbour ``<remote .0> lladdr <remote VTEP MAC>`` and a
+  permanent FDB entry ``<remote VTEP MAC> dst <remote node IP>``: "1 route, 1 arp entry and 1
+  FDB entry per host".
+* ``ipip`` (Linux ``net/ipv4/ipip.c``, whose fallback device is ``tunl0``; Calico
+  ``calico/networking/mtu.md``: 20 bytes of overhead): ``tunl0`` (MTU 1480, address
+  ``<podCIDR>.0/32``) and per remote node
   ``<remote podCIDR> via <remote node IP> dev tunl0 onlink`` as Calico's BIRD installs it.
 """
 

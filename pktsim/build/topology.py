@@ -214,7 +214,8 @@ def upstream_ip(topo: Topology) -> str:
 
 
 def pod_resolv_conf(topo: Topology, info: PodInfo) -> ResolvConf:
-    """kubelet's ``/etc/resolv.conf`` for the pod (facts 23-25)."""
+    """kubelet's ``/etc/resolv.conf`` for the pod (``GetPodDNS``, kubernetes
+    ``pkg/kubelet/network/dns/dns.go``)."""
     return model_resolv_conf(topo.model, info)
 
 
@@ -231,7 +232,8 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
     """The node's iptables: kube-proxy's rules (as it writes them) and the CNI's masquerade.
 
     pod -> pod keeps its source; pod -> anywhere outside the cluster CIDR is masqueraded to
-    the node's address (flannel's FLANNEL-POSTRTG, fact 70, used for every network mode).
+    the node's address (flannel's FLANNEL-POSTRTG, ``masqRules`` in flannel
+    ``pkg/trafficmngr/iptables/iptables.go``, used for every network mode).
     Nodes whose kube-proxy rules are the same (``sharing_key``) share them: the text is
     written and parsed once, and each node copies only the chains it changes.
     """

@@ -1,7 +1,7 @@
 """Applications that run inside a namespace: servers for declared ports, and flow clients.
 
 Servers: every ``containerPort`` listens.  TCP answers an HTTP request with
-``HTTP/1.1 200 OK`` and echoes anything else; UDP echoes (SCENARIO.md §1).
+``HTTP/1.1 200 OK`` and echoes anything else; UDP echoes (docs/scenario.md §2, Pods).
 Clients: ``PingApp`` behaves as iputils ``ping`` (56 data bytes: a 16-byte timeval, then bytes
 0x10-0x37; one request a second), ``TcpClientApp`` opens ``count`` connections one after
 another (an HTTP GET as curl sends it when the flow is a URL), ``UdpClientApp`` sends

@@ -1,20 +1,23 @@
 """The node bridge (``cbr0``): a Linux learning bridge, as net/bridge/ does it.
 
-Theory of operation (K8S-FACTS §H)
-----------------------------------
-* Every port learns (``BR_LEARNING``): the source MAC of each frame received on a port is
+Theory of operation
+-------------------
+* Every port learns (``BR_LEARNING``, set for a new port by ``new_nbp`` in
+  ``net/bridge/br_if.c``): the source MAC of each frame received on a port is
   written to the forwarding database (FDB) with the time it was seen.  Multicast or all-zero
   source MACs are invalid and the frame is dropped (``br_handle_frame``).
-* An FDB entry ages out ``ageing_time`` (300 s) after its last refresh.  As in ns-3's
+* An FDB entry ages out ``ageing_time`` (300 s: ``BR_DEFAULT_AGEING_TIME``, set by
+  ``br_dev_setup`` in ``net/bridge/br_device.c``) after its last refresh.  As in ns-3's
   ``BridgeNetDevice`` the age is checked on lookup: a stale entry is a miss.
 * Broadcast, multicast and unknown unicast are flooded to every port but the ingress port
   (``BR_FLOOD``); a known unicast goes to the learned port only.
-* ``should_deliver()``: never out of the ingress port unless that port is in hairpin mode —
-  so with hairpin on, a flood *does* return to its sender (fact 80).
+* ``should_deliver()`` (``net/bridge/br_forward.c``): never out of the ingress port unless
+  that port is in hairpin mode — so with hairpin on, a flood *does* return to its sender.
 * The bridge is also an interface of the node (``cbr0`` itself, the local port): frames for
   the bridge's own MAC, and broadcast/multicast, are passed up to the node's IP stack; frames
   the node sends on ``cbr0`` enter the bridge from the local port.  The bridge MAC is pinned
-  (the CNI plugin sets it, fact 62) so it never changes as ports come and go.
+  (the CNI bridge plugin sets it to itself: containernetworking/plugins
+  ``plugins/main/bridge/bridge.go``, ``ensureAddr``) so it never changes as ports come and go.
 """
 
 from __future__ import annotations

@@ -10,14 +10,16 @@ nat table's DNAT) with the bridge as its input interface, before the FDB decides
 * If DNAT changed the destination and the route to the new one leads back out of the bridge,
   the frame is *bridged*, not routed (``br_nf_pre_routing_finish_bridge``): its TTL is
   untouched, and it goes where the FDB says — back out of its ingress port for a pod reaching
-  itself through its Service, which is why that needs hairpin mode (fact 37).  With a
+  itself through its Service, which is why that needs hairpin mode (``should_deliver`` in
+  ``net/bridge/br_forward.c``; the CNI bridge plugin's ``hairpinMode`` sets it on the port).
+  With a
   neighbour in NUD_CONNECTED (REACHABLE, PERMANENT) only the destination MAC is rewritten
   (``neigh_hh_bridge``).  Otherwise the frame goes through the node's neighbour output on the
   bridge device — an ARP first if need be, and a copy seen leaving ``cbr0`` with the bridge's
   MAC as source — after which the bridge restores the sender's MAC and bridges it on
   (``br_nf_pre_routing_finish_bridge_slow``).  pktsim hands such frames to the node through
   an internal ``cbr0.brnf`` port (no wire, no capture: a function call in the kernel).
-  Checked against the kernel (docs §9).
+  Checked against the kernel (docs/kernel-observations.md §9).
 * A frame bridged port to port runs FORWARD and POSTROUTING (SNAT/MASQUERADE) too, with the
   bridge as both interfaces.
 * A frame going up to the node is marked ``prerouted`` so the node does not run PREROUTING a

@@ -15,7 +15,7 @@ appends frames to the reaction.  An application hears of a segment or a datagram
 ``APP_WAKEUP_NS`` after the kernel took it in — the time to wake the process up — so
 everything the kernel does at once (an ACK, a hairpinned copy crossing the bridge and back)
 is on the wire before the application's answer, as on Linux, where the softirq finishes
-before the woken process runs (checked against the kernel, docs §9).
+before the woken process runs (checked against the kernel, docs/kernel-observations.md §9).
 
 Sockets sending with DF (TCP, UDP, ping) number their IP ids from a per-socket counter
 (``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_send_pkt``).

@@ -16,7 +16,8 @@ source port comes from a hash of the inner flow within 32768-60999 (``udp_flow_s
 a TCP socket's own random hash, so each direction has its port, and otherwise the flow
 dissector's symmetric hash, so ping's request and reply share one.  Destination 8472, VXLAN
 flags 0x08 and the VNI.  Outer IPv4: TTL 64, no DF, and a real UDP checksum (flannel leaves
-``udpcsum`` at the kernel's default, on; checked against the kernel, docs §8.2).
+``udpcsum`` at the kernel's default, on; checked against the kernel,
+docs/kernel-observations.md §8.2).
 
 IP-in-IP (Calico ``tunl0``: ``ttl inherit nopmtudisc``): the outer destination is the route's
 gateway (the remote node), protocol 4, the outer TTL inherited from the inner packet, and the
@@ -34,7 +35,7 @@ from pktsim.wire import build
 from pktsim.wire.build import PROTO_IPIP, PROTO_UDP
 from pktsim.wire.parse import ip_str, mac_str
 
-VXLAN_PORT = 8472  # Linux's default, not IANA's 4789 (K8S-FACTS fact 67)
+VXLAN_PORT = 8472  # Linux's vxlan_port (drivers/net/vxlan/vxlan_core.c), not IANA's 4789
 PORT_RANGE = (32768, 60999)
 
 

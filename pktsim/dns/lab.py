@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 ``DnsLab`` wires the sans-IO pieces together the way the emulator does on the wire, without
 frames: every datagram or TCP write takes ``latency`` nanoseconds, a ``drop`` predicate can
-lose any packet (e.g. the second datagram of a pair, as the conntrack race of fact 55 does),
-and a reply to a closed client socket is lost (the kernel would answer ICMP port
-unreachable).  It is the reference for the wiring (see the package docstring) and drives the
-unit tests; ``log`` records every message with its time, transport and endpoints.
+lose any packet (e.g. the second datagram of a pair, as the conntrack race of
+kubernetes/kubernetes#56903 does), and a reply to a closed client socket is lost (the kernel
+would answer ICMP port unreachable).  It is the reference for the wiring (see the package
+docstring) and drives the unit tests; ``log`` records every message with its time, transport
+and endpoints.
 """
 
 from __future__ import annotations

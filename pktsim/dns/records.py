@@ -12,7 +12,8 @@ CoreDNS watches Services, EndpointSlices and Namespaces (coredns ``plugin/kubern
   per-port endpoint lists of ``pktsim.model.services`` become when grouped by address;
 * only **ready** addresses are kept: ``object/endpoint.go`` drops an EndpointSlice endpoint
   whose ``conditions.ready`` is false, and the EndpointSlice controller sets ready for every
-  pod of a ``publishNotReadyAddresses`` Service (fact 14);
+  pod of a ``publishNotReadyAddresses`` Service (``EndpointConditions.ready`` in kubernetes/api
+  ``discovery/v1/types.go``);
 * a Service without ports still has endpoints (the controller lists the selected pods with
   no ports); CoreDNS gives them the sentinel port -1 (``object/endpoint.go`` "Add sentinel if
   there are no ports"), so they answer A queries but no SRV.  The pktsim model keeps

@@ -1,4 +1,4 @@
-"""A pod's ``/etc/resolv.conf``, as kubelet composes it and containerd writes it (facts 23-25).
+"""A pod's ``/etc/resolv.conf``, as kubelet composes it and containerd writes it.
 
 Theory of operation
 -------------------

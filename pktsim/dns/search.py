@@ -1,4 +1,4 @@
-"""glibc's search-list logic and resolver options (facts 26-27), without any I/O.
+"""glibc's search-list logic and resolver options (resolv.conf(5)), without any I/O.
 
 Theory of operation
 -------------------

@@ -1,17 +1,17 @@
-"""glibc's stub resolver as a sans-IO state machine (facts 26-27, 55).
+"""glibc's stub resolver as a sans-IO state machine (resolv.conf(5), glibc ``resolv/``).
 
 Theory of operation
 -------------------
 ``StubResolver`` runs one lookup: ``getaddrinfo`` (qtypes A and AAAA, glibc's
-``T_QUERY_A_AND_AAAA``) or a single-type lookup (``res_search``, what ``host`` does; SCENARIO.md
-``lookup`` flows).  ``search.search_plan`` picks the names; for each one ``_Exchange`` is
-``__res_context_send`` with ``send_dg``/``send_vc`` (glibc ``resolv/res_send.c``):
+``T_QUERY_A_AND_AAAA``) or a single-type lookup (``res_search``, what ``host`` does: the
+``lookup`` flows of docs/scenario.md §4).  ``search.search_plan`` picks the names; for each one
+``_Exchange`` is ``__res_context_send`` with ``send_dg``/``send_vc`` (glibc ``resolv/res_send.c``):
 
 * every query has a random 16-bit id, RD set, no EDNS unless ``options edns0`` (then an OPT
   with a 1200-byte buffer): an answer over 512 bytes comes back truncated;
 * both queries leave **one UDP socket back to back** (``sendmmsg``), so they share the
-  5-tuple (the conntrack race of fact 55); ``single-request`` sends the AAAA only once the A
-  is answered, ``single-request-reopen`` from a new socket;
+  5-tuple (the conntrack race of kubernetes/kubernetes#56903); ``single-request`` sends the
+  AAAA only once the A is answered, ``single-request-reopen`` from a new socket;
 * a server gets ``timeout << ns`` seconds (divided by the server count for ns > 0): the
   socket is *kept* for the next attempt, so a retry reuses the source port; servers are tried
   in order (``rotate``: from a rotating offset), ``attempts`` times;

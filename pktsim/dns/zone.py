@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-kubeadm's Corefile (fact 20) serves ``kubernetes cluster.local in-addr.arpa ip6.arpa
-{ pods insecure; fallthrough in-addr.arpa ip6.arpa; ttl 30 }`` followed by ``forward``,
-``cache`` and ``loadbalance``.  ``ClusterZone.answer`` is the plugin's ``ServeDNS`` (coredns
-``plugin/kubernetes/handler.go``) with the record builders of ``plugin/backend_lookup.go``:
+kubeadm's Corefile (kubernetes ``cmd/kubeadm/app/phases/addons/dns/manifests.go``) serves
+``kubernetes cluster.local in-addr.arpa ip6.arpa { pods insecure; fallthrough in-addr.arpa
+ip6.arpa; ttl 30 }`` followed by ``forward``, ``cache`` and ``loadbalance``.
+``ClusterZone.answer`` is the plugin's ``ServeDNS`` (coredns ``plugin/kubernetes/handler.go``)
+with the record builders of ``plugin/backend_lookup.go``:
 
 * the query's zone is the longest of the three that contains the name; a name in none of
   them returns ``None``: CoreDNS hands it to ``forward`` (the caller sends it upstream);

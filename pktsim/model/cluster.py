@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 ``allocate(scenario)`` turns what the manifests say into what a running cluster has, and
-takes every value the manifests give as they are (SCENARIO.md §1):
+takes every value the manifests give as they are (docs/scenario.md §5):
 
 * nodes sorted by name; node *i* gets InternalIP ``nodeCIDR`` ``.0.(2+i)`` (as kind does) and
   the *i*-th ``/24`` of ``podCIDR``, unless ``status.addresses``/``spec.podCIDR`` say;

@@ -36,7 +36,7 @@ class Source:
 
 @dataclass(slots=True)
 class ClusterConfig:
-    """``kind: Cluster`` (pktsim/v1alpha1); defaults from SCENARIO.md §1."""
+    """``kind: Cluster`` (pktsim/v1alpha1); the defaults of docs/scenario.md §3."""
 
     cluster_domain: str = "cluster.local"
     pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
@@ -169,7 +169,7 @@ class Flow:
 
     name: str
     source_ref: str  # NAMESPACE/POD[/CONTAINER] | node:NAME | external[:NAME]
-    target: str = ""  # see SCENARIO.md "Targets"; empty for a lookup
+    target: str = ""  # docs/scenario.md §4 "Targets"; empty for a lookup
     protocol: str = "tcp"  # tcp | udp | icmp
     count: int = 1
     payload: bytes = b""

@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 * **ClusterIPs.** What the manifest gives is kept (it must lie in ``serviceCIDR``).  The
   ``kubernetes`` Service always takes the 1st address and ``kube-dns`` the 10th (kubeadm's
-  ``GetDNSIP``, fact 40).  Others are drawn at random, seeded per service, from the upper band
-  of the range: since KEP-3070 the lower ``min(max(16, size/16), 256)`` addresses are left for
-  static assignment, as the API server does.
+  ``GetDNSIP`` in ``cmd/kubeadm/app/constants/constants.go``).  Others are drawn at random,
+  seeded per service, from the upper band of the range: since KEP-3070 the lower
+  ``min(max(16, size/16), 256)`` addresses are left for static assignment, as the API server
+  does.
 * **NodePorts** (30000-32767) are kept or drawn at random, seeded, among the free ones;
   **LoadBalancer** addresses come from ``loadBalancerCIDR`` in order from ``.1``, as a pool
   allocator (MetalLB) hands out the first free address, unless ``status.loadBalancer`` says.
@@ -16,7 +17,8 @@ Theory of operation
   port with the same protocol; a number is taken as is).  A not-ready pod is listed with
   ``ready: false``; consumers decide (kube-proxy skips it, unless
   ``publishNotReadyAddresses``).  A pod's hostname goes with its endpoint when the pod's
-  ``subdomain`` is the service's name (fact 15).
+  ``subdomain`` is the service's name (kubernetes/website ``dns-pod-service.md``, "Pod's
+  hostname and subdomain fields").
 """
 
 from __future__ import annotations

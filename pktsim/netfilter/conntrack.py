@@ -65,12 +65,14 @@ class ConntrackConfig:
     early_drop: bool = True
     # Linux >= 5.6 resolves UDP insert clashes (nf_ct_resolve_clash): the second of two
     # datagrams racing to create one entry passes.  False gives the old insert_failed drop
-    # behind the "5 s DNS delay" of kubernetes#56903 (fact 55).
+    # behind the "5 s DNS delay" of kubernetes/kubernetes#56903.
     resolve_udp_clash: bool = True
 
     @classmethod
     def kube_proxy(cls, cpus: int = 2) -> ConntrackConfig:
-        """A node where kube-proxy has set its conntrack sysctls (K8S-FACTS fact 51)."""
+        """A node where kube-proxy has set its conntrack sysctls (``conntrack.maxPerCore``
+        32768, ``conntrack.min`` 131072 and the TCP timeouts of kubernetes
+        ``pkg/proxy/apis/config/v1alpha1/defaults.go``)."""
         return cls(max_entries=max(32768 * cpus, 131072), tcp=TcpTimeouts.kube_proxy())
 
 

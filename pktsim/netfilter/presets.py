@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 ``flannel_masquerade`` is flanneld's ``masqRules`` (flannel-io/flannel
-``pkg/trafficmngr/iptables/iptables.go``; K8S-FACTS fact 70): POSTROUTING jumps to
+``pkg/trafficmngr/iptables/iptables.go``): POSTROUTING jumps to
 FLANNEL-POSTRTG, which
 
 1. returns for packets kube-proxy marked 0x4000 (KUBE-POSTROUTING masquerades those),
@@ -14,8 +14,10 @@ FLANNEL-POSTRTG, which
 6. masquerades host -> cluster traffic (a node process talking to a remote pod).
 
 ``flannel_forward`` is the FLANNEL-FWD filter chain (accept to and from the cluster CIDR).
-``kube_proxy_masquerade`` is kube-proxy's KUBE-MARK-MASQ / KUBE-POSTROUTING pair (fact 35);
-the per-service chains are the kube-proxy builder's business.
+``kube_proxy_masquerade`` is kube-proxy's KUBE-MARK-MASQ / KUBE-POSTROUTING pair (kubernetes
+``pkg/proxy/iptables/proxier.go``, ``syncProxyRules``; mark 0x4000 = ``1 << masqueradeBit``, 14
+by default in ``pkg/proxy/apis/config/v1alpha1/defaults.go``); the per-service chains are the
+kube-proxy builder's business.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ no flag at all...) are INVALID before any of this.  Sequence-window tracking
 (``tcp_in_window``) is not modelled: every in-order segment counts as in window.
 
 Timeouts are the ``nf_conntrack_tcp_timeout_*`` sysctls (seconds); ``TcpTimeouts.kube_proxy``
-holds what kube-proxy sets (ESTABLISHED 86400, CLOSE_WAIT 3600; K8S-FACTS fact 51).
+holds what kube-proxy sets (ESTABLISHED 86400, CLOSE_WAIT 3600: ``tcpEstablishedTimeout`` and
+``tcpCloseWaitTimeout`` in kubernetes ``pkg/proxy/apis/config/v1alpha1/defaults.go``).
 """
 
 from __future__ import annotations

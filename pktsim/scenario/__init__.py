@@ -1,4 +1,4 @@
-"""Scenario files -> :class:`pktsim.model.objects.Scenario` (SCENARIO.md §1).
+"""Scenario files -> :class:`pktsim.model.objects.Scenario` (docs/scenario.md §1-4).
 
 Two entry points::
 

@@ -1,4 +1,4 @@
-"""``kind: Cluster`` (pktsim/v1alpha1): the cluster-wide settings of SCENARIO.md §1.
+"""``kind: Cluster`` (pktsim/v1alpha1): the cluster-wide settings of docs/scenario.md §3.
 
 The fields live under ``spec`` (like every Kubernetes object); a document without ``spec`` may
 give them at the top level instead.  Unknown fields are errors: a typo such as ``podCidr``

@@ -1,4 +1,4 @@
-"""The output folder of SCENARIO.md §3, written to a temporary folder and moved into place.
+"""The output folder of docs/scenario.md §7, written to a temporary folder and moved into place.
 
 A failed run leaves no half-written folder: everything goes to ``.DIR.tmp-XXXX`` beside the
 destination and is renamed over it only when the run succeeded.

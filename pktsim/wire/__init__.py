@@ -2,5 +2,5 @@
 
 Every builder here produces exactly the bytes scapy produces for the same fields (a property
 test holds them to it); they exist because building with scapy costs 300-500 µs a frame
-(PERFORMANCE.md) and pktsim builds every TCP segment of a transfer.
+(benchmarks/README.md, "What a frame costs") and pktsim builds every TCP segment of a transfer.
 """

@@ -1,6 +1,6 @@
 """tshark as the independent judge of our captures, plus a tiny pcapng block reader.
 
-Why tshark: SCENARIO.md §3 promises that Wireshark opens every file without a malformed
+Why tshark: docs/scenario.md §7 promises that Wireshark opens every file without a malformed
 packet or a checksum error, and the only honest check of that is Wireshark's own dissectors.
 Checksum validation is off by default in Wireshark, so ``validate_capture`` turns it on for
 IPv4, TCP and UDP (ICMP's checksum is always checked) and decodes flannel's VXLAN port so

@@ -190,7 +190,8 @@ def test_table_rows_are_the_kernels() -> None:
 
 
 def test_udp_unreplied_then_stream() -> None:
-    """fact 53: 30 s, or 120 s (ASSURED) once replies keep coming after 2 s."""
+    """``nf_conntrack_udp_timeout`` 30 s, or ``nf_conntrack_udp_timeout_stream`` 120 s (ASSURED)
+    once replies keep coming after 2 s: Linux ``nf_conntrack-sysctl.rst``."""
     ct = Conntrack()
     ask, answer = udp(C, 5353, "10.244.2.10", 53), udp("10.244.2.10", 53, C, 5353)
     tr = seen(ct, 0, ask)

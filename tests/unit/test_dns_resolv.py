@@ -1,4 +1,5 @@
-"""A pod's /etc/resolv.conf as kubelet composes it and containerd writes it (facts 23-25)."""
+"""A pod's /etc/resolv.conf as kubelet composes it (kubernetes ``pkg/kubelet/network/dns/dns.go``)
+and containerd writes it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_node_resolv_conf() -> None:
 
 
 def test_cluster_first() -> None:
-    # fact 23 check: a pod in ns shop with kubeadm defaults
+    # generateSearchesForDNSClusterFirst and defaultDNSOptions: a pod in ns shop, kubeadm defaults
     conf = resolv_conf(pod(namespace="shop"), NODE, "10.96.0.10", "cluster.local")
     assert conf.render() == ("search shop.svc.cluster.local svc.cluster.local cluster.local\n"
                              "nameserver 10.96.0.10\n"
@@ -40,7 +41,7 @@ def test_cluster_first_appends_host_searches_and_drops_host_options() -> None:
 
 
 def test_host_network_falls_back_to_default() -> None:
-    # fact 24 check: hostNetwork + ClusterFirst gets the node's nameservers
+    # getPodDNSType: hostNetwork + ClusterFirst falls back to Default, the node's nameservers
     conf = resolv_conf(pod(host_network=True), NODE, "10.96.0.10", "cluster.local")
     assert conf.render() == "nameserver 203.0.113.53\n"
     conf = resolv_conf(pod(host_network=True, dns_policy="ClusterFirstWithHostNet"), NODE,
@@ -75,7 +76,7 @@ def test_policy_none_uses_only_dns_config() -> None:
 
 
 def test_dns_config_merges() -> None:
-    # fact 25 check: options ndots:2 on ClusterFirst -> the only ndots entry
+    # appendDNSConfig, mergeDNSOptions: options ndots:2 on ClusterFirst -> the only ndots entry
     config = {"nameservers": ["10.96.0.10", "192.0.2.1", "192.0.2.2", "192.0.2.3"],
               "searches": ["svc.cluster.local", "extra.example"],
               "options": [{"name": "ndots", "value": "2"}, {"name": "single-request-reopen"}]}

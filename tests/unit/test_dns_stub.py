@@ -1,4 +1,5 @@
-"""glibc's stub resolver (facts 26, 27, 55, 84) against CoreDNS and the upstream, in memory."""
+"""glibc's stub resolver (resolv.conf(5), glibc ``resolv/``) against CoreDNS and the upstream,
+in memory."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def sent(log: list[Packet], src: str = "stub/") -> list[tuple[int, str, str, str
     return out
 
 
-# -- fact 26/27: the names tried ----------------------------------------------------------
+# -- the names tried: ndots and the search list (resolv.conf(5), glibc res_query.c) -------
 def test_candidates_with_ndots_5() -> None:
     opts = StubOptions(ndots=5)
     assert candidates("web", SEARCH, opts) == [
@@ -132,7 +133,8 @@ def test_options_from_resolv_conf() -> None:
 
 # -- lookups through CoreDNS --------------------------------------------------------------
 def test_short_name_first_query_and_answer(zone: ClusterZone) -> None:
-    # fact 84: "kubernetes" -> kubernetes.default.svc.cluster.local., A 10.96.0.1 TTL 30
+    # "kubernetes" -> kubernetes.default.svc.cluster.local. (the first search domain), A 10.96.0.1
+    # with kubeadm's TTL 30 (cmd/kubeadm/app/phases/addons/dns/manifests.go)
     net = lab(zone)
     result = net.resolve(StubResolver(pod_conf(), "kubernetes", rng=random.Random(1)))
     assert result.ok and result.addresses == ["10.96.0.1"]
@@ -160,7 +162,7 @@ def test_a_and_aaaa_leave_one_socket_back_to_back(zone: ClusterZone) -> None:
 
 
 def test_external_name_goes_through_every_search_domain(zone: ClusterZone) -> None:
-    # fact 27 check: 4 A queries (3 search + 1 absolute), each with its AAAA
+    # ndots:5 (resolv.conf(5)): 4 A queries (3 search + 1 absolute), each with its AAAA
     net = lab(zone)
     result = net.resolve(StubResolver(pod_conf(), "www.example.com", rng=random.Random(3)))
     assert result.ok and result.addresses == ["93.184.216.34"]
@@ -246,7 +248,7 @@ def test_rotate_starts_each_name_at_the_next_server(zone: ClusterZone) -> None:
     assert result.queries[0].server != result.queries[2].server
 
 
-# -- fact 55: the 5-second delay ----------------------------------------------------------
+# -- the 5-second delay of kubernetes/kubernetes#56903 ------------------------------------
 def conntrack_race(log: list[Packet]) -> Callable[[Packet], bool]:
     """Drop a datagram sent at the same instant from the same socket (insert_failed)."""
     def drop(packet: Packet) -> bool:

@@ -1,4 +1,5 @@
-"""CoreDNS's kubernetes plugin as kubeadm configures it (K8S-FACTS.md facts 1-22).
+"""CoreDNS's kubernetes plugin as kubeadm configures it: the kubernetes/dns specification and
+coredns ``plugin/kubernetes`` (``kubernetes.go``, ``parse.go``, ``reverse.go``, ``handler.go``).
 
 Every response is checked as bytes: ``encode`` packs it as CoreDNS would and
 ``dns.message.from_wire`` reads it back.  Expected values cite coredns
@@ -265,7 +266,7 @@ def rcode(message: dns.message.Message) -> str:
     return dns.rcode.to_text(message.rcode())
 
 
-# -- fact 1: dns-version ------------------------------------------------------------------
+# -- dns-version (kubernetes.go DNSSchemaVersion, TTL 28800) ------------------------------
 def test_dns_version_txt(zone: ClusterZone) -> None:
     # handler_test: "dns-version.cluster.local 28800 IN TXT 1.1.0"
     reply, _ = ask(zone, "dns-version.cluster.local.", "TXT")
@@ -273,7 +274,7 @@ def test_dns_version_txt(zone: ClusterZone) -> None:
     assert lines(reply.answer) == ['dns-version.cluster.local. 28800 IN TXT "1.1.0"']
 
 
-# -- facts 2, 3, 19: ClusterIP A ----------------------------------------------------------
+# -- ClusterIP A (specification §2.3.1; kubeadm's ttl 30) ---------------------------------
 def test_cluster_ip_a_record(zone: ClusterZone) -> None:
     reply, _ = ask(zone, "web.default.svc.cluster.local.")
     assert lines(reply.answer) == ["web.default.svc.cluster.local. 30 IN A 10.96.45.12"]
@@ -291,7 +292,7 @@ def test_kubernetes_service(zone: ClusterZone) -> None:
     assert lines(reply.answer) == ["kubernetes.default.svc.cluster.local. 30 IN A 10.96.0.1"]
 
 
-# -- facts 4, 5, 6, 22: SRV ---------------------------------------------------------------
+# -- SRV (specification §2.3.2; backend_lookup.go SRV(); parse.go) ------------------------
 def test_named_port_srv_with_glue(zone: ClusterZone) -> None:
     # handler_test: "_http._tcp.svc1... SRV 0 100 80 svc1...", Extra "svc1... A 10.0.0.1"
     reply, _ = ask(zone, "_http._tcp.web.default.svc.cluster.local.", "SRV")
@@ -310,7 +311,8 @@ def test_srv_protocol_and_port_must_match(zone: ClusterZone) -> None:
 
 
 def test_bare_name_srv_lists_every_port_even_unnamed(zone: ClusterZone) -> None:
-    # fact 22 / handler_test "svc1.testns.svc.cluster.local. SRV"
+    # parse.go: no _port._proto labels match every port; handler_test
+    # "svc1.testns.svc.cluster.local. SRV"
     reply, _ = ask(zone, "plain.default.svc.cluster.local.", "SRV")
     assert lines(reply.answer) == [
         "plain.default.svc.cluster.local. 30 IN SRV 0 100 8000 plain.default.svc.cluster.local."]
@@ -326,7 +328,8 @@ def test_bare_name_srv_lists_every_port_even_unnamed(zone: ClusterZone) -> None:
 
 
 def test_headless_srv_weights_and_targets(zone: ClusterZone) -> None:
-    # fact 5 check: 3 ready endpoints -> 3 SRV "0 33 <port> <host>..."; targets are the
+    # backend_lookup.go SRV(), weight floor(100 / 3): 3 ready endpoints -> 3 SRV
+    # "0 33 <port> <host>..."; targets are the
     # dashed IPs because the pods' subdomain is "db", not "db-all"
     reply, _ = ask(zone, "_pg._tcp.db-all.default.svc.cluster.local.", "SRV")
     assert sorted(lines(reply.answer)) == sorted(
@@ -339,7 +342,7 @@ def test_headless_srv_weights_and_targets(zone: ClusterZone) -> None:
 
 
 def test_headless_srv_n_times_m(zone: ClusterZone) -> None:
-    # fact 11: 2 endpoints x 2 named ports; _a._tcp has the 2 endpoint targets
+    # specification §2.4.2: 2 endpoints x 2 named ports; _a._tcp has the 2 endpoint targets
     reply, _ = ask(zone, "_a._tcp.cache.default.svc.cluster.local.", "SRV")
     assert sorted(lines(reply.answer)) == [
         "_a._tcp.cache.default.svc.cluster.local. 30 IN SRV 0 50 7000 "
@@ -362,7 +365,7 @@ def test_srv_with_stateful_hostnames(zone: ClusterZone) -> None:
         "db-1.db.default.svc.cluster.local. 30 IN A 10.244.2.9"]
 
 
-# -- facts 7, 8: PTR ----------------------------------------------------------------------
+# -- PTR (specification §2.3.3; reverse.go serviceRecordForIP) ----------------------------
 def test_ptr_for_cluster_ips(zone: ClusterZone) -> None:
     reply, _ = ask(zone, "10.0.96.10.in-addr.arpa.", "PTR")
     assert lines(reply.answer) == [
@@ -401,7 +404,7 @@ def test_names_outside_the_zones_are_forwarded(zone: ClusterZone) -> None:
     assert zone.answer(query("cluster.local.example.com.")) is None
 
 
-# -- facts 9, 10, 14, 15: headless --------------------------------------------------------
+# -- headless (specification §2.4; object/endpoint.go; endpointHostname) ------------------
 def test_headless_a_records_are_the_ready_endpoints(zone: ClusterZone) -> None:
     reply, _ = ask(zone, "db.default.svc.cluster.local.")
     assert sorted(lines(reply.answer)) == [
@@ -438,7 +441,7 @@ def test_endpoint_hostname_records(zone: ClusterZone) -> None:
 
 
 def test_pod_hostname_and_subdomain(zone: ClusterZone) -> None:
-    # fact 15 (the busybox example of the Kubernetes docs)
+    # the busybox example of kubernetes/website dns-pod-service.md
     reply, _ = ask(zone, "busybox-1.default-subdomain.default.svc.cluster.local.")
     assert lines(reply.answer) == [
         "busybox-1.default-subdomain.default.svc.cluster.local. 30 IN A 10.244.1.30"]
@@ -455,7 +458,7 @@ def test_portless_headless_service(zone: ClusterZone) -> None:
     assert rcode(reply) == "NOERROR" and reply.answer == []
 
 
-# -- fact 12: ExternalName ----------------------------------------------------------------
+# -- ExternalName (specification §2.5) ----------------------------------------------------
 def test_external_name_cname(zone: ClusterZone) -> None:
     reply, _ = ask(zone, "foo.default.svc.cluster.local.", "CNAME")
     assert lines(reply.answer) == ["foo.default.svc.cluster.local. 30 IN CNAME www.example.com."]
@@ -498,7 +501,7 @@ def test_external_name_rejects_port_and_endpoint_labels(zone: ClusterZone) -> No
     assert rcode(reply) == "NOERROR" and reply.answer == []  # SRV of a CNAME: dropped
 
 
-# -- fact 13: pods insecure ---------------------------------------------------------------
+# -- pods insecure (kubernetes.go findPods) -----------------------------------------------
 def test_pod_records_insecure(zone: ClusterZone) -> None:
     reply, _ = ask(zone, "172-17-0-3.default.pod.cluster.local.")
     assert lines(reply.answer) == ["172-17-0-3.default.pod.cluster.local. 30 IN A 172.17.0.3"]
@@ -520,7 +523,7 @@ def test_pod_records_disabled_and_verified(model: pktsim.api.ClusterModel) -> No
     assert rcode(reply) == "NXDOMAIN"
 
 
-# -- facts 16, 17, 18, 20: names, negative answers, flags ---------------------------------
+# -- names, negative answers, flags (kubernetes.go match, handler.go, SOA()) ---------------
 def test_case_insensitive_and_echoed(zone: ClusterZone) -> None:
     reply, _ = ask(zone, "WEB.Default.SVC.cluster.LOCAL.")
     assert lines(reply.answer) == ["WEB.Default.SVC.cluster.LOCAL. 30 IN A 10.96.45.12"]
@@ -564,7 +567,7 @@ def test_nxdomain_versus_nodata(zone: ClusterZone, name: str, qtype: str,
 
 
 def test_negative_answer_shape_and_size(zone: ClusterZone) -> None:
-    # fact 18; and CoreDNS packs it uncompressed: coredns/coredns#3835 logs
+    # backend_lookup.go SOA(); and CoreDNS packs it uncompressed: coredns/coredns#3835 logs
     # "A IN mytotalfakedomain.svc.cluster.local. udp 53 false 512" NXDOMAIN qr,aa,rd 146
     q = query("mytotalfakedomain.svc.cluster.local.")
     assert len(q.to_wire()) == 53
@@ -622,7 +625,7 @@ def test_zone_apex_soa_and_ns(zone: ClusterZone) -> None:
     assert lines(reply.answer) == ["ns.dns.cluster.local. 30 IN A 10.96.0.10"]
 
 
-# -- fact 21: loadbalance -----------------------------------------------------------------
+# -- loadbalance (coredns plugin/loadbalance) ---------------------------------------------
 def test_answer_order_is_shuffled_but_deterministic(model: pktsim.api.ClusterModel) -> None:
     orders = set()
     for seed in range(8):

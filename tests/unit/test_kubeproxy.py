@@ -1,8 +1,9 @@
 """kube-proxy's iptables rules: chain-name hashes, probabilities and every documented rule.
 
-Facts are from /work/shared/design/K8S-FACTS.md §C (29-50); rule texts from kubernetes/
-kubernetes ``pkg/proxy/iptables/proxier.go`` (``syncProxyRules``,
-``writeServiceToEndpointRules``, ``iptablesJumpChains``).  The golden comparison with
+Rules, names and numbers from kubernetes/kubernetes ``pkg/proxy/iptables/proxier.go``
+(``syncProxyRules``, ``writeServiceToEndpointRules``, ``iptablesJumpChains``,
+``portProtoHash``, ``computeProbability``), its expected output in ``proxier_test.go``, and the
+defaults of ``pkg/proxy/apis/config/v1alpha1/defaults.go``.  The golden comparison with
 upstream's own expected output is in ``test_kubeproxy_golden.py``.
 """
 
@@ -33,7 +34,7 @@ from pktsim.kubeproxy.hashes import EXT, FW, SVL
 from pktsim.kubeproxy.normalize import parse_tables
 from pktsim.model.cluster import ClusterModel
 
-# -- facts 31-33: names and probabilities ---------------------------------------------------
+# -- names and probabilities (portProtoHash, computeProbability) ----------------------------
 
 
 @pytest.mark.parametrize(("name", "protocol", "chain"), [
@@ -187,7 +188,7 @@ LAST = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NO
         'be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
 
 
-# -- fact 29, 35, 38, 50: the fixed chains and rules ----------------------------------------
+# -- the fixed chains and rules (iptablesJumpChains, syncProxyRules) ------------------------
 
 def test_built_in_chains_jump_to_kube_proxy_chains(node1: str) -> None:
     new = "-m conntrack --ctstate NEW -m comment --comment"
@@ -258,7 +259,7 @@ def test_node_ports_rule_is_last_in_kube_services(node1: str, node2: str) -> Non
         assert text.count(LAST) == 1
 
 
-# -- facts 33, 36, 37, 43: ClusterIP ---------------------------------------------------------
+# -- ClusterIP (writeServiceToEndpointRules; TestClusterIPGeneral) ---------------------------
 
 def test_cluster_ip_service(node1: str) -> None:
     web = svc("web:http")
@@ -322,7 +323,7 @@ def test_only_ready_endpoints_unless_publish_not_ready(node1: str) -> None:
         f"-j {sep('slow-pub:http', '10.244.0.20:8080')}")
 
 
-# -- fact 41: no endpoints ------------------------------------------------------------------
+# -- no endpoints: REJECT (TestNoEndpointsReject) -------------------------------------------
 
 def test_no_endpoints_reject(node1: str) -> None:
     comment = '-m comment --comment "default/empty:http has no endpoints"'
@@ -339,7 +340,7 @@ def test_no_endpoints_reject(node1: str) -> None:
     assert "default/empty" not in "\n".join(chain(node1, "nat", "KUBE-SERVICES"))
 
 
-# -- fact 38: NodePort, Cluster policy ------------------------------------------------------
+# -- NodePort, Cluster policy (KUBE-NODEPORTS -> KUBE-EXT) ----------------------------------
 
 def test_node_port_cluster_policy(node1: str) -> None:
     ext, main = svc("np:http", prefix=EXT), svc("np:http")
@@ -352,7 +353,7 @@ def test_node_port_cluster_policy(node1: str) -> None:
     assert ext.removeprefix("KUBE-EXT-") == main.removeprefix("KUBE-SVC-")
 
 
-# -- facts 45, 46: externalTrafficPolicy Local, healthCheckNodePort --------------------------
+# -- externalTrafficPolicy Local, healthCheckNodePort (KUBE-SVL) -----------------------------
 
 def test_external_traffic_policy_local_with_a_local_endpoint(node2: str) -> None:
     ext, main, local = (svc("lb-local:http", prefix=p) for p in (EXT, "KUBE-SVC-", SVL))
@@ -392,7 +393,7 @@ def test_health_check_node_port_on_every_node(node1: str, node2: str) -> None:
         assert chain(text, "filter", "KUBE-NODEPORTS") == [accept]
 
 
-# -- fact 48: loadBalancerSourceRanges -------------------------------------------------------
+# -- loadBalancerSourceRanges (KUBE-FW) ------------------------------------------------------
 
 def test_load_balancer_source_ranges(node1: str) -> None:
     fw, ext = svc("lb-fw:http", prefix=FW), svc("lb-fw:http", prefix=EXT)
@@ -423,7 +424,7 @@ def test_external_ips(node1: str) -> None:
     assert chain(node1, "nat", ext)[-1] == f"-A {ext} -j {svc('ext:http')}"
 
 
-# -- fact 47: internalTrafficPolicy Local ---------------------------------------------------
+# -- internalTrafficPolicy Local (KUBE-SVL, DROP) -------------------------------------------
 
 def test_internal_traffic_policy_local(node1: str, node2: str) -> None:
     local, name = svc("itp:http", prefix=SVL), "default/itp:http"
@@ -441,7 +442,7 @@ def test_internal_traffic_policy_local(node1: str, node2: str) -> None:
     assert name not in "\n".join(chain(node2, "filter", "KUBE-SERVICES"))
 
 
-# -- fact 44: sessionAffinity ClientIP -------------------------------------------------------
+# -- sessionAffinity ClientIP (-m recent) ----------------------------------------------------
 
 def test_session_affinity(node1: str) -> None:
     main, name = svc("sticky:http"), "default/sticky:http"
@@ -457,7 +458,7 @@ def test_session_affinity(node1: str) -> None:
         "-m tcp -p tcp -j DNAT --to-destination 10.244.0.10:8080")
 
 
-# -- fact 49: headless and ExternalName -----------------------------------------------------
+# -- headless and ExternalName: no rules ----------------------------------------------------
 
 def test_headless_and_external_name_are_skipped(node1: str) -> None:
     assert "default/headless" not in node1 and "default/extname" not in node1
@@ -550,7 +551,7 @@ def test_iptables_restore_accepts_it(netns: str, model: ClusterModel, node1: str
     loaded = _run(netns, "iptables-restore", text_in=node1)
     assert loaded.returncode == 0, loaded.stderr
     saved = _run(netns, "iptables-save").stdout
-    # fact 34: the kernel keeps 2^31ths; fact 35: the marks as --set-xmark
+    # the kernel keeps 2^31ths (iptables libxt_statistic.c print_match); the marks as --set-xmark
     assert "--probability 0.33333333349" in saved and "--probability 0.50000000000" in saved
     assert "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000" in saved
     assert "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0" in saved

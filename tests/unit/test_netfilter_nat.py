@@ -191,7 +191,8 @@ def test_later_packets_never_rerun_the_statistic() -> None:
 
 
 def test_outside_client_is_masqueraded_and_the_mark_cleared() -> None:
-    """fact 35/38: traffic from outside the cluster CIDR to a VIP leaves with the node IP."""
+    """kube-proxy's KUBE-MARK-MASQ: traffic from outside the cluster CIDR to a VIP leaves with the
+    node IP."""
     node = Node(kube_rules(["10.244.2.7"]))
     r = node.send(0, "eth0", tcp("192.0.2.50", 50000, VIP, 80))
     (dev, pkt), = node.out(r)
@@ -209,7 +210,8 @@ def test_outside_client_is_masqueraded_and_the_mark_cleared() -> None:
 
 
 def test_hairpin_to_itself_is_masqueraded_to_the_bridge_address() -> None:
-    """fact 37: a pod reaching itself through its service sees the bridge IP as source."""
+    """KUBE-SEP's ``-s <endpoint> -j KUBE-MARK-MASQ``: a pod reaching itself through its service
+    sees the bridge IP as source."""
     node = Node(kube_rules([C]))
     (dev, pkt), = node.out(node.send(0, "cbr0", tcp(C, 40000, VIP, 80)))
     port = int.from_bytes(pkt[20:22], "big")
@@ -319,7 +321,8 @@ COMMIT
 
 
 def test_reject_answers_icmp_port_unreachable() -> None:
-    """fact 41: a service with no endpoints is REJECTed; nothing is tracked."""
+    """kube-proxy's "has no endpoints" rule: a service with no endpoints is REJECTed; nothing is
+    tracked."""
     node = Node(REJECT)
     syn = tcp(C, 40000, "10.96.0.50", 80)
     r = node.send(0, "cbr0", syn)

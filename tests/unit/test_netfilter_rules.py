@@ -176,7 +176,7 @@ def test_statistic_stores_the_kernel_fraction() -> None:
 
 
 def _service_table(n: int) -> Table:
-    """A KUBE-SVC chain as kube-proxy writes it for ``n`` endpoints (fact 33)."""
+    """A KUBE-SVC chain as kube-proxy writes it for ``n`` endpoints (``computeProbability``)."""
     t = Table("nat")
     svc = t.new_chain("KUBE-SVC-TEST")
     t["PREROUTING"].append(Rule((), Jump("KUBE-SVC-TEST")))

@@ -66,7 +66,7 @@ def rule_text(chain: str, rule: Rule) -> str:
     ("0.33333", "0.33332999982"),
 ])
 def test_probabilities_print_as_iptables_save_does(written: str, printed: str) -> None:
-    """K8S-FACTS fact 34."""
+    """iptables' ``print_match`` (``extensions/libxt_statistic.c``): ``%.11f`` of 2^31ths."""
     assert Statistic(written).save() == f"-m statistic --mode random --probability {printed}"
 
 
@@ -87,7 +87,8 @@ def test_kube_proxy_rules_in_canonical_form() -> None:
 
 
 def test_kube_proxy_input_form_is_normalised() -> None:
-    """What kube-proxy writes (fact 36, 44) reads into the canonical form."""
+    """What kube-proxy writes (its KUBE-SVC masquerade and ``recent`` rules) reads into the
+    canonical form."""
     written = ('-m comment --comment "default/web:http cluster IP" -m tcp -p tcp '
                '-d 10.96.45.12 --dport 80 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ')
     assert parse_rule(tokenize(written)).text == (

@@ -71,7 +71,7 @@ def test_arp_flooded_then_reply_unicast(tmp_path: Path, hairpin: str) -> None:
                if ARP in Ether(f.data) and Ether(f.data)[ARP].op == 1]
     outbound = {f.iface.if_name for f in request if f.direction.name == "OUTBOUND"}
     # the bridge floods a broadcast to every port but the sender's, and back to the
-    # sender only when that port is in hairpin mode (Linux should_deliver(), fact 80)
+    # sender only when that port is in hairpin mode (should_deliver(), net/bridge/br_forward.c)
     expected = {f"node-1:{b.veth}", f"node-1:{c.veth}", "default/a:eth0"}
     if hairpin == "true":
         expected.add(f"node-1:{a.veth}")

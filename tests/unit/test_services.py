@@ -276,7 +276,8 @@ spec:
     assert ext.status == "ok" and ext.answered == 1
     dnat = [e.summary for e in result.events if e.flow == "ext" and e.event == "nat"]
     assert any("198.51.100.77:7000 -> 10.244.1." in s and ":7001" in s for s in dnat)
-    # UDP to a port the ClusterIP serves only over TCP is not NATed (fact 42)
+    # UDP to a port the ClusterIP serves only over TCP is not NATed (proxier_test.go
+    # TestClusterIPGeneral: "TCP-only port does not match UDP traffic")
     assert not [e for e in result.events if e.flow == "tcp53" and e.event == "nat"
                 and "DNAT" in e.summary]
     assert wrong.answered == 0
