@@ -391,3 +391,21 @@ def test_late_answer_waits_in_its_socket_for_the_next_try() -> None:
     assert resend.wire == first.wire
     assert isinstance(actions[-1], Done) and stub.result.addresses == ["192.0.2.9"]
     assert stub.result.elapsed == 10 * SECOND
+
+
+def test_exchange_holds_no_reference_back_to_the_resolver() -> None:
+    """The exchange shares a Session, not its resolver: with the cycle collector off, the
+    resolver is freed by reference counting as soon as its last reference goes."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        stub = StubResolver(ResolvConf(nameservers=["10.96.0.10"]), "web", rng=random.Random(3))
+        stub.start(0)
+        assert stub.exchange is not None and stub.exchange.session is stub.session
+        gone = weakref.ref(stub)
+        del stub
+        assert gone() is None
+    finally:
+        gc.enable()
