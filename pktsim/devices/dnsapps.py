@@ -37,7 +37,7 @@ from pktsim.dns import (
     StubResolver,
     UpstreamResolver,
 )
-from pktsim.dns.lab import split_tcp
+from pktsim.dns.wire import split_tcp
 from pktsim.wire.parse import ip_bytes, ip_str
 
 DNS_PORT = 53

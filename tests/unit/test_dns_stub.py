@@ -16,7 +16,6 @@ import pktsim
 from pktsim.dns import (
     ClusterZone,
     CoreDns,
-    DnsLab,
     ResolvConf,
     SendTcp,
     SendUdp,
@@ -27,10 +26,10 @@ from pktsim.dns import (
     node_resolv_conf,
     resolv_conf,
 )
-from pktsim.dns.lab import Packet
 from pktsim.dns.stub import SECOND, CloseUdp, Done
 from pktsim.dns.wire import reply_to, rr
 from pktsim.model.objects import Pod
+from tests.helpers.dnslab import DnsLab, Packet
 
 CLUSTER = """
 apiVersion: v1
@@ -409,3 +408,13 @@ def test_exchange_holds_no_reference_back_to_the_resolver() -> None:
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_the_lab_is_not_shipped() -> None:
+    """DnsLab keeps its own clock; the package holds only sans-IO pieces."""
+    import importlib.util
+
+    import pktsim.dns
+
+    assert importlib.util.find_spec("pktsim.dns.lab") is None
+    assert not hasattr(pktsim.dns, "DnsLab")

@@ -8,6 +8,9 @@ lose any packet (e.g. the second datagram of a pair, as the conntrack race of fa
 and a reply to a closed client socket is lost (the kernel would answer ICMP port
 unreachable).  It is the reference for the wiring (see the package docstring) and drives the
 unit tests; ``log`` records every message with its time, transport and endpoints.
+
+It lives with the tests, not in the package: it keeps its own clock and event queue, which
+the package's devices must never do (they are sans-IO, and only the driver keeps time).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pktsim.dns.exchange import CloseTcp, CloseUdp, Done, SendTcp, SendUdp
 from pktsim.dns.server import CloseConn, CoreDns, Forward, Reply, ServerAction
 from pktsim.dns.stub import Resolution, StubResolver
 from pktsim.dns.upstream import UpstreamResolver
-from pktsim.dns.wire import parse
+from pktsim.dns.wire import parse, split_tcp
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +39,6 @@ class Packet:
     @property
     def message(self) -> dns.message.Message | None:
         return parse(self.wire)
-
-
-def split_tcp(data: bytes) -> list[bytes]:
-    """Length-prefixed DNS messages (RFC 1035 4.2.2) -> messages."""
-    out = []
-    while len(data) >= 2:
-        length = int.from_bytes(data[:2], "big")
-        out.append(data[2:2 + length])
-        data = data[2 + length:]
-    return out
 
 
 @dataclass
