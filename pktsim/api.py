@@ -223,15 +223,15 @@ def _observed(result: Result) -> Result:
 
 @dataclass
 class Cluster:
-    """A loaded scenario; ``model`` has every address decided."""
+    """A loaded scenario; ``model`` has every address decided.
+
+    The scenario is only read: its add-ons (CoreDNS) were added when it was loaded
+    (``pktsim.scenario.addons``), so one Scenario can back any number of Clusters."""
 
     scenario: Scenario
     model: ClusterModel = field(init=False)
 
     def __post_init__(self) -> None:
-        from pktsim.model.addons import add_coredns
-
-        add_coredns(self.scenario)
         self.model = allocate(self.scenario)
 
     @property

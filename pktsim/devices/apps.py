@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from pktsim.core.frame import Frame, Reaction
-from pktsim.devices.l4 import TcpSocket, Transport
+from pktsim.devices.l4 import SocketEvent, TcpSocket, Transport
 from pktsim.wire.parse import ip_str
 
 SECOND = 1_000_000_000
@@ -76,10 +76,10 @@ class TcpServerApp:
     def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
         return None
 
-    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: SocketEvent,
                data: bytes) -> None:
         buf = self.buffers.setdefault(id(sock), bytearray())
-        if event == "data":
+        if event is SocketEvent.DATA:
             buf += data
             if buf[:4] in (b"GET ", b"HEAD", b"POST", b"PUT "):
                 if b"\r\n\r\n" in buf:
@@ -92,9 +92,9 @@ class TcpServerApp:
                 out = bytes(buf)
                 buf.clear()
                 sock.send(now, t, r, out)
-        elif event == "eof":
+        elif event is SocketEvent.EOF:
             sock.close(now, t, r)
-        elif event in ("closed", "reset"):
+        elif event in (SocketEvent.CLOSED, SocketEvent.RESET):
             self.buffers.pop(id(sock), None)
 
 
@@ -194,25 +194,25 @@ class TcpClientApp:
         self.due = None
         self._open(now, t, r)
 
-    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: SocketEvent,
                data: bytes) -> None:
         """curl's part: send, read the answer, close — then the next connection.  The kernel
         keeps the socket in TIME_WAIT for 60 s; the application is done at close()."""
         buf = self.inbox.setdefault(id(sock), bytearray())
-        if event == "connected":
+        if event is SocketEvent.CONNECTED:
             sock.send(now, t, r, self.request)
-        elif event == "data":
+        elif event is SocketEvent.DATA:
             buf += data
             if self._complete(id(sock), buf):
                 self._answered(bytes(buf))
                 self._finish(now, t, r, sock)
-        elif event == "eof":
+        elif event is SocketEvent.EOF:
             self._finish(now, t, r, sock)
-        elif event == "reset":
+        elif event is SocketEvent.RESET:
             if data != b"icmp":  # an ICMP error already said why
                 self._failed("connection refused" if data == b"reset" else data.decode())
             self._finish(now, t, r, sock, close=False)
-        elif event == "error" and sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):
+        elif event is SocketEvent.ERROR and sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):
             # a hard error while connecting (tcp_v4_err); later ones are soft
             self._failed(errno_text(data.decode()))
             self._finish(now, t, r, sock, close=False)

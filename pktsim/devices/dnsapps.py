@@ -22,7 +22,7 @@ import dns.message
 
 from pktsim.core.frame import Frame, Reaction
 from pktsim.devices.apps import FlowResult
-from pktsim.devices.l4 import App, TcpSocket, Transport
+from pktsim.devices.l4 import App, SocketEvent, TcpSocket, Transport
 from pktsim.dns import (
     CloseConn,
     CloseTcp,
@@ -37,7 +37,7 @@ from pktsim.dns import (
     StubResolver,
     UpstreamResolver,
 )
-from pktsim.dns.lab import split_tcp
+from pktsim.dns.wire import split_tcp
 from pktsim.wire.parse import ip_bytes, ip_str
 
 DNS_PORT = 53
@@ -79,16 +79,16 @@ class UpstreamDnsApp(_Idle):
         if out is not None:
             t.udp_send(now, r, DNS_PORT, src, sport, out, frame.flow)
 
-    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: SocketEvent,
                data: bytes) -> None:
-        if event == "data":
+        if event is SocketEvent.DATA:
             buf = self.buffers.get(id(sock), b"") + data
             for wire in split_tcp(buf):
                 out = self._reply(wire, True)
                 if out is not None:
                     sock.send(now, t, r, _framed(out))
             self.buffers[id(sock)] = b""
-        elif event == "eof":
+        elif event is SocketEvent.EOF:
             sock.close(now, t, r)
 
 
@@ -124,25 +124,25 @@ class CoreDnsApp:
         elif dport in self.port_conn:
             self._act(now, t, r, self.core.on_upstream(now, self.port_conn[dport], payload))
 
-    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: SocketEvent,
                data: bytes) -> None:
         conn = next((c for c, s in self.tcp_conn.items() if s is sock), None)
         if conn is not None:
             self._upstream_tcp(now, t, r, conn, sock, event, data)
             return
-        if event == "data":
+        if event is SocketEvent.DATA:
             client = ("tcp", id(sock))
             self.clients[client] = sock
             for wire in split_tcp(data):
                 self._act(now, t, r, self.core.on_query(now, client, wire, True))
-        elif event == "eof":
+        elif event is SocketEvent.EOF:
             sock.close(now, t, r)
 
     def _upstream_tcp(self, now: int, t: Transport, r: Reaction, conn: int, sock: TcpSocket,
-                      event: str, data: bytes) -> None:
-        if event == "connected" and conn in self.pending_tcp:
+                      event: SocketEvent, data: bytes) -> None:
+        if event is SocketEvent.CONNECTED and conn in self.pending_tcp:
             sock.send(now, t, r, self.pending_tcp.pop(conn))
-        elif event == "data":
+        elif event is SocketEvent.DATA:
             for wire in split_tcp(data):
                 self._act(now, t, r, self.core.on_upstream(now, conn, wire))
 
@@ -219,16 +219,16 @@ class ResolveApp:
         for sock in list(self.socks):
             self._act(now, t, r, self.stub.on_error(now, sock))
 
-    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: SocketEvent,
                data: bytes) -> None:
         conn = next((c for c, s in self.conns.items() if s is sock), None)
         if conn is None:
             return
-        if event == "connected" and conn in self.pending:
+        if event is SocketEvent.CONNECTED and conn in self.pending:
             sock.send(now, t, r, self.pending.pop(conn))
-        elif event == "data":
+        elif event is SocketEvent.DATA:
             self._act(now, t, r, self.stub.on_tcp(now, conn, data))
-        elif event in ("reset", "error"):
+        elif event in (SocketEvent.RESET, SocketEvent.ERROR):
             self._act(now, t, r, self.stub.on_error(now, conn, tcp=True))
 
     def _act(self, now: int, t: Transport, r: Reaction, actions: list[Any]) -> None:
@@ -260,7 +260,7 @@ class ResolveApp:
             self.socks[action.sock], self.ports[port] = port, action.sock
             t.udp[port] = self
             t.errors[(17, port)] = self
-            self.ip_ids[port] = t.ns.rng.getrandbits(16)
+            self.ip_ids[port] = t.stack.rng.getrandbits(16)
         ident = self.ip_ids[port]
         self.ip_ids[port] = (ident + 1) & 0xFFFF  # a connected socket's inet_id
         t.udp_send(now, r, port, ip_bytes(action.server), DNS_PORT, action.wire, self.flow,

@@ -19,30 +19,72 @@ before the woken process runs (checked against the kernel, docs/kernel-observati
 
 Sockets sending with DF (TCP, UDP, ping) number their IP ids from a per-socket counter
 (``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_send_pkt``).
+
+The transport sees its namespace only as an ``IpStack``: the few things a socket layer asks
+of IP (a source address and path MTU, IP output, ids, ICMP errors, the tunnel sockets).  It
+does not import ``netns`` and cannot reach the namespace's tables, so the two layers can be
+tested and changed apart; ``Netns`` implements the protocol.
 """
 
 from __future__ import annotations
 
 import heapq
+import random
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
-from pktsim.devices.tcp import Segment, TcpConn, parse_options
+from pktsim.devices.tcp import Segment, SocketEvent, TcpConn, parse_options
 from pktsim.wire import build
 from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP
 from pktsim.wire.checksum import l4_checksum
 from pktsim.wire.parse import TCP_ACK, TCP_RST, TCP_SYN, ip_str
 
-if TYPE_CHECKING:
-    from pktsim.devices.netns import Netns
+__all__ = ["APP_WAKEUP_NS", "EPHEMERAL", "App", "IpStack", "SocketEvent", "TcpHandler",
+           "TcpSocket", "Transport", "UdpHandler"]
 
 _TCPH = struct.Struct("!HHIIBBHHH")
 EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
 APP_WAKEUP_NS = 10_000  # from the kernel queueing data to the process handling it
+
+
+class IpStack(Protocol):
+    """What the transport needs from the IP layer of its namespace, and nothing more."""
+
+    @property
+    def rng(self) -> random.Random:
+        """The namespace's random stream: ports, ISNs, timestamps and ids draw from it."""
+        ...
+
+    def new_pid(self) -> int:
+        """A packet id for a frame the transport makes (the trace follows it by this)."""
+        ...
+
+    def ip_id(self, dst: bytes) -> int:
+        """``ip_select_ident``: the IP id of a packet sent without a socket counter."""
+        ...
+
+    def source_for(self, dst: bytes) -> tuple[bytes | None, int | None]:
+        """The source address a new packet to ``dst`` leaves with (``None``: no route, or a
+        route but no address) and the MTU of its device (``None`` when unknown)."""
+        ...
+
+    def ip_output(self, now: int, pkt: bytes, frame: Frame, r: Reaction) -> None:
+        """Send a locally made IPv4 packet (header complete, checksum set)."""
+        ...
+
+    def icmp_error(self, now: int, icmp_type: int, code: int, offending: bytes, tags: Frame,
+                   r: Reaction) -> None:
+        """``icmp_send`` about ``offending`` (a protocol or port nobody handles)."""
+        ...
+
+    def tunnel_socket(self, key: str) -> str | None:
+        """The port of the tunnel device whose socket ``key`` (``ipip``, ``udp/8472``) is,
+        or ``None`` when no tunnel listens there."""
+        ...
 
 
 class UdpHandler(Protocol):
@@ -51,7 +93,7 @@ class UdpHandler(Protocol):
 
 
 class TcpHandler(Protocol):
-    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: str,
+    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: SocketEvent,
                data: bytes) -> None: ...
 
 
@@ -92,7 +134,9 @@ class TcpSocket:
 
 @dataclass(slots=True)
 class Transport:
-    ns: Netns
+    """The namespace's sockets; ``stack`` is its IP layer, the only way out."""
+
+    stack: IpStack
     udp: dict[int, UdpHandler] = field(default_factory=dict)
     listeners: dict[int, TcpHandler] = field(default_factory=dict)
     conns: dict[tuple[bytes, int, bytes, int], TcpSocket] = field(default_factory=dict)
@@ -161,7 +205,7 @@ class Transport:
     def ephemeral_port(self) -> int:
         lo, hi = EPHEMERAL
         while True:
-            port = self.ns.rng.randint(lo, hi)
+            port = self.stack.rng.randint(lo, hi)
             if port not in self._ports and port not in self.udp:
                 return port
 
@@ -180,42 +224,41 @@ class Transport:
     # -- sending --------------------------------------------------------------------------
     def udp_send(self, now: int, r: Reaction, sport: int, dst: bytes, dport: int,
                  payload: bytes, flow: str, *, ttl: int = 64, ip_id: int | None = None) -> None:
-        _route, src = self.ns.select_source(dst)
+        src, _mtu = self.stack.source_for(dst)
         if src is None:
             r.drop_as(f"sendto {ip_str(dst)}: network unreachable",
                       DropReason.NO_ROUTE, "", None)
             return
-        ident = self.ns.rng.getrandbits(16) if ip_id is None else ip_id
+        ident = self.stack.rng.getrandbits(16) if ip_id is None else ip_id
         pkt = build.ipv4(src, dst, PROTO_UDP, build.udp(src, dst, sport, dport, payload),
                          ttl=ttl, ident=ident, flags=IP_DF)
-        frame = Frame(pkt, self.ns.new_pid(), flow)
+        frame = Frame(pkt, self.stack.new_pid(), flow)
         r.step(Event.SEND, f"UDP {ip_str(src)}:{sport} -> {ip_str(dst)}:{dport}, "
                f"{len(payload)} bytes", "", frame)
-        self.ns.ip_output(now, pkt, frame, r)
+        self.stack.ip_output(now, pkt, frame, r)
 
     def ping(self, now: int, r: Reaction, dst: bytes, ident: int, seq: int, payload: bytes,
              flow: str, *, ttl: int = 64, ip_id: int = 0) -> None:
-        _route, src = self.ns.select_source(dst)
+        src, _mtu = self.stack.source_for(dst)
         if src is None:
             r.drop_as(f"ping {ip_str(dst)}: network unreachable",
                       DropReason.NO_ROUTE, "", None)
             return
         body = build.icmp_echo(8, ident, seq, payload)
         pkt = build.ipv4(src, dst, PROTO_ICMP, body, ttl=ttl, ident=ip_id, flags=IP_DF)
-        frame = Frame(pkt, self.ns.new_pid(), flow)
+        frame = Frame(pkt, self.stack.new_pid(), flow)
         r.step(Event.SEND, f"ping {ip_str(dst)} id {ident} seq {seq}", "", frame)
-        self.ns.ip_output(now, pkt, frame, r)
+        self.stack.ip_output(now, pkt, frame, r)
 
     def tcp_connect(self, now: int, r: Reaction, dst: bytes, dport: int, handler: TcpHandler,
                     flow: str, *, ttl: int = 64) -> TcpSocket | None:
-        route, src = self.ns.select_source(dst)
-        if route is None or src is None:
+        src, mtu = self.stack.source_for(dst)
+        if src is None:
             r.drop_as(f"connect {ip_str(dst)}:{dport}: network unreachable",
                       DropReason.NO_ROUTE, "", None)
             return None
-        mtu = self.ns.ifaces[route.dev].mtu if route.dev in self.ns.ifaces else 65536
-        rng = self.ns.rng
-        conn = TcpConn(mss=min(mtu, 65535) - 40, isn=rng.getrandbits(32),
+        rng = self.stack.rng
+        conn = TcpConn(mss=min(65536 if mtu is None else mtu, 65535) - 40, isn=rng.getrandbits(32),
                        ts_offset=rng.getrandbits(32))
         sock = TcpSocket(src, self.ephemeral_port(), dst, dport, conn, handler, flow, ttl,
                          rng.getrandbits(16))
@@ -248,8 +291,8 @@ class Transport:
             sock.ip_id = (sock.ip_id + 1) & 0xFFFF
         pkt = build.ipv4(sock.local, sock.remote, PROTO_TCP, body, ttl=sock.ttl, ident=ident,
                          flags=IP_DF)
-        frame = Frame(pkt, self.ns.new_pid(), sock.flow)
-        self.ns.ip_output(now, pkt, frame, r)
+        frame = Frame(pkt, self.stack.new_pid(), sock.flow)
+        self.stack.ip_output(now, pkt, frame, r)
 
     # -- receiving ------------------------------------------------------------------------
     def deliver(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
@@ -262,12 +305,12 @@ class Transport:
             self._udp_in(now, port, pkt, body, frame, r)
         elif proto == PROTO_TCP:
             self._tcp_in(now, port, pkt, body, frame, r)
-        elif proto == PROTO_IPIP and "ipip" in self.ns.tunnel_stack:
+        elif proto == PROTO_IPIP and (tunnel := self.stack.tunnel_socket("ipip")) is not None:
             r.step(Event.DELIVER, "IP-in-IP to tunl0", port, frame)
-            r.send(self.ns.tunnel_stack["ipip"], frame.with_data(body))
+            r.send(tunnel, frame.with_data(body))
         else:
             r.drop(DropReason.UNSUPPORTED, port, frame, f"IP protocol {proto}")
-            self.ns.icmp_error(now, 3, 2, pkt, frame, r)
+            self.stack.icmp_error(now, 3, 2, pkt, frame, r)
 
     def _icmp_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
                  r: Reaction) -> None:
@@ -281,11 +324,11 @@ class Transport:
         if icmp_type == 8:
             src, dst = pkt[12:16], pkt[16:20]
             reply = build.icmp(0, 0, body[4:8], body[8:])
-            out = build.ipv4(dst, src, PROTO_ICMP, reply, ttl=64, ident=self.ns.ip_id(src))
-            rf = Frame(out, self.ns.new_pid(), frame.flow)
+            out = build.ipv4(dst, src, PROTO_ICMP, reply, ttl=64, ident=self.stack.ip_id(src))
+            rf = Frame(out, self.stack.new_pid(), frame.flow)
             r.step(Event.DELIVER, f"ICMP echo request from {ip_str(src)}: kernel replies", port,
                    frame)
-            self.ns.ip_output(now, out, rf, r)
+            self.stack.ip_output(now, out, rf, r)
         elif icmp_type == 0:
             ident = (body[4] << 8) | body[5]
             app = self.echo.get(ident)
@@ -320,7 +363,7 @@ class Transport:
         if proto == PROTO_TCP:
             sock = self.conns.get((offending[12:16], sport, offending[16:20], dport))
             if sock is not None:
-                sock.handler.on_tcp(now, self, r, sock, "error", what.encode())
+                sock.handler.on_tcp(now, self, r, sock, SocketEvent.ERROR, what.encode())
             return
         if proto == PROTO_ICMP:  # the echo id stands where a port would
             sport = (offending[ihl + 4] << 8) | offending[ihl + 5]
@@ -341,15 +384,15 @@ class Transport:
         if csum and l4_checksum(pkt[12:16], pkt[16:20], PROTO_UDP, body) != 0:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "UDP")
             return
-        stack = self.ns.tunnel_stack.get(f"udp/{dport}")
-        if stack is not None:  # the VXLAN socket: hand the payload to the device
+        tunnel = self.stack.tunnel_socket(f"udp/{dport}")
+        if tunnel is not None:  # the VXLAN socket: hand the payload to the device
             r.step(Event.DELIVER, f"UDP {dport}: VXLAN socket", port, frame)
-            r.send(stack, frame.with_data(body[8:]))
+            r.send(tunnel, frame.with_data(body[8:]))
             return
         handler = self.udp.get(dport)
         if handler is None:
             r.drop(DropReason.NO_LISTENER, port, frame, f"UDP port {dport}")
-            self.ns.icmp_error(now, 3, 3, pkt, frame, r)
+            self.stack.icmp_error(now, 3, 3, pkt, frame, r)
             return
         r.step(Event.DELIVER, f"UDP to port {dport} ({type(handler).__name__})", port, frame)
         src, payload = pkt[12:16], body[8:]
@@ -390,11 +433,9 @@ class Transport:
     def _accept(self, now: int, pkt: bytes, seg: Segment, sport: int, dport: int,
                 listener: TcpHandler, frame: Frame, r: Reaction, port: str) -> None:
         src, dst = pkt[12:16], pkt[16:20]
-        mss_route, _ = self.ns.select_source(src)
-        mtu = self.ns.ifaces[mss_route.dev].mtu if mss_route and mss_route.dev in \
-            self.ns.ifaces else 1500
-        rng = self.ns.rng
-        conn = TcpConn(mss=min(mtu, 65535) - 40, isn=rng.getrandbits(32),
+        _, mtu = self.stack.source_for(src)
+        rng = self.stack.rng
+        conn = TcpConn(mss=min(1500 if mtu is None else mtu, 65535) - 40, isn=rng.getrandbits(32),
                        ts_offset=rng.getrandbits(32))
         sock = TcpSocket(dst, dport, src, sport, conn, listener, frame.flow, 64,
                          rng.getrandbits(16))
@@ -413,9 +454,9 @@ class Transport:
             flags, seq, ack = TCP_RST | TCP_ACK, 0, seg.seq + len(seg.payload) + extra
         body = build.tcp(dst, src, dport, sport, seq, ack, flags, 0)
         out = build.ipv4(dst, src, PROTO_TCP, body, ttl=64, ident=0, flags=IP_DF)
-        self.ns.ip_output(now, out, Frame(out, self.ns.new_pid(), frame.flow), r)
+        self.stack.ip_output(now, out, Frame(out, self.stack.new_pid(), frame.flow), r)
 
 
-def _tcp_event(t: Transport, sock: TcpSocket, event: str,
+def _tcp_event(t: Transport, sock: TcpSocket, event: SocketEvent,
                data: bytes) -> Callable[[int, Reaction], None]:
     return lambda now, r: sock.handler.on_tcp(now, t, r, sock, event, data)

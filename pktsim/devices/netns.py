@@ -17,7 +17,9 @@ This is the part of the Linux stack a pod sandbox or a node's root namespace run
   POSTROUTING; without a hook object the namespace behaves as a plain host.
 
 The transport layer (sockets, TCP connections, the applications) lives in
-``pktsim.devices.l4``; this module only moves IPv4 packets.
+``pktsim.devices.l4``; this module only moves IPv4 packets, and offers the transport the few
+operations of ``l4.IpStack`` (``source_for``, ``ip_output``, ``ip_id``, ``new_pid``,
+``icmp_error``, ``tunnel_socket``, ``rng``).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Netns:
         self._pid_counter = new_pid or _counter()
         from pktsim.devices.l4 import Transport
 
+        # the transport holds this namespace only as its IpStack (l4 never imports netns)
         self.l4: Transport = Transport(self)
 
     @property
@@ -317,6 +320,19 @@ class Netns:
         if route.src is not None:
             return route, route.src.packed
         return route, self.primary_ip(route.dev) or self._any_ip()
+
+    def source_for(self, dst: bytes) -> tuple[bytes | None, int | None]:
+        """``IpStack.source_for``: what a socket needs of ``select_source`` -- the address
+        and the MTU of the device the route leaves by (the socket's MSS comes from it)."""
+        route, src = self.select_source(dst)
+        if route is None:
+            return None, None
+        cfg = self.ifaces.get(route.dev)
+        return src, None if cfg is None else cfg.mtu
+
+    def tunnel_socket(self, key: str) -> str | None:
+        """``IpStack.tunnel_socket``: the tunnel device port bound to ``key``, if any."""
+        return self.tunnel_stack.get(key)
 
     def _any_ip(self) -> bytes | None:
         for dev, cfg in self.ifaces.items():

@@ -40,6 +40,20 @@ INIT_CWND = 10
 MAX_CWND = 64  # segments in flight: a bound on slow start (no loss-driven congestion control)
 
 
+class SocketEvent(enum.Enum):
+    """What a connection tells its application (``TcpHandler.on_tcp``).
+
+    An enum rather than strings so that a misspelt event is an ``AttributeError`` where it is
+    written, not a branch that silently never runs."""
+
+    CONNECTED = "connected"  # the handshake completed
+    DATA = "data"  # in-order payload arrived
+    EOF = "eof"  # the peer sent FIN
+    CLOSED = "closed"  # the connection is gone after an orderly close
+    RESET = "reset"  # aborted; the data says why ("reset", "icmp", a timeout)
+    ERROR = "error"  # an ICMP error about the connection (``tcp_v4_err``); soft once open
+
+
 class State(enum.Enum):
     CLOSED = "CLOSED"
     LISTEN = "LISTEN"
@@ -132,7 +146,7 @@ class _Unacked:
 
 @dataclass(slots=True)
 class TcpConn:
-    """One connection.  ``events`` collects ("connected"|"data"|"eof"|"closed"|"reset", x)."""
+    """One connection.  ``events`` collects ``(SocketEvent, data)`` for the application."""
 
     mss: int  # our MSS (from the route MTU)
     isn: int
@@ -163,7 +177,7 @@ class TcpConn:
     sendq: bytearray = field(default_factory=bytearray)
     unacked: deque[_Unacked] = field(default_factory=deque)
     outbox: list[Segment] = field(default_factory=list)
-    events: list[tuple[str, bytes]] = field(default_factory=list)
+    events: list[tuple[SocketEvent, bytes]] = field(default_factory=list)
 
     # -- application side -----------------------------------------------------------------
     def connect(self, now: int) -> None:
@@ -224,7 +238,7 @@ class TcpConn:
         self._stop_rto()
         self.state = TRANSITIONS[(self.state, "synack")]
         self.peer_window = seg.window
-        self.events.append(("connected", b""))
+        self.events.append((SocketEvent.CONNECTED, b""))
         self._ack_now(now)
         self._push(now)
 
@@ -235,7 +249,7 @@ class TcpConn:
             self.snd_una = seg.ack
             self.unacked.clear()
             self._stop_rto()
-            self.events.append(("connected", b""))
+            self.events.append((SocketEvent.CONNECTED, b""))
             return
         if _after(seg.ack, self.snd_una) and not _after(seg.ack, self.snd_nxt):
             self.snd_una = seg.ack
@@ -261,7 +275,7 @@ class TcpConn:
         if nxt == State.TIME_WAIT:
             self.timewait_at = now + TIME_WAIT_NS
         elif nxt == State.CLOSED:
-            self.events.append(("closed", b""))
+            self.events.append((SocketEvent.CLOSED, b""))
 
     def _data_in(self, now: int, seg: Segment) -> None:
         fin = bool(seg.flags & TCP_FIN)
@@ -276,7 +290,7 @@ class TcpConn:
                 self.got_data = True
                 self.quick = QUICKACKS
             self.rcv_unacked += len(seg.payload)
-            self.events.append(("data", seg.payload))
+            self.events.append((SocketEvent.DATA, seg.payload))
         if fin:
             self._fin_in(now)
             return
@@ -289,7 +303,7 @@ class TcpConn:
             return
         was = self.state
         self.state = nxt
-        self.events.append(("eof", b""))
+        self.events.append((SocketEvent.EOF, b""))
         if was == State.ESTABLISHED:
             # tcp_fin(): CLOSE_WAIT enters ping-pong mode, so the ACK waits for our FIN.
             self.pingpong = True
@@ -326,7 +340,7 @@ class TcpConn:
         if self.timewait_at is not None and now >= self.timewait_at:
             self.timewait_at = None
             self.state = State.CLOSED
-            self.events.append(("closed", b""))
+            self.events.append((SocketEvent.CLOSED, b""))
 
     def _retransmit(self, now: int) -> None:
         limit = SYN_RETRIES if self.state in (State.SYN_SENT, State.SYN_RECV) else DATA_RETRIES
@@ -420,7 +434,7 @@ class TcpConn:
         self.state = State.CLOSED
         self.unacked.clear()
         self.rto_at = self.delack_at = self.timewait_at = None
-        self.events.append(("reset", why.encode()))
+        self.events.append((SocketEvent.RESET, why.encode()))
 
 
 def _after(a: int, b: int) -> bool:

@@ -10,10 +10,10 @@ the emulated network by the builder:
 * ``resolv.resolv_conf`` -- a pod's ``/etc/resolv.conf`` (kubelet + containerd);
 * ``stub.StubResolver`` -- glibc's resolver (search list, A+AAAA on one socket, timeouts,
   attempts, TC -> TCP);
-* ``lab.DnsLab`` -- all of the above in memory, for tests and notebooks.
+
+``tests/helpers/dnslab.DnsLab`` wires all of the above together in memory for the unit tests.
 """
 
-from pktsim.dns.lab import DnsLab
 from pktsim.dns.resolv import ResolvConf, node_resolv_conf, resolv_conf
 from pktsim.dns.search import StubOptions, candidates
 from pktsim.dns.server import CloseConn, CoreDns, Forward, Reply
@@ -30,7 +30,7 @@ from pktsim.dns.upstream import UpstreamResolver
 from pktsim.dns.wire import encode
 from pktsim.dns.zone import ClusterZone
 
-__all__ = ["CloseConn", "CloseTcp", "CloseUdp", "ClusterZone", "CoreDns", "DnsLab", "Done",
+__all__ = ["CloseConn", "CloseTcp", "CloseUdp", "ClusterZone", "CoreDns", "Done",
            "Forward", "Reply", "Resolution", "ResolvConf", "SendTcp", "SendUdp",
            "StubOptions", "StubResolver", "UpstreamResolver", "candidates", "encode",
            "node_resolv_conf", "resolv_conf"]

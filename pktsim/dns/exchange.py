@@ -8,12 +8,17 @@ Theory of operation
 ``send_dg``/``send_vc`` step by step -- see ``pktsim.dns.stub`` for the behaviour and the
 comments below for the lines of glibc each step mirrors.  Answers are stored in arrival order
 (the first to arrive fills glibc's first buffer), as glibc does.
+
+What outlives one exchange (glibc's ``_res``: the servers, the options, the sticky
+single-request flags, the socket numbers, the log of queries) is a ``Session`` the resolver
+hands in; the exchange holds no reference to the resolver, so the two form no cycle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import dns.rdatatype
 
@@ -26,12 +31,10 @@ from pktsim.dns.search import (
     SERVFAIL_RCODE,
     TIMEOUT,
     Header,
+    StubOptions,
     classify,
 )
 from pktsim.dns.wire import query_message
-
-if TYPE_CHECKING:
-    from pktsim.dns.stub import StubResolver
 
 SECOND = 1_000_000_000
 EDNS_BUFFER = 1200  # glibc RESOLV_EDNS_BUFFER_SIZE
@@ -82,19 +85,38 @@ class QueryRecord:
     handle: int  # sock or conn
 
 
+@dataclass(slots=True)
+class Session:
+    """The resolver state every exchange of one lookup shares (glibc's ``_res``)."""
+
+    options: StubOptions
+    servers: list[str]
+    # sticky across names, as glibc ORs them into _res.options
+    single_request: bool = False
+    single_request_reopen: bool = False
+    queries: list[QueryRecord] = field(default_factory=list)  # every query sent, in order
+    next_sock: int = 1
+
+    def new_sock(self) -> int:
+        """A fresh socket (or connection) number: a new number is a new source port."""
+        sock, self.next_sock = self.next_sock, self.next_sock + 1
+        return sock
+
+
 class Exchange:
-    def __init__(self, owner: StubResolver, fqdn: str, offset: int) -> None:
-        opts = owner.options
-        self.owner, self.fqdn, self.offset = owner, fqdn, offset
+    def __init__(self, session: Session, fqdn: str, qtypes: Sequence[str], offset: int,
+                 rng: random.Random) -> None:
+        opts = session.options
+        self.session, self.fqdn, self.offset = session, fqdn, offset
         self.queries: list[tuple[int, str, bytes]] = []
-        for qtype in owner.qtypes:
-            qid = owner.rng.getrandbits(16)
+        for qtype in qtypes:
+            qid = rng.getrandbits(16)
             message = query_message(fqdn, dns.rdatatype.from_text(qtype), qid,
                                     edns_payload=EDNS_BUFFER if opts.edns0 else None,
                                     ad=opts.trust_ad)
             self.queries.append((qid, qtype, message.to_wire()))
         self.two = len(self.queries) == 2
-        self.nscount = len(owner.servers)
+        self.nscount = len(session.servers)
         self.tries = 0
         self.shift = 0
         self.v_circuit = opts.use_vc or any(len(w) > PACKETSZ for _, _, w in self.queries)
@@ -123,7 +145,7 @@ class Exchange:
     def _same_ns(self, now: int) -> list[Action]:
         self.ns = (self.shift + self.offset) % self.nscount
         if self.v_circuit:
-            self.tries = self.owner.options.attempts  # "Use VC; at most one attempt per server"
+            self.tries = self.session.options.attempts  # "Use VC; at most one attempt per server"
             return self._send_vc(now)
         return self._send_dg(now)
 
@@ -132,7 +154,7 @@ class Exchange:
         if self.shift >= self.nscount:
             self.shift = 0
             self.tries += 1
-            if self.tries >= self.owner.options.attempts:
+            if self.tries >= self.session.options.attempts:
                 return self._fail(now)
         return self._same_ns(now)
 
@@ -166,13 +188,13 @@ class Exchange:
 
     def _log(self, now: int, index: int, transport: str, handle: int) -> None:
         qid, qtype, _ = self.queries[index]
-        self.owner.result.queries.append(QueryRecord(now, self.fqdn, qtype, qid,
-                                                     self.owner.servers[self.ns], transport,
+        self.session.queries.append(QueryRecord(now, self.fqdn, qtype, qid,
+                                                     self.session.servers[self.ns], transport,
                                                      handle))
 
     # -- send_dg --------------------------------------------------------------------------
     def _send_dg(self, now: int) -> list[Action]:
-        seconds = self.owner.options.timeout << self.ns
+        seconds = self.session.options.timeout << self.ns
         if self.ns > 0:
             seconds //= self.nscount  # sic: "retrans << ns", not "<< try"
         self.seconds = max(seconds, 1)
@@ -181,7 +203,7 @@ class Exchange:
 
     def _sock(self) -> int:
         if self.ns not in self.socks:  # reopen()
-            self.socks[self.ns] = self.owner.new_sock()
+            self.socks[self.ns] = self.session.new_sock()
         return self.socks[self.ns]
 
     def _retry(self, now: int) -> list[Action]:
@@ -200,8 +222,8 @@ class Exchange:
 
     def _write(self, now: int) -> list[Action]:
         sock = self._sock()
-        server = self.owner.servers[self.ns]
-        if self.nwritten == 0 and self.two and not self.owner.single_request:
+        server = self.session.servers[self.ns]
+        if self.nwritten == 0 and self.two and not self.session.single_request:
             indexes = [0, 1]  # sendmmsg: both datagrams, one socket
         else:
             indexes = [0] if self.nwritten == 0 else [1]
@@ -229,7 +251,7 @@ class Exchange:
         if self.deadline is None or self.socks.get(self.ns) != sock:
             self.queued.setdefault(sock, []).append((server, wire))  # waits in the socket
             return []
-        if server != self.owner.servers[self.ns]:
+        if server != self.session.servers[self.ns]:
             return []  # res_ourserver_p
         self.gotsomewhere = True
         if len(wire) < 12:  # undersized: close_and_return_error
@@ -257,10 +279,10 @@ class Exchange:
             self.slots[1] = wire
         if all(self.recv):
             return self._succeed(self.slots[0], self.slots[1])
-        if not self.owner.single_request:
+        if not self.session.single_request:
             return []
         actions: list[Action] = []
-        if self.owner.single_request_reopen:  # close and reopen before the second query
+        if self.session.single_request_reopen:  # close and reopen before the second query
             actions = self._close_all()
         return actions + self._write(now)
 
@@ -279,12 +301,12 @@ class Exchange:
         if self.v_circuit:
             return []
         if self.resplen > 1 and (self.recv[0] or (self.two and self.recv[1])):
-            if not self.owner.single_request:  # one answer came: resend one at a time
-                self.owner.single_request = True
+            if not self.session.single_request:  # one answer came: resend one at a time
+                self.session.single_request = True
                 self.gotsomewhere = self.save_gotsomewhere
                 return self._retry(now)
-            if not self.owner.single_request_reopen:
-                self.owner.single_request_reopen = True
+            if not self.session.single_request_reopen:
+                self.session.single_request_reopen = True
                 self.gotsomewhere = self.save_gotsomewhere
                 return self._close_all() + self._retry(now)
             return self._succeed(self.slots[0], b"")  # "*resplen2 = 1; return resplen"
@@ -307,7 +329,7 @@ class Exchange:
         actions: list[Action] = []
         if self.conn is not None:
             actions.append(CloseTcp(self.conn))
-        self.conn = self.owner.new_sock()
+        self.conn = self.session.new_sock()
         self.tcp_buf.clear()
         self.recv = [False, not self.two]
         self.slots = [b"", b""]
@@ -315,7 +337,7 @@ class Exchange:
         for index, (_, _, wire) in enumerate(self.queries):
             data += len(wire).to_bytes(2, "big") + wire
             self._log(now, index, "tcp", self.conn)
-        return [*actions, SendTcp(self.conn, self.owner.servers[self.ns], data)]
+        return [*actions, SendTcp(self.conn, self.session.servers[self.ns], data)]
 
     def on_tcp(self, now: int, conn: int, data: bytes) -> list[Action]:
         if conn != self.conn:
@@ -352,4 +374,4 @@ def _same_question(query: bytes, reply: bytes) -> bool:
 
 
 __all__ = ["ECONNREFUSED", "SECOND", "SERVFAIL", "TIMEOUT", "Action", "CloseTcp", "CloseUdp",
-           "Done", "Exchange", "QueryRecord", "SendTcp", "SendUdp"]
+           "Done", "Exchange", "QueryRecord", "SendTcp", "SendUdp", "Session"]

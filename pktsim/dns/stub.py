@@ -51,6 +51,7 @@ from pktsim.dns.exchange import (
     QueryRecord,
     SendTcp,
     SendUdp,
+    Session,
 )
 from pktsim.dns.resolv import ResolvConf
 from pktsim.dns.search import OK, StubOptions, search_plan
@@ -97,28 +98,33 @@ class StubResolver:
     def __init__(self, conf: ResolvConf, name: str, qtypes: Sequence[str] = ("A", "AAAA"), *,
                  rng: random.Random) -> None:
         self.conf = conf
-        self.options = StubOptions.from_conf(conf)
+        self.options = options = StubOptions.from_conf(conf)
         # MAXNS; no nameserver line: the local host (res_init's INADDR_LOOPBACK default)
         self.servers = list(conf.nameservers[:3]) or ["127.0.0.1"]
         self.rng = rng
         self.qtypes = tuple(qtypes)
         self.result = Resolution(name, self.qtypes)
-        self.plan = search_plan(name, conf.searches, self.options)
-        # sticky across names, as glibc ORs them into _res.options
-        self.single_request = self.options.single_request or self.options.single_request_reopen
-        self.single_request_reopen = self.options.single_request_reopen
-        self.offset = rng.randrange(len(self.servers)) if self.options.rotate and \
+        self.plan = search_plan(name, conf.searches, options)
+        # what the exchanges share; they get this, not the resolver, so no cycle forms
+        self.session = Session(options, self.servers,
+                               options.single_request or options.single_request_reopen,
+                               options.single_request_reopen, self.result.queries)
+        self.offset = rng.randrange(len(self.servers)) if options.rotate and \
             len(self.servers) > 1 else 0
-        self.next_sock = 1
         self.exchange: Exchange | None = None
 
     @property
     def done(self) -> bool:
         return self.exchange is None and self.result.status != "pending"
 
-    def new_sock(self) -> int:
-        sock, self.next_sock = self.next_sock, self.next_sock + 1
-        return sock
+    @property
+    def single_request(self) -> bool:
+        """Whether the queries now go one at a time (sticky once a timeout forced it)."""
+        return self.session.single_request
+
+    @property
+    def single_request_reopen(self) -> bool:
+        return self.session.single_request_reopen
 
     # -- driving --------------------------------------------------------------------------
     def start(self, now: int) -> list[Action]:
@@ -156,7 +162,7 @@ class StubResolver:
         offset = self.offset
         if self.options.rotate and len(self.servers) > 1:
             self.offset = (self.offset + 1) % len(self.servers)
-        self.exchange = Exchange(self, fqdn, offset)
+        self.exchange = Exchange(self.session, fqdn, self.qtypes, offset, self.rng)
         return self.exchange.start(now)
 
     def _after(self, now: int, actions: list[Action]) -> list[Action]:

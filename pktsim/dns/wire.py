@@ -253,3 +253,12 @@ def parse(wire: bytes) -> dns.message.Message | None:
 def rcode_text(message: dns.message.Message) -> str:
     return dns.rcode.to_text(message.rcode())
 
+
+def split_tcp(data: bytes) -> list[bytes]:
+    """Length-prefixed DNS messages (RFC 1035 4.2.2) -> messages."""
+    out = []
+    while len(data) >= 2:
+        length = int.from_bytes(data[:2], "big")
+        out.append(data[2:2 + length])
+        data = data[2 + length:]
+    return out

@@ -1,30 +1,18 @@
-"""What a kubeadm cluster runs besides the user's objects: CoreDNS behind ``kube-dns``.
+"""How the model recognises kubeadm's CoreDNS add-on among the pods.
 
-Added unless the stream defines ``kube-system/kube-dns`` itself (a snapshot of a real
-cluster does) or ``Cluster.spec.dns`` is ``none``.  The CoreDNS pods come after the user's
-pods, so adding DNS never moves a user pod's address.
+The add-on itself is decided when the scenario is loaded (``pktsim.scenario.addons``): the
+loaded ``Scenario`` already holds the ``coredns`` pods and the ``kube-dns`` Service, so the
+model only has to tell those pods apart (they run CoreDNS instead of the user's apps) and
+never calls back into the loader.
 """
 
 from __future__ import annotations
 
-from importlib import resources
-
-from pktsim.model.objects import Pod, Scenario
+from pktsim.model.objects import Pod
 
 DNS_LABEL = ("k8s-app", "kube-dns")
 
 
-def add_coredns(scenario: Scenario) -> None:
-    from pktsim.scenario import load_scenario
-
-    if scenario.config.dns != "coredns" or any(
-            s.key == "kube-system/kube-dns" for s in scenario.services):
-        return
-    text = resources.files("pktsim").joinpath("data/coredns.yaml").read_text(encoding="utf-8")
-    addon = load_scenario([("<coredns addon>", text)], seed=scenario.config.seed)
-    scenario.pods.extend(addon.pods)
-    scenario.services.extend(addon.services)
-
-
 def is_coredns(pod: Pod) -> bool:
+    """A pod of the cluster DNS: in ``kube-system`` with ``k8s-app: kube-dns``."""
     return pod.namespace == "kube-system" and pod.labels.get(DNS_LABEL[0]) == DNS_LABEL[1]

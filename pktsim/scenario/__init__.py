@@ -28,20 +28,24 @@ from pathlib import Path
 
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Scenario
+from pktsim.scenario.addons import with_addons
 from pktsim.scenario.loader import load
 
-__all__ = ["load_paths", "load_scenario"]
+__all__ = ["load_paths", "load_scenario", "with_addons"]
 
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_scenario(inputs: list[tuple[str, str]], *, seed: int | None = None) -> Scenario:
-    """The scenario described by ``(display file name, YAML text)`` inputs, in order."""
-    return load(inputs, seed)
+def load_scenario(inputs: list[tuple[str, str]], *, seed: int | None = None,
+                  addons: bool = True) -> Scenario:
+    """The scenario described by ``(display file name, YAML text)`` inputs, in order, with
+    kubeadm's add-ons (CoreDNS, ``pktsim.scenario.addons``) unless ``addons`` is false."""
+    return load(inputs, seed, addons=addons)
 
 
-def load_paths(paths: list[str], *, seed: int | None = None) -> Scenario:
-    """The scenario in files (``-`` is stdin; a directory gives its scenario files, sorted)."""
+def load_paths(paths: list[str], *, seed: int | None = None, addons: bool = True) -> Scenario:
+    """The scenario in files (``-`` is stdin; a directory gives its scenario files, sorted),
+    with the add-ons as in ``load_scenario``."""
     inputs: list[tuple[str, str]] = []
     errors: list[ScenarioError] = []
     for path in paths:
@@ -54,7 +58,7 @@ def load_paths(paths: list[str], *, seed: int | None = None) -> Scenario:
                                             valid="a readable UTF-8 YAML file"))
                 continue
             inputs.append(("<stdin>" if name == "-" else name, text))
-    return load(inputs, seed, errors)
+    return load(inputs, seed, errors, addons=addons)
 
 
 def _expand(path: str) -> list[str]:

@@ -24,6 +24,7 @@ from pktsim.model.objects import (
     Service,
     Source,
 )
+from pktsim.scenario.addons import with_addons
 from pktsim.scenario.cluster import read_cluster
 from pktsim.scenario.fields import Check, Ctx, Obj
 from pktsim.scenario.meta import Meta, peek_key, read_meta
@@ -238,8 +239,12 @@ def assemble(state: State, seed: int | None) -> Scenario:
 
 
 def load(inputs: list[tuple[str, str]], seed: int | None = None,
-         errors: list[ScenarioError] | None = None) -> Scenario:
-    """Load ``(file name, YAML text)`` inputs; raise every problem found, after one pass."""
+         errors: list[ScenarioError] | None = None, *, addons: bool = True) -> Scenario:
+    """Load ``(file name, YAML text)`` inputs; raise every problem found, after one pass.
+
+    The result includes kubeadm's add-ons (``addons``: CoreDNS), so that it describes the
+    whole cluster and nothing downstream has to add to it; ``addons=False`` loads only
+    what the inputs say (the add-on's own manifest is loaded so)."""
     state = State(errors=list(errors or []))
     with gc_paused():
         for file, text in inputs:
@@ -247,7 +252,7 @@ def load(inputs: list[tuple[str, str]], seed: int | None = None,
                 read_document(state, doc)
         scenario = assemble(state, seed)
     raise_errors(state.errors)
-    return scenario
+    return with_addons(scenario) if addons else scenario
 
 
 def raise_errors(errors: list[ScenarioError]) -> None:

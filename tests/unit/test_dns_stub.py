@@ -17,7 +17,6 @@ import pktsim
 from pktsim.dns import (
     ClusterZone,
     CoreDns,
-    DnsLab,
     ResolvConf,
     SendTcp,
     SendUdp,
@@ -28,10 +27,10 @@ from pktsim.dns import (
     node_resolv_conf,
     resolv_conf,
 )
-from pktsim.dns.lab import Packet
 from pktsim.dns.stub import SECOND, CloseUdp, Done
 from pktsim.dns.wire import reply_to, rr
 from pktsim.model.objects import Pod
+from tests.helpers.dnslab import DnsLab, Packet
 
 CLUSTER = """
 apiVersion: v1
@@ -393,3 +392,31 @@ def test_late_answer_waits_in_its_socket_for_the_next_try() -> None:
     assert resend.wire == first.wire
     assert isinstance(actions[-1], Done) and stub.result.addresses == ["192.0.2.9"]
     assert stub.result.elapsed == 10 * SECOND
+
+
+def test_exchange_holds_no_reference_back_to_the_resolver() -> None:
+    """The exchange shares a Session, not its resolver: with the cycle collector off, the
+    resolver is freed by reference counting as soon as its last reference goes."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        stub = StubResolver(ResolvConf(nameservers=["10.96.0.10"]), "web", rng=random.Random(3))
+        stub.start(0)
+        assert stub.exchange is not None and stub.exchange.session is stub.session
+        gone = weakref.ref(stub)
+        del stub
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_the_lab_is_not_shipped() -> None:
+    """DnsLab keeps its own clock; the package holds only sans-IO pieces."""
+    import importlib.util
+
+    import pktsim.dns
+
+    assert importlib.util.find_spec("pktsim.dns.lab") is None
+    assert not hasattr(pktsim.dns, "DnsLab")

@@ -20,7 +20,7 @@ ALPHA = "[bcdfghjklmnpqrstvwxz2456789]"
 
 def load(*docs: str, seed: int | None = None, file: str = "test.yaml") -> Scenario:
     text = "\n---\n".join(textwrap.dedent(d) for d in docs)
-    return load_scenario([(file, text)], seed=seed)
+    return load_scenario([(file, text)], seed=seed, addons=False)
 
 
 def pods_by_key(scenario: Scenario) -> dict[str, Pod]:
@@ -398,14 +398,15 @@ def test_list_flattening_nested_and_typed_lists() -> None:
 
 def test_json_input() -> None:
     docs = list(yaml.safe_load_all(SNAPSHOT))
-    s = load_scenario([("snap.json", json.dumps(docs[0]))])
+    s = load_scenario([("snap.json", json.dumps(docs[0]))], addons=False)
     assert [p.key for p in s.pods] == ["default/web-7c79c4bf97-xk2lq"]
     assert s.pods[0].source is not None
     assert s.pods[0].source.document() == "document 1 items[3] (Pod default/web-7c79c4bf97-xk2lq)"
 
 
 def test_document_index_counts_empty_documents() -> None:
-    s = load_scenario([("f.yaml", "---\n---\nkind: Node\napiVersion: v1\nmetadata: {name: n}\n")])
+    s = load_scenario([("f.yaml", "---\n---\nkind: Node\napiVersion: v1\nmetadata: {name: n}\n")],
+                      addons=False)
     assert s.nodes[0].source is not None and s.nodes[0].source.index == 2
 
 
@@ -520,7 +521,7 @@ items:
 
 
 def test_kubectl_snapshot_loads_as_the_cluster_it_describes() -> None:
-    s = load_scenario([("snap.yaml", SNAPSHOT)])
+    s = load_scenario([("snap.yaml", SNAPSHOT)], addons=False)
     assert [n.name for n in s.nodes] == ["kind-worker"]
     assert s.nodes[0].pod_cidr == IPv4Network("10.244.1.0/24")
     assert s.nodes[0].internal_ip == IPv4Address("172.18.0.3")
@@ -537,7 +538,7 @@ def test_kubectl_snapshot_loads_as_the_cluster_it_describes() -> None:
 def test_deployment_and_its_replicaset_without_pods_expand_once() -> None:
     snapshot = "\n".join(line for line in SNAPSHOT.split("- apiVersion: v1\n  kind: Pod")[0]
                          .splitlines())
-    s = load_scenario([("snap.yaml", snapshot)])
+    s = load_scenario([("snap.yaml", snapshot)], addons=False)
     assert len(s.pods) == 2
     assert all(p.owner == "Deployment/web" for p in s.pods)
 
@@ -738,7 +739,7 @@ def test_load_paths_files_directories_and_stdin(tmp_path: Path,
     (tmp_path / "notes.txt").write_text("not yaml: [")
     monkeypatch.setattr("sys.stdin", io.StringIO(
         "kind: Namespace\napiVersion: v1\nmetadata: {name: c}\n"))
-    s = load_paths([str(tmp_path), "-"])
+    s = load_paths([str(tmp_path), "-"], addons=False)
     assert s.namespaces == ["a", "b", "c", "default", "kube-system"]
-    single = load_paths([str(tmp_path / "a.yaml")], seed=3)
+    single = load_paths([str(tmp_path / "a.yaml")], seed=3, addons=False)
     assert single.namespaces[0] == "a" and single.config.seed == 3

@@ -14,7 +14,7 @@ from pktsim.scenario import load_paths, load_scenario
 def problems(*docs: str, file: str = "bad.yaml") -> list[ScenarioError]:
     text = "\n---\n".join(textwrap.dedent(d) for d in docs)
     with pytest.raises(ScenarioError) as info:
-        load_scenario([(file, text)])
+        load_scenario([(file, text)], addons=False)
     err = info.value
     return err.errors if isinstance(err, ScenarioErrors) else [err]
 
@@ -143,9 +143,10 @@ def test_generated_names_avoid_stream_pods() -> None:
         metadata: {name: rs}
         spec: {replicas: 1, template: {spec: {containers: [{name: c}]}}}
     """
-    name = load_scenario([("a.yaml", textwrap.dedent(deployment))]).pods[0].name
+    name = load_scenario([("a.yaml", textwrap.dedent(deployment))], addons=False).pods[0].name
     taken = POD.replace("name: web}", f"name: {name}}}")
-    s = load_scenario([("a.yaml", textwrap.dedent(taken) + "---\n" + textwrap.dedent(deployment))])
+    s = load_scenario([("a.yaml", textwrap.dedent(taken) + "---\n" + textwrap.dedent(deployment))],
+                      addons=False)
     assert len({p.name for p in s.pods}) == 2
 
 
@@ -349,7 +350,7 @@ def test_list_item_errors_name_the_item() -> None:
 def test_many_problems_are_collected_in_one_pass() -> None:
     with pytest.raises(ScenarioErrors) as info:
         load_scenario([("a.yaml", "kind: Pod\napiVersion: v1\nmetadata: {name: p}\n"),
-                       ("b.yaml", textwrap.dedent(SERVICE.replace("30080", "1")))])
+                       ("b.yaml", textwrap.dedent(SERVICE.replace("30080", "1")))], addons=False)
     lines = info.value.lines()
     assert len(lines) == 2
     assert lines[0].startswith("a.yaml: document 1 (Pod default/p): spec.containers:")
@@ -358,12 +359,12 @@ def test_many_problems_are_collected_in_one_pass() -> None:
 
 def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
-        load_paths([str(tmp_path / "missing.yaml")])
+        load_paths([str(tmp_path / "missing.yaml")], addons=False)
     assert info.value.file.endswith("missing.yaml") and "cannot read" in info.value.message
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"\xff\xfe\x00kind")
     with pytest.raises(ScenarioError) as info:
-        load_paths([str(binary)])
+        load_paths([str(binary)], addons=False)
     assert info.value.file == str(binary)
 
 

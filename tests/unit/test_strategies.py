@@ -44,7 +44,7 @@ def dump(docs: list[dict[str, Any]]) -> str:
 @RUNS
 @given(manifests())
 def test_manifests_load(docs: list[dict[str, Any]]) -> None:
-    scenario = load_scenario([("m.yaml", dump(docs))])
+    scenario = load_scenario([("m.yaml", dump(docs))], addons=False)
     kinds = {d["kind"] for d in docs}
     assert "Node" in kinds and len(scenario.nodes) == sum(d["kind"] == "Node" for d in docs)
     assert 1 <= len(scenario.pods) <= 6
@@ -54,7 +54,7 @@ def test_manifests_load(docs: list[dict[str, Any]]) -> None:
 @RUNS
 @given(manifests(min_nodes=2, max_nodes=2, min_pods=3, max_pods=3, max_services=0))
 def test_manifests_bounds_are_kept(docs: list[dict[str, Any]]) -> None:
-    scenario = load_scenario([("m.yaml", dump(docs))])
+    scenario = load_scenario([("m.yaml", dump(docs))], addons=False)
     assert len(scenario.nodes) == 2 and len(scenario.pods) == 3 and not scenario.services
 
 
@@ -161,7 +161,7 @@ def test_every_service_type_is_generated() -> None:
                 for d in docs)
 
         found = find(manifests(), has, settings=EXISTS)
-        load_scenario([("m.yaml", dump(found))])
+        load_scenario([("m.yaml", dump(found))], addons=False)
 
 
 def test_not_ready_pods_are_generated_and_not_endpoints() -> None:

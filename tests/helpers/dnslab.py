@@ -9,6 +9,9 @@ kubernetes/kubernetes#56903 does), and a reply to a closed client socket is lost
 would answer ICMP port unreachable).  It is the reference for the wiring (see the package
 docstring) and drives the unit tests; ``log`` records every message with its time, transport
 and endpoints.
+
+It lives with the tests, not in the package: it keeps its own clock and event queue, which
+the package's devices must never do (they are sans-IO, and only the driver keeps time).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pktsim.dns.exchange import CloseTcp, CloseUdp, Done, SendTcp, SendUdp
 from pktsim.dns.server import CloseConn, CoreDns, Forward, Reply, ServerAction
 from pktsim.dns.stub import Resolution, StubResolver
 from pktsim.dns.upstream import UpstreamResolver
-from pktsim.dns.wire import parse
+from pktsim.dns.wire import parse, split_tcp
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +40,6 @@ class Packet:
     @property
     def message(self) -> dns.message.Message | None:
         return parse(self.wire)
-
-
-def split_tcp(data: bytes) -> list[bytes]:
-    """Length-prefixed DNS messages (RFC 1035 4.2.2) -> messages."""
-    out = []
-    while len(data) >= 2:
-        length = int.from_bytes(data[:2], "big")
-        out.append(data[2:2 + length])
-        data = data[2 + length:]
-    return out
 
 
 @dataclass
