@@ -204,12 +204,15 @@ def _ready_endpoints(model: ClusterModel, svc: ServiceInfo, index: int) -> set[s
     return {f"{ep.ip}:{ep.port}" for ep in svc.ports[index].endpoints if ep.ready or publish}
 
 
-def _proto_of(result: Result, number: int) -> int:
-    """The IP protocol of captured frame ``number`` (its innermost IPv4 header)."""
-    assert result.memory is not None
-    f = result.memory.frames[number - 1]
-    ip = inner_ipv4(f.data, f.iface.linktype == LinkType.RAW)
-    return ip[9] if ip is not None else 0
+def _protos_of(result: Result, number: int | None) -> list[int]:
+    """The IP protocol of captured frame ``number`` (its innermost IPv4 header), or both
+    TCP and UDP when the frame is not in memory (a live simulation keeps only some)."""
+    frames = result.memory.frames if result.memory is not None else []
+    f = frames[number - 1] if number is not None and 0 < number <= len(frames) else None
+    if f is None or f.number != number:
+        f = next((c for c in frames if c.number == number), None)
+    ip = inner_ipv4(f.data, f.iface.linktype == LinkType.RAW) if f is not None else None
+    return [ip[9]] if ip is not None and ip[9] in (TCP, UDP) else [TCP, UDP]
 
 
 def backends_are_ready_endpoints(result: Result) -> None:
@@ -231,8 +234,7 @@ def backends_are_ready_endpoints(result: Result) -> None:
         frame = seen_after.get(e.packet) if e.packet is not None else None
         # the Service port of the packet's own protocol: a Service may give TCP and UDP on
         # the same port different targets
-        protos = [_proto_of(result, frame)] if frame is not None else [TCP, UDP]
-        match = next((front[k] for k in ((host, int(port), p) for p in protos)
+        match = next((front[k] for k in ((host, int(port), p) for p in _protos_of(result, frame))
                       if port.isdigit() and k in front), None)
         seen = f", next captured as frame #{frame}" if frame is not None else ""
         assert match is not None, (
