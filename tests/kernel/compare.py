@@ -6,8 +6,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from harness import PodSpec, normalize
-from harness2 import NodeSpec
+from twin import NodeSpec, PodSpec, normalize
 
 from pktsim.api import Result
 from pktsim.core.capture import Direction

@@ -1,6 +1,6 @@
 """pktsim against the Linux kernel: the same node, the same traffic, the same frames.
 
-The kernel side is built by ``harness.KernelNode`` out of network namespaces this test
+The kernel side is built by ``twin.KernelNode`` out of network namespaces this test
 creates and deletes (a bridge ``cbr0``, veth pairs, pods with the MACs and veth names pktsim
 chose).  Both sides' per-interface frame sequences go through the same ``normalize`` (MACs
 named, IP ids and TCP sequence numbers relative, ephemeral ports and checksums abstracted,
@@ -24,7 +24,7 @@ from pktsim.wire.parse import mac_str
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import comparable, kernel_comparable
 from compare import diff as _diff
-from harness import KernelNode, PodSpec, kernel_available
+from twin import KernelNode, PodSpec, kernel_available
 
 pytestmark = pytest.mark.kernel
 

@@ -2,11 +2,11 @@
 traffic, the same frames on every interface of the path — in ``network: routes``,
 ``network: vxlan`` (flannel) and ``network: ipip`` (Calico; needs CONFIG_NET_IPIP).
 
-The kernel side is built by ``harness2.KernelCluster`` out of network namespaces this test
+The kernel side is built by ``twin.KernelCluster`` out of network namespaces this test
 creates and deletes: a switch namespace (the node network), two node namespaces (eth0,
 cbr0, the host veths, the overlay device) and the pod namespaces, with every name and MAC
 pktsim chose.  Both sides' per-interface frame sequences go through the same ``normalize``
-(see harness.py; VXLAN outer UDP source ports and IP ids renamed, inner frames compared
+(see twin/normalize.py; VXLAN outer UDP source ports and IP ids renamed, inner frames compared
 field by field as ``inner.*``) and must be equal, direction included.
 """
 
@@ -27,8 +27,7 @@ from compare import diff as _diff
 from compare import kernel_comparable as _kernel_comparable
 from compare import kernel_nodes, pktk_namespaces, request_and_body
 from compare import pktsim_frames as _frames
-from harness import kernel_available
-from harness2 import KernelCluster, KernelFeatureMissing
+from twin import KernelCluster, KernelFeatureMissing, kernel_available
 
 pytestmark = pytest.mark.kernel
 

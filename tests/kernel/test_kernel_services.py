@@ -3,11 +3,11 @@ pktsim writes them, loaded with ``iptables-restore`` into real node namespaces.
 
 For each scenario pktsim builds the cluster and runs one flow; the nodes' rules are taken
 from ``result.topology.netfilters[node].save()`` (the text of ``nodes/NODE/iptables-save.txt``)
-and loaded, nat and filter tables, into the node namespaces of a ``harness2.KernelCluster``
+and loaded, nat and filter tables, into the node namespaces of a ``twin.KernelCluster``
 with ``net.bridge.bridge-nf-call-iptables=1`` (set in the node namespaces only) and
 forwarding on, plus pktsim's outside world (router at 172.18.0.1, external client
 203.0.113.10).  The kernel runs the same flow with the same request/response bytes; every
-interface pktsim has is captured and both sides go through ``harness.normalize`` (as in
+interface pktsim has is captured and both sides go through ``twin.normalize`` (as in
 test_kernel_cross_node.py).  The addresses MASQUERADE maps to are given as ``nat_ips``:
 ``--random-fully`` draws the port at random (1024-65535), so those ports read "natportN".
 
@@ -44,13 +44,13 @@ from compare import kernel_comparable as _kernel_comparable
 from compare import kernel_nodes as _kernel_nodes
 from compare import pktk_namespaces, request_and_body
 from compare import pktsim_frames as _frames
-from harness import kernel_available
-from harness2 import (
+from twin import (
     ExternalHost,
     ExternalSpec,
     KernelCluster,
     KernelFeatureMissing,
     NodeSpec,
+    kernel_available,
     netfilter_available,
 )
 

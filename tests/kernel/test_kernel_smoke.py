@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import KernelNode, PodSpec, kernel_available, normalize
+from twin import KernelNode, PodSpec, kernel_available, normalize
 
 pytestmark = pytest.mark.kernel
 
