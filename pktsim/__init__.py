@@ -21,12 +21,13 @@ pcapng captures and a hop-by-hop trace.  The public surface (pinned by
 from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
 from pktsim.build.topology import Topology
 from pktsim.core.events import DropReason, Event, TraceEvent
-from pktsim.devices.apps import FlowResult
+from pktsim.devices.outcome import FlowResult, FlowStatus
 from pktsim.dns.resolv import ResolvConf
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Flow
 
-__all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "ResolvConf", "Result",
+__all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus", "ResolvConf",
+           "Result",
            "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "load",
            "observing"]
 __version__ = "0.1.0"

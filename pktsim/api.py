@@ -25,7 +25,7 @@ from pktsim.build.flows import start_flows
 from pktsim.build.topology import Topology, build
 from pktsim.core.capture import Sink
 from pktsim.core.events import TraceEvent
-from pktsim.devices.apps import FlowResult
+from pktsim.devices.outcome import FlowResult
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.render.lines import trace_lines

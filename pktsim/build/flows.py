@@ -13,10 +13,11 @@ from ipaddress import IPv4Address
 
 from pktsim.build.start import starter
 from pktsim.build.topology import Topology, pod_resolv_conf, upstream_ip
-from pktsim.devices.apps import FlowResult, PingApp, TcpClientApp, UdpClientApp
+from pktsim.devices.apps import PingApp, TcpClientApp, UdpClientApp
 from pktsim.devices.dnsapps import ResolveApp
 from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
+from pktsim.devices.outcome import FlowResult
 from pktsim.dns import ResolvConf, StubResolver
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Flow

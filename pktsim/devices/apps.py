@@ -11,33 +11,13 @@ another (an HTTP GET as curl sends it when the flow is a URL), ``UdpClientApp`` 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from pktsim.core.frame import Frame, Reaction
 from pktsim.devices.l4 import SocketEvent, TcpSocket, Transport
+from pktsim.devices.outcome import ERRNO_STATUSES, FlowResult, FlowStatus, SocketError
 from pktsim.wire.parse import ip_str
 
 SECOND = 1_000_000_000
-
-
-@dataclass(slots=True)
-class FlowResult:
-    """What a client saw: the summary line of ``pktsim run`` is made from it."""
-
-    flow: str
-    kind: str
-    target: str
-    sent: int = 0
-    answered: int = 0
-    status: str = "pending"
-    notes: list[str] = field(default_factory=list)
-    first_answer: bytes = b""
-    answered_by: str = ""
-
-    def line(self) -> str:
-        extra = f" — {self.notes[-1]}" if self.notes else ""
-        return (f"{self.flow}: {self.kind} to {self.target}: {self.status} "
-                f"({self.answered}/{self.sent} answered){extra}")
 
 
 def iputils_payload(size: int, now: int) -> bytes:
@@ -46,17 +26,6 @@ def iputils_payload(size: int, now: int) -> bytes:
         return bytes((i + 8) & 0xFF for i in range(size))
     stamp = struct.pack("<qq", now // SECOND, (now % SECOND) // 1000)
     return stamp + bytes(i & 0xFF for i in range(16, size))
-
-
-def errno_text(icmp: str) -> str:
-    """What connect() reports for an ICMP error (``icmp_err_convert``)."""
-    if "(code 3)" in icmp:
-        return "connection refused"
-    if "(code 1)" in icmp or "host unreachable" in icmp:
-        return "no route to host"
-    if "(code 0)" in icmp or "network unreachable" in icmp:
-        return "network unreachable"
-    return icmp
 
 
 class TcpServerApp:
@@ -138,7 +107,7 @@ class PingApp:
         self.ip_id = (self.ip_id + 1) & 0xFFFF
         self.due = now + SECOND if self.seq < self.count else None
         if self.due is None:
-            self.result.status = "ok" if self.result.answered else "no reply"
+            self.result.end(FlowStatus.OK if self.result.answered else FlowStatus.NO_REPLY)
 
     def next_deadline(self) -> int | None:
         return self.due
@@ -149,14 +118,12 @@ class PingApp:
 
     def on_echo_reply(self, now: int, t: Transport, r: Reaction, pkt: bytes,
                       frame: Frame) -> None:
-        self.result.answered += 1
+        self.result.answer()
         self.result.answered_by = ip_str(pkt[12:16])
-        self.result.status = "ok"
 
-    def on_error(self, now: int, t: Transport, r: Reaction, what: str, frame: Frame) -> None:
-        self.result.notes.append(what)
-        if not self.result.answered:
-            self.result.status = what
+    def on_error(self, now: int, t: Transport, r: Reaction, what: SocketError,
+                 frame: Frame) -> None:
+        self.result.fail(what.status, what.text)
 
 
 class TcpClientApp:
@@ -181,7 +148,7 @@ class TcpClientApp:
         self.result.sent += 1
         sock = t.tcp_connect(now, r, self.dst, self.dport, self, self.flow, ttl=self.ttl)
         if sock is None:
-            self.result.status = "network unreachable"
+            self.result.end(FlowStatus.NET_UNREACHABLE)
             self._next(now)
 
     def _next(self, now: int) -> None:
@@ -210,11 +177,13 @@ class TcpClientApp:
             self._finish(now, t, r, sock)
         elif event is SocketEvent.RESET:
             if data != b"icmp":  # an ICMP error already said why
-                self._failed("connection refused" if data == b"reset" else data.decode())
+                self.result.fail(FlowStatus.REFUSED) if data == b"reset" else \
+                    self.result.fail(FlowStatus.TIMED_OUT, data.decode())
             self._finish(now, t, r, sock, close=False)
         elif event is SocketEvent.ERROR and sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):
             # a hard error while connecting (tcp_v4_err); later ones are soft
-            self._failed(errno_text(data.decode()))
+            err = sock.sk_err or SocketError(FlowStatus.ICMP_ERROR, data.decode())
+            self.result.fail(err.status, "" if err.status in ERRNO_STATUSES else err.text)
             self._finish(now, t, r, sock, close=False)
             sock.conn._reset("icmp")
             t.flush(now, sock, r)
@@ -248,18 +217,12 @@ class TcpClientApp:
         return len(buf) >= need
 
     def _answered(self, buf: bytes) -> None:
-        self.result.answered += 1
-        self.result.status = "ok"
+        self.result.answer()
         if not self.result.first_answer:
             self.result.first_answer = buf
         who = buf.rsplit(b"Hello from ", 1)[-1].strip().decode(errors="replace") \
             if b"Hello from " in buf else "echo"
         self.backends[who] = self.backends.get(who, 0) + 1
-
-    def _failed(self, why: str) -> None:
-        self.result.notes.append(why)
-        if not self.result.answered:
-            self.result.status = why
 
 
 class UdpClientApp:
@@ -290,11 +253,9 @@ class UdpClientApp:
 
     def on_udp(self, now: int, t: Transport, r: Reaction, src: bytes, sport: int, dport: int,
                payload: bytes, frame: Frame) -> None:
-        self.result.answered += 1
-        self.result.status = "ok"
+        self.result.answer()
         self.result.answered_by = f"{ip_str(src)}:{sport}"
 
-    def on_error(self, now: int, t: Transport, r: Reaction, what: str, frame: Frame) -> None:
-        self.result.notes.append(what)
-        if not self.result.answered:
-            self.result.status = what
+    def on_error(self, now: int, t: Transport, r: Reaction, what: SocketError,
+                 frame: Frame) -> None:
+        self.result.fail(what.status, what.text)

@@ -21,8 +21,8 @@ from typing import Any
 import dns.message
 
 from pktsim.core.frame import Frame, Reaction
-from pktsim.devices.apps import FlowResult
 from pktsim.devices.l4 import App, SocketEvent, TcpSocket, Transport
+from pktsim.devices.outcome import FlowResult, FlowStatus, SocketError
 from pktsim.dns import (
     CloseConn,
     CloseTcp,
@@ -215,7 +215,8 @@ class ResolveApp:
         if sock is not None:
             self._act(now, t, r, self.stub.on_udp(now, sock, ip_str(src), payload))
 
-    def on_error(self, now: int, t: Transport, r: Reaction, what: str, frame: Frame) -> None:
+    def on_error(self, now: int, t: Transport, r: Reaction, what: SocketError,
+                 frame: Frame) -> None:
         for sock in list(self.socks):
             self._act(now, t, r, self.stub.on_error(now, sock))
 
@@ -270,11 +271,14 @@ class ResolveApp:
         self.result.notes.append(describe(res))
         if self.then is None:  # a lookup flow: the answer is the outcome
             self.result.sent, self.result.answered = 1, 1 if res.answers else 0
-            self.result.status = "ok" if res.ok else res.status
+            if res.ok:
+                self.result.end(FlowStatus.OK)
+            else:
+                self.result.end(FlowStatus.DNS_ERROR, res.status)
             return
         addresses = [a for a in res.addresses if ":" not in a]
         if not addresses:
-            self.result.status = f"could not resolve ({res.status})"
+            self.result.end(FlowStatus.UNRESOLVED, f"could not resolve ({res.status})")
             return
         app = self.then(addresses)
         if app is not None:

@@ -37,6 +37,7 @@ from typing import Protocol
 
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
+from pktsim.devices.outcome import SocketError
 from pktsim.devices.tcp import Segment, SocketEvent, TcpConn, parse_options
 from pktsim.wire import build
 from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP
@@ -118,6 +119,7 @@ class TcpSocket:
     flow: str
     ttl: int = 64
     ip_id: int = 0
+    sk_err: SocketError | None = None  # the last error an ICMP message or the stack reported
 
     @property
     def key(self) -> tuple[bytes, int, bytes, int]:
@@ -347,12 +349,11 @@ class Transport:
         if len(inner) < 28:
             r.drop(DropReason.MALFORMED, port, frame, "ICMP error quotes too little")
             return
-        kind = {3: "destination unreachable", 11: "time exceeded", 12: "parameter problem"}
-        what = f"{kind[body[0]]} (code {body[1]}) from {ip_str(pkt[12:16])}"
+        what = SocketError.icmp(body[0], body[1], ip_str(pkt[12:16]))
         r.step(Event.DELIVER, f"ICMP {what}", port, frame)
         self.local_error(now, inner, what, r, frame)
 
-    def local_error(self, now: int, offending: bytes, what: str, r: Reaction,
+    def local_error(self, now: int, offending: bytes, what: SocketError, r: Reaction,
                     frame: Frame) -> None:
         """Tell the socket that sent ``offending`` about an error (``ip_icmp_error``)."""
         ihl = (offending[0] & 0x0F) * 4
@@ -363,7 +364,8 @@ class Transport:
         if proto == PROTO_TCP:
             sock = self.conns.get((offending[12:16], sport, offending[16:20], dport))
             if sock is not None:
-                sock.handler.on_tcp(now, self, r, sock, SocketEvent.ERROR, what.encode())
+                sock.sk_err = what
+                sock.handler.on_tcp(now, self, r, sock, SocketEvent.ERROR, what.text.encode())
             return
         if proto == PROTO_ICMP:  # the echo id stands where a port would
             sport = (offending[ihl + 4] << 8) | offending[ihl + 5]

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.devices.neigh import MCAST_SOLICIT, RETRANS_NS, UNRES_QLEN, NeighTable
+from pktsim.devices.outcome import FlowStatus, SocketError
 from pktsim.devices.routes import Route, RoutingTable
 from pktsim.wire import build
 from pktsim.wire.build import BROADCAST, ETH_P_ARP, ETH_P_IP, PROTO_ICMP, ZERO_MAC
@@ -249,7 +250,8 @@ class Netns:
 
     def _unreachable_to_sender(self, now: int, pkt: bytes, tags: Frame, r: Reaction) -> None:
         if self.is_local(pkt[12:16]):
-            self.l4.local_error(now, pkt, "host unreachable", r, tags)
+            self.l4.local_error(now, pkt, SocketError(FlowStatus.NO_ROUTE, "host unreachable"),
+                               r, tags)
         else:
             self.icmp_error(now, 3, 1, pkt, tags, r)
 
@@ -354,7 +356,8 @@ class Netns:
         route, _src = self.select_source(dst)
         if route is None:
             r.drop(DropReason.NO_ROUTE, "", frame, ip_str(dst))
-            self.l4.local_error(now, pkt, "network unreachable", r, frame)
+            self.l4.local_error(now, pkt, SocketError(FlowStatus.NET_UNREACHABLE,
+                                                      "network unreachable"), r, frame)
             return
         if self.hooks is not None:
             hooked = self.hooks.hook("OUTPUT", now, pkt, "", route.dev, frame, r)

@@ -28,7 +28,7 @@ from pktsim.sinks.trace import CapturedFrame, MemorySink
 if TYPE_CHECKING:
     from pktsim.api import Result
     from pktsim.build.topology import Topology
-    from pktsim.devices.apps import FlowResult
+    from pktsim.devices.outcome import FlowResult
     from pktsim.display.draw import TopologyView
 
 

@@ -23,7 +23,7 @@ from pktsim.trace import Trace
 if TYPE_CHECKING:
     import pandas
 
-    from pktsim.devices.apps import FlowResult
+    from pktsim.devices.outcome import FlowResult
     from pktsim.sinks.trace import CapturedFrame
 
 COLUMNS = ("t_ms", "flow", "packet", "frame", "host", "iface", "event", "src", "dst", "nat",

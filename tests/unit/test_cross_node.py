@@ -9,6 +9,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vxlan import VXLAN
 
+from pktsim import FlowStatus
 from pktsim.core.events import DropReason
 from tests.helpers.sim import frames_on, run_yaml
 
@@ -129,7 +130,8 @@ def test_ttl_expiry_gets_time_exceeded_from_the_right_router(tmp_path: Path, ttl
     assert [(p[ICMP].type, p[ICMP].code, p[IP].src) for p in back] == [(11, 0, source)]
     drops = [e for e in result.events if e.event == "drop" and e.flow == "ttl"]
     assert [(e.host, e.drop_reason) for e in drops] == [(router, DropReason.TTL_EXCEEDED)]
-    assert "time exceeded" in result.flows[0].status
+    assert result.flows[0].status is FlowStatus.ICMP_ERROR
+    assert "time exceeded" in result.flows[0].reason
 
 
 def test_trace_shows_where_the_ttl_ran_out(tmp_path: Path) -> None:

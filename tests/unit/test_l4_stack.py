@@ -7,6 +7,7 @@ import random
 from pktsim.core.frame import Frame, Reaction
 from pktsim.devices.l4 import IpStack, SocketEvent, TcpSocket, Transport
 from pktsim.devices.netns import Netns
+from pktsim.devices.outcome import FlowStatus, SocketError
 from pktsim.wire.build import PROTO_TCP, PROTO_UDP
 
 SRC, DST = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
@@ -76,8 +77,10 @@ def test_an_icmp_error_reaches_the_socket_as_an_enum() -> None:
     handler = Recorder()
     sock = t.tcp_connect(0, Reaction(), DST, 80, handler, "f")
     assert sock is not None
-    t.local_error(0, stack.sent[0], "host unreachable", Reaction(), Frame(b"", 0))
+    err = SocketError(FlowStatus.NO_ROUTE, "host unreachable")
+    t.local_error(0, stack.sent[0], err, Reaction(), Frame(b"", 0))
     assert handler.events == [SocketEvent.ERROR]
+    assert sock.sk_err is err  # the socket keeps the error, as sk->sk_err
 
 
 def test_netns_is_an_ip_stack() -> None:

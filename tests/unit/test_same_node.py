@@ -8,6 +8,7 @@ import pytest
 from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import ARP, Ether
 
+from pktsim import FlowStatus
 from tests.helpers.sim import dissect, frames_on, interfaces_with_frames, run_yaml
 
 NODE = """
@@ -136,4 +137,5 @@ def test_udp_to_closed_port_gets_icmp_port_unreachable(tmp_path: Path) -> None:
     errors = [p for p in seen if ICMP in p and p[ICMP].type == 3]
     assert len(errors) == 1 and errors[0][ICMP].code == 3
     assert errors[0][IP].tos == 0xC0
-    assert "unreachable" in result.flows[0].status
+    assert result.flows[0].status is FlowStatus.REFUSED  # ICMP port unreachable
+    assert "destination unreachable (code 3)" in result.flows[0].reason

@@ -48,7 +48,7 @@ from pktsim import invariants
 from pktsim.api import Result
 from pktsim.build.flows import start_flows
 from pktsim.build.topology import Topology
-from pktsim.devices.apps import FlowResult
+from pktsim.devices.outcome import FlowResult
 from pktsim.kubeproxy import node_rules
 from pktsim.model.objects import Flow
 from pktsim.netfilter import flannel_masquerade

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import pktsim
-from pktsim import invariants
+from pktsim import FlowStatus, invariants
 from pktsim.scenario import load_scenario
 from pktsim.strategies import (
     FLOW_KINDS,
@@ -109,7 +109,8 @@ def test_lookups_of_missing_names_are_nxdomain(data: st.DataObject) -> None:
     missing = "no-such" in flow.lookup
     assert (result.flows[0].status == "ok") != missing, result.flows[0].line()
     if missing:
-        assert result.flows[0].status == "HOST_NOT_FOUND"
+        assert result.flows[0].status is FlowStatus.DNS_ERROR
+        assert result.flows[0].reason == "HOST_NOT_FOUND"
 
 
 # -- shrinking ------------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""What a flow's client saw, as types: ``FlowStatus``, ``FlowResult`` and ``SocketError``.
+
+A client application keeps one ``FlowResult``; ``pktsim run`` prints its ``line()``.  The
+status is a ``FlowStatus``; an error's own words (``destination unreachable (code 1) from
+10.244.0.1``, ``could not resolve (NXDOMAIN)``) are kept beside it as ``reason``, so a
+program reads the status and a person reads the reason.
+
+An error reaching a socket is a ``SocketError``: its status and its text.  For an ICMP error
+the status is the kernel's mapping, ``icmp_err_convert`` in net/ipv4/icmp.c (destination
+unreachable code 0 → ENETUNREACH, 1 → EHOSTUNREACH, 3 → ECONNREFUSED); ``tcp_v4_err``
+(net/ipv4/tcp_ipv4.c) makes it a hard error while connecting.  Errors the stack makes itself
+(no route: ENETUNREACH; ARP failed: EHOSTUNREACH) carry the same statuses.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class FlowStatus(enum.StrEnum):
+    """How a flow ended; the value is the word ``pktsim run`` prints when no reason is."""
+
+    PENDING = "pending"  # still running (or the run stopped before it ended)
+    OK = "ok"  # answered at least once
+    NO_REPLY = "no reply"  # sent, never answered, no error came back
+    REFUSED = "connection refused"  # ECONNREFUSED: RST, or ICMP port/protocol unreachable
+    NO_ROUTE = "no route to host"  # EHOSTUNREACH: ICMP host unreachable, ARP failed
+    NET_UNREACHABLE = "network unreachable"  # ENETUNREACH: no route, ICMP net unreachable
+    TIMED_OUT = "timed out"  # ETIMEDOUT: TCP gave up retransmitting
+    ICMP_ERROR = "ICMP error"  # another ICMP error reached the socket (reason says which)
+    UNRESOLVED = "could not resolve"  # a name that resolved to no address
+    DNS_ERROR = "DNS error"  # a lookup flow whose answer was an error (reason: the rcode)
+
+
+# destination unreachable code -> the status connect() reports (icmp_err_convert); other
+# codes and types are reported as the ICMP error itself
+UNREACH_STATUS = {0: FlowStatus.NET_UNREACHABLE, 1: FlowStatus.NO_ROUTE, 3: FlowStatus.REFUSED}
+# the statuses that are an errno's own words: a TCP connect reports them without the ICMP text
+ERRNO_STATUSES = frozenset(UNREACH_STATUS.values())
+ICMP_KINDS = {3: "destination unreachable", 11: "time exceeded", 12: "parameter problem"}
+
+
+@dataclass(frozen=True, slots=True)
+class SocketError:
+    """An error a socket is told about (``sk_err``): the status its owner reports, and the
+    error in its own words."""
+
+    status: FlowStatus
+    text: str
+
+    @classmethod
+    def icmp(cls, icmp_type: int, code: int, sender: str) -> SocketError:
+        """An ICMP error quoting a packet the socket sent, from ``sender``."""
+        kind = ICMP_KINDS.get(icmp_type, f"type {icmp_type}")
+        status = UNREACH_STATUS.get(code, FlowStatus.ICMP_ERROR) if icmp_type == 3 \
+            else FlowStatus.ICMP_ERROR
+        return cls(status, f"{kind} (code {code}) from {sender}")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(slots=True)
+class FlowResult:
+    """What a client saw: the summary line of ``pktsim run`` is made from it."""
+
+    flow: str
+    kind: str
+    target: str
+    sent: int = 0
+    answered: int = 0
+    status: FlowStatus = FlowStatus.PENDING
+    notes: list[str] = field(default_factory=list)
+    first_answer: bytes = b""
+    answered_by: str = ""
+    reason: str = ""  # the error in its own words, when it says more than ``status``
+
+    @property
+    def ok(self) -> bool:
+        return self.status is FlowStatus.OK
+
+    def end(self, status: FlowStatus, reason: str = "") -> None:
+        """Set the outcome (``reason`` only when it says more than the status's word)."""
+        self.status = status
+        self.reason = "" if reason == status.value else reason
+
+    def fail(self, status: FlowStatus, reason: str = "") -> None:
+        """An error: noted; it is the outcome unless something was answered already."""
+        self.notes.append(reason or status.value)
+        if not self.answered:
+            self.end(status, reason)
+
+    def answer(self) -> None:
+        self.answered += 1
+        self.end(FlowStatus.OK)
+
+    def text(self) -> str:
+        """The status as ``pktsim run`` prints it: the reason when there is one."""
+        return self.reason or self.status.value
+
+    def line(self) -> str:
+        extra = f" — {self.notes[-1]}" if self.notes else ""
+        return (f"{self.flow}: {self.kind} to {self.target}: {self.text()} "
+                f"({self.answered}/{self.sent} answered){extra}")
