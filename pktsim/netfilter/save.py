@@ -22,11 +22,21 @@ single-word comments, ``-m statistic --probability 0.3333333333``, ``--dport`` w
 knows it, wherever it appears; a ``--dport`` no loaded module knows loads ``-m tcp`` or
 ``-m udp`` from ``-p`` at that position.  It understands ``*table``, ``:CHAIN POLICY``,
 ``-A``, ``-I``, ``-N`` and ``COMMIT``; anything else is an error naming the line.
+
+A document is a sequence of typed items (plain slotted dataclasses: a big cluster makes
+hundreds of thousands), one per line (``Item``: ``TableStart``,
+``ChainDecl``, ``NewChain``, ``RuleLine``, ``Commit``, ``Blank``, ``Invalid``).
+``read_line`` reads one line of text into an item; ``load`` applies items to tables.  A
+rule made directly (kube-proxy's per-endpoint rules) is a ``RuleLine`` like a rule read,
+so nothing downstream asks whether it was text: ``parse`` is ``load`` of the lines read.
+A line that does not read becomes ``Invalid``, raised when ``load`` reaches it, so errors
+come in the order iptables-restore gives them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.netfilter.matches import (
@@ -83,8 +93,70 @@ def render(tables: Iterable[Table]) -> str:
 
 # -- in -------------------------------------------------------------------------------------
 RuleParser = Callable[[list[str]], Rule]
-Item = str | tuple[str, Rule]
-"""A line of restore text, or a rule already made for the named chain."""
+
+
+@dataclass(slots=True)
+class TableStart:
+    """``*name``: the rules up to the next ``COMMIT`` are for this table."""
+
+    name: str
+    source: str = field(default="", compare=False)
+
+
+@dataclass(slots=True)
+class ChainDecl:
+    """``:NAME POLICY [0:0]``: a built-in chain's policy, or (policy None, ``-``) a user
+    chain made if it is missing."""
+
+    name: str
+    policy: str | None
+    source: str = field(default="", compare=False)
+
+
+@dataclass(slots=True)
+class NewChain:
+    """``-N NAME``: a user chain that must not exist yet."""
+
+    name: str
+    source: str = field(default="", compare=False)
+
+
+@dataclass(slots=True)
+class RuleLine:
+    """``-A CHAIN rule`` (``position`` None) or ``-I CHAIN position rule``.  A rule read from
+    text and a rule made directly (kube-proxy's per-endpoint rules) are both one of these."""
+
+    chain: str
+    rule: Rule
+    position: int | None = None
+    source: str = field(default="", compare=False)
+
+
+@dataclass(slots=True)
+class Commit:
+    """``COMMIT``: the table is complete."""
+
+    source: str = field(default="", compare=False)
+
+
+@dataclass(slots=True)
+class Blank:
+    """An empty or ``#`` comment line: nothing, but it keeps the line numbers."""
+
+    source: str = field(default="", compare=False)
+
+
+@dataclass(slots=True)
+class Invalid:
+    """A line that does not read: ``load`` raises ``error`` when it reaches it (after the
+    checks that come first, so the error is the one iptables-restore reports first)."""
+
+    error: str
+    source: str = field(default="", compare=False)
+
+
+Item = TableStart | ChainDecl | NewChain | RuleLine | Commit | Blank | Invalid
+"""One line of an ``iptables-restore`` document, read (``read_line``) or made."""
 
 
 def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
@@ -93,47 +165,75 @@ def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
     ``rule`` reads one rule's words (default ``parse_rule``): a reader with caches of its own
     (kube-proxy's 470,000 rules, ``kubeproxy/tables.py``) passes one that makes the same
     rules faster."""
-    return parse_items(text.splitlines(), rule=rule)
-
-
-def parse_items(items: Iterable[Item], *, rule: RuleParser | None = None) -> dict[str, Table]:
-    """``parse`` of lines among which rules may come already made: ``(chain, rule)`` is
-    appended as ``-A chain`` would append it.  An error names the item by its number."""
     read_rule = rule or parse_rule
+    return load(read_line(line, read_rule) for line in text.splitlines())
+
+
+def load(items: Iterable[Item]) -> dict[str, Table]:
+    """A document's items to tables; an error names the item by its (1-based) number."""
     tables: dict[str, Table] = {}
     current: Table | None = None
-    for lineno, raw in enumerate(items, 1):
-        if not isinstance(raw, str):
-            _append_made(current, lineno, *raw)
-            continue
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for lineno, item in enumerate(items, 1):
         try:
-            if line.startswith("*"):
-                current = Table(line[1:])
+            if isinstance(item, RuleLine) and current is not None:  # most items: first
+                chain = current[item.chain]
+                if item.position is None:
+                    chain.append(item.rule)
+                else:
+                    chain.insert(item.position, item.rule)
+            elif isinstance(item, Blank):
+                continue
+            elif isinstance(item, TableStart):
+                current = Table(item.name)
             elif current is None:
                 raise ValueError("no table (*filter, *nat, ...) before this line")
-            elif line == "COMMIT":
+            elif isinstance(item, Commit):
                 tables[current.name], current = current, None
-            elif line.startswith(":"):
-                _chain_line(current, line)
             else:
-                _command(current, tokenize(line), read_rule)
+                _apply(current, item)
         except (ValueError, KeyError, IndexError) as err:
-            raise ValueError(f"line {lineno}: {err}: {line}") from None
+            raise ValueError(f"line {lineno}: {err}: {_shown(item)}") from None
     if current is not None:
         raise ValueError(f"table {current.name} has no COMMIT")
     return tables
 
 
-def _append_made(table: Table | None, lineno: int, chain: str, rule: Rule) -> None:
+def _apply(table: Table, item: Item) -> None:
+    if isinstance(item, ChainDecl):
+        if item.policy is None:
+            table.ensure_chain(item.name)
+        else:
+            table[item.name].policy = item.policy
+    elif isinstance(item, NewChain):
+        table.new_chain(item.name)
+    elif isinstance(item, Invalid):
+        raise ValueError(item.error)
+
+
+def _shown(item: Item) -> str:
+    """The item as its error message quotes it: the line it was read from, else its text."""
+    if item.source:
+        return item.source
+    if isinstance(item, RuleLine):
+        return f"-A {item.chain} {item.rule.text}"
+    return repr(item)
+
+
+def read_line(raw: str, rule: RuleParser) -> Item:
+    """One line of restore text as an item (``Invalid`` if it does not read)."""
+    line = raw.strip()
+    if not line or line.startswith("#"):
+        return Blank(line)
+    if line.startswith("*"):
+        return TableStart(line[1:], line)
+    if line == "COMMIT":
+        return Commit(line)
     try:
-        if table is None:
-            raise ValueError("no table (*filter, *nat, ...) before this line")
-        table[chain].append(rule)
-    except (ValueError, KeyError) as err:
-        raise ValueError(f"line {lineno}: {err}: -A {chain} {rule.text}") from None
+        if line.startswith(":"):
+            return _chain_line(line)
+        return _command(line, tokenize(line), rule)
+    except (ValueError, KeyError, IndexError) as err:
+        return Invalid(f"{err}", line)
 
 
 def tokenize(line: str) -> list[str]:
@@ -201,27 +301,25 @@ def _scan(line: str) -> list[str]:
     return tokens
 
 
-def _chain_line(table: Table, line: str) -> None:
+def _chain_line(line: str) -> ChainDecl:
     name, policy = line[1:].split()[:2]
     if policy == "-":
-        table.ensure_chain(name)
-    elif policy in ("ACCEPT", "DROP"):
-        table[name].policy = policy
-    else:
-        raise ValueError(f"bad policy {policy!r}")
+        return ChainDecl(name, None, line)
+    if policy in ("ACCEPT", "DROP"):
+        return ChainDecl(name, policy, line)
+    raise ValueError(f"bad policy {policy!r}")
 
 
-def _command(table: Table, tokens: list[str], read_rule: RuleParser) -> None:
+def _command(line: str, tokens: list[str], read_rule: RuleParser) -> Item:
     cmd, chain, rest = tokens[0], tokens[1], tokens[2:]
     if cmd in ("-N", "--new-chain"):
-        table.new_chain(chain)
-    elif cmd in ("-A", "--append"):
-        table[chain].append(read_rule(rest))
-    elif cmd in ("-I", "--insert"):
+        return NewChain(chain, line)
+    if cmd in ("-A", "--append"):
+        return RuleLine(chain, read_rule(rest), None, line)
+    if cmd in ("-I", "--insert"):
         position = int(rest.pop(0)) if rest and rest[0].isdigit() else 1
-        table[chain].insert(position, read_rule(rest))
-    else:
-        raise ValueError(f"unsupported command {cmd}")
+        return RuleLine(chain, read_rule(rest), position, line)
+    raise ValueError(f"unsupported command {cmd}")
 
 
 class _Module:
