@@ -59,8 +59,9 @@ from pktsim.kubeproxy.chains import (
 from pktsim.kubeproxy.ports import Endpoint, ProxyConfig, ServicePortInfo, service_ports
 from pktsim.kubeproxy.tables import RuleMaker, restore_direct
 from pktsim.model.cluster import ClusterModel
+from pktsim.netfilter.document import Item, RuleLine
 from pktsim.netfilter.rules import Rule, Table
-from pktsim.netfilter.save import Item, RuleLine, read_line
+from pktsim.netfilter.save import read_line
 
 
 def probability(n: int) -> str:

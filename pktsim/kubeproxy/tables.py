@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.model.cluster import ClusterModel
+from pktsim.netfilter.document import Item, load
 from pktsim.netfilter.matches import (
     PROTOCOLS,
     Comment,
@@ -34,7 +35,7 @@ from pktsim.netfilter.matches import (
     Statistic,
 )
 from pktsim.netfilter.rules import Rule, Table
-from pktsim.netfilter.save import Item, load, parse, parse_rule, parse_target
+from pktsim.netfilter.save import parse, parse_rule, parse_target
 from pktsim.netfilter.targets import Dnat, Jump, Target
 
 

@@ -23,22 +23,26 @@ knows it, wherever it appears; a ``--dport`` no loaded module knows loads ``-m t
 ``-m udp`` from ``-p`` at that position.  It understands ``*table``, ``:CHAIN POLICY``,
 ``-A``, ``-I``, ``-N`` and ``COMMIT``; anything else is an error naming the line.
 
-A document is a sequence of typed items (plain slotted dataclasses: a big cluster makes
-hundreds of thousands), one per line (``Item``: ``TableStart``,
-``ChainDecl``, ``NewChain``, ``RuleLine``, ``Commit``, ``Blank``, ``Invalid``).
-``read_line`` reads one line of text into an item; ``load`` applies items to tables.  A
-rule made directly (kube-proxy's per-endpoint rules) is a ``RuleLine`` like a rule read,
-so nothing downstream asks whether it was text: ``parse`` is ``load`` of the lines read.
-A line that does not read becomes ``Invalid``, raised when ``load`` reaches it, so errors
-come in the order iptables-restore gives them.
+``read_line`` reads one line into a typed document item (``document.py``), and ``parse``
+is ``document.load`` of the lines read; a line that does not read becomes ``Invalid``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+from pktsim.netfilter.document import (
+    Blank,
+    ChainDecl,
+    Commit,
+    Invalid,
+    Item,
+    NewChain,
+    RuleLine,
+    TableStart,
+    load,
+)
 from pktsim.netfilter.matches import (
     PROTOCOLS,
     AddrType,
@@ -95,70 +99,6 @@ def render(tables: Iterable[Table]) -> str:
 RuleParser = Callable[[list[str]], Rule]
 
 
-@dataclass(slots=True)
-class TableStart:
-    """``*name``: the rules up to the next ``COMMIT`` are for this table."""
-
-    name: str
-    source: str = field(default="", compare=False)
-
-
-@dataclass(slots=True)
-class ChainDecl:
-    """``:NAME POLICY [0:0]``: a built-in chain's policy, or (policy None, ``-``) a user
-    chain made if it is missing."""
-
-    name: str
-    policy: str | None
-    source: str = field(default="", compare=False)
-
-
-@dataclass(slots=True)
-class NewChain:
-    """``-N NAME``: a user chain that must not exist yet."""
-
-    name: str
-    source: str = field(default="", compare=False)
-
-
-@dataclass(slots=True)
-class RuleLine:
-    """``-A CHAIN rule`` (``position`` None) or ``-I CHAIN position rule``.  A rule read from
-    text and a rule made directly (kube-proxy's per-endpoint rules) are both one of these."""
-
-    chain: str
-    rule: Rule
-    position: int | None = None
-    source: str = field(default="", compare=False)
-
-
-@dataclass(slots=True)
-class Commit:
-    """``COMMIT``: the table is complete."""
-
-    source: str = field(default="", compare=False)
-
-
-@dataclass(slots=True)
-class Blank:
-    """An empty or ``#`` comment line: nothing, but it keeps the line numbers."""
-
-    source: str = field(default="", compare=False)
-
-
-@dataclass(slots=True)
-class Invalid:
-    """A line that does not read: ``load`` raises ``error`` when it reaches it (after the
-    checks that come first, so the error is the one iptables-restore reports first)."""
-
-    error: str
-    source: str = field(default="", compare=False)
-
-
-Item = TableStart | ChainDecl | NewChain | RuleLine | Commit | Blank | Invalid
-"""One line of an ``iptables-restore`` document, read (``read_line``) or made."""
-
-
 def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
     """``iptables-restore`` input to tables (only the tables the text names).
 
@@ -167,56 +107,6 @@ def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
     rules faster."""
     read_rule = rule or parse_rule
     return load(read_line(line, read_rule) for line in text.splitlines())
-
-
-def load(items: Iterable[Item]) -> dict[str, Table]:
-    """A document's items to tables; an error names the item by its (1-based) number."""
-    tables: dict[str, Table] = {}
-    current: Table | None = None
-    for lineno, item in enumerate(items, 1):
-        try:
-            if isinstance(item, RuleLine) and current is not None:  # most items: first
-                chain = current[item.chain]
-                if item.position is None:
-                    chain.append(item.rule)
-                else:
-                    chain.insert(item.position, item.rule)
-            elif isinstance(item, Blank):
-                continue
-            elif isinstance(item, TableStart):
-                current = Table(item.name)
-            elif current is None:
-                raise ValueError("no table (*filter, *nat, ...) before this line")
-            elif isinstance(item, Commit):
-                tables[current.name], current = current, None
-            else:
-                _apply(current, item)
-        except (ValueError, KeyError, IndexError) as err:
-            raise ValueError(f"line {lineno}: {err}: {_shown(item)}") from None
-    if current is not None:
-        raise ValueError(f"table {current.name} has no COMMIT")
-    return tables
-
-
-def _apply(table: Table, item: Item) -> None:
-    if isinstance(item, ChainDecl):
-        if item.policy is None:
-            table.ensure_chain(item.name)
-        else:
-            table[item.name].policy = item.policy
-    elif isinstance(item, NewChain):
-        table.new_chain(item.name)
-    elif isinstance(item, Invalid):
-        raise ValueError(item.error)
-
-
-def _shown(item: Item) -> str:
-    """The item as its error message quotes it: the line it was read from, else its text."""
-    if item.source:
-        return item.source
-    if isinstance(item, RuleLine):
-        return f"-A {item.chain} {item.rule.text}"
-    return repr(item)
 
 
 def read_line(raw: str, rule: RuleParser) -> Item:

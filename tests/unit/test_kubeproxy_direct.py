@@ -19,8 +19,9 @@ from pktsim.kubeproxy.ports import ProxyConfig
 from pktsim.kubeproxy.rules import _build, _items, node_tables
 from pktsim.kubeproxy.tables import RuleMaker, restore_tables
 from pktsim.model.cluster import ClusterModel
+from pktsim.netfilter.document import RuleLine
 from pktsim.netfilter.rules import Table
-from pktsim.netfilter.save import RuleLine, render
+from pktsim.netfilter.save import render
 from tests.unit.test_kubeproxy import SCENARIO
 
 
