@@ -254,13 +254,18 @@ class Netfilter:
         if chain is None or not chain.rules:
             return None
         view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate)
-        key = self._memo.key(t, p.hook, view)
-        walked = self._memo.get(key) if key is not None else None
-        if walked is None:
+        memo = self._memo.of(t)
+        if memo is None:
             out = evaluate(t, p.hook, view, self._env(p.now))
             walked = out, _walk_detail(table, p.hook, out)
-            if key is not None:
-                self._memo.put(key, walked)
+        else:
+            key = memo.key(p.hook, view)
+            found = memo.get(key)
+            if found is None:
+                out = evaluate(t, p.hook, view, self._env(p.now))
+                found = out, _walk_detail(table, p.hook, out)
+                memo.put(key, found)
+            walked = found
         ctx.mark = walked[0].mark
         return walked
 
