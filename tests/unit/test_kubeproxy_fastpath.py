@@ -97,3 +97,17 @@ def test_reader_rule_is_parse_rule_for_what_fast_declines() -> None:
     reader = _Reader()
     assert reader._fast(words) is None
     _same(reader.rule(words), parse_rule(list(words)))
+
+
+def test_the_direct_path_failing_where_the_text_reads_is_a_bug() -> None:
+    import pytest
+
+    from pktsim.kubeproxy.tables import restore_direct
+    from pktsim.netfilter.document import Invalid, TableStart
+
+    good = "*nat\nCOMMIT\n"
+    with pytest.raises(RuntimeError, match="made directly fail where their text reads"):
+        restore_direct(lambda maker: [TableStart("nat"), Invalid("oops")], lambda: good)
+    with pytest.raises(ValueError, match="line 2: unsupported command -X"):  # the text's
+        restore_direct(lambda maker: [TableStart("nat"), Invalid("oops")],
+                       lambda: "*nat\n-X FOO\nCOMMIT\n")
