@@ -214,15 +214,25 @@ class Chain:
     index_cache: Any = field(default=None, init=False, repr=False, compare=False)
     """What the matcher derived from ``rules`` (``engine.py``), tagged with their version."""
 
-    def __post_init__(self) -> None:
-        self.rules.generation = self.generation  # type: ignore[attr-defined]
+    def __init__(self, name: str, table: str, policy: str | None = None,
+                 rules: Iterable[Rule] = (), generation: Generation | None = None) -> None:
+        # written out, in one go: a big cluster makes tens of thousands of chains
+        counter = generation if generation is not None else Generation()
+        listed = rules if isinstance(rules, RuleList) else RuleList(rules)
+        listed.generation = counter
+        d = self.__dict__
+        d["name"], d["table"], d["policy"] = name, table, policy
+        d["rules"], d["generation"], d["index_cache"] = listed, counter, None
 
     def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
         if name == "rules" and not isinstance(value, RuleList):
             value = RuleList(value)
-        object.__setattr__(self, name, value)
-        generation = self.__dict__.get("generation")
-        if generation is not None and name != "index_cache":
+        d[name] = value
+        generation = d["generation"]
+        if name == "generation":
+            d["rules"].generation = value
+        elif name != "index_cache":
             if name == "rules":
                 value.generation = generation
             generation.bump()  # a new policy or rule list changes what walks decide
