@@ -57,9 +57,11 @@ from pktsim.kubeproxy.chains import (
     quote,
 )
 from pktsim.kubeproxy.ports import Endpoint, ProxyConfig, ServicePortInfo, service_ports
-from pktsim.kubeproxy.tables import Item, RuleMaker, restore_direct
+from pktsim.kubeproxy.tables import RuleMaker, restore_direct
 from pktsim.model.cluster import ClusterModel
-from pktsim.netfilter.rules import Table
+from pktsim.netfilter.document import Item, RuleLine
+from pktsim.netfilter.rules import Rule, Table
+from pktsim.netfilter.save import read_line
 
 
 def probability(n: int) -> str:
@@ -67,16 +69,41 @@ def probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
 
 
+class _NatRules:
+    """kube-proxy's nat rules ``LineBuffer``: text lines (``text``); or, with a maker, the
+    document items they stand for (``items``): each line read by the maker's rule reader,
+    and the per-endpoint rules (95% of a big cluster's) made directly, without text."""
+
+    __slots__ = ("items", "maker", "text")
+
+    def __init__(self, maker: RuleMaker | None) -> None:
+        self.maker = maker
+        self.text: list[str] = []
+        self.items: list[Item] = []
+
+    def append(self, line: str) -> None:
+        if self.maker is None:
+            self.text.append(line)
+        else:
+            self.items.append(read_line(line, self.maker.rule))
+
+    def made(self, chain: str, rule: Rule) -> None:
+        """``-A chain <rule>`` for a rule the maker made."""
+        self.items.append(RuleLine(chain, rule))
+
+
 @dataclass(slots=True)
 class _Out:
-    """kube-proxy's four ``LineBuffer``s.  With a ``maker``, the per-endpoint rules (95% of
-    a big cluster's) go into ``nat_rules`` as rules made directly, not as text."""
+    """kube-proxy's four ``LineBuffer``s (the nat rules' one knows the ``maker``)."""
 
     filter_chains: list[str] = field(default_factory=list)
     filter_rules: list[str] = field(default_factory=list)
     nat_chains: list[str] = field(default_factory=list)
-    nat_rules: list[Item] = field(default_factory=list)
     maker: RuleMaker | None = None
+    nat_rules: _NatRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.nat_rules = _NatRules(self.maker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +113,7 @@ class _Ctx:
     node_ip: IPv4Address | None
 
 
-def _w(buf: list[str] | list[Item], *words: str) -> None:
+def _w(buf: list[str] | _NatRules, *words: str) -> None:
     buf.append(" ".join(words))
 
 
@@ -266,7 +293,7 @@ def _dispatch(out: _Out, sp: ServicePortInfo, chain: str, endpoints: list[Endpoi
         chance = probability(n - i) if i < n - 1 else None
         comment = f"{sp.name} -> {ep.addr}"
         if maker is not None:
-            out.nat_rules.append((chain, maker.jump(comment, chance, ep.chain)))
+            out.nat_rules.made(chain, maker.jump(comment, chance, ep.chain))
             continue
         spread = ("-m", "statistic", "--mode", "random", "--probability", chance) \
             if chance is not None else ()
@@ -281,8 +308,8 @@ def _endpoint_chains(out: _Out, sp: ServicePortInfo, endpoints: list[Endpoint]) 
     for ep in endpoints:
         out.nat_chains.append(chain_line(ep.chain))
         if maker is not None:
-            out.nat_rules += [(ep.chain, maker.masquerade_from(sp.name, ep.ip, MARK_MASQ)),
-                              (ep.chain, maker.dnat(sp.name, sp.protocol, ep.ip, ep.port))]
+            out.nat_rules.made(ep.chain, maker.masquerade_from(sp.name, ep.ip, MARK_MASQ))
+            out.nat_rules.made(ep.chain, maker.dnat(sp.name, sp.protocol, ep.ip, ep.port))
             continue
         args: tuple[str, ...] = ("-A", ep.chain, "-m", "comment", "--comment", sp.name)
         _w(out.nat_rules, *args, "-s", str(ep.ip), "-j", MARK_MASQ)
@@ -359,7 +386,7 @@ def _build(model: ClusterModel, node_name: str, cfg: ProxyConfig,
     return out
 
 
-def _table(name: str, chains: list[str], rules: list[str] | list[Item]) -> str:
+def _table(name: str, chains: list[str], rules: list[str]) -> str:
     return "".join(f"{line}\n" for line in [f"*{name}", *chains, *rules, "COMMIT"])
 
 
@@ -368,7 +395,7 @@ def restore_data(model: ClusterModel, node_name: str,
     """Exactly what kube-proxy on ``node_name`` pipes to ``iptables-restore --noflush``."""
     out = _build(model, node_name, config or ProxyConfig())
     return (_table("filter", out.filter_chains, out.filter_rules)
-            + _table("nat", out.nat_chains, out.nat_rules))
+            + _table("nat", out.nat_chains, out.nat_rules.text))
 
 
 def node_rules(model: ClusterModel, node_name: str, config: ProxyConfig | None = None) -> str:
@@ -386,17 +413,33 @@ def node_tables(model: ClusterModel, node_name: str,
     """``restore_tables(node_rules(...))``, the per-endpoint rules made without their text
     (a 10,000-Service cluster has 470,000 rules: writing and reading them took 12 s)."""
     cfg = config or ProxyConfig()
-    return restore_direct(lambda maker: _document(_build(model, node_name, cfg, maker)),
+    return restore_direct(lambda maker: _items(_build(model, node_name, cfg, maker)),
                           lambda: node_rules(model, node_name, cfg))
 
 
-def _document(out: _Out) -> list[Item]:
-    """The lines of the ``node_rules`` document (with a maker's rules among them)."""
+def _document(out: _Out) -> list[str]:
+    """The lines of the ``node_rules`` document (``out`` written as text)."""
+    head, nat_head = _frame(out)
+    return [*head, *nat_head, *out.nat_rules.text, "COMMIT"]
+
+
+def _items(out: _Out) -> list[Item]:
+    """The ``node_rules`` document as items (``out`` built with a maker)."""
+    assert out.maker is not None
+    head, nat_head = _frame(out)
+    rule = out.maker.rule
+    return [*(read_line(line, rule) for line in (*head, *nat_head)), *out.nat_rules.items,
+            read_line("COMMIT", rule)]
+
+
+def _frame(out: _Out) -> tuple[list[str], list[str]]:
+    """The document around the nat rules: the whole filter table, and the nat table's
+    chain declarations and jump rules."""
     jumps = jump_rules()
     builtin = {t: [f":{c} ACCEPT [0:0]" for c in chains] for t, chains in BUILTIN.items()}
     filter_chains = list(out.filter_chains)
     if chain_line(KUBELET_FIREWALL) not in filter_chains:  # EnsureChain made it, empty
         filter_chains.append(chain_line(KUBELET_FIREWALL))
-    return ["*filter", *builtin["filter"], *filter_chains, *jumps["filter"], *out.filter_rules,
-            "COMMIT", "*nat", *builtin["nat"], *out.nat_chains, *jumps["nat"], *out.nat_rules,
-            "COMMIT"]
+    return (["*filter", *builtin["filter"], *filter_chains, *jumps["filter"],
+             *out.filter_rules, "COMMIT"],
+            ["*nat", *builtin["nat"], *out.nat_chains, *jumps["nat"]])

@@ -6,8 +6,10 @@ Theory of operation
 fast enough for 10,000 Services (≈ 470,000 rules): rules made of the words kube-proxy uses
 most (``-m comment``, ``-p``/``-m tcp|udp --dport``, ``-d``/``-s``, ``-m statistic``, any
 target) are built from cached match and target objects without the general option parser.
-The result is the same tables, rule for rule: any other rule, and any malformed one, goes
-through ``parse_rule``, so an error is the one ``parse`` reports.
+The result is the same tables, rule for rule: the fast path checks up front that a rule is
+of a form it knows, and any other rule, and any malformed one, goes through ``parse_rule``
+by an explicit branch, so an error is the one ``parse`` reports.  Nothing is caught: a bug
+in the fast path raises (a test checks fast == slow on kube-proxy's own rule text).
 
 ``sharing_key(model, node)`` says which nodes get the same rules: kube-proxy's rules depend
 on the node only through its local endpoints (Services with a ``Local`` traffic policy) and
@@ -21,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.model.cluster import ClusterModel
+from pktsim.netfilter.document import Item, load
 from pktsim.netfilter.matches import (
     PROTOCOLS,
     Comment,
@@ -32,12 +35,8 @@ from pktsim.netfilter.matches import (
     Statistic,
 )
 from pktsim.netfilter.rules import Rule, Table
-from pktsim.netfilter.save import Item, parse, parse_items, parse_rule, parse_target
+from pktsim.netfilter.save import parse, parse_rule, parse_target
 from pktsim.netfilter.targets import Dnat, Jump, Target
-
-
-class _Slow(Exception):
-    """The fast path does not know this line: let the general parser read it."""
 
 
 def node_specific(model: ClusterModel) -> bool:
@@ -71,13 +70,17 @@ def restore_tables(text: str) -> dict[str, Table]:
 def restore_direct(build: Callable[[RuleMaker], Iterable[Item]],
                    text: Callable[[], str]) -> dict[str, Table]:
     """``restore_tables(text())`` without writing and reading most of the text: ``build``
-    gives the document as lines and rules a ``RuleMaker`` made directly.  On any problem,
-    the text is written and read after all, so an error is the one the text gives."""
+    gives the document's items, lines read with the maker's ``rule`` and rules it made
+    directly.  On an error, the text is written and read after all, so the error is the
+    one the text gives; if the text reads, the direct path was wrong where the text was
+    not — a bug, raised as one rather than hidden as a slowdown."""
     maker = RuleMaker()
     try:
-        return parse_items(build(maker), rule=maker.rule)
-    except ValueError:
-        return restore_tables(text())
+        return load(build(maker))
+    except ValueError as direct:
+        restore_tables(text())  # raises the text's own error
+        raise RuntimeError(f"kube-proxy's rules made directly fail where their text "
+                           f"reads: {direct}") from direct
 
 
 class _Reader:
@@ -89,63 +92,76 @@ class _Reader:
         self.targets: dict[tuple[str, ...], Target] = {}
 
     def rule(self, words: list[str]) -> Rule:
-        """``parse_rule(words)``: the fast path, else the general one (which also gives the
-        error of a malformed rule, so the error is ``parse``'s)."""
-        try:
-            return self._fast(words)
-        except (_Slow, ValueError, KeyError, IndexError):
-            return parse_rule(words)
+        """``parse_rule(words)``.  The fast path takes only the forms it knows — it says so
+        by looking at the words, never by trying and catching — and every other rule goes
+        to the general parser by an explicit branch (which also gives a malformed rule's
+        error, so the error is ``parse``'s).  An exception out of the fast path is a bug
+        and is raised as one, not hidden as a slowdown."""
+        made = self._fast(words)
+        return made if made is not None else parse_rule(words)
 
-    def _fast(self, words: Sequence[str]) -> Rule:
+    def _fast(self, words: Sequence[str]) -> Rule | None:
+        """The rule, if ``words`` are of kube-proxy's common forms; else None."""
         header: list[Match] = []
         modules: list[Match | None] = []
-        ports_at, ports_proto, dport = -1, "", ""  # the -m tcp/udp module, built at the end
+        flags: set[str] = set()  # -d -s -p given: a second one is parse_rule's to refuse
+        ports_at, ports_proto, dport, proto = -1, "", "", ""  # -m tcp/udp, built at the end
         i, n = 0, len(words)
-        while i < n:
-            w = words[i]
+        while i + 1 < n:
+            w, arg = words[i], words[i + 1]
+            negate = w == "!" and arg in ("-d", "-s") and i + 2 < n
+            if negate:
+                i += 1
+                w, arg = arg, words[i + 1]
             if w == "-j":
                 if ports_at >= 0:
+                    if ports_proto != proto:
+                        return None  # -m tcp without -p tcp: parse_rule's error
                     modules[ports_at] = self._match(("ports", ports_proto, dport))
                 target = self._target(tuple(words[i + 1:]))
                 return Rule((*header, *(m for m in modules if m is not None)), target)
-            if w == "!":
-                i += 1
-                header.append(self._addr(words[i], words[i + 1], True))
-            elif w in ("-d", "-s"):
-                header.append(self._addr(w, words[i + 1], False))
-            elif w == "-p" and words[i + 1] in PROTOCOLS:
-                header.append(self._match(("-p", words[i + 1])))
-            elif w == "-m" and words[i + 1] == "comment" and words[i + 2] == "--comment":
+            if w in ("-d", "-s") and w not in flags:
+                net = self._net(arg, negate)
+                if net is None:
+                    return None
+                header.append(Destination(net, negate) if w == "-d" else Source(net, negate))
+            elif negate:
+                return None
+            elif w == "-p" and arg in PROTOCOLS and w not in flags:
+                header.append(self._match(("-p", arg)))
+                proto = arg
+            elif w == "-m" and arg == "comment" and words[i + 2:i + 3] == ["--comment"] \
+                    and i + 3 < n:
                 modules.append(self._match(("comment", words[i + 3])))
                 i += 2
-            elif w == "-m" and words[i + 1] in ("tcp", "udp") and ports_at < 0:
-                ports_at, ports_proto = len(modules), words[i + 1]
+            elif w == "-m" and arg in ("tcp", "udp") and ports_at < 0:
+                ports_at, ports_proto = len(modules), arg
                 modules.append(None)
-            elif w == "--dport" and ports_at >= 0 and not dport and words[i + 1].isdigit():
-                dport = words[i + 1]
-            elif w == "-m" and words[i + 1] == "statistic" \
+            elif w == "--dport" and ports_at >= 0 and not dport and _port(arg):
+                dport = arg
+            elif w == "-m" and arg == "statistic" and i + 5 < n and _probability(words[i + 5]) \
                     and tuple(words[i + 2:i + 5]) == ("--mode", "random", "--probability"):
                 modules.append(self._match(("statistic", words[i + 5])))
                 i += 4
             else:
-                raise _Slow
+                return None
+            flags.add(w)
             i += 2
-        raise _Slow  # no target: rare, the general parser handles it
+        return None  # no target, or a last word alone: rare, the general parser reads it
 
-    def _addr(self, flag: str, text: str, negate: bool) -> Match:
+    def _net(self, text: str, negate: bool) -> IPv4Network | None:
+        """``-d``/``-s`` TEXT when it is ``a.b.c.d`` or ``a.b.c.d/N``; None for any other
+        form, and for ``! 0.0.0.0/0`` (which parse_rule refuses)."""
         net = self.nets.get(text)
         if net is None:
             addr, slash, prefix = text.partition("/")
             value = quad(addr)
-            net = self.nets[text] = (
-                IPv4Network((value, int(prefix)), strict=False)
-                if value is not None and slash and prefix.isascii() and prefix.isdigit()
-                and int(prefix) <= 32 else IPv4Network(text, strict=False))
-        if flag == "-d":
-            return Destination(net, negate)
-        if flag == "-s":
-            return Source(net, negate)
-        raise _Slow
+            if value is None or (slash and not (prefix.isascii() and prefix.isdigit()
+                                                and len(prefix) <= 2 and int(prefix) <= 32)):
+                return None
+            net = self.nets[text] = IPv4Network((value, int(prefix) if slash else 32),
+                                                strict=False)
+        return None if negate and net.prefixlen == 0 else net
 
     def _match(self, key: tuple[str, ...]) -> Match:
         found = self.matches.get(key)
@@ -154,13 +170,25 @@ class _Reader:
         return found
 
     def _target(self, words: tuple[str, ...]) -> Target:
+        """``-j`` WORDS (not empty).  ``parse_target``'s error for a malformed target is
+        also the slow path's: every word before ``-j`` was of a valid known form."""
         found = self.targets.get(words)
         if found is None:
-            if not words:
-                raise _Slow
             found = self.targets[words] = _quick_target(words) or \
                 parse_target(words[0], list(words[1:]))
         return found
+
+
+def _port(text: str) -> bool:
+    """A port number as kube-proxy writes it (decimal, 0..65535)."""
+    return text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 65535
+
+
+def _probability(text: str) -> bool:
+    """A probability as kube-proxy writes it (``%0.10f`` of 1/n: ``0.…`` or ``1.…``)."""
+    whole, dot, frac = text.partition(".")
+    return whole in ("0", "1") and bool(dot) and frac.isascii() and frac.isdigit() \
+        and (whole == "0" or frac.strip("0") == "")
 
 
 _NOT_JUMPS = frozenset({"ACCEPT", "DROP", "RETURN", "REJECT", "MARK", "DNAT", "SNAT",

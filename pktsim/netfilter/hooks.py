@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 ``Netns`` calls ``hook(name, now, pkt, in_dev, out_dev, frame, r)`` at each hook and
 continues with the bytes returned (None: the packet is gone).  Within a hook the work runs
-in the kernel's priority order:
+in the kernel's priority order, which is the data ``pipeline.PIPELINE`` (this table is its
+``render()``; a test checks they agree) walked by one runner, ``hook``:
 
     PREROUTING   raw, conntrack (track), mangle, nat (destination NAT)
     INPUT        mangle, filter, nat (source NAT), conntrack confirm
@@ -32,9 +33,10 @@ with the deciding rule's text (``chain``, ``rule``), and drops with a ``reason``
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pktsim.core.events import ChainNote, ConntrackState, Event, NatRewrite, RuleHit
 from pktsim.core.frame import DropReason, Frame, Reaction
@@ -43,6 +45,7 @@ from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
 from pktsim.netfilter.engine import Outcome, evaluate
 from pktsim.netfilter.mangle import DST, SRC, rewrite, tcp_reset
 from pktsim.netfilter.memo import Walked, WalkMemo
+from pktsim.netfilter.pipeline import PIPELINE, Hook
 from pktsim.netfilter.rules import BUILTIN_CHAINS, Table
 from pktsim.netfilter.save import parse, render
 from pktsim.netfilter.targets import REJECT_WITH, Dnat, Masquerade, Reject, Snat
@@ -95,9 +98,6 @@ class Netfilter:
         self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type)
         self._memo = WalkMemo()
         self._looped: dict[int, _Ctx] = {}
-        self._handlers = {"PREROUTING": self._prerouting, "INPUT": self._input,
-                          "FORWARD": self._forward, "OUTPUT": self._output,
-                          "POSTROUTING": self._postrouting}
 
     # -- configuration --------------------------------------------------------------------
     def table(self, name: str) -> Table:
@@ -121,65 +121,44 @@ class Netfilter:
     # -- the Hooks protocol ---------------------------------------------------------------
     def hook(self, name: str, now: int, pkt: bytes, in_dev: str, out_dev: str, frame: Frame,
              r: Reaction) -> bytes | None:
-        out = self._handlers[name](_Pkt(name, now, in_dev, out_dev, frame, r), pkt)
-        if out is None:
-            self._pending.pop(frame.pid, None)
-        return out
+        """Run the hook's stages (``pipeline.PIPELINE``) in order until one drops."""
+        plan, stages = _RUNNERS[name]
+        p = _Pkt(name, now, in_dev, out_dev, frame, r)
+        ctx, new = self._enter(plan, p, pkt)
+        if ctx is not None:
+            for new_only, run, arg in stages:
+                if new or not new_only:
+                    out = run(self, p, pkt, ctx, arg)
+                    if out is None:
+                        break
+                    pkt = out
+            else:
+                self._leave(plan, p, ctx)
+                return pkt
+        self._pending.pop(frame.pid, None)
+        return None
 
-    def _prerouting(self, p: _Pkt, pkt: bytes) -> bytes | None:
-        ctx = self._looped.pop(p.frame.pid, None) if p.in_dev == "lo" else None
-        if ctx is None:
-            ctx = _Ctx(Track(None))
-            if not self._walk("raw", p, pkt, ctx) or not self._track(p, pkt, ctx):
-                return None
-        if not self._walk("mangle", p, pkt, ctx):
-            return None
-        out = self._nat(p, pkt, ctx, DST)
-        if out is not None:
+    def _enter(self, plan: Hook, p: _Pkt, pkt: bytes) -> tuple[_Ctx | None, bool]:
+        """The packet's context, and whether it is new here (None: dropped on tracking)."""
+        pid = p.frame.pid
+        if plan.carried == "looped":
+            ctx = self._looped.pop(pid, None) if p.in_dev == "lo" else None
+        elif plan.carried == "peek":
+            ctx = self._pending.get(pid)
+        else:
+            ctx = self._pending.pop(pid, None)
+        if ctx is not None:
+            return ctx, False
+        if plan.tracks:  # raw and conntrack are stages of this hook: they run for it
+            return _Ctx(Track(None)), True
+        return self._fresh(p, pkt), False  # it met no earlier hook: tracked here
+
+    def _leave(self, plan: Hook, p: _Pkt, ctx: _Ctx) -> None:
+        if plan.after == "remember":
             self._remember(p.frame.pid, ctx)
-        return out
-
-    def _input(self, p: _Pkt, pkt: bytes) -> bytes | None:
-        ctx = self._pending.pop(p.frame.pid, None) or self._fresh(p, pkt)
-        if ctx is None or not self._walk("mangle", p, pkt, ctx) \
-                or not self._walk("filter", p, pkt, ctx):
-            return None
-        out = self._nat(p, pkt, ctx, SRC)
-        return out if out is not None and self._confirm(p, ctx) else None
-
-    def _forward(self, p: _Pkt, pkt: bytes) -> bytes | None:
-        ctx = self._pending.get(p.frame.pid) or self._fresh(p, pkt)
-        if ctx is None or not self._walk("mangle", p, pkt, ctx) \
-                or not self._walk("filter", p, pkt, ctx):
-            return None
-        self._remember(p.frame.pid, ctx)
-        return pkt
-
-    def _output(self, p: _Pkt, pkt: bytes) -> bytes | None:
-        ctx = self._pending.pop(p.frame.pid, None)
-        if ctx is None:
-            ctx = _Ctx(Track(None))
-            if not self._walk("raw", p, pkt, ctx) or not self._track(p, pkt, ctx):
-                return None
-        if not self._walk("mangle", p, pkt, ctx):
-            return None
-        out = self._nat(p, pkt, ctx, DST)
-        if out is None or not self._walk("filter", p, out, ctx):
-            return None
-        self._remember(p.frame.pid, ctx)
-        return out
-
-    def _postrouting(self, p: _Pkt, pkt: bytes) -> bytes | None:
-        ctx = self._pending.pop(p.frame.pid, None) or self._fresh(p, pkt)
-        if ctx is None or not self._walk("mangle", p, pkt, ctx):
-            return None
-        out = self._nat(p, pkt, ctx, SRC)
-        if out is None or not self._confirm(p, ctx):
-            return None
-        if p.out_dev == "lo":
+        elif plan.after == "loop" and p.out_dev == "lo":
             self._looped[p.frame.pid] = ctx
             _trim(self._looped)
-        return out
 
     def _remember(self, pid: int, ctx: _Ctx) -> None:
         self._pending[pid] = ctx
@@ -187,14 +166,15 @@ class Netfilter:
 
     def _fresh(self, p: _Pkt, pkt: bytes) -> _Ctx | None:
         ctx = _Ctx(Track(None))
-        return ctx if self._track(p, pkt, ctx) else None
+        return ctx if self._track(p, pkt, ctx) is not None else None
 
     # -- conntrack ------------------------------------------------------------------------
-    def _track(self, p: _Pkt, pkt: bytes, ctx: _Ctx) -> bool:
+    def _track(self, p: _Pkt, pkt: bytes, ctx: _Ctx, _: object = None) -> bytes | None:
+        """The conntrack stage: the packet's entry into ``ctx`` (None: the table is full)."""
         tr = self.conntrack.track(p.now, pkt)
         if tr.full:
             p.r.drop(DropReason.CONNTRACK_FULL, p.iface, p.frame)
-            return False
+            return None
         ctx.track = tr
         if tr.conn is None:
             text = f"conntrack: {tr.note} (ctstate INVALID)"
@@ -205,17 +185,18 @@ class Netfilter:
         elif tr.note:
             text = f"conntrack: {tr.conn.orig}: {tr.note}"
         else:
-            return True
+            return pkt
         p.r.step(Event.CONNTRACK, text, p.iface, p.frame, ConntrackState(tr.ctstate))
-        return True
+        return pkt
 
-    def _confirm(self, p: _Pkt, ctx: _Ctx) -> bool:
+    def _confirm(self, p: _Pkt, pkt: bytes, ctx: _Ctx, _: object = None) -> bytes | None:
+        """The conntrack confirm stage: a new entry into the table (None: a clash)."""
         conn = ctx.track.conn
         if conn is None or ctx.track.ctstate == "RELATED" or self.conntrack.confirm(conn):
-            return True
+            return pkt
         p.r.drop_as(f"drop: nf_conntrack: insert failed, {conn.reply} already tracked",
                     DropReason.RULE, p.iface, p.frame)
-        return False
+        return None
 
     # -- table walks ----------------------------------------------------------------------
     def _env(self, now: int) -> Env:
@@ -254,25 +235,30 @@ class Netfilter:
         if chain is None or not chain.rules:
             return None
         view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate)
-        key = self._memo.key(t, p.hook, view)
-        walked = self._memo.get(key) if key is not None else None
-        if walked is None:
+        memo = self._memo.of(t)
+        if memo is None:
             out = evaluate(t, p.hook, view, self._env(p.now))
             walked = out, _walk_detail(table, p.hook, out)
-            if key is not None:
-                self._memo.put(key, walked)
+        else:
+            key = memo.key(p.hook, view)
+            found = memo.get(key)
+            if found is None:
+                out = evaluate(t, p.hook, view, self._env(p.now))
+                found = out, _walk_detail(table, p.hook, out)
+                memo.put(key, found)
+            walked = found
         ctx.mark = walked[0].mark
         return walked
 
-    def _walk(self, table: str, p: _Pkt, pkt: bytes, ctx: _Ctx) -> bool:
-        """A raw, mangle or filter walk; False when the packet is dropped or rejected."""
+    def _walk(self, p: _Pkt, pkt: bytes, ctx: _Ctx, table: str) -> bytes | None:
+        """A raw, mangle or filter stage; None when the packet is dropped or rejected."""
         before = ctx.mark
         walked = self._walked(table, p, pkt, ctx)
         if walked is None:
-            return True
+            return pkt
         out, detail = walked
         if out.verdict == "ACCEPT" and not out.hits:
-            return True
+            return pkt
         hit = out.decider
         mark = f", mark {before:#x} -> {ctx.mark:#x}" if ctx.mark != before else ""
         if out.verdict == "ACCEPT":  # said only when a rule accepted or the mark changed
@@ -280,13 +266,13 @@ class Netfilter:
                 how = "ACCEPT" if hit else "policy ACCEPT"
                 p.r.step(Event.NETFILTER, f"{table} {p.hook}: {how} ({out.path_text()})"
                               f"{mark}", p.iface, p.frame, detail)
-            return True
+            return pkt
         if isinstance(out.target, Reject):
             self._reject(p, pkt, ctx, out.target, out, detail)
-            return False
+            return None
         why = f"{table} {p.hook}: {'DROP' if hit else 'policy DROP'} ({out.path_text()})"
         p.r.drop(DropReason.RULE, p.iface, p.frame, why, detail)
-        return False
+        return None
 
     def _reject(self, p: _Pkt, pkt: bytes, ctx: _Ctx, target: Reject, out: Outcome,
                 detail: RuleHit) -> None:
@@ -308,6 +294,7 @@ class Netfilter:
 
     # -- NAT ------------------------------------------------------------------------------
     def _nat(self, p: _Pkt, pkt: bytes, ctx: _Ctx, mt: int) -> bytes | None:
+        """The destination (``mt`` DST) or source NAT stage."""
         tr = ctx.track
         conn = tr.conn
         if conn is None:
@@ -390,6 +377,23 @@ class Netfilter:
             self._nat_step(p, pkt, new, mt, "conntrack un-NAT ICMP error",
                            f", quoted {'dst' if inner_mt == DST else 'src'} {inner}")
         return new
+
+
+Runner = Callable[[Netfilter, _Pkt, bytes, _Ctx, Any], "bytes | None"]
+_RUN: dict[str, tuple[Runner, Any]] = {
+    "raw": (Netfilter._walk, "raw"),
+    "conntrack": (Netfilter._track, None),
+    "mangle": (Netfilter._walk, "mangle"),
+    "nat-dst": (Netfilter._nat, DST),
+    "filter": (Netfilter._walk, "filter"),
+    "nat-src": (Netfilter._nat, SRC),
+    "confirm": (Netfilter._confirm, None),
+}
+"""What each stage of ``pipeline.PIPELINE`` runs: a method and its argument."""
+_RUNNERS: dict[str, tuple[Hook, tuple[tuple[bool, Runner, Any], ...]]] = {
+    name: (plan, tuple((s.new_only, *_RUN[s.name]) for s in plan.stages))
+    for name, plan in PIPELINE.items()}
+"""Each hook's plan and its stages as (new only?, method, argument), made once."""
 
 
 def _walk_detail(table: str, hook: str, out: Outcome) -> RuleHit:

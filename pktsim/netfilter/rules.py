@@ -124,28 +124,33 @@ def _check_matches(ms: list[Match]) -> None:
                 raise ValueError(f"{m.save()} needs -p {m.save().split()[1]}")
 
 
-_GENERATION = [0]
+class Generation:
+    """A table's change counter: bumped by any change to its chains (their rules, a policy,
+    a new chain).  A cache of walk results (``memo.py``) remembers the generation it was
+    filled at; each table has its own, so a change to one node's table leaves every other
+    node's cache alone."""
 
+    __slots__ = ("value",)
 
-def generation() -> int:
-    """A number that changes whenever any chain anywhere changes (its rules, its policy, a
-    new chain): what a cache of walk results (``hooks.py``) checks to know it is stale."""
-    return _GENERATION[0]
+    def __init__(self) -> None:
+        self.value = 0
 
-
-def _bump() -> None:
-    _GENERATION[0] += 1
+    def bump(self) -> None:
+        self.value += 1
 
 
 class RuleList(list[Rule]):
     """A chain's rules: a list that counts its changes (``version``), so that an index built
-    over it (the matcher's dispatch on destination, ``engine.py``) knows when it is stale."""
+    over it (the matcher's dispatch on destination, ``engine.py``) knows when it is stale,
+    and bumps its chain's table's ``generation`` (set by the chain that holds it)."""
 
     version = 0
+    generation: Generation | None = None
 
     def _changed(self) -> None:
         self.version += 1
-        _bump()
+        if self.generation is not None:
+            self.generation.bump()
 
     def append(self, rule: Rule) -> None:
         self._changed()
@@ -204,19 +209,39 @@ class Chain:
     table: str
     policy: str | None = None
     rules: list[Rule] = field(default_factory=RuleList)
+    generation: Generation = field(default_factory=Generation, repr=False, compare=False)
+    """The counter of the table that holds the chain (its own one for a loose chain)."""
     index_cache: Any = field(default=None, init=False, repr=False, compare=False)
     """What the matcher derived from ``rules`` (``engine.py``), tagged with their version."""
 
+    def __init__(self, name: str, table: str, policy: str | None = None,
+                 rules: Iterable[Rule] = (), generation: Generation | None = None) -> None:
+        # written out, in one go: a big cluster makes tens of thousands of chains
+        counter = generation if generation is not None else Generation()
+        listed = rules if isinstance(rules, RuleList) else RuleList(rules)
+        listed.generation = counter
+        d = self.__dict__
+        d["name"], d["table"], d["policy"] = name, table, policy
+        d["rules"], d["generation"], d["index_cache"] = listed, counter, None
+
     def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
         if name == "rules" and not isinstance(value, RuleList):
             value = RuleList(value)
-        if name != "index_cache":
-            _bump()  # a new policy or rule list changes what walks decide
-        object.__setattr__(self, name, value)
+        d[name] = value
+        generation = d["generation"]
+        if name == "generation":
+            d["rules"].generation = value
+        elif name != "index_cache":
+            if name == "rules":
+                value.generation = generation
+            generation.bump()  # a new policy or rule list changes what walks decide
 
-    def copy(self) -> Chain:
-        """The same chain with its own list of (immutable) rules."""
-        return Chain(self.name, self.table, self.policy, RuleList(self.rules))
+    def copy(self, generation: Generation | None = None) -> Chain:
+        """The same chain with its own list of (immutable) rules, counted in ``generation``
+        (the table the copy is for; a new counter if None)."""
+        return Chain(self.name, self.table, self.policy, RuleList(self.rules),
+                     generation or Generation())
 
     @property
     def builtin(self) -> bool:
@@ -276,9 +301,19 @@ class Table:
         self.name = name
         self.base: Table | None = base
         self.reach: dict[str, frozenset[str]] | None = None  # set when frozen
+        self._generation = Generation()
         self.own: dict[str, Chain] = {  # an overlay owns copies of the (small) built-ins
-            c: base.own[c].copy() if base is not None else Chain(c, name, "ACCEPT")
+            c: base.own[c].copy(self._generation) if base is not None
+            else Chain(c, name, "ACCEPT", generation=self._generation)
             for c in BUILTIN_CHAINS[name]}
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever a chain of this table changes (its rules, its
+        policy, a new chain; for an overlay, also its base's): what ``memo.py`` checks."""
+        base = self.base
+        own = self._generation.value
+        return own if base is None else own + base._generation.value
 
     @property
     def chains(self) -> Mapping[str, Chain]:
@@ -301,7 +336,7 @@ class Table:
         shared = self.base.own.get(chain) if self.base is not None else None
         if shared is None:
             raise KeyError(f"no chain {chain!r} in table {self.name}") from None
-        mine = self.own[chain] = shared.copy()  # copy on write
+        mine = self.own[chain] = shared.copy(self._generation)  # copy on write
         return mine
 
     def __contains__(self, chain: object) -> bool:
@@ -316,9 +351,9 @@ class Table:
             raise ValueError(f"invalid chain name {name!r}")
         if self.reach is not None:
             raise ValueError(f"table {self.name} is frozen (shared by overlays)")
-        chain = Chain(name, self.name)
+        chain = Chain(name, self.name, generation=self._generation)
         self.own[name] = chain
-        _bump()
+        self._generation.bump()
         return chain
 
     def ensure_chain(self, name: str) -> Chain:

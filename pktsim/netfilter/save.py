@@ -22,6 +22,9 @@ single-word comments, ``-m statistic --probability 0.3333333333``, ``--dport`` w
 knows it, wherever it appears; a ``--dport`` no loaded module knows loads ``-m tcp`` or
 ``-m udp`` from ``-p`` at that position.  It understands ``*table``, ``:CHAIN POLICY``,
 ``-A``, ``-I``, ``-N`` and ``COMMIT``; anything else is an error naming the line.
+
+``read_line`` reads one line into a typed document item (``document.py``), and ``parse``
+is ``document.load`` of the lines read; a line that does not read becomes ``Invalid``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network
 
+from pktsim.netfilter.document import (
+    Blank,
+    ChainDecl,
+    Commit,
+    Invalid,
+    Item,
+    NewChain,
+    RuleLine,
+    TableStart,
+    load,
+)
 from pktsim.netfilter.matches import (
     PROTOCOLS,
     AddrType,
@@ -83,8 +97,6 @@ def render(tables: Iterable[Table]) -> str:
 
 # -- in -------------------------------------------------------------------------------------
 RuleParser = Callable[[list[str]], Rule]
-Item = str | tuple[str, Rule]
-"""A line of restore text, or a rule already made for the named chain."""
 
 
 def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
@@ -93,47 +105,25 @@ def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
     ``rule`` reads one rule's words (default ``parse_rule``): a reader with caches of its own
     (kube-proxy's 470,000 rules, ``kubeproxy/tables.py``) passes one that makes the same
     rules faster."""
-    return parse_items(text.splitlines(), rule=rule)
-
-
-def parse_items(items: Iterable[Item], *, rule: RuleParser | None = None) -> dict[str, Table]:
-    """``parse`` of lines among which rules may come already made: ``(chain, rule)`` is
-    appended as ``-A chain`` would append it.  An error names the item by its number."""
     read_rule = rule or parse_rule
-    tables: dict[str, Table] = {}
-    current: Table | None = None
-    for lineno, raw in enumerate(items, 1):
-        if not isinstance(raw, str):
-            _append_made(current, lineno, *raw)
-            continue
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            if line.startswith("*"):
-                current = Table(line[1:])
-            elif current is None:
-                raise ValueError("no table (*filter, *nat, ...) before this line")
-            elif line == "COMMIT":
-                tables[current.name], current = current, None
-            elif line.startswith(":"):
-                _chain_line(current, line)
-            else:
-                _command(current, tokenize(line), read_rule)
-        except (ValueError, KeyError, IndexError) as err:
-            raise ValueError(f"line {lineno}: {err}: {line}") from None
-    if current is not None:
-        raise ValueError(f"table {current.name} has no COMMIT")
-    return tables
+    return load(read_line(line, read_rule) for line in text.splitlines())
 
 
-def _append_made(table: Table | None, lineno: int, chain: str, rule: Rule) -> None:
+def read_line(raw: str, rule: RuleParser) -> Item:
+    """One line of restore text as an item (``Invalid`` if it does not read)."""
+    line = raw.strip()
+    if not line or line.startswith("#"):
+        return Blank(line)
+    if line.startswith("*"):
+        return TableStart(line[1:], line)
+    if line == "COMMIT":
+        return Commit(line)
     try:
-        if table is None:
-            raise ValueError("no table (*filter, *nat, ...) before this line")
-        table[chain].append(rule)
-    except (ValueError, KeyError) as err:
-        raise ValueError(f"line {lineno}: {err}: -A {chain} {rule.text}") from None
+        if line.startswith(":"):
+            return _chain_line(line)
+        return _command(line, tokenize(line), rule)
+    except (ValueError, KeyError, IndexError) as err:
+        return Invalid(f"{err}", line)
 
 
 def tokenize(line: str) -> list[str]:
@@ -201,27 +191,25 @@ def _scan(line: str) -> list[str]:
     return tokens
 
 
-def _chain_line(table: Table, line: str) -> None:
+def _chain_line(line: str) -> ChainDecl:
     name, policy = line[1:].split()[:2]
     if policy == "-":
-        table.ensure_chain(name)
-    elif policy in ("ACCEPT", "DROP"):
-        table[name].policy = policy
-    else:
-        raise ValueError(f"bad policy {policy!r}")
+        return ChainDecl(name, None, line)
+    if policy in ("ACCEPT", "DROP"):
+        return ChainDecl(name, policy, line)
+    raise ValueError(f"bad policy {policy!r}")
 
 
-def _command(table: Table, tokens: list[str], read_rule: RuleParser) -> None:
+def _command(line: str, tokens: list[str], read_rule: RuleParser) -> Item:
     cmd, chain, rest = tokens[0], tokens[1], tokens[2:]
     if cmd in ("-N", "--new-chain"):
-        table.new_chain(chain)
-    elif cmd in ("-A", "--append"):
-        table[chain].append(read_rule(rest))
-    elif cmd in ("-I", "--insert"):
+        return NewChain(chain, line)
+    if cmd in ("-A", "--append"):
+        return RuleLine(chain, read_rule(rest), None, line)
+    if cmd in ("-I", "--insert"):
         position = int(rest.pop(0)) if rest and rest[0].isdigit() else 1
-        table[chain].insert(position, read_rule(rest))
-    else:
-        raise ValueError(f"unsupported command {cmd}")
+        return RuleLine(chain, read_rule(rest), position, line)
+    raise ValueError(f"unsupported command {cmd}")
 
 
 class _Module:

@@ -16,9 +16,10 @@ import pktsim
 from benchmarks.scale import write_cluster
 from pktsim.kubeproxy import node_rules
 from pktsim.kubeproxy.ports import ProxyConfig
-from pktsim.kubeproxy.rules import _build, _document, node_tables
+from pktsim.kubeproxy.rules import _build, _items, node_tables
 from pktsim.kubeproxy.tables import RuleMaker, restore_tables
 from pktsim.model.cluster import ClusterModel
+from pktsim.netfilter.document import RuleLine
 from pktsim.netfilter.rules import Table
 from pktsim.netfilter.save import render
 from tests.unit.test_kubeproxy import SCENARIO
@@ -54,8 +55,8 @@ def test_direct_rules_are_the_rules_of_the_text(tmp_path: Path) -> None:
 def test_most_rules_of_a_generated_cluster_are_made_directly(tmp_path: Path) -> None:
     write_cluster(tmp_path / "c.json", 2, services=3, pods=12)
     model = pktsim.load(tmp_path / "c.json").model
-    items = _document(_build(model, "node-1", ProxyConfig(), RuleMaker()))
-    made = [i for i in items if not isinstance(i, str)]
+    items = _items(_build(model, "node-1", ProxyConfig(), RuleMaker()))
+    made = [i for i in items if isinstance(i, RuleLine) and not i.source]  # not read: made
     # a jump, a hairpin mark and a DNAT per endpoint: 12 pods, the API server, and the two
     # CoreDNS pods behind kube-dns's three ports
     assert len(made) == 3 * (12 + 1 + 2 * 3)
