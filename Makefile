@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -x -m "not kernel"
+	$(BIN)/python -m pytest -q -x -p no:cacheprovider -m "not kernel and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check pktsim tests benchmarks
@@ -49,4 +49,4 @@ captures: $(STAMP)
 
 fuzz: $(STAMP)
 	PKTSIM_FUZZ=$${PKTSIM_FUZZ:-20000} $(BIN)/python -m pytest -q -p no:cacheprovider \
-	  --hypothesis-show-statistics tests/unit/fuzz_long.py
+	  --hypothesis-show-statistics tests/strategies/fuzz_long.py

@@ -6,7 +6,7 @@ A rule is a list of matches and one target (``rules.py``).  Each match here is a
 dataclass that knows two things: whether a packet satisfies it (``matches``, the kernel
 module's ``match`` function) and how ``iptables-save`` prints it (``save``, the userspace
 extension's ``save`` function).  The printed form is the kernel's normalised one, checked
-against a real ``iptables-save`` (``tests/unit/test_netfilter_save.py``): addresses with their
+against a real ``iptables-save`` (``tests/netfilter/test_netfilter_save.py``): addresses with their
 prefix (``-d 10.96.0.10/32``), marks in hex with the mask dropped when it is all ones,
 connection states in the kernel's order (INVALID,NEW,RELATED,ESTABLISHED), probabilities as
 ``%.11f`` of the stored 31-bit fraction.

@@ -1,7 +1,7 @@
 """Frame builders: Ethernet, ARP, IPv4, ICMP, UDP, TCP — the bytes scapy would write.
 
 Addresses are raw ``bytes`` (6 for a MAC, 4 for an IPv4 address) so that the per-hop code never
-converts.  ``tests/unit/test_wire.py`` checks each builder against scapy, field for field.
+converts.  ``tests/wire/test_wire.py`` checks each builder against scapy, field for field.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from pktsim.api import Cluster
 from pktsim.strategies import clusters as clusters_strategy
 from pktsim.strategies.clusters import GeneratedCluster
 
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
+
 
 def _run(argv: list[str], results: Path, capsys: pytest.CaptureFixture[str]) -> tuple[
         str, dict[str, object]]:

@@ -10,6 +10,8 @@ import pytest
 from benchmarks import run
 from benchmarks.scale import cluster_objects, sizes
 
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
+
 
 def test_scale_quick_writes_positive_figures(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:

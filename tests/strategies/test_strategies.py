@@ -24,6 +24,8 @@ from pktsim.strategies import (
     scenarios,
 )
 
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
+
 RUNS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                       HealthCheck.data_too_large])
 FIND = settings(database=None, max_examples=2000, deadline=None, derandomize=True,

@@ -19,6 +19,8 @@ from benchmarks.hop_rate import (
     time_pktsim,
 )
 
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
+
 
 def test_hop_rate_quick_writes_positive_figures(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:

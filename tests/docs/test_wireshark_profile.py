@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_cross_node import FLOWS, SCENARIO
 from tests.helpers.sim import run_yaml
-from tests.unit.test_cross_node import FLOWS, SCENARIO
 
 PROFILE = Path(__file__).resolve().parents[2] / "captures" / "wireshark-profile" / "pktsim"
 

@@ -22,9 +22,9 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from pktsim import invariants
 from pktsim.strategies import clusters, flow_lists, frames, malformed_frames, manifests
-from tests.unit import test_robustness as robustness
-from tests.unit import test_scenario_fuzz as loader
-from tests.unit.test_stateful import ClusterMachine
+from tests.devices import test_robustness as robustness
+from tests.scenario import test_scenario_fuzz as loader
+from tests.strategies.test_stateful import ClusterMachine
 
 N = int(os.environ.get("PKTSIM_FUZZ", "0") or 0)
 pytestmark = pytest.mark.skipif(N <= 0, reason="the long fuzz run: make fuzz (PKTSIM_FUZZ=N)")

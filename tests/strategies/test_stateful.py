@@ -58,6 +58,8 @@ from pktsim.sinks.trace import MemorySink
 from pktsim.strategies import flow_lists
 from pktsim.strategies.flows import _parse_flows
 
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
+
 APPS = ("web", "api")
 NODES = ("node-1", "node-2")
 LIVE_KINDS = ("pod-to-pod", "pod-to-service", "node-to-pod", "node-to-service",

@@ -22,7 +22,7 @@ from pktsim.model.cluster import ClusterModel
 from pktsim.netfilter.document import RuleLine
 from pktsim.netfilter.rules import Table
 from pktsim.netfilter.save import render
-from tests.unit.test_kubeproxy import SCENARIO
+from tests.kubeproxy.test_kubeproxy import SCENARIO
 
 
 def _same(direct: dict[str, Table], read: dict[str, Table]) -> None:

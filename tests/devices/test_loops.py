@@ -109,6 +109,7 @@ def test_a_cluster_whose_node_bridges_are_wired_twice_terminates_with_a_diagnosi
     assert "ARP, Request who-has 10.244.0.99" in text
 
 
+@pytest.mark.slow
 def test_hop_counts_stay_bounded_in_a_long_run_and_a_loop_is_still_caught(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The driver forgets the packets idle longest (memory stays flat over a long run);

@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.scenario import load_scenario
+
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

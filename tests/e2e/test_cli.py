@@ -35,6 +35,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_run_writes_the_output_folder(tmp_path: Path) -> None:
     scenario = tmp_path / "s.yaml"
     scenario.write_text(GOOD)

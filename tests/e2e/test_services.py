@@ -107,6 +107,7 @@ def rule_hits(d: NatRewrite) -> tuple[str, ...]:
     return d.rule.hits if d.rule is not None else ()
 
 
+@pytest.mark.slow
 def test_balance_over_three_endpoints_and_stickiness() -> None:
     flows = "  - {name: many, from: default/client, to: 'http://10.96.45.12:443/', count: 3000}"
     result = pktsim.load(scenario(flows)).run()

@@ -6,6 +6,8 @@ import pytest
 
 from tests.helpers.sim import validate_folder
 
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
+
 FAILING = '''
 from hypothesis import given, strategies as st
 from pktsim import invariants

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the module out
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["01-tour", "02-services-and-kube-proxy", "03-dns", "04-overlays",
             "05-property-testing"]

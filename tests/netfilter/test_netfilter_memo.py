@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pktsim.netfilter.save import parse_rule, tokenize
 from pktsim.wire.parse import TCP_ACK, TCP_SYN
-from tests.unit.test_netfilter_nat import Node, tcp
+from tests.netfilter.test_netfilter_nat import Node, tcp
 
 FORWARD = ("*filter\n:KUBE-FORWARD - [0:0]\n-A FORWARD -j KUBE-FORWARD\n"
            "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n"
