@@ -5,6 +5,7 @@ checksums; and ``hops``, the captured IPv4 packets they walk.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -59,7 +60,9 @@ def _frames(result: Result) -> list[CapturedFrame]:
 # -- tables several invariants derive from one run, made once while ``check_all`` runs ------
 
 _T = TypeVar("_T")
-_shared: list[tuple[Result, dict[str, Any]]] = []  # the runs ``sharing`` is active for
+# the run ``sharing`` is active for, and its tables: per context, never a module-level list
+_shared: contextvars.ContextVar[tuple[Result, dict[str, Any]] | None] = \
+    contextvars.ContextVar("pktsim_invariant_tables", default=None)
 
 
 @contextlib.contextmanager
@@ -68,18 +71,19 @@ def sharing(result: Result) -> Iterator[None]:
     once and shared by every invariant, instead of once per invariant: ``check_all`` runs
     ten of them over the same frames.  Outside it every call derives afresh, so a result
     that changes between calls (a live simulation) is never judged on stale tables."""
-    _shared.append((result, {}))
+    token = _shared.set((result, {}))
     try:
         yield
     finally:
-        _shared.pop()
+        _shared.reset(token)
 
 
 def _memo(result: Result, name: str, make: Callable[[], _T]) -> _T:
     """``make()``, or its value from earlier in the same ``sharing(result)``."""
-    if not _shared or _shared[-1][0] is not result:
+    active = _shared.get()
+    if active is None or active[0] is not result:
         return make()
-    table = _shared[-1][1]
+    table = active[1]
     if name not in table:
         table[name] = make()
     value: _T = table[name]

@@ -89,3 +89,23 @@ def test_what_users_receive_is_exported(cls: type) -> None:
             received |= _pktsim_classes(hint)
     missing = {c.__qualname__ for c in received if c not in exported}
     assert not missing, f"returned to users but not exported: {sorted(missing)}"
+
+
+def test_no_module_level_mutable_registries() -> None:
+    """Module-level state a caller could append to (an observer list, a memo stack) leaks
+    between runs, tests and threads: such state is a ContextVar or lives on an object."""
+    import ast
+    from pathlib import Path
+
+    root = Path(pktsim.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+            empty = isinstance(value, ast.List | ast.Dict | ast.Set) and not (
+                getattr(value, "elts", None) or getattr(value, "keys", None))
+            call = isinstance(value, ast.Call) and ast.unparse(value.func) in (
+                "list", "dict", "set", "collections.defaultdict", "defaultdict")
+            if empty or call:
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not found, f"module-level mutable containers: {found}"
