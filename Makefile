@@ -23,7 +23,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider -m "not kernel and not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check pktsim tests benchmarks
+	$(BIN)/ruff check pktsim tests benchmarks notebooks
 	$(BIN)/mypy
 
 # JupyterLab is heavy: installed only here, once per pyproject.toml version

@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
 class Progress:
     """A progress line on a terminal (stderr) for runs longer than a second; silent when
-    stderr is not a terminal."""
+    stderr is not a terminal.  The one wall-clock read in pktsim: it times the user's wait,
+    never the simulation (whose only clock is the driver's virtual time)."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()

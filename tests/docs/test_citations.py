@@ -2,12 +2,15 @@
 
 Every tracked file (``git ls-files``, this test excepted, binary files skipped) is searched for
 
-* the design documents kept outside the repository (``SCENARIO.md``, ``ARCHITECTURE.md``,
-  ``PERFORMANCE.md``, ``K8S-FACTS``, a ``design/`` folder) and the numbering of their facts
-  list (``fact 70``, ``facts 23-25``): a citation names the primary source instead (a kernel,
+* the names of the team's design notes kept outside the repository (``OUTSIDE_NAMES``: the
+  scenario, architecture and performance notes, the facts list, their folder) and the
+  numbering of that facts list: a citation names the primary source instead (a kernel,
   kube-proxy, CoreDNS, CNI plugin or glibc file and function, an RFC, a man page) or a page of
   ``docs/``;
-* ``docs/NAME.md`` paths: each must exist, except the pages listed in ``PENDING``.
+* ``docs/NAME.md`` paths: each must exist.
+
+The names are assembled from parts, so that this file, which forbids them, does not itself
+read as citing them.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()
-OUTSIDE = re.compile(r"SCENARIO\.md|ARCHITECTURE\.md|PERFORMANCE\.md|K8S-FACTS|design/")
+OUTSIDE_NAMES = (*(f"{stem}.md" for stem in ("SCENARIO", "ARCHITECTURE", "PERFORMANCE")),
+                 "K8S" + "-FACTS", "design" + "/")
+OUTSIDE = re.compile("|".join(re.escape(name) for name in OUTSIDE_NAMES))
 FACT_NUMBER = re.compile(r"\bfacts? \d", re.IGNORECASE)
 # A docs/ page of this repository; not a docs/ folder inside some other path
 # (``kubernetes/website/content/en/docs/...``, ``kubernetes/dns/docs/specification.md``).
 DOC_PATH = re.compile(r"(?<![\w/.-])docs/[\w./-]*?\.md\b")
-# Pages cited before they land here: docs/architecture.md is being written in another branch
-# (the architecture of pktsim's inside); remove it from this set once it is merged.
-PENDING = {"docs/architecture.md"}
 
 
 @functools.cache
@@ -78,6 +80,6 @@ def test_every_cited_docs_page_exists() -> None:
     for name, text in sorted(tracked_texts().items()):
         for match in DOC_PATH.finditer(text):
             page = match.group(0)
-            if page not in PENDING and not (ROOT / page).is_file():
+            if not (ROOT / page).is_file():
                 missing.append(f"{name}: {page}")
     assert missing == []
