@@ -64,9 +64,10 @@ def flow(source: str, to: str = "", *, name: str = "flow", lookup: str = "",
     ``source`` is the Traffic entry's ``from``; raises ``ScenarioError`` naming the field."""
     from pktsim.scenario.traffic import make_flow
 
-    given = {"name": name, "from": source, "to": to, "lookup": lookup, "protocol": protocol,
-             "count": count, "payload": payload, "start": start, "type": type, "ttl": ttl}
-    return make_flow({k: v for k, v in given.items() if v is not None and v != ""})
+    given: dict[str, object] = {
+        "name": name, "from": source, "to": to, "lookup": lookup, "protocol": protocol,
+        "count": count, "payload": payload, "start": start, "type": type, "ttl": ttl}
+    return make_flow(given)  # None and "" are absent, as in a Traffic entry
 
 
 def _read_inputs(sources: tuple[str | os.PathLike[str], ...]) -> list[tuple[str, str]]:
@@ -130,8 +131,8 @@ class Result:
         return trace_lines(e for e in self.events if flow is None or e.flow == flow)
 
     def trace_text(self, flow: str | None = None) -> str:
-        """The same as ``trace_lines`` (kept for tests and notebooks): ``trace.txt``'s form,
-        not ``pktsim trace``'s — that one is ``explain()``."""
+        """The same as ``trace_lines`` (the name earlier releases gave it): ``trace.txt``'s
+        form, not ``pktsim trace``'s — that one is ``explain()``."""
         return self.trace_lines(flow)
 
     def explain(self) -> str:
@@ -270,12 +271,12 @@ class Cluster:
     def resolv_conf(self, pod: str) -> ResolvConf:
         """The ``/etc/resolv.conf`` kubelet writes for ``pod`` (``NAMESPACE/NAME``), from its
         ``dnsPolicy`` and ``dnsConfig`` (``.render()`` gives the file's text)."""
-        from pktsim.build.topology import model_resolv_conf
+        from pktsim.build.topology import pod_resolv_conf
 
         info = self.model.pods.get(pod)
         if info is None:
             raise KeyError(f"no pod {pod!r} (pods: {', '.join(sorted(self.model.pods))})")
-        return model_resolv_conf(self.model, info)
+        return pod_resolv_conf(self.model, info)
 
     def __repr__(self) -> str:
         cfg = self.model.config

@@ -147,8 +147,8 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]
 def _resolv(topo: Topology, flow: Flow, ns: Netns) -> ResolvConf:
     info = next((p for p in topo.model.pods.values() if topo.pod_ns.get(p.key) is ns), None)
     if info is None:  # a node or an external host: the node's own resolv.conf
-        return ResolvConf([upstream_ip(topo)])
-    return pod_resolv_conf(topo, info)
+        return ResolvConf([upstream_ip(topo.model)])
+    return pod_resolv_conf(topo.model, info)
 
 
 def _client_app(topo: Topology, flow: Flow, ns: Netns, target: Target, dst: bytes) -> App:

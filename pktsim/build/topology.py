@@ -204,27 +204,21 @@ def coredns_app(topo: Topology, info: PodInfo) -> CoreDnsApp:
     streams = topo.streams
     zone = ClusterZone(topo.model, rng=streams.stream(f"dns/{info.key}"),
                        local_ips=(info.ip,))
-    core = CoreDns(zone, [upstream_ip(topo)], streams.stream(f"coredns/{info.key}"))
+    core = CoreDns(zone, [upstream_ip(topo.model)], streams.stream(f"coredns/{info.key}"))
     return CoreDnsApp(core)
 
 
-def upstream_ip(topo: Topology) -> str:
+def upstream_ip(model: ClusterModel) -> str:
     """The recursive resolver on the external network, every node's ``nameserver``."""
-    return str(topo.model.config.external_cidr.network_address + RESOLVER_HOST)
+    return str(model.config.external_cidr.network_address + RESOLVER_HOST)
 
 
-def pod_resolv_conf(topo: Topology, info: PodInfo) -> ResolvConf:
+def pod_resolv_conf(model: ClusterModel, info: PodInfo) -> ResolvConf:
     """kubelet's ``/etc/resolv.conf`` for the pod (``GetPodDNS``, kubernetes
-    ``pkg/kubelet/network/dns/dns.go``)."""
-    return model_resolv_conf(topo.model, info)
-
-
-def model_resolv_conf(model: ClusterModel, info: PodInfo) -> ResolvConf:
-    """``pod_resolv_conf`` from the cluster model alone (no network built)."""
+    ``pkg/kubelet/network/dns/dns.go``), from the model alone."""
     kube_dns = model.services.get("kube-system/kube-dns")
     dns_ip = str(kube_dns.cluster_ip) if kube_dns and kube_dns.cluster_ip else None
-    upstream = str(model.config.external_cidr.network_address + RESOLVER_HOST)
-    return resolv_conf(info.pod, node_resolv_conf(upstream), dns_ip,
+    return resolv_conf(info.pod, node_resolv_conf(upstream_ip(model)), dns_ip,
                        model.config.cluster_domain)
 
 

@@ -94,8 +94,8 @@ class Reaction:
 
     def drop(self, reason: DropReason, iface: str, frame: Frame | None, why: str = "",
              rule: RuleHit | None = None) -> None:
-        text = f"drop: {reason.value}" + (f" ({why})" if why else "")
-        self.step(Event.DROP, text, iface, frame, Drop(reason, rule))
+        self.drop_as(f"drop: {reason.value}" + (f" ({why})" if why else ""), reason, iface,
+                     frame, rule)
 
     def drop_as(self, text: str, reason: DropReason, iface: str, frame: Frame | None,
                 rule: RuleHit | None = None) -> None:

@@ -177,13 +177,17 @@ class TcpClientApp:
             self._finish(now, t, r, sock)
         elif event is SocketEvent.RESET:
             if data != b"icmp":  # an ICMP error already said why
-                self.result.fail(FlowStatus.REFUSED) if data == b"reset" else \
+                if data == b"reset":
+                    self.result.fail(FlowStatus.REFUSED)
+                else:
                     self.result.fail(FlowStatus.TIMED_OUT, data.decode())
             self._finish(now, t, r, sock, close=False)
         elif event is SocketEvent.ERROR and sock.conn.state.value in ("SYN_SENT", "SYN_RECV"):
             # a hard error while connecting (tcp_v4_err); later ones are soft
-            err = sock.sk_err or SocketError(FlowStatus.ICMP_ERROR, data.decode())
-            self.result.fail(err.status, "" if err.status in ERRNO_STATUSES else err.text)
+            err = sock.sk_err
+            assert err is not None  # Transport.local_error sets it before telling us
+            status = err.connect_status()
+            self.result.fail(status, "" if status in ERRNO_STATUSES else err.text)
             self._finish(now, t, r, sock, close=False)
             sock.conn._reset("icmp")
             t.flush(now, sock, r)

@@ -7,9 +7,11 @@ program reads the status and a person reads the reason.
 
 An error reaching a socket is a ``SocketError``: its status and its text.  For an ICMP error
 the status is the kernel's mapping, ``icmp_err_convert`` in net/ipv4/icmp.c (destination
-unreachable code 0 → ENETUNREACH, 1 → EHOSTUNREACH, 3 → ECONNREFUSED); ``tcp_v4_err``
-(net/ipv4/tcp_ipv4.c) makes it a hard error while connecting.  Errors the stack makes itself
-(no route: ENETUNREACH; ARP failed: EHOSTUNREACH) carry the same statuses.
+unreachable code 0 → ENETUNREACH, 1 → EHOSTUNREACH, 3 → ECONNREFUSED, 13 → EHOSTUNREACH,
+...).  ``tcp_v4_err`` (net/ipv4/tcp_ipv4.c) makes any ICMP error a hard one while
+connecting, time exceeded included (EHOSTUNREACH): ``connect_status`` is what a TCP flow
+reports.  Errors the stack makes itself (no route: ENETUNREACH; ARP failed: EHOSTUNREACH)
+carry the same statuses.
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ class FlowStatus(enum.StrEnum):
     DNS_ERROR = "DNS error"  # a lookup flow whose answer was an error (reason: the rcode)
 
 
-# destination unreachable code -> the status connect() reports (icmp_err_convert); other
-# codes and types are reported as the ICMP error itself
-UNREACH_STATUS = {0: FlowStatus.NET_UNREACHABLE, 1: FlowStatus.NO_ROUTE, 3: FlowStatus.REFUSED}
+# ICMP error -> the errno a socket is told, as icmp_err_convert[] (net/ipv4/icmp.c) and
+# icmp_err() give it, as a status; errnos without a status of their own (ENOPROTOOPT,
+# EMSGSIZE, EOPNOTSUPP, EHOSTDOWN, ENONET, EPROTO) are reported as the ICMP error itself
+UNREACH_STATUS = {0: FlowStatus.NET_UNREACHABLE, 1: FlowStatus.NO_ROUTE,
+                  3: FlowStatus.REFUSED, 6: FlowStatus.NET_UNREACHABLE,
+                  9: FlowStatus.NET_UNREACHABLE, 10: FlowStatus.NO_ROUTE,
+                  11: FlowStatus.NET_UNREACHABLE, 12: FlowStatus.NO_ROUTE,
+                  13: FlowStatus.NO_ROUTE, 14: FlowStatus.NO_ROUTE, 15: FlowStatus.NO_ROUTE}
 # the statuses that are an errno's own words: a TCP connect reports them without the ICMP text
-ERRNO_STATUSES = frozenset(UNREACH_STATUS.values())
+ERRNO_STATUSES = frozenset((FlowStatus.NET_UNREACHABLE, FlowStatus.NO_ROUTE,
+                            FlowStatus.REFUSED))
 ICMP_KINDS = {3: "destination unreachable", 11: "time exceeded", 12: "parameter problem"}
 
 
@@ -48,6 +56,11 @@ class SocketError:
 
     status: FlowStatus
     text: str
+    icmp_type: int = 0  # 0: made by the stack itself
+
+    def connect_status(self) -> FlowStatus:
+        """What ``connect()`` fails with: time exceeded is EHOSTUNREACH (icmp_err_convert)."""
+        return FlowStatus.NO_ROUTE if self.icmp_type == 11 else self.status
 
     @classmethod
     def icmp(cls, icmp_type: int, code: int, sender: str) -> SocketError:
@@ -55,7 +68,7 @@ class SocketError:
         kind = ICMP_KINDS.get(icmp_type, f"type {icmp_type}")
         status = UNREACH_STATUS.get(code, FlowStatus.ICMP_ERROR) if icmp_type == 3 \
             else FlowStatus.ICMP_ERROR
-        return cls(status, f"{kind} (code {code}) from {sender}")
+        return cls(status, f"{kind} (code {code}) from {sender}", icmp_type)
 
     def __str__(self) -> str:
         return self.text

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from pktsim.build.topology import Topology
-    from pktsim.core.events import TraceEvent
 
 SLOT_IN = 1.6  # inches per pod slot
 Y_IN = 0.95  # inches per layer unit
@@ -44,10 +42,10 @@ class TopologyView:
     """A picture of the cluster; ``_repr_png_`` for notebooks, ``str()`` as text."""
 
     def __init__(self, topology: Topology,
-                 events: Trace | Iterable[TraceEvent] | None = None, *, title: str = "") -> None:
+                 events: Trace | None = None, *, title: str = "") -> None:
         self.topology = topology
         self.graph = cluster_graph(topology)
-        trace = events if isinstance(events, Trace) else Trace(events or ())
+        trace = events if events is not None else Trace(())
         self.events = trace.events
         self.path_nodes, self.path_edges = path(self.graph, topology.model, trace) \
             if self.events else ([], set())

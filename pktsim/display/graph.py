@@ -9,12 +9,11 @@ carry ``kind``: ``link`` (a cable or veth), ``endpoint`` (a Service's backend, v
 ``overlay`` (VXLAN/IP-in-IP between tunnel devices, virtual).
 
 ``locate(graph, host, iface)`` maps a trace event's place to a graph node; ``path(graph,
-events)`` gives the nodes and edges a flow's packets crossed.
+model, trace)`` gives the nodes and edges the packets of a ``pktsim.trace.Trace`` crossed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from itertools import combinations, pairwise
 from typing import TYPE_CHECKING
 
@@ -203,14 +202,11 @@ def _service_of(g: nx.Graph, model: ClusterModel, addr: str) -> str | None:
     return None
 
 
-def path(g: nx.Graph, model: ClusterModel, trace: Trace | Iterable[TraceEvent]) \
-        -> tuple[list[str], set[frozenset[str]]]:
+def path(g: nx.Graph, model: ClusterModel, trace: Trace) -> tuple[list[str], set[frozenset[str]]]:
     """Nodes (in first-visit order) and edges the packets of ``trace`` went through.
 
     Packets whose first frame is not IPv4 (ARP: a flood reaches every port) are not on
-    the path; without the frames (a bare list of events) every packet is taken."""
-    if not isinstance(trace, Trace):
-        trace = Trace(trace)
+    the path; a packet whose frames the trace lacks is taken."""
     links = nx.Graph([(a, b) for a, b, k in g.edges(data="kind") if k == "link"])
     links.add_nodes_from(g.nodes)
     nodes: list[str] = []

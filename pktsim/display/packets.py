@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 from pktsim.core.capture import LinkType
 from pktsim.display.tabular import esc
-from pktsim.wire.parse import VXLAN_PORT, endpoints, inner_ipv4
 
-__all__ = ["BINDINGS", "VXLAN_PORT", "FrameView", "dissect", "endpoints", "inner_ipv4"]
+__all__ = ["BINDINGS", "FrameView", "dissect"]
 
 if TYPE_CHECKING:
     from scapy.packet import Packet

@@ -24,6 +24,7 @@ from pktsim.display.packets import FrameView
 from pktsim.display.tables import NodeTables
 from pktsim.display.trace import TraceView
 from pktsim.sinks.trace import CapturedFrame, MemorySink
+from pktsim.trace import Trace
 
 if TYPE_CHECKING:
     from pktsim.api import Result
@@ -155,7 +156,8 @@ class Simulation:
         last = next((e.packet for e in reversed(events) if e.frame is not None), None)
         hops = [e for e in events if last is not None and e.packet == last]
         title = f"packet {last} at {self.now / 1e6:.3f} ms" if last is not None else ""
-        return TopologyView(self.topology, hops, title=title)
+        frames = {f.number: f for f in self.memory.frames}
+        return TopologyView(self.topology, Trace(hops, frames), title=title)
 
     def finish(self, until_ns: int | None = None) -> Result:
         """Run to the end (or to ``until_ns``) and return the ``Result``."""

@@ -13,7 +13,7 @@ how a DNAT, an un-DNAT or a masquerade shows up on the wire.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pktsim.core.events import Event, TraceEvent
@@ -37,14 +37,11 @@ def nat_text(e: TraceEvent) -> str:
     return f"{nat.field} {nat.old} -> {nat.new}"
 
 
-def hop_table(trace: Trace | Iterable[TraceEvent],
-              frames: Mapping[int, CapturedFrame] | None = None, title: str = "") -> Table:
-    """The hop table of a trace (or of ``events`` over ``frames``, number -> frame).
+def hop_table(trace: Trace, title: str = "") -> Table:
+    """The hop table of a trace.
 
     Addresses come from the trace model (the frame bytes, innermost IPv4 header); a
     frame whose address differs from the same packet's previous frame is marked."""
-    if not isinstance(trace, Trace):
-        trace = Trace(trace, frames)
     table = Table(title, COLUMNS)
     last: dict[int, tuple[str, str]] = {}
     for e in trace.events:

@@ -5,7 +5,8 @@ Theory of operation
 ``StubResolver`` runs one lookup: ``getaddrinfo`` (qtypes A and AAAA, glibc's
 ``T_QUERY_A_AND_AAAA``) or a single-type lookup (``res_search``, what ``host`` does: the
 ``lookup`` flows of docs/scenario.md §4).  ``search.search_plan`` picks the names; for each one
-``_Exchange`` is ``__res_context_send`` with ``send_dg``/``send_vc`` (glibc ``resolv/res_send.c``):
+``exchange.Exchange`` is ``__res_context_send`` with ``send_dg``/``send_vc`` (glibc
+``resolv/res_send.c``):
 
 * every query has a random 16-bit id, RD set, no EDNS unless ``options edns0`` (then an OPT
   with a 1200-byte buffer): an answer over 512 bytes comes back truncated;

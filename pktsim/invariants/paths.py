@@ -92,7 +92,7 @@ def _memo(result: Result, name: str, make: Callable[[], _T]) -> _T:
 
 def _trace(result: Result) -> Trace:
     """The run's trace model, made once per ``sharing`` (callers must not change it)."""
-    _frames(result)
+    _frames(result)  # raises, naming the fix, for a run not kept in memory
     return _memo(result, "trace", lambda: Trace.of(result))
 
 

@@ -22,6 +22,7 @@ from pktsim.invariants.paths import (
     _frames,
     _outer_ip,
     _pids,
+    _trace,
 )
 from pktsim.model.cluster import ClusterModel
 from pktsim.model.services import ServiceInfo
@@ -206,11 +207,8 @@ def _ready_endpoints(model: ClusterModel, svc: ServiceInfo, index: int) -> set[s
 
 def _protos_of(result: Result, number: int | None) -> list[int]:
     """The IP protocol of captured frame ``number`` (its innermost IPv4 header), or both
-    TCP and UDP when the frame is not in memory (a live simulation keeps only some)."""
-    frames = result.memory.frames if result.memory is not None else []
-    f = frames[number - 1] if number is not None and 0 < number <= len(frames) else None
-    if f is None or f.number != number:
-        f = next((c for c in frames if c.number == number), None)
+    TCP and UDP when the frame is not in memory."""
+    f = _trace(result).frames.get(number) if number is not None else None
     ip = inner_ipv4(f.data, f.iface.linktype == LinkType.RAW) if f is not None else None
     return [ip[9]] if ip is not None and ip[9] in (TCP, UDP) else [TCP, UDP]
 

@@ -25,9 +25,10 @@ the table).  A packet sent out ``lo`` comes straight back in at PREROUTING keepi
 context (the kernel does not re-track looped packets).  A RST sent by REJECT carries the
 rejected packet's entry as RELATED, so it is un-NATed like a reply.
 
-Every decision is a ``Step`` in the reaction: conntrack events, each NAT rewrite as a diff
-(``detail["nat"] = {"field", "old", "new"}``) with the chains that chose it, rule verdicts
-with the deciding rule's text (``chain``, ``rule``), and drops with a ``reason``.
+Every decision is a ``Step`` in the reaction, with a typed detail (``pktsim.core.events``):
+conntrack states (``ConntrackState``), each NAT rewrite as a ``NatRewrite`` (field, old,
+new) with the ``RuleHit`` that chose it, rule verdicts with the deciding rule's text
+(``RuleHit``), and drops with their ``DropReason`` (``Drop``).
 """
 
 from __future__ import annotations

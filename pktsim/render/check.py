@@ -65,7 +65,6 @@ def _resolv_confs(topo: Topology) -> list[str]:
 
     out = ["", "resolv.conf:"]
     for key, info in sorted(topo.model.pods.items()):
-        text = pod_resolv_conf(topo, info).render().strip().replace("\n", " | ")
+        text = pod_resolv_conf(topo.model, info).render().strip().replace("\n", " | ")
         out.append(f"  {key:<40} {text}")
     return out
-

@@ -128,4 +128,3 @@ def print_stories(result: Result, out: Path) -> None:
     for f in result.flows:
         print(story(result, f.flow))
     print(f"capture: {out / 'capture.pcapng'}  trace: {out / 'trace.txt'}")
-

@@ -46,9 +46,7 @@ class JsonLines:
         self._names: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         self._details: dict[int, tuple[Detail, str]] = {}  # id -> (shared detail, JSON)
 
-    def _detail(self, detail: Detail | None) -> str:
-        if detail is None:
-            return ""
+    def _detail(self, detail: Detail) -> str:
         if type(detail) not in SHARED_DETAILS:
             return "," + _dumps(detail.as_json())[1:-1]
         seen = self._details.get(id(detail))  # made once, for many events: encode once
@@ -73,8 +71,9 @@ class JsonLines:
             names = self._names[key] = (
                 f'"flow":{_enc(e.flow)},"packet":',
                 f',"host":{_enc(e.host)},"iface":{_enc(e.iface)},"event":{_enc(e.event)}')
+        detail = "" if e.detail is None else self._detail(e.detail)  # most events have none
         return (f'{{"t":{e.t},{names[0]}{packet}{names[1]},"summary":{_enc(e.summary)}'
-                f"{frame}{self._detail(e.detail)}}}\n")
+                f"{frame}{detail}}}\n")
 
 
 def jsonl(events: Iterable[TraceEvent]) -> str:

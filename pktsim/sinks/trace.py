@@ -46,7 +46,10 @@ class JsonlSink(_TextFileSink):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(path)
-        self.line = JsonLines().line  # type: ignore[method-assign]
+        self._writer = JsonLines()
+
+    def line(self, event: TraceEvent) -> str:
+        return self._writer.line(event)
 
 
 class TextSink(_TextFileSink):

@@ -22,7 +22,8 @@ spec: {clusterIP: 10.96.45.99, selector: {app: nobody}, ports: [{port: 80}]}
 
 @pytest.mark.parametrize(("code", "status"), [
     (0, FlowStatus.NET_UNREACHABLE), (1, FlowStatus.NO_ROUTE), (3, FlowStatus.REFUSED),
-    (2, FlowStatus.ICMP_ERROR), (4, FlowStatus.ICMP_ERROR), (13, FlowStatus.ICMP_ERROR)])
+    (2, FlowStatus.ICMP_ERROR), (4, FlowStatus.ICMP_ERROR), (13, FlowStatus.NO_ROUTE),
+    (6, FlowStatus.NET_UNREACHABLE), (7, FlowStatus.ICMP_ERROR)])
 def test_destination_unreachable_codes_map_as_icmp_err_convert(code: int,
                                                                status: FlowStatus) -> None:
     err = SocketError.icmp(3, code, "10.244.0.1")
@@ -40,6 +41,7 @@ def test_statuses_of_real_runs() -> None:
     cluster = pktsim.load(text)
     flows = [pktsim.flow("default/client", "10.96.45.99:80", name="refused"),
              pktsim.flow("default/client", "10.244.1.2", name="ttl", protocol="icmp", ttl=1),
+             pktsim.flow("default/client", "10.244.1.2:8080", name="tcpttl", ttl=1),
              pktsim.flow("default/client", "http://web.shop/", name="ok"),
              pktsim.flow("default/client", "nothere.shop:80", name="nx"),
              pktsim.flow("default/client", lookup="nothere.shop", name="lookup")]
@@ -49,6 +51,9 @@ def test_statuses_of_real_runs() -> None:
     assert got["refused"].line().startswith("refused: tcp to 10.96.45.99:80: connection refused")
     assert got["ttl"].status is FlowStatus.ICMP_ERROR
     assert got["ttl"].reason.startswith("time exceeded (code 0) from ")
+    # a SYN whose TTL runs out: connect() fails with EHOSTUNREACH (tcp_v4_err, in SYN_SENT
+    # every ICMP error is hard; icmp_err_convert maps time exceeded to EHOSTUNREACH)
+    assert got["tcpttl"].status is FlowStatus.NO_ROUTE and got["tcpttl"].reason == ""
     assert got["ok"].ok and got["ok"].reason == ""
     assert got["nx"].status is FlowStatus.UNRESOLVED
     assert got["lookup"].status is FlowStatus.DNS_ERROR
