@@ -123,9 +123,9 @@ class Netfilter:
     def hook(self, name: str, now: int, pkt: bytes, in_dev: str, out_dev: str, frame: Frame,
              r: Reaction) -> bytes | None:
         """Run the hook's stages (``pipeline.PIPELINE``) in order until one drops."""
-        plan, stages = _RUNNERS[name]
+        plan, tracks, stages = _RUNNERS[name]
         p = _Pkt(name, now, in_dev, out_dev, frame, r)
-        ctx, new = self._enter(plan, p, pkt)
+        ctx, new = self._enter(plan, tracks, p, pkt)
         if ctx is not None:
             for new_only, run, arg in stages:
                 if new or not new_only:
@@ -139,7 +139,8 @@ class Netfilter:
         self._pending.pop(frame.pid, None)
         return None
 
-    def _enter(self, plan: Hook, p: _Pkt, pkt: bytes) -> tuple[_Ctx | None, bool]:
+    def _enter(self, plan: Hook, tracks: bool, p: _Pkt,
+               pkt: bytes) -> tuple[_Ctx | None, bool]:
         """The packet's context, and whether it is new here (None: dropped on tracking)."""
         pid = p.frame.pid
         if plan.carried == "looped":
@@ -150,7 +151,7 @@ class Netfilter:
             ctx = self._pending.pop(pid, None)
         if ctx is not None:
             return ctx, False
-        if plan.tracks:  # raw and conntrack are stages of this hook: they run for it
+        if tracks:  # raw and conntrack are stages of this hook: they run for it
             return _Ctx(Track(None)), True
         return self._fresh(p, pkt), False  # it met no earlier hook: tracked here
 
@@ -237,17 +238,13 @@ class Netfilter:
             return None
         view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate)
         memo = self._memo.of(t)
-        if memo is None:
+        key = memo.key(p.hook, view) if memo is not None else ()
+        walked = memo.get(key) if memo is not None else None
+        if walked is None:
             out = evaluate(t, p.hook, view, self._env(p.now))
             walked = out, _walk_detail(table, p.hook, out)
-        else:
-            key = memo.key(p.hook, view)
-            found = memo.get(key)
-            if found is None:
-                out = evaluate(t, p.hook, view, self._env(p.now))
-                found = out, _walk_detail(table, p.hook, out)
-                memo.put(key, found)
-            walked = found
+            if memo is not None:
+                memo.put(key, walked)
         ctx.mark = walked[0].mark
         return walked
 
@@ -391,10 +388,11 @@ _RUN: dict[str, tuple[Runner, Any]] = {
     "confirm": (Netfilter._confirm, None),
 }
 """What each stage of ``pipeline.PIPELINE`` runs: a method and its argument."""
-_RUNNERS: dict[str, tuple[Hook, tuple[tuple[bool, Runner, Any], ...]]] = {
-    name: (plan, tuple((s.new_only, *_RUN[s.name]) for s in plan.stages))
+_RUNNERS: dict[str, tuple[Hook, bool, tuple[tuple[bool, Runner, Any], ...]]] = {
+    name: (plan, plan.tracks, tuple((s.new_only, *_RUN[s.name]) for s in plan.stages))
     for name, plan in PIPELINE.items()}
-"""Each hook's plan and its stages as (new only?, method, argument), made once."""
+"""Each hook's plan, whether it tracks, and its stages as (new only?, method, argument),
+made once: the per-packet runner only reads them."""
 
 
 def _walk_detail(table: str, hook: str, out: Outcome) -> RuleHit:

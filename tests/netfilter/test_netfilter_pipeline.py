@@ -34,8 +34,8 @@ def test_every_stage_has_a_runner_and_the_runner_has_every_hook() -> None:
     names = {s.name for h in PIPELINE.values() for s in h.stages}
     assert names == set(hooks._RUN)
     assert set(hooks._RUNNERS) == set(PIPELINE)
-    for name, (plan, stages) in hooks._RUNNERS.items():
-        assert plan is PIPELINE[name]
+    for name, (plan, tracks, stages) in hooks._RUNNERS.items():
+        assert plan is PIPELINE[name] and tracks == plan.tracks
         assert [hooks._RUN[s.name] for s in plan.stages] == [(run, arg)
                                                            for _, run, arg in stages]
 
