@@ -7,6 +7,7 @@ its target:
 
 * ``-j <user chain>`` pushes the return point (chain, next rule) and continues at the top
   of the called chain; reaching the end of a user chain, or ``-j RETURN`` in it, pops back;
+  ``-g <user chain>`` continues there without pushing (so it returns to the caller);
 * ``-j RETURN`` in a built-in chain, or running off its end, applies the chain's policy;
 * ``-j MARK`` rewrites ``skb->mark`` and the walk goes on (it is the only non-terminal
   target here; later rules see the new mark);
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 
 from pktsim.netfilter.matches import Comment, Destination, Ports, Protocol
 from pktsim.netfilter.rules import Chain, Rule, RuleList, Table
-from pktsim.netfilter.targets import Jump, Reject, SetMark, Target, Verdict
+from pktsim.netfilter.targets import Goto, Jump, Reject, SetMark, Target, Verdict
 from pktsim.netfilter.view import Env, PacketView
 
 MAX_DEPTH = 64  # no legal table nests deeper; a deeper stack means a loop slipped through
@@ -180,7 +181,10 @@ def evaluate(table: Table, chain: str, p: PacketView, env: Env, *,
             continue
         t = rule.target
         hits.append(Hit(current, i, f"-A {current} {rule.text}"))
-        if isinstance(t, Jump):
+        if isinstance(t, Goto):
+            current, i = t.chain, 0
+            rules, index = _chain(table, current, indexed)
+        elif isinstance(t, Jump):
             if len(stack) >= MAX_DEPTH:
                 raise RuntimeError(f"{table.name}: chain nesting deeper than {MAX_DEPTH}")
             stack.append((current, i))

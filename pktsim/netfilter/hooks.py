@@ -44,6 +44,7 @@ from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.netfilter import nat
 from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
 from pktsim.netfilter.engine import Outcome, evaluate
+from pktsim.netfilter.ipset import IpSets
 from pktsim.netfilter.mangle import DST, SRC, rewrite, tcp_reset
 from pktsim.netfilter.memo import Walked, WalkMemo
 from pktsim.netfilter.pipeline import PIPELINE, Hook
@@ -96,7 +97,9 @@ class Netfilter:
         self._stat_rng = random.Random(rng.getrandbits(64))  # -m statistic draws
         self._nat_rng = random.Random(rng.getrandbits(64))  # NAT port choices
         self._pending: dict[int, _Ctx] = {}
-        self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type)
+        self.ipsets = IpSets()  # the namespace's IP sets (felix's, on Calico)
+        self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type,
+                             self._addr_type_on, self.ipsets)
         self._memo = WalkMemo()
         self._looped: dict[int, _Ctx] = {}
 
@@ -220,11 +223,18 @@ class Netfilter:
             return "BROADCAST"
         return "UNICAST"
 
+    def _addr_type_on(self, ip: bytes, dev: str) -> str:
+        """``inet_dev_addr_type``: LOCAL only for an address of ``dev`` itself."""
+        if any(a.ip.packed == ip for name, a in self.ns.addresses() if name == dev):
+            return "LOCAL"
+        return "UNICAST" if self._addr_type(ip) == "LOCAL" else self._addr_type(ip)
+
     def _run(self, table: str, p: _Pkt, pkt: bytes, ctx: _Ctx) -> Outcome | None:
         t = self.tables[table]
         if p.hook not in t or not t[p.hook].rules:
             return None
-        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate)
+        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate,
+                             _nat_status(ctx.track.conn))
         out = evaluate(t, p.hook, view, self._env(p.now))
         ctx.mark = out.mark
         return out
@@ -236,7 +246,8 @@ class Netfilter:
         chain = t.chain(p.hook)
         if chain is None or not chain.rules:
             return None
-        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate)
+        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate,
+                             _nat_status(ctx.track.conn))
         memo = self._memo.of(t)
         key = memo.key(p.hook, view) if memo is not None else ()
         walked = memo.get(key) if memo is not None else None
@@ -425,3 +436,18 @@ def _owner(path: list[str]) -> str:
 def _trim(d: dict[int, _Ctx]) -> None:
     while len(d) > PENDING_LIMIT:
         del d[next(iter(d))]
+
+
+_NAT_NONE: frozenset[str] = frozenset()
+_NAT_BITS = {(False, False): _NAT_NONE, (True, False): frozenset({"SNAT"}),
+             (False, True): frozenset({"DNAT"}), (True, True): frozenset({"SNAT", "DNAT"})}
+
+
+def _nat_status(conn: Conn | None) -> frozenset[str]:
+    """``IPS_SRC_NAT``/``IPS_DST_NAT`` of the entry: its reply tuple is not the inverse of
+    its original one in the source (SNAT) or destination (DNAT) part."""
+    if conn is None:
+        return _NAT_NONE
+    o, r = conn.orig, conn.reply
+    return _NAT_BITS[(o.src != r.dst or o.sport != r.dport,
+                      o.dst != r.src or o.dport != r.sport)]

@@ -31,9 +31,10 @@ from typing import ClassVar
 from pktsim.netfilter.view import NS, Env, PacketView
 from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
 
-PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
+PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP, "sctp": 132}
 PROTO_TEXT = {v: k for k, v in PROTOCOLS.items()}
-CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED")  # conntrack_dump_states
+# libxt_conntrack.c conntrack_dump_states' print order
+CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT")
 ADDR_TYPES = ("UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST", "BLACKHOLE",
               "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE")
 ALL_ONES = 0xFFFFFFFF
@@ -171,6 +172,32 @@ class Ports(Match):
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class Multiport(Match):
+    """``-m multiport [!] --dports|--sports P[,P:Q…]`` (``xt_multiport.c`` ``ports_match_v1``:
+    up to 15 ports, a range counting two), for the protocol given with ``-p``."""
+
+    proto: int
+    ranges: tuple[PortRange, ...]
+    source: bool = False
+    negate: bool = False
+
+    def __post_init__(self) -> None:
+        if sum(1 if a == b else 2 for a, b in self.ranges) > 15:  # XT_MULTI_PORTS
+            raise ValueError("too many ports specified")
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        port = p.sport if self.source else p.dport
+        if p.proto != self.proto or port is None:
+            return False
+        return any(a <= port <= b for a, b in self.ranges) != self.negate
+
+    def save(self) -> str:
+        option = "--sports" if self.source else "--dports"
+        listed = ",".join(_port_text(r) for r in self.ranges)
+        return f"-m multiport {_bang(self.negate)}{option} {listed}"
+
+
 ICMP_TYPE_NAMES = {"any": (255, None), "echo-reply": (0, None), "pong": (0, None),
                    "destination-unreachable": (3, None), "network-unreachable": (3, 0),
                    "host-unreachable": (3, 1), "port-unreachable": (3, 3),
@@ -256,16 +283,22 @@ class AddrType(Match):
     dst_types: tuple[str, ...] = ()
     src_negate: bool = False
     dst_negate: bool = False
+    limit_out: bool = False  # --limit-iface-out: the type on the output device only
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "src_negate", self.src_negate and bool(self.src_types))
         object.__setattr__(self, "dst_negate", self.dst_negate and bool(self.dst_types))
 
+    def _type(self, ip: bytes, p: PacketView, env: Env) -> str:
+        # xt_addrtype.c addrtype_mt_v1: with XT_ADDRTYPE_LIMIT_IFACE_OUT the lookup is
+        # limited to the output device (a source LOCAL on *that* device)
+        return env.addr_type_on(ip, p.out_dev) if self.limit_out else env.addr_type(ip)
+
     def matches(self, p: PacketView, env: Env) -> bool:
-        if self.src_types and (env.addr_type(p.src) in self.src_types) == self.src_negate:
+        if self.src_types and (self._type(p.src, p, env) in self.src_types) == self.src_negate:
             return False
         return not (self.dst_types
-                    and (env.addr_type(p.dst) in self.dst_types) == self.dst_negate)
+                    and (self._type(p.dst, p, env) in self.dst_types) == self.dst_negate)
 
     def save(self) -> str:
         text = "-m addrtype"
@@ -273,7 +306,7 @@ class AddrType(Match):
             text += f" {_bang(self.src_negate)}--src-type {','.join(self.src_types)}"
         if self.dst_types:
             text += f" {_bang(self.dst_negate)}--dst-type {','.join(self.dst_types)}"
-        return text
+        return text + (" --limit-iface-out" if self.limit_out else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +318,10 @@ class CtState(Match):
     module: str = "conntrack"
 
     def matches(self, p: PacketView, env: Env) -> bool:
-        return (p.ctstate in self.states) != self.negate
+        # xt_conntrack.c conntrack_mt: the state bit, plus XT_CONNTRACK_STATE_SNAT/DNAT
+        # when the entry's status has IPS_SRC_NAT/IPS_DST_NAT; any bit in the mask matches
+        hit = p.ctstate in self.states or bool(p.ct_nat and not p.ct_nat.isdisjoint(self.states))
+        return hit != self.negate
 
     def save(self) -> str:
         listed = ",".join(s for s in CT_STATES if s in self.states)

@@ -27,6 +27,7 @@ from typing import Any
 
 from pktsim.core.events import RuleHit
 from pktsim.netfilter.engine import Outcome
+from pktsim.netfilter.ipset import SetMatch
 from pktsim.netfilter.matches import (
     Comment,
     CtState,
@@ -34,6 +35,7 @@ from pktsim.netfilter.matches import (
     IcmpType,
     InIface,
     Mark,
+    Multiport,
     OutIface,
     Ports,
     Protocol,
@@ -44,8 +46,9 @@ from pktsim.netfilter.targets import Jump, Reject, SetMark, Verdict
 from pktsim.netfilter.view import PacketView
 
 LIMIT = 4096  # entries kept; a run over many connections clears and refills
-PURE_MATCHES = (Comment, CtState, Destination, IcmpType, InIface, Mark, OutIface, Ports,
-                Protocol, Source)
+# a --match-set reads the namespace's IP sets, which are fixed once the node is built
+PURE_MATCHES = (Comment, CtState, Destination, IcmpType, InIface, Mark, Multiport, OutIface,
+                Ports, Protocol, SetMatch, Source)
 PURE_TARGETS = (Jump, Reject, SetMark, Verdict)
 
 Walked = tuple[Outcome, RuleHit]  # the outcome and the trace detail made from it
@@ -65,7 +68,7 @@ class TableMemo:
     def key(self, hook: str, v: PacketView) -> tuple[Any, ...]:
         """The facts a walk of the table from ``hook`` depends on."""
         return (hook, v.src, v.dst, v.proto, v.sport, v.dport, v.icmp, v.in_dev, v.out_dev,
-                v.mark, v.ctstate)
+                v.mark, v.ctstate, v.ct_nat)
 
     def get(self, key: tuple[Any, ...]) -> Walked | None:
         return self.entries.get(key)

@@ -43,6 +43,7 @@ from pktsim.netfilter.document import (
     TableStart,
     load,
 )
+from pktsim.netfilter.ipset import SetMatch
 from pktsim.netfilter.matches import (
     PROTOCOLS,
     AddrType,
@@ -53,6 +54,7 @@ from pktsim.netfilter.matches import (
     InIface,
     Mark,
     Match,
+    Multiport,
     OutIface,
     Ports,
     Protocol,
@@ -61,7 +63,17 @@ from pktsim.netfilter.matches import (
     Statistic,
 )
 from pktsim.netfilter.rules import TABLE_ORDER, Rule, Table
-from pktsim.netfilter.targets import Dnat, Jump, Masquerade, Reject, SetMark, Snat, Target, Verdict
+from pktsim.netfilter.targets import (
+    Dnat,
+    Goto,
+    Jump,
+    Masquerade,
+    Reject,
+    SetMark,
+    Snat,
+    Target,
+    Verdict,
+)
 
 MODULE_OPTIONS: dict[str, frozenset[str]] = {
     "comment": frozenset({"--comment"}),
@@ -69,15 +81,18 @@ MODULE_OPTIONS: dict[str, frozenset[str]] = {
     "udp": frozenset({"--sport", "--source-port", "--dport", "--destination-port"}),
     "icmp": frozenset({"--icmp-type"}),
     "mark": frozenset({"--mark"}),
-    "addrtype": frozenset({"--src-type", "--dst-type"}),
+    "addrtype": frozenset({"--src-type", "--dst-type", "--limit-iface-out"}),
     "conntrack": frozenset({"--ctstate"}),
+    "set": frozenset({"--match-set"}),
+    "multiport": frozenset({"--dports", "--destination-ports", "--sports", "--source-ports"}),
     "state": frozenset({"--state"}),
     "statistic": frozenset({"--mode", "--probability"}),
     "recent": frozenset({"--name", "--set", "--rcheck", "--update", "--remove", "--seconds",
                          "--reap", "--rsource", "--rdest", "--mask"}),
 }
-FLAG_OPTIONS = frozenset({"--set", "--rcheck", "--update", "--remove", "--reap", "--rsource",
-                          "--rdest", "--random", "--random-fully", "--persistent"})
+FLAG_OPTIONS = frozenset({"--limit-iface-out", "--set", "--rcheck", "--update", "--remove",
+                          "--reap", "--rsource", "--rdest", "--random", "--random-fully",
+                          "--persistent"})
 HEADER = {"-s": Source, "--source": Source, "-d": Destination, "--destination": Destination,
           "-i": InIface, "--in-interface": InIface, "-o": OutIface, "--out-interface": OutIface}
 
@@ -236,6 +251,10 @@ def parse_rule(tokens: list[str]) -> Rule:
         if tok in ("-j", "--jump"):
             target = parse_target(tokens[i + 1], tokens[i + 2:])
             return Rule(tuple(header) + _build_all(modules, proto), target)
+        if tok in ("-g", "--goto"):
+            if len(tokens) != i + 2:
+                raise ValueError(f"-g takes one chain, then nothing: {' '.join(tokens[i:])}")
+            return Rule(tuple(header) + _build_all(modules, proto), Goto(tokens[i + 1]))
         if tok in HEADER:
             value = tokens[i + 1]
             header.append(HEADER[tok](IPv4Network(value, strict=False), negate)
@@ -271,6 +290,9 @@ def _module_option(modules: list[_Module], proto: int, tokens: list[str], i: int
     if tok in FLAG_OPTIONS:
         owner.opts.append((tok, "", negate))
         return 1
+    if tok == "--match-set":  # two arguments: the set and its flags
+        owner.opts.append((tok, f"{tokens[i + 1]} {tokens[i + 2]}", negate))
+        return 3
     owner.opts.append((tok, tokens[i + 1], negate))
     return 2
 
@@ -316,7 +338,12 @@ def _build(m: _Module, proto: int) -> Match:
         src, dst = opts.get("--src-type"), opts.get("--dst-type")
         return AddrType(tuple(src[0].split(",")) if src else (),
                         tuple(dst[0].split(",")) if dst else (),
-                        bool(src and src[1]), bool(dst and dst[1]))
+                        bool(src and src[1]), bool(dst and dst[1]), "--limit-iface-out" in opts)
+    if m.name == "set":
+        name, flags = opts["--match-set"][0].split(" ")
+        return SetMatch(name, tuple(flags.split(",")), opts["--match-set"][1])
+    if m.name == "multiport":
+        return _multiport(opts, proto)
     if m.name in ("conntrack", "state"):
         states, neg = opts["--ctstate" if m.name == "conntrack" else "--state"]
         return CtState(frozenset(states.split(",")), neg, m.name)
@@ -325,6 +352,18 @@ def _build(m: _Module, proto: int) -> Match:
             raise ValueError("only -m statistic --mode random is supported")
         return Statistic(opts["--probability"][0], opts["--probability"][1])
     return _recent(opts)
+
+
+def _multiport(opts: dict[str, tuple[str, bool]], proto: int) -> Multiport:
+    if proto not in (6, 17, 132):  # libxt_multiport.c check_proto
+        raise ValueError("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or "
+                         "`-p dccp'")
+    src = opts.get("--sports") or opts.get("--source-ports")
+    dst = opts.get("--dports") or opts.get("--destination-ports")
+    if (src is None) == (dst is None):
+        raise ValueError("multiport needs one of --sports or --dports")
+    text, negate = src if src is not None else dst  # type: ignore[misc]
+    return Multiport(proto, tuple(_ports(p) for p in text.split(",")), src is not None, negate)
 
 
 def _recent(opts: dict[str, tuple[str, bool]]) -> Recent:

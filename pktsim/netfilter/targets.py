@@ -72,6 +72,16 @@ class Verdict(Target):
         return f"-j {self.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class Goto(Jump):
+    """``-g <user chain>``: continue in that chain without a return point, so its RETURN
+    (or end) returns to the caller of the chain that went there (``ipt_do_table``: no
+    ``jumpstack`` push for ``XT_GOTO``).  A kind of jump for every check of called chains."""
+
+    def save(self) -> str:
+        return f"-g {self.chain}"
+
+
 ACCEPT = Verdict("ACCEPT")
 DROP = Verdict("DROP")
 RETURN = Verdict("RETURN")

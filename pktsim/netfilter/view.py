@@ -20,8 +20,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+
+if TYPE_CHECKING:
+    from pktsim.netfilter.ipset import IpSets
 
 NS = 1_000_000_000
 
@@ -44,10 +48,11 @@ class PacketView:
     mark: int = 0
     ctstate: str = "INVALID"
     icmp: tuple[int, int] | None = None  # ICMP type and code
+    ct_nat: frozenset[str] = frozenset()  # {"SNAT", "DNAT"}: the entry's IPS_*_NAT status
 
     @classmethod
     def of(cls, pkt: bytes, in_dev: str = "", out_dev: str = "", mark: int = 0,
-           ctstate: str = "INVALID") -> PacketView:
+           ctstate: str = "INVALID", ct_nat: frozenset[str] = frozenset()) -> PacketView:
         proto = pkt[9]
         ihl = (pkt[0] & 0x0F) * 4
         sport = dport = None
@@ -59,7 +64,7 @@ class PacketView:
         elif proto == PROTO_ICMP and first and len(pkt) >= ihl + 2:
             icmp = (pkt[ihl], pkt[ihl + 1])
         return cls(bytes(pkt[12:16]), bytes(pkt[16:20]), proto, sport, dport, in_dev, out_dev,
-                   mark, ctstate, icmp)
+                   mark, ctstate, icmp, ct_nat)
 
 
 class RecentTables:
@@ -86,3 +91,6 @@ class Env:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     recent: RecentTables = field(default_factory=RecentTables)
     addr_type: Callable[[bytes], str] = _unicast
+    # ``--limit-iface-out``/``--limit-iface-in``: the type of an address on one device only
+    addr_type_on: Callable[[bytes, str], str] = lambda ip, dev: "UNICAST"
+    ipsets: IpSets | None = None  # the namespace's IP sets (``ipset.py``)
