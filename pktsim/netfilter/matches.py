@@ -31,7 +31,8 @@ from typing import ClassVar
 from pktsim.netfilter.view import NS, Env, PacketView
 from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
 
-PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP, "sctp": 132}
+# the names iptables prints (its own table, then /etc/protocols: ``ipencap`` is IP-in-IP)
+PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP, "sctp": 132, "ipencap": 4}
 PROTO_TEXT = {v: k for k, v in PROTOCOLS.items()}
 # libxt_conntrack.c conntrack_dump_states' print order
 CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT")
