@@ -93,3 +93,16 @@ def test_resolve_port(port: PolicyPort, expected: tuple[int, int] | None) -> Non
 def test_only_calico_enforces_policy() -> None:
     assert enforces_policy("calico")
     assert not any(enforces_policy(n) for n in ("routes", "vxlan", "ipip"))
+
+
+def test_model_labels_every_namespace_with_its_name() -> None:
+    from pktsim.model.cluster import allocate
+    from pktsim.model.objects import Scenario
+
+    scenario = Scenario(namespaces=["default"], namespace_labels={"default": {"team": "a"}},
+                        pods=[Pod("solo", "p", [Container("c")])],
+                        network_policies=[policy("np", ("Ingress",), namespace="lonely")])
+    labels = allocate(scenario).namespace_labels
+    assert labels == {"default": {"team": "a", "kubernetes.io/metadata.name": "default"},
+                      "lonely": {"kubernetes.io/metadata.name": "lonely"},
+                      "solo": {"kubernetes.io/metadata.name": "solo"}}

@@ -93,7 +93,7 @@ def deny_all_x() -> dict[str, Any]:
 
 
 def _selector_cases() -> list[Case]:
-    """Ingress by pod and namespace selectors."""
+    """Ingress by pod or namespace selector alone."""
     return [
         Case("should support a 'default-deny-ingress' policy", ("x/a", "x/b", "y/a", "y/b"),
              (policy("deny-ingress", {}, ingress=[]),), (tcp(80, DENY_INGRESS_X),)),
@@ -129,6 +129,12 @@ def _selector_cases() -> list[Case]:
              (policy("allow-ns-y-match-selector", pod_a(),
                      ingress=[{"from": [{"namespaceSelector": expr(NS_NAME, "In", "y")}]}]),),
              (tcp(80, *NOT_FROM_X_OR_Z),)),
+    ]
+
+
+def _combined_selector_cases() -> list[Case]:
+    """Ingress by pod and namespace selectors together, or either."""
+    return [
         Case("should enforce policy based on PodSelector or NamespaceSelector",
              ("x/a", "x/b", "x/c", "y/a"),
              (policy("allow-ns-y-match-selector", pod_a(), ingress=[{"from": [
@@ -369,8 +375,8 @@ def _protocol_cases() -> list[Case]:
 
 def cases() -> list[Case]:
     """Every transcribed case, in upstream's order, built afresh."""
-    return [*_selector_cases(), *_port_cases(), *_label_cases(), *_egress_cases(),
-            *_cidr_cases(), *_protocol_cases()]
+    return [*_selector_cases(), *_combined_selector_cases(), *_port_cases(), *_label_cases(),
+            *_egress_cases(), *_cidr_cases(), *_protocol_cases()]
 
 
 def policies_for(case: Case, ips: Mapping[str, IPv4Address]) -> list[dict[str, Any]]:

@@ -241,3 +241,28 @@ def test_policy_defined_twice() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario([("np.yaml", text)], addons=False)
     assert info.value.field == "metadata.name" and "defined twice" in info.value.message
+
+
+def test_check_lists_each_policy_and_the_pods_it_isolates(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pods = "---\n".join(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: "
+        f"{{pod: {name}}}}}\nspec: {{containers: [{{name: c}}]}}\n"
+        for ns, name in (("x", "a"), ("x", "b"), ("y", "a")))
+    policies = (policy_doc("podSelector: {matchLabels: {pod: a}}\ningress: [{}]", "only-a")
+                + "---\n" + policy_doc("podSelector: {}\npolicyTypes: [Egress]", "all-egress")
+                + "---\n" + policy_doc("podSelector: {matchLabels: {pod: c}}", "nobody"))
+    path = tmp_path / "np.yaml"
+    path.write_text(pods + "---\n" + policies)
+    assert cli.main(["check", str(path)]) == 0
+    out, err = capsys.readouterr()
+    section = out[out.index("network policies"):].split("\n\n")[0].splitlines()
+    assert [" ".join(line.split()) for line in section] == [
+        "network policies (not enforced by network routes):",
+        "x/all-egress Egress podSelector {}",
+        "isolates for Egress: x/a, x/b",
+        "x/nobody Ingress podSelector pod=c",
+        "isolates for Ingress: no pods",
+        "x/only-a Ingress podSelector pod=a",
+        "isolates for Ingress: x/a"]
+    assert err.count("does not enforce NetworkPolicy") == 1
