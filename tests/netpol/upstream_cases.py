@@ -33,6 +33,7 @@ from tests.netpol.reachability import (
     ExpectAllEgress,
     ExpectAllIngress,
     ExpectPeer,
+    Reachability,
 )
 from tests.netpol.shapes import (
     ALL_PODS,
@@ -42,6 +43,7 @@ from tests.netpol.shapes import (
     PROTOCOLS,
     UDP_CONTEXT,
     Case,
+    Probe,
     expr,
     labels,
     peer,
@@ -379,6 +381,16 @@ def cases() -> list[Case]:
             *_egress_cases(), *_cidr_cases(), *_protocol_cases()]
 
 
+def expectations(case: Case) -> list[tuple[Probe, dict[tuple[str, str], bool]]]:
+    """Each probe of ``case`` with upstream's expected ``(from, to) -> connected`` matrix over
+    ``case.pods``, a pod to itself left out as upstream does (``ignoreLoopback``)."""
+    out = []
+    for probe in case.probes:
+        table = Reachability.built(case.pods, probe.steps).expected
+        out.append((probe, {pair: ok for pair, ok in table.items() if pair[0] != pair[1]}))
+    return out
+
+
 def policies_for(case: Case, ips: Mapping[str, IPv4Address]) -> list[dict[str, Any]]:
     """The case's policies with ``{ip:NS/POD}`` and ``{large:NS/POD}`` filled in."""
     def fill(match: re.Match[str]) -> str:
@@ -414,7 +426,10 @@ def pod_doc(pod: str, extra_labels: Mapping[str, str]) -> dict[str, Any]:
 
 def scenario_yaml(case: Case, network: str = "calico") -> str:
     """The scenario of ``case``: a Cluster on ``network``, namespaces x/y/z labelled
-    ``ns: NAME``, the 9 pods x/a ... z/c serving 80 and 81 over TCP and UDP, the policies."""
+    ``ns: NAME``, the 9 pods x/a ... z/c serving 80 and 81 over TCP and UDP (pinned to
+    node-1/node-2 at ``pod_ip``), the case's labels and its policies.  All 9 pods exist;
+    upstream's matrix covers ``case.pods`` (``expectations``), whose cells do not depend on
+    the other pods."""
     docs: list[dict[str, Any]] = [
         {"apiVersion": "pktsim/v1alpha1", "kind": "Cluster", "metadata": {"name": "netpol"},
          "spec": {"network": network, "nodes": 2}}]
