@@ -39,6 +39,7 @@ from pktsim.model.objects import (
     ServicePort,
     Source,
 )
+from pktsim.model.policy import NetworkPolicy
 from pktsim.model.services import (
     PodIndex,
     PortInfo,
@@ -89,6 +90,10 @@ class ClusterModel:
     pods: dict[str, PodInfo] = field(default_factory=dict)
     services: dict[str, ServiceInfo] = field(default_factory=dict)
     streams: Streams = field(default_factory=lambda: Streams(0))
+    # validated, defaulted policies (enforced only where ``model.policy.enforces_policy``)
+    network_policies: list[NetworkPolicy] = field(default_factory=list)
+    # every namespace's labels, ``kubernetes.io/metadata.name`` included (namespaceSelectors)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def node_list(self) -> list[NodeInfo]:
         return sorted(self.nodes.values(), key=lambda n: n.index)
@@ -112,7 +117,9 @@ def allocate(scenario: Scenario) -> ClusterModel:
 
 def _allocate(scenario: Scenario) -> ClusterModel:
     cfg = scenario.config
-    model = ClusterModel(cfg, scenario, streams=Streams(cfg.seed))
+    model = ClusterModel(cfg, scenario, streams=Streams(cfg.seed),
+                         network_policies=list(scenario.network_policies),
+                         namespace_labels=namespace_labels(scenario))
     errors: list[ScenarioError] = []
     nodes = scenario.nodes or [Node(f"node-{i + 1}") for i in range(cfg.nodes)]
     _allocate_nodes(model, sorted(nodes, key=lambda n: n.name), errors)
@@ -124,6 +131,17 @@ def _allocate(scenario: Scenario) -> ClusterModel:
         raise ScenarioErrors(errors)
     _allocate_services(model)
     return model
+
+
+def namespace_labels(scenario: Scenario) -> dict[str, dict[str, str]]:
+    """Each namespace's labels with ``kubernetes.io/metadata.name``, which the API server
+    sets on every namespace (``NamespaceLabelKey``), including the namespaces that only pods
+    or policies name."""
+    names = {*scenario.namespaces, *scenario.namespace_labels,
+             *(p.namespace for p in scenario.pods),
+             *(p.namespace for p in scenario.network_policies)}
+    return {ns: {**scenario.namespace_labels.get(ns, {}), "kubernetes.io/metadata.name": ns}
+            for ns in sorted(names)}
 
 
 def _kubernetes_service(model: ClusterModel) -> tuple[Service, EndpointSlice]:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pktsim.model.policy import NetworkPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,7 @@ class ClusterConfig:
     external_cidr: IPv4Network = IPv4Network("203.0.113.0/24")
     load_balancer_cidr: IPv4Network = IPv4Network("198.51.100.0/24")
     nodes: int = 2
-    network: str = "routes"  # routes | vxlan | ipip
+    network: str = "routes"  # routes | vxlan | ipip (model.policy.enforces_policy: which enforce)
     bridge: str = "cbr0"
     hairpin_mode: bool = True
     proxy_mode: str = "iptables"
@@ -190,7 +194,7 @@ class Scenario:
     pods: list[Pod] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)
-    network_policies: list[dict[str, object]] = field(default_factory=list)
+    network_policies: list[NetworkPolicy] = field(default_factory=list)  # validated, defaulted
     flows: list[Flow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     # labels of every namespace in ``namespaces`` (for NetworkPolicy namespaceSelectors),

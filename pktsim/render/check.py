@@ -1,11 +1,13 @@
 """``pktsim check``'s report: the cluster as the manifests and the defaults make it — nodes,
-pods, Services and their endpoints, each node's routes and each pod's resolv.conf — printed
-before anything runs, so a scenario can be checked by eye."""
+pods, Services and their endpoints, NetworkPolicies and the pods each isolates, each node's
+routes and each pod's resolv.conf — printed before anything runs, so a scenario can be
+checked by eye."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pktsim.model.policy import POLICY_TYPES, enforces_policy
 from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ def cluster_report(cluster: Cluster) -> str:
             f"eth0 {mac_str(info.mac)} veth {info.veth}"
         out.append(f"  {info.key:<40} {info.node:<10} {info.ip!s:<15} {where}{ready}")
     out += _services(cluster)
+    out += _policies(cluster)
     topo = cluster.build()
     for name, ns in sorted(topo.node_ns.items()):
         out += ["", f"ip route ({name}):"]
@@ -57,6 +60,29 @@ def _services(cluster: Cluster) -> list[str]:
                             for e in port.endpoints) or "no endpoints"
             out.append(f"      {port.name or '-'} {port.spec.port}/{port.protocol}{node_port}"
                        f" -> {eps}")
+    return out
+
+
+def _policies(cluster: Cluster) -> list[str]:
+    """Every NetworkPolicy, its policy types and the pods it isolates per direction.
+
+    hostNetwork pods are left out: NetworkPolicy applies to pods with their own network
+    namespace (Calico makes workload endpoints only for those)."""
+    model = cluster.model
+    if not model.network_policies:
+        return []
+    network = model.config.network
+    state = "enforced" if enforces_policy(network) else "not enforced"
+    out = ["", f"network policies ({state} by network {network}):"]
+    pods = sorted((p for p in model.pods.values() if not p.pod.host_network),
+                  key=lambda p: p.key)
+    for policy in sorted(model.network_policies, key=lambda p: p.key):
+        out.append(f"  {policy.key:<40} {', '.join(policy.policy_types):<16} "
+                   f"podSelector {policy.pod_selector.text()}")
+        chosen = [p.key for p in pods if policy.selects(p.pod.namespace, p.pod.labels)]
+        for direction in POLICY_TYPES:
+            if direction in policy.policy_types:
+                out.append(f"      isolates for {direction}: {', '.join(chosen) or 'no pods'}")
     return out
 
 

@@ -24,11 +24,13 @@ from pktsim.model.objects import (
     Service,
     Source,
 )
+from pktsim.model.policy import NetworkPolicy
 from pktsim.scenario.addons import with_addons
 from pktsim.scenario.cluster import read_cluster
 from pktsim.scenario.fields import Check, Ctx, Obj
 from pktsim.scenario.meta import Meta, peek_key, read_meta
 from pktsim.scenario.pods import PodMemo, read_node, read_pod
+from pktsim.scenario.policies import policy_warnings, read_network_policy
 from pktsim.scenario.services import check_node_ports, read_endpoint_slice, read_service
 from pktsim.scenario.stream import Document, read_stream
 from pktsim.scenario.syntax import dns1035_label, dns_label, dns_subdomain
@@ -51,7 +53,7 @@ class State:
     entries: list[Pod | Workload] = field(default_factory=list)  # in creation order
     services: list[Service] = field(default_factory=list)
     slices: list[EndpointSlice] = field(default_factory=list)
-    policies: list[dict[str, object]] = field(default_factory=list)
+    policies: list[NetworkPolicy] = field(default_factory=list)
     flows: list[Flow] = field(default_factory=list)
     flow_numbers: list[int] = field(default_factory=lambda: [0])
     flow_names: dict[str, str] = field(default_factory=dict)  # name -> where first given
@@ -115,10 +117,9 @@ def _slice(state: State, doc: Obj, meta: Meta, source: Source) -> None:
 
 
 def _policy(state: State, doc: Obj, meta: Meta, source: Source) -> None:
-    doc.mapping("spec")  # type check only: the policy is kept as written
+    policy = read_network_policy(doc, meta, source)
     if state.define(doc.ctx, "NetworkPolicy", meta.key):
-        metadata = doc.data.get("metadata") or {}
-        state.policies.append({**doc.data, "metadata": {**metadata, "namespace": meta.namespace}})
+        state.policies.append(policy)
 
 
 def _cluster(state: State, doc: Obj, meta: Meta, source: Source) -> None:
@@ -232,6 +233,7 @@ def assemble(state: State, seed: int | None) -> Scenario:
         state.namespaces.setdefault(name, {})
     labels = {ns: {**state.namespaces[ns], "kubernetes.io/metadata.name": ns}
               for ns in sorted(state.namespaces)}
+    state.warnings += policy_warnings(state.policies, config.network)
     return Scenario(config=config, namespaces=sorted(state.namespaces), nodes=state.nodes,
                     pods=pods, services=state.services, endpoint_slices=state.slices,
                     network_policies=state.policies, flows=state.flows,

@@ -286,7 +286,7 @@ def test_endpoint_slices_without_service_or_ipv4_are_skipped() -> None:
     assert "addressType IPv6 not modelled" in s.warnings[1]
 
 
-def test_network_policy_is_kept_raw_with_its_namespace() -> None:
+def test_network_policy_is_read_with_its_namespace() -> None:
     s = load("""
         apiVersion: networking.k8s.io/v1
         kind: NetworkPolicy
@@ -294,8 +294,8 @@ def test_network_policy_is_kept_raw_with_its_namespace() -> None:
         spec: {podSelector: {}, policyTypes: [Ingress]}
     """)
     policy = s.network_policies[0]
-    assert policy["metadata"] == {"name": "deny", "namespace": "default"}
-    assert policy["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert (policy.key, policy.policy_types, policy.ingress) == ("default/deny", ("Ingress",), ())
+    assert policy.pod_selector.empty
 
 
 def test_cluster_fields() -> None:
