@@ -75,6 +75,7 @@ class DropReason(enum.Enum):
     TCP_INVALID = "TCP segment matches no connection state"
     STORM = "storm limit reached: frame loops in the topology"
     RULE = "dropped by a rule"
+    POLICY = "dropped by network policy"  # a DROP in a chain the policy engine owns (felix)
     CONNTRACK_FULL = "nf_conntrack: table full, dropping packet"
     QUEUE_FULL = "neighbour queue full"
 

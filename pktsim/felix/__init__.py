@@ -1,4 +1,146 @@
-"""Calico's felix, iptables dataplane: the tables and IP sets a Calico node has.
+"""Calico's felix, iptables dataplane: the tables and IP sets of one Calico node.
 
-``names`` holds felix's naming (chains, rule hashes, IP sets, marks).
+``node_felix`` gives what felix programs on a node — its chains in the filter and nat
+tables (``static``: the fixed ones; ``endpoints``: one pair per local workload, dispatch,
+profiles; ``policy``: the NetworkPolicies that select a local workload), the jumps it
+inserts at the top of the kernel's chains and appends to ``FORWARD``, and its IP sets.
+``install`` loads that into a node's netfilter next to kube-proxy's rules, as felix's
+``iptables-restore --noflush`` and ``ipset restore`` leave a real node.  ``names`` holds
+felix's naming (chains, rule hashes, IP sets, marks).
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pktsim.felix.endpoints import dispatch_chains, profile_chains, workload_chain
+from pktsim.felix.policy import Sets, World, policy_chains
+from pktsim.felix.rules import FChain, FRule, jump, tokens
+from pktsim.felix.static import (
+    ALL_HOSTS,
+    ALL_POOLS,
+    ALL_VXLAN,
+    HOOK_JUMPS,
+    MASQ_POOLS,
+    Config,
+    filter_chains,
+    forward_append,
+    nat_chains,
+)
+from pktsim.model.cluster import PodInfo
+from pktsim.model.policy import NetworkPolicy, policies_selecting
+from pktsim.netfilter.hooks import Netfilter
+from pktsim.netfilter.save import parse_rule
+
+# the chains whose DROP is a policy verdict (``Netfilter.policy_chains``)
+POLICY_CHAINS = ("cali-tw-", "cali-fw-", "cali-pi-", "cali-po-", "cali-gi-", "cali-go-")
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What felix on one node knows: its config, the cluster's workloads and policies."""
+
+    config: Config
+    local: tuple[PodInfo, ...]  # this node's workloads (PodInfo.veth: the cali interface)
+    world: World
+    policies: tuple[NetworkPolicy, ...]
+    host_ips: tuple[str, ...]  # every node's address (all-hosts-net, all-vxlan-net)
+    pools: tuple[tuple[str, bool], ...]  # (cidr, natOutgoing) per IP pool
+
+
+@dataclass(slots=True)
+class NodeFelix:
+    """felix's program for one node, in felix's own spelling."""
+
+    chains: dict[str, list[FChain]] = field(default_factory=dict)  # table -> chains
+    inserts: dict[str, dict[str, list[FRule]]] = field(default_factory=dict)
+    appends: dict[str, dict[str, list[FRule]]] = field(default_factory=dict)
+    sets: Sets = field(default_factory=Sets)
+
+    def restore_text(self) -> str:
+        """The iptables-restore text felix writes (``--noflush``: kernel chains untouched
+        but for the rules it inserts and appends)."""
+        lines = []
+        for table, chains in self.chains.items():
+            lines.append(f"*{table}")
+            lines += [f":{c.name} - [0:0]" for c in chains]
+            for c in chains:
+                lines += c.lines()
+            for hook, rules in self.inserts.get(table, {}).items():
+                lines += FChain(hook, tuple(rules)).lines()
+            for hook, rules in self.appends.get(table, {}).items():
+                lines += FChain(hook, tuple(rules)).lines()
+            lines.append("COMMIT")
+        return "".join(line + "\n" for line in lines)
+
+
+def node_felix(inputs: Inputs) -> NodeFelix:
+    """Everything felix programs on the node ``inputs`` describes."""
+    out = NodeFelix()
+    _global_sets(inputs, out.sets)
+    filt = filter_chains(inputs.config)
+    filt += dispatch_chains([w.veth for w in inputs.local])
+    active: dict[str, NetworkPolicy] = {}
+    profiles: dict[str, None] = {}
+    for w in sorted(inputs.local, key=lambda w: w.veth):
+        ns, labels = w.pod.namespace, w.pod.labels
+        mine = [f"kns.{ns}", f"ksa.{ns}.default"]
+        profiles.update(dict.fromkeys(mine))
+        for direction in ("Ingress", "Egress"):
+            selecting = policies_selecting(inputs.policies, ns, labels, direction)
+            active.update((p.key, p) for p in selecting)
+            chain, groups = workload_chain(w.veth, direction, selecting, mine)
+            filt += [chain, *groups]
+    for policy in sorted(active.values(), key=lambda p: p.key):
+        filt += policy_chains(policy, inputs.world, out.sets)
+    for profile in profiles:
+        filt += profile_chains(profile)
+    out.chains = {"filter": _unique(filt), "nat": nat_chains(inputs.config)}
+    out.inserts = {table: {hook: [FRule(action=jump(target))]
+                           for hook, target in hooks.items()}
+                   for table, hooks in HOOK_JUMPS.items()}
+    out.appends = {"filter": {"FORWARD": forward_append()}}
+    return out
+
+
+def _unique(chains: list[FChain]) -> list[FChain]:
+    """Group chains shared by several endpoints are programmed once."""
+    seen: dict[str, FChain] = {}
+    for c in chains:
+        seen.setdefault(c.name, c)
+    return list(seen.values())
+
+
+def _global_sets(inputs: Inputs, sets: Sets) -> None:
+    """The sets the static chains use (``IPSetIDAllHostNets`` … in rule_defs.go)."""
+    cfg = inputs.config
+    if cfg.ipip:
+        sets.add(ALL_HOSTS, "hash:net", inputs.host_ips)
+    if cfg.vxlan:
+        sets.add(ALL_VXLAN, "hash:net", inputs.host_ips)
+    if cfg.nat_outgoing:
+        sets.add(MASQ_POOLS, "hash:net", [c for c, nat in inputs.pools if nat])
+        sets.add(ALL_POOLS, "hash:net", [c for c, _ in inputs.pools])
+
+
+def install(nf: Netfilter, program: NodeFelix) -> None:
+    """Load ``program`` into ``nf``: IP sets first (the rules name them), then chains, the
+    inserted jumps at the top of the kernel chains, the appended rules at their end."""
+    nf.ipsets.restore(program.sets.restore_text())
+    for table, chains in program.chains.items():
+        t = nf.table(table)
+        for c in chains:
+            t.new_chain(c.name)
+        for c in chains:
+            chain = t[c.name]
+            for line in c.lines():
+                chain.append(parse_rule(tokens(line)[1]))
+    for table, hooks in program.inserts.items():
+        for hook, rules in hooks.items():
+            for i, line in enumerate(FChain(hook, tuple(rules)).lines()):
+                nf.table(table)[hook].insert(i, parse_rule(tokens(line)[1]))
+    for table, hooks in program.appends.items():
+        for hook, rules in hooks.items():
+            for line in FChain(hook, tuple(rules)).lines():
+                nf.table(table)[hook].append(parse_rule(tokens(line)[1]))
+    nf.policy_chains = POLICY_CHAINS

@@ -98,6 +98,8 @@ class Netfilter:
         self._nat_rng = random.Random(rng.getrandbits(64))  # NAT port choices
         self._pending: dict[int, _Ctx] = {}
         self.ipsets = IpSets()  # the namespace's IP sets (felix's, on Calico)
+        # chains whose DROP is a network-policy verdict (felix's endpoint and policy chains)
+        self.policy_chains: tuple[str, ...] = ()
         self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type,
                              self._addr_type_on, self.ipsets)
         self._memo = WalkMemo()
@@ -280,7 +282,9 @@ class Netfilter:
             self._reject(p, pkt, ctx, out.target, out, detail)
             return None
         why = f"{table} {p.hook}: {'DROP' if hit else 'policy DROP'} ({out.path_text()})"
-        p.r.drop(DropReason.RULE, p.iface, p.frame, why, detail)
+        policy = hit is not None and hit.chain.startswith(self.policy_chains)
+        p.r.drop(DropReason.POLICY if policy else DropReason.RULE, p.iface, p.frame, why,
+                 detail)
         return None
 
     def _reject(self, p: _Pkt, pkt: bytes, ctx: _Ctx, target: Reject, out: Outcome,
