@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint bench fuzz notebooks clean captures
+.PHONY: demo test test-fast lint bench fuzz notebooks notebook-outputs clean captures
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ $(NB_STAMP): $(STAMP)
 
 notebooks: $(NB_STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# run every notebook top to bottom and store its outputs (committed: the repository shows
+# them rendered; tests/docs/test_notebooks.py checks they are current).  The `notebook-run`
+# extra (nbclient, nbconvert, ipykernel, ...) comes with $(STAMP); from the command line,
+# `$(BIN)/jupyter nbconvert --to notebook --execute notebooks/01-tour.ipynb` works too.
+notebook-outputs: $(STAMP)
+	$(BIN)/python notebooks/execute.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -12,40 +12,80 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pktsim import __version__
 from pktsim.errors import ScenarioError, ScenarioErrors
 
 NETWORKS = ("routes", "vxlan", "ipip")
+# `run` without flows writes a folder with an empty capture: say why, once (exit status 0)
+NOTHING_SENT = ("pktsim: nothing was sent: no `kind: Traffic` document with flows was given "
+                "(containers' `command`s are not run; docs/scenario.md §4)")
+
+
+DOC = "docs/scenario.md"
+SCENARIO_HELP = ("scenario file(s): Kubernetes YAML or JSON (Pods, Deployments, Services, "
+                 "EndpointSlices, ...), pktsim's `kind: Cluster` and `kind: Traffic`; "
+                 "'-' reads standard input; several are read in order as one stream")
+SEED_HELP = "seed of every generated name, address and random choice (default: the Cluster's)"
+FORCE_HELP = "replace the output folder when it exists and is not empty"
+
+
+def _sub(sub: argparse._SubParsersAction, name: str, summary: str,
+         section: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does and where the reference is."""
+    return sub.add_parser(name, help=summary, description=f"{summary}. {description}",
+                          epilog=f"Reference: {DOC} ({section}).")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pktsim", description="Packet-level emulator of "
-                                "Kubernetes networking: real frames, Wireshark captures.")
+                                "Kubernetes networking: real frames, Wireshark captures.",
+                                epilog=f"The scenario format, commands and output folder: "
+                                f"{DOC}.")
+    p.add_argument("--version", action="version", version=f"pktsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the built-in cluster through the guide's paths")
-    demo.add_argument("--out", default="captures/demo")
-    demo.add_argument("--network", choices=NETWORKS, default="routes")
-    demo.add_argument("--quiet", action="store_true")
-    demo.add_argument("--force", action="store_true", help="replace a non-empty --out")
-    run = sub.add_parser("run", help="run every flow of the scenario files")
-    run.add_argument("scenario", nargs="+")
-    run.add_argument("--out", default="out")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--force", action="store_true", help="replace a non-empty --out")
-    run.add_argument("--quiet", action="store_true")
-    check = sub.add_parser("check", help="validate the input and print the cluster")
-    check.add_argument("scenario", nargs="+")
-    check.add_argument("--seed", type=int)
-    trace = sub.add_parser("trace", help="one flow, hop by hop")
-    trace.add_argument("scenario", nargs="+")
-    trace.add_argument("--from", dest="src", required=True)
-    trace.add_argument("--to", dest="dst", required=True)
-    trace.add_argument("--protocol", choices=("tcp", "udp", "icmp"), default="tcp")
-    trace.add_argument("--port", type=int)
-    trace.add_argument("--ttl", type=int, help="IP TTL of the packets sent (default 64)")
-    trace.add_argument("--count", type=int, default=1)
-    trace.add_argument("--out", default="")
-    trace.add_argument("--seed", type=int)
-    trace.add_argument("--format", choices=("text", "json"), default="text")
+    demo = _sub(sub, "demo", "run the built-in cluster through the guide's paths", "§6",
+                "Prints each path as a story and writes the output folder.")
+    demo.add_argument("--out", default="captures/demo", metavar="DIR",
+                      help="output folder (default: %(default)s)")
+    demo.add_argument("--network", choices=NETWORKS, default="routes",
+                      help="how nodes reach each other's pods (default: %(default)s)")
+    demo.add_argument("--quiet", action="store_true", help="print nothing, no progress")
+    demo.add_argument("--force", action="store_true", help=FORCE_HELP)
+    run = _sub(sub, "run", "run every flow of the scenario files", "§4, §6, §7",
+               "Flows are the `kind: Traffic` documents' spec.flows; containers' "
+               "`command`s are not run. Prints one line per flow.")
+    run.add_argument("scenario", nargs="+", metavar="SCENARIO", help=SCENARIO_HELP)
+    run.add_argument("--out", default="out", metavar="DIR",
+                     help="output folder (default: %(default)s)")
+    run.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
+    run.add_argument("--force", action="store_true", help=FORCE_HELP)
+    run.add_argument("--quiet", action="store_true", help="print no flow lines, no progress")
+    check = _sub(sub, "check", "validate the input and print the cluster", "§1-§6",
+                 "Builds the cluster without running anything: nodes, pods, services, "
+                 "routes, resolv.conf, flows.")
+    check.add_argument("scenario", nargs="+", metavar="SCENARIO", help=SCENARIO_HELP)
+    check.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
+    trace = _sub(sub, "trace", "one flow, hop by hop", "§4 Sources and Targets, §6",
+                 "Runs only this flow (not the scenario's Traffic) and prints every packet "
+                 "device by device.")
+    trace.add_argument("scenario", nargs="+", metavar="SCENARIO", help=SCENARIO_HELP)
+    trace.add_argument("--from", dest="src", required=True, metavar="SRC",
+                       help="source: NAMESPACE/POD[/CONTAINER], node:NAME, external[:NAME]")
+    trace.add_argument("--to", dest="dst", required=True, metavar="DST",
+                       help="target: A.B.C.D, NAMESPACE/POD, node:NAME, external[:NAME], a DNS "
+                       "name or http://HOST[:PORT]/PATH; with or without :PORT")
+    trace.add_argument("--protocol", choices=("tcp", "udp", "icmp"), default="tcp",
+                       help="(default: %(default)s)")
+    trace.add_argument("--port", type=int, metavar="N", help="destination port (tcp, udp)")
+    trace.add_argument("--ttl", type=int, metavar="N",
+                       help="IP TTL of the packets sent (default 64)")
+    trace.add_argument("--count", type=int, default=1, metavar="N",
+                       help="connections, datagrams or echo requests (default: %(default)s)")
+    trace.add_argument("--out", default="", metavar="DIR",
+                       help="also write the output folder (default: nothing written)")
+    trace.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
+    trace.add_argument("--format", choices=("text", "json"), default="text",
+                       help="json: the trace events as trace.jsonl (default: %(default)s)")
     return p
 
 
@@ -132,6 +172,8 @@ def _run(args: argparse.Namespace) -> int:
     cluster = load(*args.scenario, seed=args.seed)
     for warning in cluster.scenario.warnings:
         print(f"pktsim: warning: {warning}", file=sys.stderr)
+    if not cluster.flows:
+        print(NOTHING_SENT, file=sys.stderr)
     progress = None if args.quiet else Progress()
     result = cluster.run(args.out, force=args.force, progress=progress)
     if progress is not None:

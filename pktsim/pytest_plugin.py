@@ -8,10 +8,19 @@
   folder, in fact), and the report says where — ready to open in Wireshark.
 * A hypothesis profile ``pktsim`` (derandomized, 50 examples, no deadline) for CI:
   ``pytest --hypothesis-profile pktsim``.
+
+Safe under pytest-xdist (``pytest -n 2``): each worker writes only the folders of the tests
+it ran, every test has a folder of its own (the name is the test id made safe for a file
+name, plus a hash of the id, so two ids that read alike never share one), each is written
+to a temporary folder beside it and renamed into place, and the folders of an earlier
+session are removed once, by the process that is not a worker, before any test runs.
+With ``--hypothesis-profile pktsim`` every worker draws the same examples a single process
+would (derandomized), so a failure found under ``-n`` is found without it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Callable, Generator, Iterator
@@ -22,6 +31,7 @@ import pytest
 
 import pktsim
 from pktsim import api
+from pktsim.sinks.output import atomic_dir
 
 try:  # the profile is registered only where hypothesis is installed
     from hypothesis import settings
@@ -31,11 +41,30 @@ except ImportError:  # pragma: no cover
     pass
 
 _KEY = pytest.StashKey[list[api.Result]]()
+MARKER = ".pktsim-failures"  # in a folder the plugin made: it may remove that folder
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--pktsim-artifacts", default=".pktsim-failures",
                      help="where pktsim writes the capture and trace of a failing test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Remove the failure folders of an earlier session, once: in the main process (an
+    xdist worker has ``workerinput``), and only a folder this plugin made (it holds the
+    marker file), never one the user pointed ``--pktsim-artifacts`` at by mistake."""
+    if hasattr(config, "workerinput"):
+        return
+    folder = Path(str(config.getoption("--pktsim-artifacts")))
+    if (folder / MARKER).is_file():
+        shutil.rmtree(folder)
+
+
+def folder_name(nodeid: str) -> str:
+    """A file name for a test id: readable, at most ~120 characters, unique (a hash of the
+    id: ``test[a b]`` and ``test[a_b]`` would otherwise both be ``test_a_b_``)."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[:110].strip("._") or "test"
+    return f"{readable}-{hashlib.sha256(nodeid.encode()).hexdigest()[:8]}"
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +106,9 @@ def pytest_runtest_makereport(item: pytest.Item,
     if not runs:
         return
     folder = Path(str(item.config.getoption("--pktsim-artifacts")))
-    dest = folder / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)
-    written = _write(runs[-1], dest)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).touch()
+    written = _write(runs[-1], folder / folder_name(item.nodeid))
     if written is not None:
         report.sections.append(("pktsim", f"capture of the failing run: "
                                 f"{written / 'capture.pcapng'} (trace: {written / 'trace.txt'})"))
@@ -88,8 +118,7 @@ def _write(result: api.Result, dest: Path) -> Path | None:
     if result.memory is not None:
         return result.write(dest)
     if result.out is not None and result.out.exists():
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(result.out, dest)
+        with atomic_dir(dest) as tmp:  # the copy appears whole, or not at all
+            shutil.copytree(result.out, tmp, dirs_exist_ok=True)
         return dest
     return None

@@ -274,11 +274,11 @@ class ResolveApp:
             if res.ok:
                 self.result.end(FlowStatus.OK)
             else:
-                self.result.end(FlowStatus.DNS_ERROR, res.status)
+                self.result.end(FlowStatus.DNS_ERROR, lookup_reason(res))
             return
         addresses = [a for a in res.addresses if ":" not in a]
         if not addresses:
-            self.result.end(FlowStatus.UNRESOLVED, f"could not resolve ({res.status})")
+            self.result.end(FlowStatus.UNRESOLVED, unresolved_reason(res))
             return
         app = self.then(addresses)
         if app is not None:
@@ -287,9 +287,40 @@ class ResolveApp:
 
 
 def describe(res: Resolution) -> str:
-    """One line: the name that answered and its records, as ``host`` would print them."""
+    """One line: the name that answered and its records, as ``host`` would print them (a
+    record in the answers to both A and AAAA, a CNAME, is said once)."""
     if not res.answers:
         return f"{res.name}: {res.status}"
-    records = [f"{rr.name} {rr.ttl} {dns.rdatatype.to_text(rr.rdtype)} {item}"
-               for message in res.answers for rr in message.answer for item in rr]
+    records = dict.fromkeys(f"{rr.name} {rr.ttl} {dns.rdatatype.to_text(rr.rdtype)} {item}"
+                            for message in res.answers for rr in message.answer for item in rr)
     return f"{res.fqdn}: {res.status}; " + ("; ".join(records) or "no records")
+
+
+def _cname_target(res: Resolution) -> str:
+    """The last name of the answers' CNAME chain ('' when there is none)."""
+    targets = [str(item.target) for message in res.answers for rr in message.answer
+               if rr.rdtype == dns.rdatatype.CNAME for item in rr]
+    return targets[-1] if targets else ""
+
+
+def unresolved_reason(res: Resolution) -> str:
+    """Why a name gave no IPv4 address to connect to.  An answer can be NOERROR and still
+    hold none: an ExternalName Service is a CNAME, and when nothing answers for its target
+    the answer is the CNAME alone (glibc's getaddrinfo then fails with EAI_NODATA, "No
+    address associated with hostname"); or the name has only AAAA records."""
+    if not res.ok:
+        return f"could not resolve ({res.status})"
+    target = _cname_target(res)
+    if target:
+        return f"could not resolve (NO_DATA: {res.fqdn} is a CNAME for {target}, no address)"
+    if res.addresses:
+        return "could not resolve (NO_DATA: IPv6 addresses only)"
+    return "could not resolve (NO_DATA: no address)"
+
+
+def lookup_reason(res: Resolution) -> str:
+    """A lookup flow's error in the words of its status: ``DNS error (HOST_NOT_FOUND)``;
+    NO_DATA (the name exists, without a record of the type asked) says which type."""
+    if res.status == "NO_DATA":
+        return f"DNS error (NO_DATA: no {'/'.join(res.qtypes)} record)"
+    return f"DNS error ({res.status})"

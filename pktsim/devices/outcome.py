@@ -113,6 +113,9 @@ class FlowResult:
         return self.reason or self.status.value
 
     def line(self) -> str:
-        extra = f" — {self.notes[-1]}" if self.notes else ""
-        return (f"{self.flow}: {self.kind} to {self.target}: {self.text()} "
+        """``NAME: KIND to TARGET: STATUS (A/S answered) — LAST NOTE``; the note is left out
+        when it only repeats the status (``connection refused — connection refused``)."""
+        text = self.text()
+        extra = f" — {self.notes[-1]}" if self.notes and self.notes[-1] != text else ""
+        return (f"{self.flow}: {self.kind} to {self.target}: {text} "
                 f"({self.answered}/{self.sent} answered){extra}")

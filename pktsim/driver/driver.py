@@ -74,6 +74,11 @@ class Driver:
         self._wakeups: dict[int, int] = {}  # id(device) -> deadline scheduled
         self._hops: dict[int, int] = {}
         self._next_pid = 1
+        # packet id -> the number the trace shows: packets are numbered in the order they
+        # first appear in the trace, not the order they were made (a SYN waiting for ARP is
+        # made before the ARP request that goes out first); bounded as ``_hops``
+        self._shown: dict[int, int] = {}
+        self._next_shown = 1
         self.interfaces: list[Interface] = []
         self.listeners: list[Callable[[TraceEvent], None]] = []
         self._summaries: dict[bytes, str] = {}  # frame bytes -> summary, bounded
@@ -89,6 +94,19 @@ class Driver:
         pid = self._next_pid
         self._next_pid += 1
         return pid
+
+    def _number(self, pid: int | None) -> int | None:
+        """The trace's number of packet ``pid``: the next one at its first event."""
+        if pid is None:
+            return None
+        shown = self._shown.get(pid)
+        if shown is None:
+            shown = self._shown[pid] = self._next_shown
+            self._next_shown += 1
+            if len(self._shown) > HOP_COUNTS:  # forget the oldest: memory stays flat
+                for old in list(islice(self._shown, HOP_COUNTS // 8)):
+                    del self._shown[old]
+        return shown
 
     def add_interface(self, iface: Interface) -> Interface:
         self.interfaces.append(iface)
@@ -164,12 +182,12 @@ class Driver:
         steps = reaction.steps
         notes: dict[int, str] = {}
         if steps:
-            now, host, event = self.now, device.host, self._event
+            now, host, event, number = self.now, device.host, self._event, self._number
             for st in steps:
                 if st.event is Event.DROP:
                     self.stats.drops += 1
-                event(TraceEvent(now, st.flow, st.pid, host, st.iface, st.event, st.summary,
-                                 None, st.detail))
+                event(TraceEvent(now, st.flow, number(st.pid), host, st.iface, st.event,
+                                 st.summary, None, st.detail))
             if reaction.emits:
                 for st in steps:
                     if st.pid is not None and st.event not in _UNNOTED:
@@ -209,7 +227,8 @@ class Driver:
         end = self._ends.get((id(device), emit.port))
         frame = emit.frame
         if end is None:
-            self._event(TraceEvent(self.now, frame.flow, frame.pid, device.host, emit.port,
+            self._event(TraceEvent(self.now, frame.flow, self._number(frame.pid), device.host,
+                                   emit.port,
                                    Event.DROP, f"drop: {DropReason.PORT_DOWN.value}", None,
                                    Drop(DropReason.PORT_DOWN)))
             return
@@ -224,7 +243,8 @@ class Driver:
         self.stats.hops += 1
         if hops > self.hop_limit and hops > len(self._ends):
             self.stats.storm_drops += 1
-            self._event(TraceEvent(self.now, frame.flow, frame.pid, device.host, emit.port,
+            self._event(TraceEvent(self.now, frame.flow, self._number(frame.pid), device.host,
+                                   emit.port,
                                    Event.DROP, f"drop: {DropReason.STORM.value} ({hops} hops)",
                                    None, Drop(DropReason.STORM)))
             return
@@ -261,8 +281,8 @@ class Driver:
             t_abs = self.start_time_ns + self.now
             for fn in self._frame_fns:
                 fn(t_abs, iface, direction, data, comment)
-        self._event(TraceEvent(self.now, frame.flow, frame.pid, iface.host, iface.name, event,
-                               text, number))
+        self._event(TraceEvent(self.now, frame.flow, self._number(frame.pid), iface.host,
+                               iface.name, event, text, number))
 
     def _event(self, event: TraceEvent) -> None:
         for fn in self._event_fns:

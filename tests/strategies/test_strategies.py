@@ -112,7 +112,7 @@ def test_lookups_of_missing_names_are_nxdomain(data: st.DataObject) -> None:
     assert (result.flows[0].status == "ok") != missing, result.flows[0].line()
     if missing:
         assert result.flows[0].status is FlowStatus.DNS_ERROR
-        assert result.flows[0].reason == "HOST_NOT_FOUND"
+        assert result.flows[0].reason == "DNS error (HOST_NOT_FOUND)"
 
 
 # -- shrinking ------------------------------------------------------------------------------
