@@ -69,7 +69,7 @@ class NodeFelix:
             for hook, rules in self.inserts.get(table, {}).items():
                 lines += FChain(hook, tuple(rules)).lines()
             for hook, rules in self.appends.get(table, {}).items():
-                lines += FChain(hook, tuple(rules)).lines()
+                lines += FChain(hook, tuple(rules)).lines(f"{hook}*appends*")
             lines.append("COMMIT")
         return "".join(line + "\n" for line in lines)
 
@@ -138,9 +138,9 @@ def install(nf: Netfilter, program: NodeFelix) -> None:
     for table, hooks in program.inserts.items():
         for hook, rules in hooks.items():
             for i, line in enumerate(FChain(hook, tuple(rules)).lines()):
-                nf.table(table)[hook].insert(i, parse_rule(tokens(line)[1]))
+                nf.table(table)[hook].insert(i + 1, parse_rule(tokens(line)[1]))
     for table, hooks in program.appends.items():
         for hook, rules in hooks.items():
-            for line in FChain(hook, tuple(rules)).lines():
+            for line in FChain(hook, tuple(rules)).lines(f"{hook}*appends*"):
                 nf.table(table)[hook].append(parse_rule(tokens(line)[1]))
     nf.policy_chains = POLICY_CHAINS

@@ -47,9 +47,13 @@ class FChain:
     name: str
     rules: tuple[FRule, ...]
 
-    def lines(self) -> list[str]:
-        """The chain's rules as felix writes them to iptables-restore."""
-        hashes = rule_hashes(self.name, [r.render(self.name, "HASH") for r in self.rules])
+    def lines(self, hash_name: str = "") -> list[str]:
+        """The chain's rules as felix writes them to iptables-restore.  ``hash_name`` is
+        the name the hashes are computed under: felix hashes the rules it appends to a
+        kernel chain as ``CHAIN*appends*`` (iptables/table.go
+        ``expectedHashesForInsertAppendChain``)."""
+        key = hash_name or self.name
+        hashes = rule_hashes(key, [r.render(key, "HASH") for r in self.rules])
         return [r.render(self.name, h) for r, h in zip(self.rules, hashes, strict=True)]
 
 

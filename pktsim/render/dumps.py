@@ -148,7 +148,8 @@ def conntrack_list(conns: list[Conn], now: int) -> str:
 
 def node_dumps(topo: Topology, now: int) -> dict[str, str]:
     """Per node: ``nodes/NODE/{ip-addr,ip-route,ip-neigh,bridge-fdb,iptables-save,
-    conntrack}.txt`` (the last as ``conntrack -L`` prints it at the end of the run)."""
+    conntrack}.txt`` (the last as ``conntrack -L`` prints it at the end of the run), and
+    ``ipset-save.txt`` where the node has IP sets (felix's, on Calico)."""
     out = {}
     for name, ns in sorted(topo.node_ns.items()):
         out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns)
@@ -159,4 +160,6 @@ def node_dumps(topo: Topology, now: int) -> dict[str, str]:
         if nf is not None:
             out[f"nodes/{name}/iptables-save.txt"] = nf.save()
             out[f"nodes/{name}/conntrack.txt"] = conntrack_list(nf.conntrack.entries(now), now)
+            if nf.ipsets.sets:  # felix's IP sets, on Calico
+                out[f"nodes/{name}/ipset-save.txt"] = nf.ipsets.save()
     return out
