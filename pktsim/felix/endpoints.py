@@ -19,7 +19,6 @@ decide, and a packet no profile accepted is dropped.  Policies are ordered as fe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from os.path import commonprefix
 
 from pktsim.felix.names import (
     DEFAULT_TIER,
@@ -131,7 +130,7 @@ def dispatch_chains(ifaces: list[str]) -> list[FChain]:
     """``cali-from-wl-dispatch`` and ``cali-to-wl-dispatch``, with one level of children
     per next character after the interfaces' common prefix."""
     names = sorted(set(ifaces))
-    common = commonprefix(names) if names else ""
+    common = _common_prefix(names)
     by_prefix: dict[str, list[str]] = {}
     for name in names:
         by_prefix.setdefault(name[: len(common) + 1] if len(name) > len(common) else common,
@@ -153,3 +152,14 @@ def dispatch_chains(ifaces: list[str]) -> list[FChain]:
                                  goto(endpoint_chain(pfx, members[0]))))
         chains += [*children, FChain(root, (*top, end))]
     return chains
+
+
+def _common_prefix(names: list[str]) -> str:
+    """``stringutils.CommonPrefix``: the longest string every name starts with."""
+    if not names:
+        return ""
+    first, last = min(names), max(names)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
