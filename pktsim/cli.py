@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pktsim.errors import ScenarioError, ScenarioErrors
 
-NETWORKS = ("routes", "vxlan", "ipip")
+NETWORKS = ("routes", "vxlan", "ipip", "calico")
 
 
 def _parser() -> argparse.ArgumentParser:

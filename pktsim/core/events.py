@@ -77,6 +77,7 @@ class DropReason(enum.Enum):
     RULE = "dropped by a rule"
     CONNTRACK_FULL = "nf_conntrack: table full, dropping packet"
     QUEUE_FULL = "neighbour queue full"
+    BLACKHOLE = "blackhole route"
 
 
 FRAME_EVENTS = frozenset((Event.RX, Event.TX))  # the steps that are captured frames

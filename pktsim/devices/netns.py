@@ -60,6 +60,10 @@ class IfConfig:
     addrs: list[IPv4Interface] = field(default_factory=list)
     kind: str = "ether"  # loopback | ether | bridge | vxlan | ipip
     up: bool = True
+    # net.ipv4.conf.<dev>.proxy_arp, with neigh.<dev>.proxy_delay 0 (what Calico's CNI
+    # plugin sets on its cali* veths: ``configureSysctls``); a delayed proxy reply
+    # (``pneigh_enqueue``, the kernel's default proxy_delay) is not modelled
+    proxy_arp: bool = False
 
 
 class Hooks(Protocol):
@@ -207,8 +211,26 @@ class Netns:
                                 build.arp(2, iface.mac, tpa, sha, spa))
             r.step(Event.ARP, f"ARP reply {ip_str(tpa)} is-at our {port}", port, frame)
             r.send(port, Frame(reply, self.new_pid(), frame.flow))
+        elif op == 1 and (proxied := self._proxy_route(port, iface, tpa)) is not None:
+            if entry is None or entry.mac != sha:  # neigh_event_ns
+                self._neigh_resolved(now, port, spa, sha, "STALE", r)
+            reply = build.ether(sha, iface.mac, ETH_P_ARP,
+                                build.arp(2, iface.mac, tpa, sha, spa))
+            r.step(Event.ARP, f"ARP reply {ip_str(tpa)} is-at our {port} (proxy ARP: routed "
+                   f"via {proxied.dev})", port, frame)
+            r.send(port, Frame(reply, self.new_pid(), frame.flow))
         elif op == 1:
             r.step(Event.ARP, f"ARP request for {ip_str(tpa)}: not ours, ignored", port, frame)
+
+    def _proxy_route(self, port: str, iface: IfConfig, tpa: bytes) -> Route | None:
+        """``arp_process``'s proxy case (``net/ipv4/arp.c``): forwarding on, the route to the
+        target a unicast one (not local, not a blackhole), and ``arp_fwd_proxy``: proxy_arp
+        on the interface and the route leaving by another device."""
+        if not (iface.proxy_arp and self.forwarding) or self.is_local(tpa):
+            return None
+        route = self.routes.lookup(tpa)
+        ok = route is not None and route.type == "" and route.dev != port
+        return route if ok else None
 
     def _neigh_resolved(self, now: int, dev: str, ip: bytes, mac: bytes, state: str,
                         r: Reaction) -> None:
@@ -231,7 +253,9 @@ class Netns:
         for a in addrs:
             if IPv4Address(target) in a.network:
                 return a.ip.packed
-        return addrs[0].ip.packed if addrs else next(iter(self._local), b"\x00" * 4)
+        # no address on ``dev`` (a cali* veth): inet_select_addr's first address of link
+        # scope or wider on any device (lo's 127.0.0.1 is host scope)
+        return addrs[0].ip.packed if addrs else self._any_ip() or b"\x00" * 4
 
     def _arp_retry(self, now: int, dev: str, ip: bytes, r: Reaction) -> None:
         entry = self.neigh.get(dev, ip)
@@ -298,6 +322,9 @@ class Netns:
             r.drop(DropReason.NO_ROUTE, port, frame, ip_str(dst))
             self.icmp_error(now, 3, 0, pkt, frame, r, in_dev=port)
             return
+        if route.type == "blackhole":  # ip_error: -EINVAL, no ICMP
+            r.drop(DropReason.BLACKHOLE, port, frame, route.text)
+            return
         old = (ttl << 8) | pkt[9]
         csum = update16((pkt[10] << 8) | pkt[11], old, old - 0x100)
         pkt = pkt[:8] + bytes([ttl - 1]) + pkt[9:10] + csum.to_bytes(2, "big") + pkt[12:]
@@ -358,6 +385,11 @@ class Netns:
             r.drop(DropReason.NO_ROUTE, "", frame, ip_str(dst))
             self.l4.local_error(now, pkt, SocketError(FlowStatus.NET_UNREACHABLE,
                                                       "network unreachable"), r, frame)
+            return
+        if route.type == "blackhole":  # ip_route_output: -EINVAL to the socket
+            r.drop(DropReason.BLACKHOLE, "", frame, route.text)
+            self.l4.local_error(now, pkt, SocketError(FlowStatus.INVALID, route.text), r,
+                                frame)
             return
         if self.hooks is not None:
             hooked = self.hooks.hook("OUTPUT", now, pkt, "", route.dev, frame, r)
