@@ -27,12 +27,12 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING, Protocol
 
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
+from pktsim.devices.ifaces import IfConfig, ipv4_problem, pid_counter
 from pktsim.devices.neigh import MCAST_SOLICIT, RETRANS_NS, UNRES_QLEN, NeighTable
 from pktsim.devices.outcome import FlowStatus, SocketError
 from pktsim.devices.routes import Route, RoutingTable
@@ -48,22 +48,6 @@ _IPH = struct.Struct("!BBHHHBBH4s4s")
 LOOPBACK_NET = IPv4Network("127.0.0.0/8")
 LOOPBACK_ADDR = IPv4Interface("127.0.0.1/8")  # every lo's address (immutable, so shared)
 ICMP_ROOM = 576 - 20 - 8  # icmp_send(): the quoted original fits a 576-byte datagram
-
-
-@dataclass(slots=True)
-class IfConfig:
-    """One interface of the namespace as ``ip addr`` shows it."""
-
-    name: str
-    mac: bytes
-    mtu: int = 1500
-    addrs: list[IPv4Interface] = field(default_factory=list)
-    kind: str = "ether"  # loopback | ether | bridge | vxlan | ipip
-    up: bool = True
-    # net.ipv4.conf.<dev>.proxy_arp, with neigh.<dev>.proxy_delay 0 (what Calico's CNI
-    # plugin sets on its cali* veths: ``configureSysctls``); a delayed proxy reply
-    # (``pneigh_enqueue``, the kernel's default proxy_delay) is not modelled
-    proxy_arp: bool = False
 
 
 class Hooks(Protocol):
@@ -94,7 +78,7 @@ class Netns:
         self.tunnel_stack: dict[str, str] = {}
         self._local: dict[bytes, str] = {}
         self._ip_ids: dict[bytes, int] = {}
-        self._pid_counter = new_pid or _counter()
+        self._pid_counter = new_pid or pid_counter()
         from pktsim.devices.l4 import Transport
 
         # the transport holds this namespace only as its IpStack (l4 never imports netns)
@@ -496,24 +480,3 @@ class Netns:
         for name, cfg in self.ifaces.items():
             for addr in cfg.addrs:
                 yield name, addr
-
-
-def ipv4_problem(pkt: bytes) -> str:
-    """What is wrong with an IPv4 header (``ip_rcv_core``'s checks), or ``""``."""
-    if len(pkt) < 20 or pkt[0] >> 4 != 4 or (pkt[0] & 0x0F) < 5:
-        return "bad IPv4 version or header length"
-    ihl = (pkt[0] & 0x0F) * 4
-    total = (pkt[2] << 8) | pkt[3]
-    if total < ihl or total > len(pkt) or len(pkt) < ihl:
-        return f"IPv4 total length {total}"
-    return ""
-
-
-def _counter() -> Callable[[], int]:
-    state = [0]
-
-    def nxt() -> int:
-        state[0] += 1
-        return state[0]
-
-    return nxt
