@@ -58,6 +58,8 @@ def read_cluster(doc: Obj, source: Source) -> ClusterConfig:
         calico = body.mapping("calico")
         cfg.calico = read_pool(calico, cfg.calico, strict=True)
         check_pool(calico, cfg.calico, cfg)
+        if cfg.network != "calico":
+            body.ctx.warn(f"calico has no effect: network is {cfg.network}, not calico")
     cfg.bridge = body.string("bridge", cfg.bridge, check=interface_name)
     cfg.hairpin_mode = body.boolean("hairpinMode", cfg.hairpin_mode)
     cfg.proxy_mode = body.choice("proxyMode", ("iptables",), cfg.proxy_mode)

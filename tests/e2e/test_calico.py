@@ -180,6 +180,13 @@ def test_unallocated_address_of_the_local_block_is_blackholed(tmp_path: Path) ->
     assert not frames_on(result, "node-1:tunl0", "hole")
 
 
+def test_a_node_sending_into_its_blackhole_gets_einval(tmp_path: Path) -> None:
+    flows = "  - {name: hole, from: 'node:node-1', to: 10.244.41.250, protocol: icmp}"
+    result = run(tmp_path, flows=flows)
+    assert result.flows[0].status == FlowStatus.INVALID
+    assert not frames_on(result, "node-1:eth0", "hole")
+
+
 def test_pod_to_outside_leaves_as_the_node(tmp_path: Path) -> None:
     flows = "  - {name: out, from: default/b, to: 'http://203.0.113.10/'}"
     result = run(tmp_path, flows=flows)
