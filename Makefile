@@ -50,7 +50,7 @@ clean:
 	rm -rf $(VENV) captures/demo .pytest_cache .mypy_cache .ruff_cache
 
 captures: $(STAMP)
-	for mode in routes vxlan ipip; do \
+	for mode in routes vxlan ipip calico; do \
 	  $(BIN)/pktsim demo --quiet --force --network $$mode --out captures/demo-$$mode || exit 1; \
 	done
 

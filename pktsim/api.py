@@ -107,7 +107,21 @@ def demo_cluster(network: str = "routes") -> Cluster:
 
     scenario = load_scenario([("<demo>", demo_text())])
     scenario.config.network = network
+    if network == "calico":
+        _follow_pods(scenario, load_scenario([("<demo>", demo_text())]))
     return Cluster(scenario)
+
+
+def _follow_pods(scenario: Scenario, planned: Scenario) -> None:
+    """The demo's flows name pods by the addresses host-local gives them; Calico IPAM gives
+    others, so each such address becomes the same pod's Calico address."""
+    before = {str(p.ip): key for key, p in allocate(planned).pods.items()
+              if not p.pod.host_network}
+    after = allocate(scenario).pods
+    for flow in scenario.flows:
+        for ip, key in before.items():
+            if f"//{ip}:" in flow.target or f"//{ip}/" in flow.target:
+                flow.target = flow.target.replace(f"//{ip}", f"//{after[key].ip}")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 from pktsim import __version__
 from pktsim.errors import ScenarioError, ScenarioErrors
 
-NETWORKS = ("routes", "vxlan", "ipip")
+NETWORKS = ("routes", "vxlan", "ipip", "calico")
 # `run` without flows writes a folder with an empty capture: say why, once (exit status 0)
 NOTHING_SENT = ("pktsim: nothing was sent: no `kind: Traffic` document with flows was given "
                 "(containers' `command`s are not run; docs/scenario.md §4)")

@@ -1,4 +1,4 @@
-"""How a node reaches the other nodes' pods: ``routes``, ``vxlan`` (flannel) or ``ipip`` (Calico).
+"""How a flannel node reaches the other nodes' pods: ``routes``, ``vxlan`` or ``ipip``.
 
 * ``routes`` (kubenet, flannel host-gw: flannel ``pkg/backend/hostgw/hostgw.go``): ``<remote
   podCIDR> via <remote InternalIP> dev eth0`` — the pod packet crosses the node network
@@ -9,10 +9,16 @@
   flannel.1 onlink``, a permanent neighbour ``<remote .0> lladdr <remote VTEP MAC>`` and a
   permanent FDB entry ``<remote VTEP MAC> dst <remote node IP>``: "1 route, 1 arp entry and 1
   FDB entry per host".
-* ``ipip`` (Linux ``net/ipv4/ipip.c``, whose fallback device is ``tunl0``; Calico
-  ``calico/networking/mtu.md``: 20 bytes of overhead): ``tunl0`` (MTU 1480, address
-  ``<podCIDR>.0/32``) and per remote node
-  ``<remote podCIDR> via <remote node IP> dev tunl0 onlink`` as Calico's BIRD installs it.
+* ``ipip`` (flannel's IPIP backend, ``pkg/backend/ipip/ipip.go``: ``configureIPIPDevice``
+  and ``GetRoute``; the device is Linux ``net/ipv4/ipip.c``): ``flannel.ipip`` (``local``
+  the node's IP, ttl inherit, nopmtudisc, MTU the external interface's less 20: 1480,
+  address ``<podCIDR>.0/32``) and per remote node ``<remote podCIDR> via <remote node IP>
+  dev flannel.ipip onlink``, with the ``cbr0`` bridge as every flannel mode.
+  ``DirectRouting`` (routes via ``eth0`` to nodes on the same subnet) is off, flannel's
+  default; the kernel's own ``tunl0`` fallback device, which loading ``ipip`` creates down
+  and unused, is left out.
+
+``network: calico`` is not here: Calico has no bridge (``pktsim.build.calico``).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from pktsim.build.topology import Topology
 
 MTU = {"routes": 1500, "vxlan": 1450, "ipip": 1480}  # pod eth0, bridge and tunnel MTUs
+IPIP_DEV = "flannel.ipip"  # ipip.go tunnelName
 
 
 def pod_mtu(network: str) -> int:
@@ -98,15 +105,15 @@ def _vxlan(topo: Topology, node: NodeInfo) -> None:
 
 def _ipip(topo: Topology, node: NodeInfo) -> None:
     ns, driver = topo.node_ns[node.name], topo.driver
-    ns.add_iface("tunl0", b"", mtu=MTU["ipip"], kind="ipip")
-    ns.add_addr("tunl0", IPv4Interface(f"{node.pod_cidr.network_address}/32"))
-    ns.add_iface("tunl0.stack", b"\x00" * 6, kind="stack")
-    ns.tunnel_stack["ipip"] = "tunl0.stack"
-    dev = IpipDevice(node.name, "tunl0", local_ip=node.ip.packed, seed=topo.model.config.seed)
-    add_routes(topo, node, "tunl0", onlink=True, via=lambda other: other.ip)
+    ns.add_iface(IPIP_DEV, b"", mtu=MTU["ipip"], kind="ipip")
+    ns.add_addr(IPIP_DEV, IPv4Interface(f"{node.pod_cidr.network_address}/32"))
+    ns.add_iface(f"{IPIP_DEV}.stack", b"\x00" * 6, kind="stack")
+    ns.tunnel_stack["ipip"] = f"{IPIP_DEV}.stack"
+    dev = IpipDevice(node.name, IPIP_DEV, local_ip=node.ip.packed, seed=topo.model.config.seed)
+    add_routes(topo, node, IPIP_DEV, onlink=True, via=lambda other: other.ip)
     iface = driver.add_interface(Interface(
-        node.name, "tunl0", LinkType.RAW, description="Calico IP-in-IP device (ipip, ttl "
-        "inherit, nopmtudisc), MTU 1480"))
-    driver.connect(ns, "tunl0", iface, dev, "dev", None, latency=0, raw_ip=True)
-    driver.connect(ns, "tunl0.stack", None, dev, "stack", None, latency=0)
+        node.name, IPIP_DEV, LinkType.RAW, description=f"flannel IP-in-IP device (ipip local "
+        f"{node.ip}, ttl inherit, nopmtudisc), MTU 1480"))
+    driver.connect(ns, IPIP_DEV, iface, dev, "dev", None, latency=0, raw_ip=True)
+    driver.connect(ns, f"{IPIP_DEV}.stack", None, dev, "stack", None, latency=0)
     topo.tunnels[node.name] = dev

@@ -1,4 +1,4 @@
-"""Model -> devices: what kubelet, the CNI bridge plugin and the node's setup create.
+"""Model -> devices: what kubelet, the CNI plugin and the node's setup create.
 
 Per node: the root namespace (``forwarding`` on) with ``lo``, ``eth0`` on the node network and
 the bridge interface (``cbr0``, the pods' gateway ``.1``); a learning ``Bridge``; the routes to
@@ -6,6 +6,8 @@ every other node's pod CIDR.  Per pod: a pause sandbox namespace with ``lo`` and
 veth pair whose host side (``vethXXXXXXXX``, hairpin per ``hairpinMode``) is a bridge port, a
 default route via the gateway, and a server on every declared ``containerPort``.  Pods with
 ``hostNetwork`` share the node's namespace.  All nodes' ``eth0`` meet on one switch.
+``network: calico`` has no bridge: ``pktsim.build.calico`` gives its nodes and pods what
+Calico's CNI plugin, BIRD and felix set up instead.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
-from pktsim.build import overlay
+from pktsim.build import calico, overlay
 from pktsim.build.external import RESOLVER_HOST, build_external
 from pktsim.build.start import start_at_zero
 from pktsim.core.capture import Interface, Sink
@@ -91,7 +93,10 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
         _build_node(topo, node)
     build_external(topo)
     for node in model.node_list():
-        overlay.install(topo, node)
+        if cfg.network == "calico":
+            calico.install(topo, node)
+        else:
+            overlay.install(topo, node)
         install_netfilter(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         _build_pod(topo, pod)
@@ -107,13 +112,8 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     ns.add_iface("lo", b"\x00" * 6, mtu=65536, kind="loopback")
     ns.add_iface("eth0", node.eth0_mac)
     ns.add_addr("eth0", IPv4Interface(f"{node.ip}/{cfg.node_cidr.prefixlen}"))
-    ns.add_iface(cfg.bridge, node.bridge_mac, kind="bridge", mtu=overlay.pod_mtu(cfg.network))
-    ns.add_addr(cfg.bridge, node.gateway)
     ns.add_route("0.0.0.0/0", "eth0", cfg.node_cidr.network_address + 1)
-    bridge = Bridge(node.name, cfg.bridge, node.bridge_mac)
-    bridge.host_ns = ns  # net.bridge.bridge-nf-call-iptables=1, as kube-proxy requires
     topo.node_ns[node.name] = ns
-    topo.bridges[node.name] = bridge
     driver.loopback(ns, "lo", driver.add_interface(Interface(node.name, "lo",
                                                              description="node loopback")))
     eth0 = driver.add_interface(Interface(
@@ -122,6 +122,20 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     assert topo.switch is not None
     topo.switch.add_port(node.name)
     driver.connect(ns, "eth0", eth0, topo.switch, node.name, None, latency=NODE_NET_LATENCY)
+    if cfg.network != "calico":
+        _build_bridge(topo, node, ns)
+    if node.index == 0:  # the control plane: kube-apiserver behind default/kubernetes
+        start_at_zero(driver, ns, TcpServerApp(6443, f"kube-apiserver on {node.name}"))
+
+
+def _build_bridge(topo: Topology, node: NodeInfo, ns: Netns) -> None:
+    """The CNI bridge plugin's ``cbr0``: the pods' gateway, a port per pod's veth."""
+    cfg, driver = topo.model.config, topo.driver
+    ns.add_iface(cfg.bridge, node.bridge_mac, kind="bridge", mtu=overlay.pod_mtu(cfg.network))
+    ns.add_addr(cfg.bridge, node.gateway)
+    bridge = Bridge(node.name, cfg.bridge, node.bridge_mac)
+    bridge.host_ns = ns  # net.bridge.bridge-nf-call-iptables=1, as kube-proxy requires
+    topo.bridges[node.name] = bridge
     br_if = driver.add_interface(Interface(
         node.name, cfg.bridge, description=f"bridge {cfg.bridge} {node.gateway} "
         f"{mac_str(node.bridge_mac)}: the pods' gateway"))
@@ -129,8 +143,6 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     ns.add_iface(f"{cfg.bridge}.brnf", b"\x00" * 6, kind="brnf")  # br_netfilter's hand-off
     driver.connect(bridge, f"{cfg.bridge}.brnf", None, ns, f"{cfg.bridge}.brnf", None,
                    latency=0)
-    if node.index == 0:  # the control plane: kube-apiserver behind default/kubernetes
-        start_at_zero(driver, ns, TcpServerApp(6443, f"kube-apiserver on {node.name}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +172,8 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
     if pod.host_network:
         ns = topo.node_ns[info.node]
         topo.pod_ns[key] = ns
+    elif model.config.network == "calico":
+        ns = calico.pod_netns(topo, info)
     else:
         ns = _pod_netns(topo, info, key)
     coredns = is_coredns(pod) and model.config.dns == "coredns"
@@ -227,7 +241,9 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
 
     pod -> pod keeps its source; pod -> anywhere outside the cluster CIDR is masqueraded to
     the node's address (flannel's FLANNEL-POSTRTG, ``masqRules`` in flannel
-    ``pkg/trafficmngr/iptables/iptables.go``, used for every network mode).
+    ``pkg/trafficmngr/iptables/iptables.go``, for ``routes``, ``vxlan`` and ``ipip``).  On
+    ``calico`` felix writes its own tables instead (``pktsim.felix``: its filter and nat
+    chains, ``cali-nat-outgoing`` for the pool's ``natOutgoing``, and its IP sets).
     Nodes whose kube-proxy rules are the same (``sharing_key``) share them: the text is
     written and parsed once, and each node copies only the chains it changes.
     """
@@ -245,7 +261,10 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
                   kube_proxy_tables(topo.model, node.name).items()}
         topo.kube_proxy_tables[key] = shared
     nf.tables.update({name: table.overlay() for name, table in shared.items()})
-    flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
+    if cfg.network == "calico":
+        calico.install_felix(topo, node, nf)
+    else:
+        flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
     nf.validate()
     ns.hooks = nf
     topo.netfilters[node.name] = nf

@@ -78,6 +78,7 @@ class DropReason(enum.Enum):
     POLICY = "dropped by network policy"  # a DROP in a chain the policy engine owns (felix)
     CONNTRACK_FULL = "nf_conntrack: table full, dropping packet"
     QUEUE_FULL = "neighbour queue full"
+    BLACKHOLE = "blackhole route"
 
 
 FRAME_EVENTS = frozenset((Event.RX, Event.TX))  # the steps that are captured frames

@@ -106,7 +106,7 @@ class PingApp:
                self.flow, ttl=self.ttl, ip_id=self.ip_id)
         self.ip_id = (self.ip_id + 1) & 0xFFFF
         self.due = now + SECOND if self.seq < self.count else None
-        if self.due is None:
+        if self.due is None and not self.result.notes:  # an error sendmsg() met stays
             self.result.end(FlowStatus.OK if self.result.answered else FlowStatus.NO_REPLY)
 
     def next_deadline(self) -> int | None:

@@ -308,7 +308,7 @@ class Transport:
         elif proto == PROTO_TCP:
             self._tcp_in(now, port, pkt, body, frame, r)
         elif proto == PROTO_IPIP and (tunnel := self.stack.tunnel_socket("ipip")) is not None:
-            r.step(Event.DELIVER, "IP-in-IP to tunl0", port, frame)
+            r.step(Event.DELIVER, f"IP-in-IP to {tunnel.removesuffix('.stack')}", port, frame)
             r.send(tunnel, frame.with_data(body))
         else:
             r.drop(DropReason.UNSUPPORTED, port, frame, f"IP protocol {proto}")

@@ -27,12 +27,12 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING, Protocol
 
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
+from pktsim.devices.ifaces import IfConfig, ipv4_problem, pid_counter
 from pktsim.devices.neigh import MCAST_SOLICIT, RETRANS_NS, UNRES_QLEN, NeighTable
 from pktsim.devices.outcome import FlowStatus, SocketError
 from pktsim.devices.routes import Route, RoutingTable
@@ -48,18 +48,6 @@ _IPH = struct.Struct("!BBHHHBBH4s4s")
 LOOPBACK_NET = IPv4Network("127.0.0.0/8")
 LOOPBACK_ADDR = IPv4Interface("127.0.0.1/8")  # every lo's address (immutable, so shared)
 ICMP_ROOM = 576 - 20 - 8  # icmp_send(): the quoted original fits a 576-byte datagram
-
-
-@dataclass(slots=True)
-class IfConfig:
-    """One interface of the namespace as ``ip addr`` shows it."""
-
-    name: str
-    mac: bytes
-    mtu: int = 1500
-    addrs: list[IPv4Interface] = field(default_factory=list)
-    kind: str = "ether"  # loopback | ether | bridge | vxlan | ipip
-    up: bool = True
 
 
 class Hooks(Protocol):
@@ -90,7 +78,7 @@ class Netns:
         self.tunnel_stack: dict[str, str] = {}
         self._local: dict[bytes, str] = {}
         self._ip_ids: dict[bytes, int] = {}
-        self._pid_counter = new_pid or _counter()
+        self._pid_counter = new_pid or pid_counter()
         from pktsim.devices.l4 import Transport
 
         # the transport holds this namespace only as its IpStack (l4 never imports netns)
@@ -207,8 +195,26 @@ class Netns:
                                 build.arp(2, iface.mac, tpa, sha, spa))
             r.step(Event.ARP, f"ARP reply {ip_str(tpa)} is-at our {port}", port, frame)
             r.send(port, Frame(reply, self.new_pid(), frame.flow))
+        elif op == 1 and (proxied := self._proxy_route(port, iface, tpa)) is not None:
+            if entry is None or entry.mac != sha:  # neigh_event_ns
+                self._neigh_resolved(now, port, spa, sha, "STALE", r)
+            reply = build.ether(sha, iface.mac, ETH_P_ARP,
+                                build.arp(2, iface.mac, tpa, sha, spa))
+            r.step(Event.ARP, f"ARP reply {ip_str(tpa)} is-at our {port} (proxy ARP: routed "
+                   f"via {proxied.dev})", port, frame)
+            r.send(port, Frame(reply, self.new_pid(), frame.flow))
         elif op == 1:
             r.step(Event.ARP, f"ARP request for {ip_str(tpa)}: not ours, ignored", port, frame)
+
+    def _proxy_route(self, port: str, iface: IfConfig, tpa: bytes) -> Route | None:
+        """``arp_process``'s proxy case (``net/ipv4/arp.c``): forwarding on, the route to the
+        target a unicast one (not local, not a blackhole), and ``arp_fwd_proxy``: proxy_arp
+        on the interface and the route leaving by another device."""
+        if not (iface.proxy_arp and self.forwarding) or self.is_local(tpa):
+            return None
+        route = self.routes.lookup(tpa)
+        ok = route is not None and route.type == "" and route.dev != port
+        return route if ok else None
 
     def _neigh_resolved(self, now: int, dev: str, ip: bytes, mac: bytes, state: str,
                         r: Reaction) -> None:
@@ -231,7 +237,9 @@ class Netns:
         for a in addrs:
             if IPv4Address(target) in a.network:
                 return a.ip.packed
-        return addrs[0].ip.packed if addrs else next(iter(self._local), b"\x00" * 4)
+        # no address on ``dev`` (a cali* veth): inet_select_addr's first address of link
+        # scope or wider on any device (lo's 127.0.0.1 is host scope)
+        return addrs[0].ip.packed if addrs else self._any_ip() or b"\x00" * 4
 
     def _arp_retry(self, now: int, dev: str, ip: bytes, r: Reaction) -> None:
         entry = self.neigh.get(dev, ip)
@@ -298,6 +306,9 @@ class Netns:
             r.drop(DropReason.NO_ROUTE, port, frame, ip_str(dst))
             self.icmp_error(now, 3, 0, pkt, frame, r, in_dev=port)
             return
+        if route.type == "blackhole":  # ip_error: -EINVAL, no ICMP
+            r.drop(DropReason.BLACKHOLE, port, frame, route.text)
+            return
         old = (ttl << 8) | pkt[9]
         csum = update16((pkt[10] << 8) | pkt[11], old, old - 0x100)
         pkt = pkt[:8] + bytes([ttl - 1]) + pkt[9:10] + csum.to_bytes(2, "big") + pkt[12:]
@@ -358,6 +369,11 @@ class Netns:
             r.drop(DropReason.NO_ROUTE, "", frame, ip_str(dst))
             self.l4.local_error(now, pkt, SocketError(FlowStatus.NET_UNREACHABLE,
                                                       "network unreachable"), r, frame)
+            return
+        if route.type == "blackhole":  # ip_route_output: -EINVAL to the socket
+            r.drop(DropReason.BLACKHOLE, "", frame, route.text)
+            self.l4.local_error(now, pkt, SocketError(FlowStatus.INVALID, route.text), r,
+                                frame)
             return
         if self.hooks is not None:
             hooked = self.hooks.hook("OUTPUT", now, pkt, "", route.dev, frame, r)
@@ -464,24 +480,3 @@ class Netns:
         for name, cfg in self.ifaces.items():
             for addr in cfg.addrs:
                 yield name, addr
-
-
-def ipv4_problem(pkt: bytes) -> str:
-    """What is wrong with an IPv4 header (``ip_rcv_core``'s checks), or ``""``."""
-    if len(pkt) < 20 or pkt[0] >> 4 != 4 or (pkt[0] & 0x0F) < 5:
-        return "bad IPv4 version or header length"
-    ihl = (pkt[0] & 0x0F) * 4
-    total = (pkt[2] << 8) | pkt[3]
-    if total < ihl or total > len(pkt) or len(pkt) < ihl:
-        return f"IPv4 total length {total}"
-    return ""
-
-
-def _counter() -> Callable[[], int]:
-    state = [0]
-
-    def nxt() -> int:
-        state[0] += 1
-        return state[0]
-
-    return nxt

@@ -30,6 +30,7 @@ class FlowStatus(enum.StrEnum):
     NO_ROUTE = "no route to host"  # EHOSTUNREACH: ICMP host unreachable, ARP failed
     NET_UNREACHABLE = "network unreachable"  # ENETUNREACH: no route, ICMP net unreachable
     TIMED_OUT = "timed out"  # ETIMEDOUT: TCP gave up retransmitting
+    INVALID = "invalid argument"  # EINVAL: the route is a blackhole
     ICMP_ERROR = "ICMP error"  # another ICMP error reached the socket (reason says which)
     UNRESOLVED = "could not resolve"  # a name that resolved to no address
     DNS_ERROR = "DNS error"  # a lookup flow whose answer was an error (reason: the rcode)

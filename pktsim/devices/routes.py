@@ -3,7 +3,10 @@
 Routes are kept sorted by prefix length (longest first) and then by metric, so a lookup is the
 first match — what the kernel's FIB answers for a table this small.  ``dump()`` prints the
 table the way ``ip route show`` does (``default via …``, ``… proto kernel scope link src …``,
-``… onlink``).
+``… onlink``, ``blackhole …``).  A ``blackhole`` route (``RTN_BLACKHOLE``, as Calico puts on
+each block its node holds) matches like any route and discards silently: ``fib_props`` gives it
+``-EINVAL``, which ``ip_error`` (``net/ipv4/route.c``) drops without an ICMP error, and a local
+sender's ``connect()`` fails with ``EINVAL``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class Route:
     scope: str = ""  # "link" for connected routes, "host" for local
     onlink: bool = False
     metric: int = 0
+    type: str = ""  # "" (unicast) or "blackhole" (dev is then "")
     # ``ip route`` text and the trace detail of a packet forwarded by this route (shared by
     # all of them), made once, when first asked for: every forwarded packet's trace line
     # quotes them, but most of a big cluster's 300,000 pod routes are never shown
@@ -52,10 +56,11 @@ class Route:
     def _render(self) -> str:
         dst = "default" if self.dst.prefixlen == 0 else (
             str(self.dst.network_address) if self.dst.prefixlen == 32 else str(self.dst))
-        parts = [dst]
+        parts = ["blackhole", dst] if self.type == "blackhole" else [dst]
         if self.via is not None:
             parts += ["via", str(self.via)]
-        parts += ["dev", self.dev]
+        if self.dev:
+            parts += ["dev", self.dev]
         if self.proto:
             parts += ["proto", self.proto]
         if self.scope:

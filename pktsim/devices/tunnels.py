@@ -1,13 +1,15 @@
-"""Overlay devices: flannel's VXLAN (``flannel.1``) and Calico's IP-in-IP (``tunl0``).
+"""Overlay devices: VXLAN (flannel's ``flannel.1``, Calico's ``vxlan.calico``) and IP-in-IP
+(flannel's ``flannel.ipip``, Calico's ``tunl0``).
 
 Theory of operation
 -------------------
 A tunnel is a device between two ports of the node's namespace.  Its ``dev`` port is the
 interface the routing table points at (captured: ``node-1:flannel.1`` carries the inner
-Ethernet frames, ``node-1:tunl0`` the bare inner IPv4 packets, LINKTYPE_RAW).  Its ``stack``
+Ethernet frames, ``node-1:flannel.ipip`` or ``node-1:tunl0`` the bare inner IPv4 packets,
+LINKTYPE_RAW).  Its ``stack``
 port is the tunnel's socket inside the same namespace: encapsulated packets leave through it
 to be routed like any packet the node sends (out of ``eth0``, after ARP), and packets for the
-tunnel (UDP 8472, IP protocol 4) come back through it to be decapsulated.
+tunnel (UDP 8472 or 4789, IP protocol 4) come back through it to be decapsulated.
 
 VXLAN (Linux ``drivers/net/vxlan``, flannel ``pkg/backend/vxlan``): the inner destination MAC
 is looked up in the device's FDB — flannel installs one permanent entry per remote node
@@ -19,9 +21,9 @@ flags 0x08 and the VNI.  Outer IPv4: TTL 64, no DF, and a real UDP checksum (fla
 ``udpcsum`` at the kernel's default, on; checked against the kernel,
 docs/kernel-observations.md §8.2).
 
-IP-in-IP (Calico ``tunl0``: ``ttl inherit nopmtudisc``): the outer destination is the route's
-gateway (the remote node), protocol 4, the outer TTL inherited from the inner packet, and the
-inner DF bit copied out (``ip_tunnel_xmit``).
+IP-in-IP (``ttl inherit nopmtudisc``, as both flannel and Calico leave it): the outer
+destination is the route's gateway (the remote node), protocol 4, the outer TTL inherited
+from the inner packet, and the inner DF bit copied out (``ip_tunnel_xmit``).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class _IpIds:
 
 
 class VxlanDevice:
-    """``flannel.<VNI>``: encapsulates inner Ethernet frames in UDP by its FDB."""
+    """``flannel.<VNI>`` / ``vxlan.calico``: encapsulates inner Ethernet frames in UDP by
+    its FDB."""
 
     def __init__(self, host: str, name: str, *, vni: int, local_ip: bytes, seed: int,
                  port: int = VXLAN_PORT) -> None:
@@ -128,7 +131,8 @@ class VxlanDevice:
 
 
 class IpipDevice:
-    """``tunl0``: wraps the inner IPv4 packet in IPv4 protocol 4 to the route's gateway."""
+    """``flannel.ipip``/``tunl0``: wraps the inner IPv4 packet in IPv4 protocol 4 to the
+    route's gateway."""
 
     def __init__(self, host: str, name: str, *, local_ip: bytes, seed: int) -> None:
         self.host = host
@@ -147,7 +151,7 @@ class IpipDevice:
         if port == "dev":
             remote = frame.nexthop
             if remote is None:
-                r.drop(DropReason.NO_ROUTE, self.name, frame, "no remote endpoint for tunl0")
+                r.drop(DropReason.NO_ROUTE, self.name, frame, f"no remote endpoint for {self.name}")
                 return r
             inner = frame.data
             outer = build.ipv4(self.local_ip, remote, PROTO_IPIP, inner, ttl=inner[8],

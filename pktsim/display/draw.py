@@ -171,7 +171,8 @@ class TopologyView:
             for extra in (f"tun:{host}", f"br:{host}"):
                 if extra in g:
                     out.append(line(extra, 1))
-            for veth in sorted(x for x in g.neighbors(f"br:{host}") if x.startswith("veth:")):
+            hub = f"br:{host}" if f"br:{host}" in g else n  # Calico: veths hang off the node
+            for veth in sorted(x for x in g.neighbors(hub) if x.startswith("veth:")):
                 out.append(line(veth, 2))
                 out += [line(p, 3) for p in g.neighbors(veth) if p.startswith("pod:")]
         for n in ("switch", "router", "internet"):

@@ -25,7 +25,8 @@ from pktsim.trace import Trace
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
     from pktsim.core.events import TraceEvent
-    from pktsim.model.cluster import ClusterModel, PodInfo
+    from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
+    from pktsim.model.objects import ClusterConfig
     from pktsim.model.services import ServiceInfo
 
 KINDS = ("service", "pod", "veth", "bridge", "node", "tunnel", "switch", "router", "external")
@@ -33,7 +34,8 @@ Y = {"service": 5.2, "pod": 3.9, "veth": 2.95, "bridge": 2.1, "node": 1.1, "tunn
      "switch": -0.15, "router": -0.15, "internet": -0.15, "external": -1.1}
 PATH_EVENTS = frozenset({Event.TX, Event.RX, Event.NAT, Event.DROP, Event.DELIVER})
 GAP = 0.7  # slots between two node columns
-TUNNEL_KINDS = {"vxlan": "VXLAN VNI 1, UDP 8472", "ipip": "IP-in-IP"}
+TUNNEL_KINDS = {"vxlan": "VXLAN VNI 1, UDP 8472", "ipip": "IP-in-IP",
+                "vxlan.calico": "VXLAN VNI 4096, UDP 4789", "tunl0": "IP-in-IP"}
 
 
 def _pod_label(info: PodInfo) -> str:
@@ -92,19 +94,15 @@ def cluster_graph(topo: Topology) -> nx.Graph:
     for node, pods, left, width in columns:
         centre = left + (width - 1) / 2
         side = 1.0 if centre <= mid else -1.0  # the tunnel faces the middle of the cluster
-        nid, bid = f"node:{node.name}", f"br:{node.name}"
+        nid = f"node:{node.name}"
         node_x = centre - 0.45 * side if has_tunnels else centre
-        g.add_node(nid, kind="node", pos=(node_x, Y["node"]),
-                   label=f"{node.name}\neth0 {node.ip}\npodCIDR {node.pod_cidr}")
-        g.add_node(bid, kind="bridge", pos=(centre, Y["bridge"]), iface=cfg.bridge,
-                   label=f"{cfg.bridge} (bridge)\n{node.gateway}")
-        g.add_edge(bid, nid, kind="link")
+        bid = _node_box(g, cfg, node, nid, (node_x, centre))
         tunnel = topo.tunnels.get(node.name)
         if tunnel is not None:
             tid = f"tun:{node.name}"
+            kind = TUNNEL_KINDS.get(tunnel.name) or TUNNEL_KINDS.get(cfg.network, cfg.network)
             g.add_node(tid, kind="tunnel", pos=(centre + 0.55 * side, Y["tunnel"]),
-                       iface=tunnel.name,
-                       label=f"{tunnel.name}\n{TUNNEL_KINDS.get(cfg.network, cfg.network)}")
+                       iface=tunnel.name, label=f"{tunnel.name}\n{kind}")
             g.add_edge(nid, tid, kind="link")
         for j, info in enumerate(pods):
             x = left + j + (width - len(pods)) / 2
@@ -118,6 +116,24 @@ def cluster_graph(topo: Topology) -> nx.Graph:
     _add_outside(g, topo, mid)
     _add_services(g, model, pod_x, (0.0, right))
     return g
+
+
+def _node_box(g: nx.Graph, cfg: ClusterConfig, node: NodeInfo, nid: str,
+              xs: tuple[float, float]) -> str:
+    """The node and, on flannel's modes, its bridge; returns what the veths attach to (on
+    Calico the node itself: its cali veths are routed, not bridged)."""
+    if cfg.network == "calico":
+        blocks = ", ".join(str(b) for b in node.blocks) or "no block"
+        g.add_node(nid, kind="node", pos=(xs[0], Y["node"]),
+                   label=f"{node.name}\neth0 {node.ip}\nblocks {blocks}")
+        return nid
+    bid = f"br:{node.name}"
+    g.add_node(nid, kind="node", pos=(xs[0], Y["node"]),
+               label=f"{node.name}\neth0 {node.ip}\npodCIDR {node.pod_cidr}")
+    g.add_node(bid, kind="bridge", pos=(xs[1], Y["bridge"]), iface=cfg.bridge,
+               label=f"{cfg.bridge} (bridge)\n{node.gateway}")
+    g.add_edge(bid, nid, kind="link")
+    return bid
 
 
 def _add_overlay(g: nx.Graph, topo: Topology) -> None:

@@ -18,6 +18,7 @@ from pktsim.core.events import DropReason, Event
 from pktsim.sinks.trace import CapturedFrame
 from pktsim.trace import Trace
 from pktsim.wire.checksum import checksum, l4_checksum
+from pktsim.wire.parse import VXLAN_PORTS
 
 TCP, UDP, ICMP = 6, 17, 1
 _PROTO = {"TCP": TCP, "UDP": UDP}
@@ -116,7 +117,7 @@ def _inner_ip(f: CapturedFrame) -> bytes | None:
         if data[9] == 4:
             data = data[ihl:]
         elif data[9] == 17 and len(data) >= ihl + 8 + 8 + 34 and \
-                struct.unpack_from("!H", data, ihl + 2)[0] == 8472:
+                struct.unpack_from("!H", data, ihl + 2)[0] in VXLAN_PORTS:
             data = data[ihl + 16 + 14:]
         else:
             return data
@@ -312,7 +313,8 @@ def _check_ip(f: CapturedFrame, ip: bytes) -> None:
             return
         assert l4_checksum(ip[12:16], ip[16:20], proto, body) == 0, \
             f"{where}: bad {'TCP' if proto == 6 else 'UDP'} checksum"
-        if proto == 17 and len(body) > 16 + 14 and struct.unpack_from("!H", body, 2)[0] == 8472:
+        if proto == 17 and len(body) > 16 + 14 and \
+                struct.unpack_from("!H", body, 2)[0] in VXLAN_PORTS:
             inner = body[16:]
             if inner[12:14] == b"\x08\x00":
                 _check_ip(f, inner[14:])

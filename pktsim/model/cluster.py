@@ -62,6 +62,11 @@ class NodeInfo:
     eth0_mac: bytes
     bridge_mac: bytes
     vtep_mac: bytes
+    # Calico (network: calico): the node's affine IPAM blocks and its tunnel device's
+    # address (``tunl0``/``vxlan.calico``, ``None`` without encapsulation); ``pod_cidr`` is
+    # then the first block (or the pool, for a node that holds none)
+    blocks: list[IPv4Network] = field(default_factory=list)
+    tunnel_ip: IPv4Address | None = None
 
     @property
     def gateway(self) -> IPv4Interface:
@@ -74,7 +79,7 @@ class PodInfo:
     node: str
     ip: IPv4Address
     mac: bytes = b""
-    veth: str = ""
+    veth: str = ""  # host side: vethXXXXXXXX (bridge port) or caliXXXXXXXXXXX (Calico)
     veth_mac: bytes = b""
 
     @property
@@ -181,6 +186,10 @@ def _allocate_services(model: ClusterModel) -> None:
 
 def _allocate_nodes(model: ClusterModel, nodes: list[Node], errors: list[ScenarioError]) -> None:
     cfg = model.config
+    if cfg.network == "calico":  # Calico IPAM's own allocation (imports this module)
+        from pktsim.model.calico import calico_nodes
+        calico_nodes(model, nodes, errors)
+        return
     subnets = cfg.pod_cidr.subnets(new_prefix=24) if cfg.pod_cidr.prefixlen <= 24 else iter(())
     taken_ips: dict[IPv4Address, str] = {}
     taken_cidrs = _Taken()
@@ -255,6 +264,27 @@ def _overlaps_any(cidr: IPv4Network, taken: list[tuple[IPv4Network, str]]) -> bo
 
 
 def _allocate_pods(model: ClusterModel, errors: list[ScenarioError]) -> None:
+    placed, reserved = _place_pods(model, errors)
+    if model.config.network == "calico":
+        from pktsim.model.calico import calico_pods
+        calico_pods(model, placed, errors)
+        return
+    cursor = {name: model.nodes[name].pod_cidr.network_address + 2 for name in model.nodes}
+    draw = OneShot(model.streams.seed)  # each name is drawn from once
+    for pod, node in placed:
+        info = model.nodes[node]
+        ip = _pod_ip(pod, info, reserved[node], cursor, errors)
+        if ip is None:
+            continue
+        key = pod.key
+        model.pods[key] = PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
+                                  "veth" + draw.hex8(f"pod/{key}/veth"),
+                                  draw.mac(f"pod/{key}/veth"))
+
+
+def _place_pods(model: ClusterModel, errors: list[ScenarioError]) -> tuple[
+        list[tuple[Pod, str]], dict[str, set[IPv4Address]]]:
+    """The scheduler's choice of node for each pod, and the pod IPs manifests give, per node."""
     load = {name: 0 for name in model.nodes}
     order = sorted(model.nodes, key=lambda n: model.nodes[n].index)
     reserved: dict[str, set[IPv4Address]] = {name: set() for name in model.nodes}
@@ -271,17 +301,7 @@ def _allocate_pods(model: ClusterModel, errors: list[ScenarioError]) -> None:
         placed.append((pod, node))
         if pod.pod_ip is not None and not pod.host_network:
             reserved[node].add(pod.pod_ip)
-    cursor = {name: model.nodes[name].pod_cidr.network_address + 2 for name in model.nodes}
-    draw = OneShot(model.streams.seed)  # each name is drawn from once
-    for pod, node in placed:
-        info = model.nodes[node]
-        ip = _pod_ip(pod, info, reserved[node], cursor, errors)
-        if ip is None:
-            continue
-        key = pod.key
-        model.pods[key] = PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
-                                  "veth" + draw.hex8(f"pod/{key}/veth"),
-                                  draw.mac(f"pod/{key}/veth"))
+    return placed, reserved
 
 
 def _pod_ip(pod: Pod, info: NodeInfo, reserved: set[IPv4Address],

@@ -39,6 +39,34 @@ class Source:
 
 
 @dataclass(slots=True)
+class CalicoPool:
+    """The one Calico IPPool pktsim models (``spec.calico`` or a ``kind: IPPool`` document):
+    the fields of ``IPPoolSpec`` (calico ``api/pkg/apis/projectcalico/v3/ippool.go``) that
+    shape the dataplane.  The defaults are those of Calico's manifest install
+    (``CALICO_IPV4POOL_IPIP=Always``, VXLAN ``Never``, ``/26`` blocks, ``natOutgoing``);
+    ``cidr`` ``None`` is the cluster ``podCIDR`` (``CALICO_IPV4POOL_CIDR``)."""
+
+    cidr: IPv4Network | None = None
+    block_size: int = 26
+    ipip_mode: str = "Always"  # Always | CrossSubnet | Never
+    vxlan_mode: str = "Never"  # Always | CrossSubnet | Never
+    nat_outgoing: bool = True
+    name: str = "default-ipv4-ippool"
+
+    @property
+    def encap(self) -> str:
+        """``ipip``, ``vxlan`` or ``none``: which tunnel (if any) the pool's routes use."""
+        if self.ipip_mode != "Never":
+            return "ipip"
+        return "vxlan" if self.vxlan_mode != "Never" else "none"
+
+    @property
+    def cross_subnet(self) -> bool:
+        """Encapsulate only towards nodes on another subnet (``CrossSubnet``)."""
+        return "CrossSubnet" in (self.ipip_mode, self.vxlan_mode)
+
+
+@dataclass(slots=True)
 class ClusterConfig:
     """``kind: Cluster`` (pktsim/v1alpha1); the defaults of docs/scenario.md §3."""
 
@@ -49,7 +77,9 @@ class ClusterConfig:
     external_cidr: IPv4Network = IPv4Network("203.0.113.0/24")
     load_balancer_cidr: IPv4Network = IPv4Network("198.51.100.0/24")
     nodes: int = 2
-    network: str = "routes"  # routes | vxlan | ipip (model.policy.enforces_policy: which enforce)
+    # routes | vxlan | ipip (flannel) | calico (model.policy.enforces_policy: which enforce)
+    network: str = "routes"
+    calico: CalicoPool = field(default_factory=CalicoPool)  # read on network: calico
     bridge: str = "cbr0"
     hairpin_mode: bool = True
     proxy_mode: str = "iptables"

@@ -13,18 +13,17 @@ from pktsim.wire.parse import mac_str
 if TYPE_CHECKING:
     from pktsim.api import Cluster
     from pktsim.build.topology import Topology
+    from pktsim.model.cluster import NodeInfo
 
 
 def cluster_report(cluster: Cluster) -> str:
     model = cluster.model
     cfg = model.config
     out = [f"cluster: network {cfg.network}, podCIDR {cfg.pod_cidr}, serviceCIDR "
-           f"{cfg.service_cidr}, nodeCIDR {cfg.node_cidr}, bridge {cfg.bridge}, "
-           f"hairpin {'on' if cfg.hairpin_mode else 'off'}, seed {cfg.seed}", "", "nodes:"]
+           f"{cfg.service_cidr}, nodeCIDR {cfg.node_cidr}, {_pod_side(cluster)}, "
+           f"seed {cfg.seed}", "", "nodes:"]
     for node in model.node_list():
-        out.append(f"  {node.name:<16} {node.ip!s:<15} podCIDR {node.pod_cidr!s:<18} "
-                   f"eth0 {mac_str(node.eth0_mac)}  {cfg.bridge} {node.gateway} "
-                   f"{mac_str(node.bridge_mac)}")
+        out.append(_node_line(cluster, node))
     out += ["", "pods:"]
     for info in sorted(model.pods.values(), key=lambda p: p.key):
         ready = "" if info.pod.ready else " (not ready)"
@@ -43,6 +42,28 @@ def cluster_report(cluster: Cluster) -> str:
         out += [f"  {f.name}: {f.source_ref} -> {f.target or f.lookup} ({f.protocol})"
                 for f in cluster.flows]
     return "\n".join(out) + "\n"
+
+
+def _pod_side(cluster: Cluster) -> str:
+    """The bridge (flannel's modes) or the Calico IP pool."""
+    cfg = cluster.model.config
+    if cfg.network != "calico":
+        return f"bridge {cfg.bridge}, hairpin {'on' if cfg.hairpin_mode else 'off'}"
+    pool = cfg.calico
+    return (f"pool {pool.cidr or cfg.pod_cidr} blockSize {pool.block_size} ipipMode "
+            f"{pool.ipip_mode} vxlanMode {pool.vxlan_mode} natOutgoing "
+            f"{'on' if pool.nat_outgoing else 'off'}")
+
+
+def _node_line(cluster: Cluster, node: NodeInfo) -> str:
+    cfg = cluster.model.config
+    head = f"  {node.name:<16} {node.ip!s:<15} "
+    if cfg.network == "calico":
+        blocks = ",".join(str(b) for b in node.blocks) or "-"
+        return (f"{head}blocks {blocks:<18} eth0 {mac_str(node.eth0_mac)}  tunnel "
+                f"{node.tunnel_ip or '-'}")
+    return (f"{head}podCIDR {node.pod_cidr!s:<18} eth0 {mac_str(node.eth0_mac)}  "
+            f"{cfg.bridge} {node.gateway} {mac_str(node.bridge_mac)}")
 
 
 def _services(cluster: Cluster) -> list[str]:

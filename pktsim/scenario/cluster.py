@@ -11,12 +11,14 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.model.objects import ClusterConfig, Source
+from pktsim.scenario.calico import check_pool, read_pool
 from pktsim.scenario.fields import Obj, as_ipv4, as_str
 from pktsim.scenario.syntax import domain_name, interface_name, parse_rfc3339
 
 FIELDS = ("clusterDomain", "podCIDR", "serviceCIDR", "nodeCIDR", "externalCIDR",
           "loadBalancerCIDR", "nodes", "network", "bridge", "hairpinMode", "proxyMode", "dns",
-          "upstream", "startTime", "seed")
+          "upstream", "startTime", "seed", "calico")
+NETWORKS = ("routes", "vxlan", "ipip", "calico")
 OBJECT_KEYS = ("apiVersion", "kind", "metadata")
 MAX_SEED = 2**64 - 1
 
@@ -51,7 +53,13 @@ def read_cluster(doc: Obj, source: Source) -> ClusterConfig:
     cfg.cluster_domain = domain.lower().rstrip(".") or cfg.cluster_domain
     _read_cidrs(body, cfg)
     cfg.nodes = body.integer("nodes", cfg.nodes, 1, 10000)
-    cfg.network = body.choice("network", ("routes", "vxlan", "ipip"), cfg.network)
+    cfg.network = body.choice("network", NETWORKS, cfg.network)
+    if body.has("calico"):
+        calico = body.mapping("calico")
+        cfg.calico = read_pool(calico, cfg.calico, strict=True)
+        check_pool(calico, cfg.calico, cfg)
+        if cfg.network != "calico":
+            body.ctx.warn(f"calico has no effect: network is {cfg.network}, not calico")
     cfg.bridge = body.string("bridge", cfg.bridge, check=interface_name)
     cfg.hairpin_mode = body.boolean("hairpinMode", cfg.hairpin_mode)
     cfg.proxy_mode = body.choice("proxyMode", ("iptables",), cfg.proxy_mode)

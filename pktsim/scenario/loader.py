@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
 from pktsim.model.objects import (
+    CalicoPool,
     ClusterConfig,
     EndpointSlice,
     Flow,
@@ -26,6 +27,7 @@ from pktsim.model.objects import (
 )
 from pktsim.model.policy import NetworkPolicy
 from pktsim.scenario.addons import with_addons
+from pktsim.scenario.calico import IPPOOL_GROUPS, check_pool, read_pool
 from pktsim.scenario.cluster import read_cluster
 from pktsim.scenario.fields import Check, Ctx, Obj
 from pktsim.scenario.meta import Meta, peek_key, read_meta
@@ -59,6 +61,7 @@ class State:
     flow_names: dict[str, str] = field(default_factory=dict)  # name -> where first given
     defined: dict[tuple[str, str], Source] = field(default_factory=dict)
     pod_memo: PodMemo = field(default_factory=PodMemo)
+    ippools: list[tuple[Obj, CalicoPool]] = field(default_factory=list)  # kind: IPPool
 
     def define(self, ctx: Ctx, category: str, key: str) -> bool:
         """Record ``category`` ``key``; False (and an error) when it was defined before."""
@@ -131,6 +134,16 @@ def _cluster(state: State, doc: Obj, meta: Meta, source: Source) -> None:
     state.config = read_cluster(doc, source)
 
 
+def _ippool(state: State, doc: Obj, meta: Meta, source: Source) -> None:
+    """A Calico ``IPPool``: read now, applied over the Cluster's pool in ``assemble``."""
+    if state.define(doc.ctx, "IPPool", meta.name):
+        body = doc.mapping("spec")
+        if not body.has("cidr"):
+            body.missing("cidr", "the pool's CIDR")
+        pool = read_pool(body, CalicoPool(name=meta.name), strict=False)
+        state.ippools.append((body, pool))
+
+
 def _traffic(state: State, doc: Obj, meta: Meta, source: Source) -> None:
     for path, flow in read_traffic(doc, source, state.flow_numbers):
         where = f"{source.file}: {source.document()} {path}"
@@ -152,6 +165,7 @@ KINDS: dict[str, Kind] = {
     "NetworkPolicy": Kind(("networking.k8s.io", "extensions"), _policy),
     "Cluster": Kind(("pktsim",), _cluster, None, namespaced=False, pktsim=True),
     "Traffic": Kind(("pktsim",), _traffic, None, namespaced=False, pktsim=True),
+    "IPPool": Kind(IPPOOL_GROUPS, _ippool, namespaced=False),
 }
 
 
@@ -223,10 +237,25 @@ def _clash(state: State, work: Workload, pod: Pod, first: Source | None) -> None
         valid="a name whose pods do not clash with other pods"))
 
 
+def _apply_ippools(state: State, config: ClusterConfig) -> None:
+    """The stream's IPPool over ``Cluster.spec.calico``: one pool is modelled."""
+    for index, (body, pool) in enumerate(state.ippools):
+        if index:
+            body.ctx.error("metadata.name", pool.name, "is a second IPPool: pktsim models "
+                           f"one pool ({state.ippools[0][1].name})", "a single IPPool")
+            continue
+        config.calico = pool
+        check_pool(body, pool, config)
+        if config.network != "calico":
+            body.ctx.warn(f"IPPool {pool.name} has no effect: the Cluster's network is "
+                          f"{config.network}, not calico")
+
+
 def assemble(state: State, seed: int | None) -> Scenario:
     config = state.config or ClusterConfig()
     if seed is not None:
         config.seed = seed
+    _apply_ippools(state, config)
     pods = expand_pods(state, config)
     check_node_ports(state.services, state.errors)
     for name in ALWAYS_NAMESPACES:

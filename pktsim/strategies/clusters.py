@@ -12,7 +12,16 @@ from hypothesis.errors import InvalidArgument
 
 from pktsim.api import Cluster
 
-NETWORKS = ("routes", "vxlan", "ipip")
+NETWORKS = ("routes", "vxlan", "ipip", "calico")
+# the IP pools a calico cluster draws: IPIP (the manifest's default), no encapsulation, VXLAN,
+# both CrossSubnet modes; /26 blocks and /29 ones (a node then holds several)
+CALICO_POOLS: tuple[dict[str, object], ...] = (
+    {"ipipMode": "Always"},
+    {"ipipMode": "Never", "vxlanMode": "Never"},
+    {"ipipMode": "Never", "vxlanMode": "Always"},
+    {"ipipMode": "CrossSubnet"},
+    {"ipipMode": "Never", "vxlanMode": "CrossSubnet"},
+)
 WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet")
 SERVICE_TYPES = ("ClusterIP", "Headless", "NodePort", "LoadBalancer", "ExternalName")
 UPSTREAM = {"example.com": "203.0.113.10"}  # external/client: answers HTTP on 80 and 8080
@@ -29,6 +38,8 @@ _KINDS = st.sampled_from(WORKLOAD_KINDS)
 _SERVICE_TYPES = st.sampled_from(SERVICE_TYPES)
 _READY = st.booleans().map(lambda flip: not flip)  # shrinks towards a ready pod
 _NETWORK = st.sampled_from(NETWORKS)
+_POOLS = st.tuples(st.sampled_from(CALICO_POOLS), st.sampled_from((26, 29))).map(
+    lambda drawn: {**drawn[0], "blockSize": drawn[1]})
 _SEEDS = st.integers(0, 2**16 - 1)
 
 Manifest = dict[str, Any]
@@ -324,9 +335,11 @@ class GeneratedCluster(Cluster):
         return f"pktsim.load({self.yaml!r})"
 
 
-def _cluster_doc(network: str, seed: int) -> Manifest:
-    return {"apiVersion": "pktsim/v1alpha1", "kind": "Cluster",
-            "spec": {"network": network, "seed": seed, "upstream": dict(UPSTREAM)}}
+def _cluster_doc(network: str, seed: int, pool: dict[str, object]) -> Manifest:
+    spec: Manifest = {"network": network, "seed": seed, "upstream": dict(UPSTREAM)}
+    if network == "calico":
+        spec["calico"] = dict(pool)
+    return {"apiVersion": "pktsim/v1alpha1", "kind": "Cluster", "spec": spec}
 
 
 # libyaml's emitter when PyYAML has it: the same text as the pure-Python SafeDumper for
@@ -354,8 +367,9 @@ def clusters(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_p
              manifests: st.SearchStrategy[list[Manifest]] | None = None) \
         -> st.SearchStrategy[GeneratedCluster]:
     """Loaded ``pktsim.Cluster``\\ s: ``manifests(...)`` plus a ``kind: Cluster`` with a
-    ``network`` (``routes``, ``vxlan``, ``ipip``), a seed, and ``example.com`` known upstream
-    (it is ``external/client``).  Pass ``manifests=`` to use your own object lists (the node
+    ``network`` (``routes``, ``vxlan``, ``ipip``, ``calico`` with one of ``CALICO_POOLS``
+    and a block size), a seed, and ``example.com`` known upstream (it is
+    ``external/client``).  Pass ``manifests=`` to use your own object lists (the node
     and pod bounds then apply to the default ``manifests()`` only).  Shrinks towards one
     node, one pod, ``routes`` and seed 0.
     """
@@ -369,15 +383,15 @@ def clusters(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_p
         _check_strategy("manifests", manifests)
         objects = manifests
 
-    def build(parts: tuple[list[Manifest], str, int]) -> GeneratedCluster:
-        docs, net, seed = parts
+    def build(parts: tuple[list[Manifest], str, int, dict[str, object]]) -> GeneratedCluster:
+        docs, net, seed, pool = parts
         if net not in NETWORKS:
             raise InvalidArgument(f"network drew {net!r}: choose from {NETWORKS}")
         if not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InvalidArgument(f"seeds drew {seed!r}, not a non-negative integer")
-        return _load(_dump([_cluster_doc(net, seed), *docs]))
+        return _load(_dump([_cluster_doc(net, seed, pool), *docs]))
 
-    return st.tuples(objects, network, seeds).map(build)
+    return st.tuples(objects, network, seeds, _POOLS).map(build)
 
 
 # -- flows ----------------------------------------------------------------------------------

@@ -156,11 +156,13 @@ def summary(frame: bytes, raw_ip: bool = False) -> str:
 
 # -- the addresses a trace shows: the innermost IPv4 header, read from the frame bytes ---
 
-VXLAN_PORT = 8472
+VXLAN_PORT = 8472  # flannel's (Linux's default)
+VXLAN_PORTS = frozenset((VXLAN_PORT, 4789))  # and IANA's, Calico's vxlan.calico
 
 
 def inner_ipv4(data: bytes, raw: bool = False) -> bytes | None:
-    """The innermost IPv4 packet of a frame: through IP-in-IP and flannel's VXLAN."""
+    """The innermost IPv4 packet of a frame: through IP-in-IP and VXLAN (flannel's and
+    Calico's ports)."""
     ip = data if raw else (data[14:] if len(data) >= 34 and data[12:14] == b"\x08\x00"
                            else b"")
     while len(ip) >= 20 and ip[0] >> 4 == 4:
@@ -168,7 +170,7 @@ def inner_ipv4(data: bytes, raw: bool = False) -> bytes | None:
         if ip[9] == 4 and len(ip) >= ihl + 20:
             ip = ip[ihl:]
         elif ip[9] == 17 and len(ip) >= ihl + 16 + 34 and \
-                struct.unpack_from("!H", ip, ihl + 2)[0] == VXLAN_PORT and \
+                struct.unpack_from("!H", ip, ihl + 2)[0] in VXLAN_PORTS and \
                 ip[ihl + 16 + 12:ihl + 16 + 14] == b"\x08\x00":
             ip = ip[ihl + 16 + 14:]
         else:

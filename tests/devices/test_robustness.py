@@ -11,7 +11,7 @@ import pktsim
 from pktsim.build.topology import Topology
 from pktsim.core.events import Drop
 from pktsim.core.frame import DropReason, Frame
-from pktsim.strategies import frames, malformed_frames
+from pktsim.strategies import NETWORKS, frames, malformed_frames
 
 SCENARIO = """
 apiVersion: pktsim/v1alpha1
@@ -58,7 +58,7 @@ def feed(network: str, index: int, port_index: int, data: bytes, now: int) -> No
 
 
 @settings(max_examples=300)
-@given(st.sampled_from(["routes", "vxlan", "ipip"]), st.integers(0, 50), st.integers(0, 10),
+@given(st.sampled_from(NETWORKS), st.integers(0, 50), st.integers(0, 10),
        malformed_frames(), st.integers(0, 10**12))
 def test_malformed_frames_never_raise(network: str, index: int, port: int, data: bytes,
                                       now: int) -> None:
@@ -66,7 +66,7 @@ def test_malformed_frames_never_raise(network: str, index: int, port: int, data:
 
 
 @settings(max_examples=200)
-@given(st.sampled_from(["routes", "vxlan", "ipip"]), st.integers(0, 50), st.integers(0, 10),
+@given(st.sampled_from(NETWORKS), st.integers(0, 50), st.integers(0, 10),
        frames(), st.integers(0, 10**12))
 def test_valid_frames_anywhere_never_raise(network: str, index: int, port: int, data: bytes,
                                            now: int) -> None:

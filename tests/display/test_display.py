@@ -18,7 +18,7 @@ from pktsim.display import FrameView, NodeTables, SimStep, Table, TopologyView, 
 from pktsim.display.tables import CONNTRACK, FDB, IPTABLES, NEIGHBOURS, ROUTES
 from pktsim.model.objects import Flow
 
-NETWORKS = ("routes", "vxlan", "ipip")
+NETWORKS = ("routes", "vxlan", "ipip", "calico")
 BIG_PING = Flow("big-ping", "default/client", "10.244.1.2", protocol="icmp",
                 payload=b"x" * 1472, start_ns=10**9)
 
@@ -111,11 +111,13 @@ def test_frame_is_dissected_by_scapy(vxlan: pktsim.Result) -> None:
         vxlan.frame(10**6)
 
 
-def test_tunl0_frames_are_bare_ipv4() -> None:
-    cluster = pktsim.demo_cluster("ipip")
+@pytest.mark.parametrize(("network", "device"), [("ipip", "flannel.ipip"),
+                                                  ("calico", "tunl0")])
+def test_ipip_frames_are_bare_ipv4(network: str, device: str) -> None:
+    cluster = pktsim.demo_cluster(network)
     res = cluster.run(flows=[f for f in cluster.flows if f.name == "pod-to-pod-across-nodes"])
     assert res.memory is not None
-    tunl0 = next(f for f in res.memory.frames if f.iface.name == "tunl0")
+    tunl0 = next(f for f in res.memory.frames if f.iface.name == device)
     assert res.frame(tunl0.number).layers()[0] == "IP"
 
 

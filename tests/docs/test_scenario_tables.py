@@ -66,7 +66,9 @@ def test_the_written_out_defaults_are_the_defaults() -> None:
     blocks = re.findall(r"^```yaml\n(.*?)^```$", section("3. `kind: Cluster`"), re.M | re.S)
     written = next(b for b in blocks if "name: defaults" in b)
     spec = yaml.safe_load(written)["spec"]
-    assert sorted(spec) == sorted(cluster_fields.FIELDS)
+    # ``calico`` is read only with ``network: calico`` (written here it is warned about as
+    # having no effect); its defaults are in the field table, checked field by field below
+    assert sorted(spec) == sorted(f for f in cluster_fields.FIELDS if f != "calico")
     loaded = pktsim.load(written).scenario.config
     assert {k: v for k, v in dataclasses.asdict(loaded).items() if k != "source"} == config()
 

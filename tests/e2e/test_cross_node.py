@@ -1,4 +1,5 @@
-"""The guide's third path: pod to pod across nodes in routes, vxlan and ipip."""
+"""The guide's third path: pod to pod across nodes in routes, vxlan and ipip (flannel's
+backends; Calico's dataplane has its own tests in tests/e2e/test_calico.py)."""
 
 from __future__ import annotations
 
@@ -105,18 +106,19 @@ def test_ipip_outer_header_and_raw_inner_packet(tmp_path: Path) -> None:
     result = run(tmp_path, "ipip")
     outer = [Ether(f.data) for f in frames_on(result, "node-1:eth0")
              if f.direction.name == "OUTBOUND" and IP in Ether(f.data)]
-    tunl = [f for f in frames_on(result, "node-1:tunl0") if f.direction.name == "OUTBOUND"]
+    tunl = [f for f in frames_on(result, "node-1:flannel.ipip")
+            if f.direction.name == "OUTBOUND"]
     assert outer and len(outer) == len(tunl)
     for p, raw in zip(outer, tunl, strict=True):
         assert (p[IP].src, p[IP].dst, p[IP].proto) == ("172.18.0.2", "172.18.0.3", 4)
-        inner = IP(raw.data)  # LINKTYPE_RAW: no Ethernet header on tunl0
+        inner = IP(raw.data)  # LINKTYPE_RAW: no Ethernet header on flannel.ipip
         assert bytes(p[IP].payload) == raw.data
         assert p[IP].len == inner.len + 20
         assert p[IP].ttl == inner.ttl  # ttl inherit
         assert p[IP].flags.DF == inner.flags.DF  # DF copied from the inner header
     assert result.topology.driver.interfaces[0].linktype == 1
     assert [i.linktype for i in result.topology.driver.interfaces
-            if i.name == "tunl0"] == [101, 101]
+            if i.name == "flannel.ipip"] == [101, 101]
 
 
 @pytest.mark.parametrize(("ttl", "router", "source"), [(1, "node-1", "10.244.0.1"),

@@ -31,7 +31,7 @@ def frames_with(capture: Path, iface: str) -> list[bytes]:
             if getattr(meta, "ifname", None) == iface.encode()]
 
 
-@pytest.mark.parametrize("network", ["routes", "vxlan", "ipip"])
+@pytest.mark.parametrize("network", ["routes", "vxlan", "ipip", "calico"])
 def test_demo_tells_the_six_paths(tmp_path: Path, network: str) -> None:
     out = tmp_path / network
     proc = pktsim("demo", "--out", str(out), "--network", network)
@@ -51,7 +51,7 @@ def test_demo_tells_the_six_paths(tmp_path: Path, network: str) -> None:
     assert vip and all(p[TCP].sport == 80 or p[TCP].dport == 80 for p in vip)
 
 
-@pytest.mark.parametrize("network", ["routes", "vxlan", "ipip"])
+@pytest.mark.parametrize("network", ["routes", "vxlan", "ipip", "calico"])
 def test_reference_captures_regenerate_byte_for_byte(tmp_path: Path, network: str) -> None:
     out = tmp_path / "demo"
     assert pktsim("demo", "--quiet", "--out", str(out), "--network", network).returncode == 0

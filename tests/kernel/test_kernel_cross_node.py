@@ -1,6 +1,6 @@
 """pktsim against the Linux kernel across nodes: two nodes, one pod on each, the same
 traffic, the same frames on every interface of the path — in ``network: routes``,
-``network: vxlan`` (flannel) and ``network: ipip`` (Calico; needs CONFIG_NET_IPIP).
+``network: vxlan`` (flannel) and ``network: ipip`` (flannel's IPIP backend; needs CONFIG_NET_IPIP).
 
 The kernel side is built by ``twin.KernelCluster`` out of network namespaces this test
 creates and deletes: a switch namespace (the node network), two node namespaces (eth0,
@@ -56,7 +56,7 @@ spec:
 
 MODES = ["routes", "vxlan", "ipip"]
 FLOWS = ["ping", "http"]
-TUNNEL = {"vxlan": "flannel.1", "ipip": "tunl0"}
+TUNNEL = {"vxlan": "flannel.1", "ipip": "flannel.ipip"}
 B_IP = "10.244.1.2"
 
 
@@ -71,11 +71,11 @@ def pktsim_frames(result: Result, network: str) -> dict[str, list[tuple[bytes, s
 
 def comparable(key: str, frames: list[tuple[bytes, str]],
                names: dict[str, str]) -> list[dict[str, Any]]:
-    return _comparable(frames, names, raw_ip=key.endswith(":tunl0"))
+    return _comparable(frames, names, raw_ip=key.endswith(":flannel.ipip"))
 
 
 def kernel_comparable(cap: Any, key: str, names: dict[str, str]) -> list[dict[str, Any]]:
-    return _kernel_comparable(cap, key, names, raw_ip=key.endswith(":tunl0"))
+    return _kernel_comparable(cap, key, names, raw_ip=key.endswith(":flannel.ipip"))
 
 
 def key_map(result: Result, network: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ def fuzz(examples: int) -> settings:
                     deadline=None, print_blob=True, suppress_health_check=list(HealthCheck))
 
 
-NETWORKS = st.sampled_from(["routes", "vxlan", "ipip"])
+NETWORKS = st.sampled_from(["routes", "vxlan", "ipip", "calico"])
 NOW = st.integers(0, 10**12)
 
 

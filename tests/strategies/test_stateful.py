@@ -209,7 +209,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.resyncs = 0
 
     # -- desired state --------------------------------------------------------------------
-    @initialize(network=st.sampled_from(["routes", "vxlan", "ipip"]),
+    @initialize(network=st.sampled_from(["routes", "vxlan", "ipip", "calico"]),
                 node=st.integers(0, 1))
     def start(self, network: str, node: int) -> None:
         self.desired.network = network

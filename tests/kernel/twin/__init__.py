@@ -10,7 +10,7 @@ Modules, by idea:
                      helper processes, link state, capture and traffic drivers
 - :mod:`.node`       the same-node twin (:class:`KernelNode`): pods on one bridge
 - :mod:`.cluster`    the cross-node twin (:class:`KernelCluster`): nodes on a switch
-- :mod:`.overlay`    its cross-node path: ``routes``, ``vxlan`` (flannel), ``ipip`` (Calico)
+- :mod:`.overlay`    its cross-node path: ``routes``, ``vxlan`` (flannel), ``ipip`` (flannel IPIP)
 - :mod:`.external`   pktsim's outside world: a router and external clients
 - :mod:`.services`   pktsim's iptables rules loaded into the nodes, br_netfilter, conntrack
 - :mod:`.capture`    tcpdump per interface, packet types, the flush checks

@@ -1,6 +1,6 @@
 """The cross-node twin: two (or more) Kubernetes-like nodes out of network namespaces,
 joined by a node network, with the pods' cross-node path in one of the ``network:`` modes
-pktsim models (``routes``, ``vxlan`` = flannel, ``ipip`` = Calico; see :mod:`overlay`),
+pktsim models (``routes``, ``vxlan`` = flannel, ``ipip`` = flannel IPIP; see :mod:`overlay`),
 optionally pktsim's outside world (:mod:`external`) and its Services (:mod:`services`).
 
 No address outside the namespaces is ever used: the default route of the nodes points at
@@ -18,7 +18,7 @@ Topology (node network = a bridge in its own namespace, playing the switch)::
     every ns: IPv6 off, net.ipv4.tcp_rmem pinned (as KernelNode)
 
 Interface keys: ``"<pod>:eth0"`` (``"<pod>:lo"`` with ``capture_lo``), ``"<node>:<veth>"``,
-``"<node>:cbr0"``, ``"<node>:eth0"``, ``"<node>:flannel.1"`` / ``"<node>:tunl0"`` and, with
+``"<node>:cbr0"``, ``"<node>:eth0"``, ``"<node>:flannel.1"`` / ``"<node>:flannel.ipip"`` and, with
 ``capture_switch``, ``"net:swp<i>"``.
 """
 
@@ -164,7 +164,7 @@ class KernelCluster(Twin):
         return (p.veth_mac or f"0a:00:00:00:{node_index + 1:02x}:{pod_index + 2:02x}").lower()
 
     def l2_len(self, key: str) -> int:
-        return 0 if key.endswith(":tunl0") else 14
+        return 0 if key.endswith(":flannel.ipip") else 14
 
     def namespaces(self) -> list[str]:
         ext = [self.router_ns, *self.ext_nss.values()] if self.external else []
@@ -194,7 +194,7 @@ class KernelCluster(Twin):
         for n in self.nodes:  # cbr0 up last (see KernelNode._setup: IGMP needs carrier)
             self.ip(self.node_nss[n.name], "link", "set", self.bridge, "up")
         self.wait_ready(self._all_links(), self._bridge_ports(),
-                        unknown_ok=lambda key: key.endswith((":flannel.1", ":tunl0")))
+                        unknown_ok=lambda key: key.endswith((":flannel.1", ":flannel.ipip")))
         if self.settle_igmp:
             self.wait_bridge_igmp([f"{n.name}:{self.bridge}" for n in self.nodes])
         self.setup_counters = self.counters()

@@ -8,8 +8,10 @@ pktsim models:
               neigh replace <remote .0> lladdr <remote VTEP> dev flannel.1 nud permanent,
               bridge fdb replace <remote VTEP> dev flannel.1 dst <remote IP> self permanent
               (flannel's NeighSet calls: pkg/backend/vxlan/device.go AddARP/AddFDB)
-    ipip    : tunl0 (ipip fallback device), MTU 1480, <pod CIDR>.0/32; per remote node:
-              <remote CIDR> via <remote node IP> dev tunl0 onlink  (needs CONFIG_NET_IPIP)
+    ipip    : flannel.ipip = ipip local <node IP> ttl inherit nopmtudisc, MTU 1480,
+              <pod CIDR>.0/32; per remote node: <remote CIDR> via <remote node IP>
+              dev flannel.ipip onlink  (flannel pkg/backend/ipip/ipip.go; needs
+              CONFIG_NET_IPIP)
 
 Everything is configured inside the node's namespace; the ipip driver is never loaded by
 the harness (loading it would create a ``tunl0`` in the root namespace too).
@@ -33,7 +35,8 @@ __all__ = ["OVERLAY_MTU", "TUNNEL_DEV", "VXLAN_DEV", "VXLAN_PORT", "build_overla
 OVERLAY_MTU = {"routes": 1500, "vxlan": 1450, "ipip": 1480}
 VXLAN_DEV = "flannel.1"
 VXLAN_PORT = 8472
-TUNNEL_DEV = {"vxlan": VXLAN_DEV, "ipip": "tunl0"}
+IPIP_DEV = "flannel.ipip"
+TUNNEL_DEV = {"vxlan": VXLAN_DEV, "ipip": IPIP_DEV}
 
 
 def build_overlay(twin: Twin, ns: str, mode: str, n: NodeSpec, others: list[NodeSpec],
@@ -73,25 +76,22 @@ def _vxlan(twin: Twin, ns: str, n: NodeSpec, others: list[NodeSpec],
 
 
 def _ipip(twin: Twin, ns: str, n: NodeSpec, others: list[NodeSpec]) -> None:
-    """Calico's tunl0 and one onlink route per remote node through it."""
-    have = json.loads(twin.ip(ns, "-j", "link", "show"))
-    if not any(ln["ifname"] == "tunl0" for ln in have):
-        # With the ipip driver present every new netns gets the fallback tunl0
-        # (unless net.core.fb_tunnels_only_for_init_net says otherwise: then create
-        # one).  Never make the kernel autoload the module: loading ipip creates a
-        # tunl0 in the root namespace too, which this harness must not touch.
-        if not os.path.isdir("/sys/module/ipip"):
-            raise KernelFeatureMissing(
-                "ipip mode needs the kernel's IP-in-IP driver (CONFIG_NET_IPIP, module "
-                f"ipip), which is not loaded here{kernel_config_hint('CONFIG_NET_IPIP')}; "
-                "the harness does not load it (that would add tunl0 to the root namespace)")
-        twin.ip(ns, "link", "add", "name", "tunl0", "type", "ipip", "ttl", "inherit",
-                "nopmtudisc")  # what the fallback tunl0 Calico uses has
-    twin.ip(ns, "link", "set", "tunl0", "mtu", str(OVERLAY_MTU["ipip"]))
-    twin.ip(ns, "addr", "add", f"{n.tunnel_ip}/32", "dev", "tunl0")
-    twin.ip(ns, "link", "set", "tunl0", "up")
+    """flannel's flannel.ipip (``configureIPIPDevice``) and one onlink route per remote
+    node through it (``GetRoute``, DirectRouting off)."""
+    # Never make the kernel autoload the module: loading ipip creates a tunl0 in the root
+    # namespace too, which this harness must not touch.
+    if not os.path.isdir("/sys/module/ipip"):
+        raise KernelFeatureMissing(
+            "ipip mode needs the kernel's IP-in-IP driver (CONFIG_NET_IPIP, module "
+            f"ipip), which is not loaded here{kernel_config_hint('CONFIG_NET_IPIP')}; "
+            "the harness does not load it (that would add tunl0 to the root namespace)")
+    twin.ip(ns, "link", "add", "name", IPIP_DEV, "type", "ipip", "local", n.ip, "ttl",
+            "inherit", "nopmtudisc")
+    twin.ip(ns, "link", "set", IPIP_DEV, "mtu", str(OVERLAY_MTU["ipip"]))
+    twin.ip(ns, "addr", "add", f"{n.tunnel_ip}/32", "dev", IPIP_DEV)
+    twin.ip(ns, "link", "set", IPIP_DEV, "up")
     for o in others:
-        twin.ip(ns, "route", "add", o.pod_cidr, "via", o.ip, "dev", "tunl0", "onlink")
+        twin.ip(ns, "route", "add", o.pod_cidr, "via", o.ip, "dev", IPIP_DEV, "onlink")
 
 
 def check_vxlan_state(twin: Twin, nodes: list[NodeSpec], node_nss: dict[str, str]) -> None:
