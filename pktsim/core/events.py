@@ -54,6 +54,7 @@ class Event(enum.StrEnum):
     SEND = "send"  # a socket sent (an application's datagram, a REJECT's RST)
     DELIVER = "deliver"  # handed to a socket or the kernel's own handler
     DROP = "drop"  # not passed on; the detail says why (``Drop``)
+    POLICY = "policy"  # a NetworkPolicy verdict on one endpoint and direction (``Verdict``)
 
 
 class DropReason(enum.Enum):
@@ -206,6 +207,37 @@ class Encap(Detail):
         if self.vni is None:
             return {"remote": self.remote}
         return {"remote": self.remote, "vni": self.vni}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict(Detail):
+    """What NetworkPolicy decided for one pod in one direction: the policies that select it
+    (isolate it), and the policy and rule that allowed the packet (none: denied); a pod no
+    policy selects is allowed by its namespace's profile."""
+
+    pod: str  # ns/name
+    direction: str  # Ingress | Egress
+    allowed: bool
+    selecting: tuple[str, ...] = ()  # ns/name of each policy that selects the pod
+    policy: str = ""  # ns/name of the policy whose rule allowed it
+    rule: int = 0  # 1-based index of that rule in the policy's ingress/egress list
+    chain: str = ""  # the iptables chain of that rule (or of the endpoint when denied)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pod": self.pod, "direction": self.direction, "allowed": self.allowed,
+                "selecting": list(self.selecting), "policy": self.policy, "rule": self.rule,
+                "chain": self.chain}
+
+    def text(self) -> str:
+        """One line of the trace."""
+        side = f"{self.direction.lower()} of {self.pod}"
+        if not self.selecting:
+            return f"{side}: allowed (no NetworkPolicy selects it)"
+        isolated = ", ".join(self.selecting)
+        if self.allowed:
+            return f"{side}: allowed by {self.policy} {self.direction.lower()} rule " \
+                   f"{self.rule} (isolated by {isolated})"
+        return f"{side}: denied (isolated by {isolated}; no rule allows it)"
 
 
 # details made once and carried by many events: a writer may cache their JSON by identity

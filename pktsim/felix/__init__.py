@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pktsim.felix.endpoints import dispatch_chains, profile_chains, workload_chain
+from pktsim.felix.endpoints import dispatch_chains, ordered, profile_chains, workload_chain
 from pktsim.felix.policy import Sets, World, policy_chains
 from pktsim.felix.rules import FChain, FRule, jump, tokens
 from pktsim.felix.static import (
@@ -27,6 +27,7 @@ from pktsim.felix.static import (
     forward_append,
     nat_chains,
 )
+from pktsim.felix.verdicts import Endpoint, Explainer
 from pktsim.model.cluster import PodInfo
 from pktsim.model.policy import NetworkPolicy, policies_selecting
 from pktsim.netfilter.hooks import Netfilter
@@ -56,6 +57,7 @@ class NodeFelix:
     inserts: dict[str, dict[str, list[FRule]]] = field(default_factory=dict)
     appends: dict[str, dict[str, list[FRule]]] = field(default_factory=dict)
     sets: Sets = field(default_factory=Sets)
+    explainer: Explainer = field(default_factory=Explainer)  # the trace's policy verdicts
 
     def restore_text(self) -> str:
         """The iptables-restore text felix writes (``--noflush``: kernel chains untouched
@@ -91,8 +93,12 @@ def node_felix(inputs: Inputs) -> NodeFelix:
             active.update((p.key, p) for p in selecting)
             chain, groups = workload_chain(w.veth, direction, selecting, mine)
             filt += [chain, *groups]
+            out.explainer.endpoints[chain.name] = Endpoint(
+                w.pod.key, direction, tuple(p.key for p in ordered(selecting)))
     for policy in sorted(active.values(), key=lambda p: p.key):
-        filt += policy_chains(policy, inputs.world, out.sets)
+        made = policy_chains(policy, inputs.world, out.sets, out.explainer.rule_of)
+        out.explainer.policies.update((c.name, policy.key) for c in made)
+        filt += made
     for profile in profiles:
         filt += profile_chains(profile)
     out.chains = {"filter": _unique(filt), "nat": nat_chains(inputs.config)}
@@ -144,3 +150,4 @@ def install(nf: Netfilter, program: NodeFelix) -> None:
             for line in FChain(hook, tuple(rules)).lines(f"{hook}*appends*"):
                 nf.table(table)[hook].append(parse_rule(tokens(line)[1]))
     nf.policy_chains = POLICY_CHAINS
+    nf.explain = program.explainer

@@ -196,16 +196,26 @@ def split_ports(ranges: tuple[PortRange, ...]) -> list[list[PortRange]]:
     return splits
 
 
-def policy_chains(policy: NetworkPolicy, world: World, sets: Sets) -> list[FChain]:
-    """The policy's ``cali-pi-``/``cali-po-`` chains (``PolicyToIptablesChains``)."""
+def policy_chains(policy: NetworkPolicy, world: World, sets: Sets,
+                  rule_of: dict[str, list[int]] | None = None) -> list[FChain]:
+    """The policy's ``cali-pi-``/``cali-po-`` chains (``PolicyToIptablesChains``).
+
+    ``rule_of`` receives, per chain, the 1-based index of the Kubernetes rule each
+    iptables rule was made from (for the trace's verdicts)."""
     chains = []
     for direction, rules in (("Ingress", policy.ingress), ("Egress", policy.egress)):
         out: list[FRule] = []
-        for rule in rules:
+        origin: list[int] = []
+        for number, rule in enumerate(rules, 1):
             for cr in convert(rule):
-                out += _render(cr, direction, policy, world, sets)
+                made = _render(cr, direction, policy, world, sets)
+                out += made
+                origin += [number] * len(made)
         while out and out[-1].action == RETURN:  # ProtoRulesToIptablesRules
             out.pop()
+        if rule_of is not None:
+            rule_of[policy_chain(direction, policy.namespace, policy.name)] = \
+                origin[:len(out)] or [0]
         comment = f"{KIND_K8S_POLICY} {policy.namespace}/{policy.name} " \
                   f"{direction.lower()}"
         out = [(out[0] if out else FRule()).with_comment(comment), *out[1:]]

@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
-from pktsim.core.events import ChainNote, ConntrackState, Event, NatRewrite, RuleHit
+from pktsim.core.events import ChainNote, ConntrackState, Event, NatRewrite, RuleHit, Verdict
 from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.netfilter import nat
 from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
-from pktsim.netfilter.engine import Outcome, evaluate
+from pktsim.netfilter.engine import Hit, Outcome, evaluate
 from pktsim.netfilter.ipset import IpSets
 from pktsim.netfilter.mangle import DST, SRC, rewrite, tcp_reset
 from pktsim.netfilter.memo import Walked, WalkMemo
@@ -100,6 +100,8 @@ class Netfilter:
         self.ipsets = IpSets()  # the namespace's IP sets (felix's, on Calico)
         # chains whose DROP is a network-policy verdict (felix's endpoint and policy chains)
         self.policy_chains: tuple[str, ...] = ()
+        # what a filter walk's fired rules say about NetworkPolicy (felix's ``Explainer``)
+        self.explain: Callable[[list[Hit]], list[Verdict]] | None = None
         self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type,
                              self._addr_type_on, self.ipsets)
         self._memo = WalkMemo()
@@ -270,6 +272,10 @@ class Netfilter:
         out, detail = walked
         if out.verdict == "ACCEPT" and not out.hits:
             return pkt
+        if self.explain is not None and table == "filter":
+            for verdict in self.explain(out.hits):
+                p.r.step(Event.POLICY, f"{table} {p.hook}: {verdict.text()}", p.iface,
+                         p.frame, verdict)
         hit = out.decider
         mark = f", mark {before:#x} -> {ctx.mark:#x}" if ctx.mark != before else ""
         if out.verdict == "ACCEPT":  # said only when a rule accepted or the mark changed

@@ -10,11 +10,13 @@ NetworkPolicy every cell is allowed, as on a real kubenet or flannel cluster.
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from pktsim.core.events import DropReason
+import pktsim
+from pktsim.core.events import DropReason, Event, Verdict
 from tests.netpol.shapes import Case
-from tests.netpol.upstream_cases import cases
-from tests.netpol.wire import wire_matrices
+from tests.netpol.upstream_cases import cases, scenario_yaml
+from tests.netpol.wire import probe_flows, wire_matrices
 
 CASES = cases()
 
@@ -35,3 +37,21 @@ def test_networks_without_policy_allow_every_cell(network: str) -> None:
     for _, cells in wire_matrices(case, network):
         assert all(got for _, got, _ in cells.values())
         assert not any(reasons for _, _, reasons in cells.values())
+
+
+def test_the_trace_names_the_isolating_policy_and_the_allowing_rule() -> None:
+    case = next(c for c in CASES if "within server namespace based on PodSelector" in c.name)
+    text = scenario_yaml(case) + "---\n" + yaml.safe_dump(
+        probe_flows([("x/b", "x/a"), ("x/c", "x/a")], 80, "TCP"))
+    result = pktsim.load(text).run()
+    verdicts = {}
+    for ev in result.events:
+        if ev.event is Event.POLICY:
+            assert isinstance(ev.detail, Verdict)
+            verdicts.setdefault((ev.flow, ev.detail.direction), ev.detail)
+    allowed, denied = verdicts[("x/b>x/a", "Ingress")], verdicts[("x/c>x/a", "Ingress")]
+    assert (allowed.allowed, allowed.policy, allowed.rule) == (True, "x/x-a-allows-x-b", 1)
+    assert allowed.chain == "cali-pi-knp/x/x-a-allows-x-b"
+    assert (denied.allowed, denied.selecting) == (False, ("x/x-a-allows-x-b",))
+    assert "denied (isolated by x/x-a-allows-x-b" in denied.text()
+    assert verdicts[("x/c>x/a", "Egress")].selecting == ()  # x/c is not isolated
