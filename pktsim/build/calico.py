@@ -86,17 +86,41 @@ def install(topo: Topology, node: NodeInfo) -> None:
         _vxlan(topo, node)
     proto = FELIX_PROTO if encap == "vxlan" else "bird"
     routes = [Route(block, "", proto=proto, type="blackhole") for block in node.blocks]
+    routes += [Route(IPv4Network(p.ip), p.veth, scope="link")  # SetupRoutes, per pod
+               for p in _local_pods(topo, node.name)]
     for other in topo.model.node_list():
         if other.name != node.name:
             routes += _routes_to(topo, node, other)
     ns.routes.add_many(routes)
 
 
+def _local_pods(topo: Topology, node: str) -> list[PodInfo]:
+    """The node's pods with a cali veth, from one pass over the model per build."""
+    by_node: dict[str, list[PodInfo]] | None = topo.shared.get("calico pods")
+    if by_node is None:
+        by_node = topo.shared["calico pods"] = {}
+        for info in sorted(topo.model.pods.values(), key=lambda p: p.key):
+            if not info.pod.host_network:
+                by_node.setdefault(info.node, []).append(info)
+    return by_node.get(node, [])
+
+
 def _routes_to(topo: Topology, node: NodeInfo, other: NodeInfo) -> list[Route]:
+    """The routes to ``other``'s blocks; alike on every node but for CrossSubnet's choice,
+    so made once per (other node, choice) and shared (a big cluster has millions)."""
     pool = topo.model.config.calico
     encap = pool.encap
     if encap != "none" and pool.cross_subnet and same_subnet(topo, node, other):
         encap = "none"
+    key = ("calico routes", other.name, encap)
+    made: list[Route] | None = topo.shared.get(key)
+    if made is None:
+        made = topo.shared[key] = _make_routes(topo, other, encap)
+    return made
+
+
+def _make_routes(topo: Topology, other: NodeInfo, encap: str) -> list[Route]:
+    pool = topo.model.config.calico
     if encap == "ipip":
         return [Route(b, "tunl0", other.ip, proto="bird", onlink=True) for b in other.blocks]
     if encap == "vxlan" and other.tunnel_ip is not None:
@@ -156,9 +180,8 @@ def pod_netns(topo: Topology, info: PodInfo) -> Netns:
     ns.routes.add(Route(IPv4Network("0.0.0.0/0"), "eth0", LINK_LOCAL_GW))
     topo.pod_ns[key] = ns
     node_ns = topo.node_ns[info.node]
-    host = node_ns.add_iface(info.veth, info.veth_mac, mtu=mtu)
+    host = node_ns.add_iface(info.veth, info.veth_mac, mtu=mtu)  # its route: ``install``
     host.proxy_arp = True
-    node_ns.routes.add(Route(IPv4Network(info.ip), info.veth, scope="link"))
     driver.loopback(ns, "lo", driver.add_interface(Interface(key, "lo",
                                                              description=f"pod {key} lo")))
     eth0 = driver.add_interface(Interface(

@@ -124,6 +124,12 @@ class Netns:
     def is_local(self, ip: bytes) -> bool:
         return ip in self._local or ip[0] == 127
 
+    def masquerade_source(self, dev: str) -> bytes | None:
+        """MASQUERADE's new source (``nf_nat_masquerade_ipv4``: ``inet_select_addr`` of the
+        output device): its first address, else the first of any device that is not host
+        scope (a cali* veth has none: the node's ``eth0`` address)."""
+        return self.primary_ip(dev) or self._any_ip()
+
     def primary_ip(self, dev: str) -> bytes | None:
         addrs = self.ifaces[dev].addrs if dev in self.ifaces else []
         return addrs[0].ip.packed if addrs else None

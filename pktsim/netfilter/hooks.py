@@ -355,7 +355,7 @@ class Netfilter:
             fully = isinstance(target, Snat) and target.random_fully
             rng = nat.NatRange(target.ip.packed, target.ports, target.random, fully)
         elif isinstance(target, Masquerade):
-            ip = self.ns.primary_ip(p.out_dev)
+            ip = self.ns.masquerade_source(p.out_dev)
             if ip is None:
                 p.r.drop_as(f"drop: MASQUERADE: no IPv4 address on {p.out_dev}",
                             DropReason.RULE, p.iface, p.frame)

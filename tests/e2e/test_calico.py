@@ -222,3 +222,22 @@ status: {addresses: [{type: InternalIP, address: 172.19.0.3}]}
               if r.proto == "bird"}
     assert routes["172.18.0.3"].dev == "eth0" and not routes["172.18.0.3"].onlink
     assert routes["172.19.0.3"].dev == "tunl0" and routes["172.19.0.3"].onlink
+
+
+def test_a_pod_reaches_itself_through_its_service(tmp_path: Path) -> None:
+    """The hairpin leaves and re-enters the same cali device, masqueraded to the node's
+    eth0 address (the cali device has none; checked against the kernel)."""
+    text = SCENARIO.format(pool=IPIP, flows="  - {name: self, from: default/a, "
+                           "to: 'http://10.96.100.40/'}").replace(
+        "metadata: {name: a}", "metadata: {name: a, labels: {app: a}}") + """---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {clusterIP: 10.96.100.40, selector: {app: a}, ports: [{port: 80, targetPort: 8080}]}
+"""
+    result = run_yaml(text, tmp_path / "out")
+    assert result.flows[0].status == FlowStatus.OK
+    syn = [Ether(f.data) for f in frames_on(result, "default/a:eth0", "self")
+           if f.direction.name == "INBOUND" and IP in Ether(f.data)
+           and Ether(f.data)[IP].dst == A]
+    assert syn and syn[0][IP].src == "172.18.0.2"
