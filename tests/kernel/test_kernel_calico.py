@@ -124,12 +124,15 @@ def kernel(request: pytest.FixtureRequest) -> Any:
     if reason:
         pytest.skip(reason)
     encap = request.param
-    rules = {n: nf.save() for n, nf in run_pktsim(encap, "same").topology.netfilters.items()}
+    netfilters = run_pktsim(encap, "same").topology.netfilters
+    rules = {n: nf.save() for n, nf in netfilters.items()}
+    sets = {n: nf.ipsets.save() for n, nf in netfilters.items()}
     kc = KernelCalico(kernel_nodes(run_pktsim(encap, "same"), namespace="default"),
                       encap=encap)
     try:
         with kc:
-            for node, text in rules.items():  # kube-proxy's rules and the natOutgoing rule
+            for node, text in rules.items():  # kube-proxy's and felix's rules, felix's sets
+                kc.ipset_restore(node, sets[node])
                 kc.iptables_restore(node, text)
             yield _Kernel(encap, kc)
     except KernelFeatureMissing as e:

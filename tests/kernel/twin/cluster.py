@@ -333,6 +333,10 @@ class KernelCluster(Twin):
         """``iptables-restore`` (flushing the tables the text names) in ``node``'s ns."""
         services.iptables_restore(self.node_nss[node], node, text)
 
+    def ipset_restore(self, node: str, text: str) -> None:
+        """See :func:`services.ipset_restore`."""
+        services.ipset_restore(self.node_nss[node], node, text)
+
     def iptables_save(self, node: str, *, counters: bool = False) -> str:
         """See :func:`services.iptables_save`."""
         return services.iptables_save(self, node, counters=counters)

@@ -61,6 +61,16 @@ def iptables_restore(ns: str, node: str, text: str) -> None:
                            f"{p.stderr.strip()}")
 
 
+def ipset_restore(ns: str, node: str, text: str) -> None:
+    """``ipset restore`` in ``node``'s ns (IP sets are per network namespace: the kernel's
+    ``ip_set_net``); before ``iptables_restore`` of rules that name them."""
+    p = subprocess.run(in_ns(ns, "ipset", "restore"), input=text, capture_output=True,
+                       text=True, timeout=20)
+    if p.returncode != 0:
+        raise RuntimeError(f"{node}: ipset restore failed ({p.returncode}): "
+                           f"{p.stderr.strip()}")
+
+
 def iptables_save(twin: Twin, node: str, *, counters: bool = False) -> str:
     """``iptables-save`` of ``node`` without its ``#`` comment lines (and, unless
     ``counters``, with the chain counters zeroed as pktsim prints them)."""
