@@ -1,4 +1,4 @@
-"""The ``pktsim`` command: demo, run, check, trace (docs/scenario.md §6).
+"""The ``pktsim`` command: demo, run, check, trace, reach (docs/scenario.md §6).
 
 Exit status: 0 done, 2 bad input (one line per problem, no traceback), 1 internal error.
 """
@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", default="")
     trace.add_argument("--seed", type=int)
     trace.add_argument("--format", choices=("text", "json"), default="text")
+    from pktsim.reach.command import add_parser as add_reach
+
+    add_reach(sub)
     return p
 
 
@@ -108,6 +111,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "reach":
+        from pktsim.reach.command import main as reach
+
+        return reach(args)
     return _trace(args)
 
 

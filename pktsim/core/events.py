@@ -58,7 +58,9 @@ class Event(enum.StrEnum):
 
 class DropReason(enum.Enum):
     """Why a device did not pass a frame on.  The value is what the trace prints; the name
-    is what ``trace.jsonl``'s ``reason`` holds."""
+    is what ``trace.jsonl``'s ``reason`` holds.  ``POLICY`` is a NetworkPolicy denial (a
+    rule of felix's that drops what no policy allowed), apart from ``RULE`` (any other
+    iptables DROP or REJECT)."""
 
     MALFORMED = "malformed frame"
     BAD_CHECKSUM = "bad checksum"
@@ -77,6 +79,10 @@ class DropReason(enum.Enum):
     RULE = "dropped by a rule"
     CONNTRACK_FULL = "nf_conntrack: table full, dropping packet"
     QUEUE_FULL = "neighbour queue full"
+    # NetworkPolicy: felix's "End of tier default. DROP if no policies passed packet" in a
+    # workload's cali-tw-/cali-fw- chain (or a policy's own drop), so a reader of the trace
+    # tells a policy's denial from any other rule's DROP without reading chain names
+    POLICY = "policy"
 
 
 FRAME_EVENTS = frozenset((Event.RX, Event.TX))  # the steps that are captured frames
