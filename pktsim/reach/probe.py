@@ -7,8 +7,8 @@ As upstream's NetworkPolicy e2e probes (kubernetes ``test/e2e/network/netpol/pro
 --protocol=P`` in the source pod, ``getProbeTimeoutSeconds`` = 1): a TCP connect or a UDP
 datagram from the source pod to the destination pod's IP, answered within one second or
 not.  Each probe is a pktsim flow (``make_flow``, the checks of a Traffic entry) whose
-client -- agnhost's connect for TCP (``pktsim.reach.connect``), the UDP flow client for UDP
--- is started in the source pod's namespace; the cell is what its client saw
+client, agnhost's connect (``pktsim.reach.connect``), is started in the source pod's
+namespace; the cell is what its client saw
 (SYN-ACK or echo: allowed; RST or ICMP port unreachable: refused) and what its own trace
 shows (a policy drop: denied, ``pktsim.reach.decode``).
 
@@ -19,13 +19,19 @@ define loopback).
 
 Why all at once is safe
 -----------------------
-Every probe runs in one network, all starting at t=0, so a 9-pod x 2-port matrix costs one
-build and one second of virtual time.  No probe can influence another: each (source,
-destination, port, protocol) is probed once, so no two share a conntrack tuple, and each
-client is created when it starts, so the kernel model hands the source's next probe a
-different ephemeral port (a UDP client made before the previous one bound its port could
-draw the same one).  The tests check that a cell does not change with the other probes run
-beside it.
+Every probe runs in one network, so a 9-pod x 2-port matrix costs one build and about one
+second of virtual time.  No probe can influence another:
+
+* each (source, destination, port, protocol) is probed once, and each client takes its
+  source port when it starts, after the source's earlier probes took theirs: no two probes
+  share a conntrack tuple.  (A reply tuple could equal another probe's original tuple only
+  if probed ports lay in the ephemeral range 32768-60999 and the draws met.)
+* a source's probes start ``STAGGER_NS`` (1 ms) apart: the first resolves the next hop's
+  MAC, the others find it resolved, so none waits in a neighbour queue (``unres_qlen``,
+  101 packets) that a hundred probes sent at once toward one gateway would overflow.
+* each probe's 1 s timeout runs from its own start (``pktsim.reach.connect``).
+
+The tests check that a cell does not change with the other probes run beside it.
 """
 
 from __future__ import annotations
@@ -33,24 +39,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pktsim.build.flows import make_client, source_netns
+from pktsim.build.flows import source_netns
 from pktsim.build.topology import Topology, build
 from pktsim.core.capture import Direction, Interface
 from pktsim.core.events import Event, TraceEvent
 from pktsim.core.frame import Reaction
-from pktsim.devices.l4 import App
-from pktsim.devices.netns import Netns
 from pktsim.devices.outcome import FlowResult, FlowStatus
 from pktsim.errors import ScenarioError
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.model.policy import enforces_policy, policies_selecting
 from pktsim.reach.cells import Reachability, ReachCell, Verdict
-from pktsim.reach.connect import ConnectApp
+from pktsim.reach.connect import TIMEOUT_NS, ConnectApp, EchoApp
 from pktsim.reach.decode import Decision, decide, policy_chains
 from pktsim.scenario.traffic import make_flow
 
-TIMEOUT_NS = 1_000_000_000  # agnhost connect --timeout=1s (getProbeTimeoutSeconds)
+STAGGER_NS = 1_000_000  # between two probes of one source (see "Why all at once is safe")
 PROTOCOLS = ("tcp", "udp")
 DEFAULT_PORT = 80  # when no destination declares a port of the protocol
 
@@ -125,15 +129,12 @@ def plan(pods: Sequence[str], ports: Sequence[int], protocol: str) -> list[Probe
     return probes
 
 
-def _client(topo: Topology, probe: Probe, ns: Netns) -> tuple[App, FlowResult]:
-    """agnhost's connect for TCP (``ConnectApp``); a datagram and its echo for UDP (the
-    flow's own client, as ``pktsim run`` makes it)."""
-    if probe.protocol == "udp":
-        return make_client(topo, probe.flow, ns)
+def _client(topo: Topology, probe: Probe) -> ConnectApp | EchoApp:
+    """agnhost's connect: a TCP handshake, or a UDP datagram and its echo."""
     ip = topo.model.pods[probe.destination].ip
     assert ip is not None  # probe_pods keeps pods with an address only
-    app = ConnectApp(probe.flow.name, ip.packed, probe.port, probe.flow.target)
-    return app, app.result
+    cls = ConnectApp if probe.protocol == "tcp" else EchoApp
+    return cls(probe.flow.name, ip.packed, probe.port, probe.flow.target)
 
 
 def _starter(topo: Topology, probe: Probe, results: dict[str, FlowResult]
@@ -142,8 +143,8 @@ def _starter(topo: Topology, probe: Probe, results: dict[str, FlowResult]
     ns = source_netns(topo, probe.flow)
 
     def start(now: int) -> Reaction:
-        app, result = _client(topo, probe, ns)
-        results[probe.flow.name] = result
+        app = _client(topo, probe)
+        results[probe.flow.name] = app.result
         return ns.l4.start(now, app)
 
     return start
@@ -151,15 +152,19 @@ def _starter(topo: Topology, probe: Probe, results: dict[str, FlowResult]
 
 def run_probes(scenario: Scenario, probes: Sequence[Probe]
                ) -> tuple[ClusterModel, dict[str, FlowResult], _Events]:
-    """Run every probe in one fresh network for ``TIMEOUT_NS`` of virtual time."""
+    """Run every probe in one fresh network, each source's probes ``STAGGER_NS`` apart,
+    until the last one's timeout."""
     model = allocate(scenario)
     events = _Events()
     topo = build(model, [events])
     results: dict[str, FlowResult] = {}
+    started: dict[str, int] = {}
     for probe in probes:
-        topo.driver.call(0, source_netns(topo, probe.flow),
-                         _starter(topo, probe, results))
-    topo.driver.run(until=TIMEOUT_NS)
+        at = started.get(probe.source, 0)
+        started[probe.source] = at + STAGGER_NS
+        topo.driver.call(at, source_netns(topo, probe.flow), _starter(topo, probe, results))
+    last = max(started.values(), default=STAGGER_NS) - STAGGER_NS
+    topo.driver.run(until=last + TIMEOUT_NS)
     return model, results, events
 
 
@@ -190,13 +195,12 @@ def _denied(model: ClusterModel, probe: Probe, decision: Decision) -> ReachCell:
 
 
 def _failure(result: FlowResult | None, events: Sequence[TraceEvent]) -> str:
-    """Why an unanswered probe failed: its client's error, else the drops on its way."""
-    if result is not None and result.status not in (FlowStatus.PENDING, FlowStatus.NO_REPLY):
-        return result.text()
+    """Why an unanswered probe failed: its client's words and the drops on its way."""
+    said = result.text() if result is not None and result.status is not FlowStatus.PENDING \
+        else "no answer"
     drops = dict.fromkeys(e.drop_reason.value for e in events
                           if e.event is Event.DROP and e.drop_reason is not None)
-    seen = f" (dropped: {', '.join(drops)})" if drops else ""
-    return f"no answer within {TIMEOUT_NS // 10**9} s{seen}"
+    return f"{said} (dropped: {', '.join(drops)})" if drops else said
 
 
 def judge(model: ClusterModel, probe: Probe, result: FlowResult | None,

@@ -154,7 +154,13 @@ def test_judge_refused_and_failed(model: ClusterModel) -> None:
     refused = judge(model, probe("x/b", "x/a"), result(FlowStatus.REFUSED), [])
     assert refused.verdict is Verdict.REFUSED and refused.verdict.symbol == "R"
     silent = judge(model, probe("x/b", "x/a"), result(FlowStatus.PENDING), [])
-    assert silent.verdict is Verdict.FAILED and silent.reason == "no answer within 1 s"
+    assert silent.verdict is Verdict.FAILED and silent.reason == "no answer"
+    timed_out = FlowResult("reach-1", "tcp", "")
+    timed_out.fail(FlowStatus.NO_REPLY, "no answer within 1 s")
+    lost = judge(model, probe("x/b", "x/a"), timed_out,
+                 [drop("node-1", "KUBE-FIREWALL", DropReason.RULE)])
+    assert lost.verdict is Verdict.FAILED
+    assert lost.reason == "no answer within 1 s (dropped: dropped by a rule)"
 
 
 def test_judge_an_allow_by_policy_where_policy_is_enforced(model: ClusterModel) -> None:
