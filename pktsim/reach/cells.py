@@ -54,8 +54,9 @@ class ReachCell:
 
     @property
     def direction(self) -> str:
-        """The directions of ``decided_by``, ``;``-separated (``Ingress;Egress``)."""
-        return ";".join(dict.fromkeys(d for d, _ in self.decided_by))
+        """The directions of ``decided_by``, ``;``-separated and aligned with ``policy``
+        (``Egress;Ingress`` with ``x/p;x/q``)."""
+        return ";".join(d for d, _ in self.decided_by)
 
     @property
     def policy(self) -> str:
@@ -102,6 +103,13 @@ class Reachability:
         """``(source, destination) -> verdict`` for one port."""
         return {(c.source, c.destination): c.verdict for c in self.cells
                 if (c.protocol, c.port) == (protocol, port)}
+
+    def __repr__(self) -> str:
+        counts = {v.value: sum(c.verdict is v for c in self.cells) for v in Verdict}
+        shown = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        ports = ", ".join(f"{proto}/{port}" for proto, port in self.ports)
+        return (f"<pktsim.Reachability: {len(self.pods)} pods, {ports}, network "
+                f"{self.network}: {len(self.cells)} cells ({shown or 'none'})>")
 
     def text(self) -> str:
         """The matrices and their legend, as ``pktsim reach`` prints them."""

@@ -189,6 +189,9 @@ def _denied(model: ClusterModel, probe: Probe, decision: Decision) -> ReachCell:
     reason = (f"{denial.direction.lower()} isolation of {pod} ({which}): dropped by "
               f"{denial.chain} on {denial.host}") if denial.direction else \
         f"dropped by policy in {denial.chain} on {denial.host}"
+    passed = [f"{d.lower()} {key}" for d, key in decision.allowed_by if d != denial.direction]
+    if passed:  # the other side had let it through: say so, it is half the story
+        reason += f" (after {', '.join(passed)} passed it)"
     return ReachCell(probe.source, probe.destination, probe.port, probe.protocol,
                      Verdict.DENIED, tuple((denial.direction, p.key) for p in isolating),
                      reason, probe.flow.name)

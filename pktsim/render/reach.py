@@ -59,8 +59,9 @@ def _label(cell: ReachCell) -> str | None:
     if verdict == "allowed":
         return f". allowed by {cell.reason}" if cell.decided_by else None
     if verdict == "denied":
-        direction = cell.direction.lower() or "policy"
-        return f"X denied by {direction} isolation ({cell.policy or 'no policy'})"
+        direction = "/".join(dict.fromkeys(d for d, _ in cell.decided_by)).lower()
+        policies = ", ".join(p for _, p in cell.decided_by) or "no policy"
+        return f"X denied by {direction or 'policy'} isolation ({policies})"
     if verdict == "refused":
         return "R refused: the network let it through, nothing listens"
     return f"! failed: {cell.reason}"

@@ -174,3 +174,12 @@ def test_judge_an_allow_by_policy_where_policy_is_enforced(model: ClusterModel) 
     assert cell.reason == "egress: not isolated; ingress: x/allow-a"
     bare = judge(enforcing, probe("x/b", "x/a"), result(FlowStatus.OK), [])
     assert bare.reason == "egress: not isolated; ingress: not isolated"
+
+
+def test_a_denial_says_which_side_had_passed_it(model: ClusterModel) -> None:
+    po = policy_chain("Egress", "x", "deny-egress")
+    cell = judge(model, probe("x/a", "x/b"), result(FlowStatus.PENDING),
+                 [netfilter("node-1", "FORWARD", (po, 1, ALLOW)),
+                  drop("node-1", "cali-tw-cali1234")])
+    assert cell.verdict is Verdict.DENIED and cell.decided_by == (("Ingress", "x/allow-a"),)
+    assert cell.reason.endswith("(after egress x/deny-egress passed it)")

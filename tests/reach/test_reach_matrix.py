@@ -52,6 +52,11 @@ def test_on_routes_everything_is_allowed_and_says_why(matrix: Reachability) -> N
     assert len(matrix.warnings) == 1 and "does not enforce NetworkPolicy" in matrix.warnings[0]
 
 
+def test_repr_counts_the_verdicts(matrix: Reachability) -> None:
+    assert repr(matrix) == ("<pktsim.Reachability: 9 pods, tcp/80, tcp/81, network routes: "
+                            "144 cells (144 allowed)>")
+
+
 def test_same_input_same_matrix(cluster: pktsim.Cluster, matrix: Reachability) -> None:
     again = cluster.reachability(namespaces=NAMESPACES)
     assert again.cells == matrix.cells
