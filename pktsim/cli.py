@@ -1,4 +1,4 @@
-"""The ``pktsim`` command: demo, run, check, trace, reach (docs/scenario.md §6).
+"""The ``pktsim`` command: demo, run, check, trace (docs/scenario.md §6).
 
 Exit status: 0 done, 2 bad input (one line per problem, no traceback), 1 internal error.
 """
