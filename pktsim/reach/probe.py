@@ -207,9 +207,13 @@ def _failure(result: FlowResult | None, events: Sequence[TraceEvent]) -> str:
 
 
 def judge(model: ClusterModel, probe: Probe, result: FlowResult | None,
-          events: Sequence[TraceEvent]) -> ReachCell:
-    """The cell of one probe from its client's outcome and its own trace."""
-    decision = decide(events, policy_chains(model.network_policies))
+          events: Sequence[TraceEvent],
+          chains: dict[str, tuple[str, str]] | None = None) -> ReachCell:
+    """The cell of one probe from its client's outcome and its own trace (``chains``: the
+    model's ``policy_chains``, made once for a whole matrix)."""
+    if chains is None:
+        chains = policy_chains(model.network_policies)
+    decision = decide(events, chains)
     if decision.denial is not None:
         return _denied(model, probe, decision)
     status = result.status if result is not None else FlowStatus.PENDING
@@ -247,8 +251,9 @@ def reachability(scenario: Scenario, *, ports: Sequence[int] | None = None,
             raise ScenarioError("is out of range", field="ports", value=port, valid="1-65535")
     probes = plan(pods, chosen, protocol)
     model, results, events = run_probes(scenario, probes)
-    cells = [judge(model, p, results.get(p.flow.name), events.by_flow.get(p.flow.name, []))
-             for p in probes]
+    chains = policy_chains(model.network_policies)
+    cells = [judge(model, p, results.get(p.flow.name), events.by_flow.get(p.flow.name, []),
+                   chains) for p in probes]
     network = model.config.network
     enforced = enforces_policy(network)
     count = len(model.network_policies)
