@@ -14,6 +14,9 @@ pcapng captures and a hop-by-hop trace.  The public surface (pinned by
   ``Cluster.simulate(flows) -> Simulation`` (``step()``), ``Result.trace(flow)``,
   ``Result.tables(host)``, ``Result.frame(n)``, ``Result.diagram(flow)``, ``Result.to_dataframe()``
 * ``Cluster.resolv_conf(pod) -> ResolvConf``: the pod's ``/etc/resolv.conf``
+* ``Cluster.reachability(ports, protocol=, namespaces=) -> Reachability``: every pod probed
+  from every pod, ``.cells`` (each a ``ReachCell`` with a ``Verdict``), ``.text()``,
+  ``.frame()``, ``.heatmap()``
 * ``observing(callback)``: a context in which every finished run is passed to ``callback``
 * ``ScenarioError``: bad input, with file, document, field and value
 """
@@ -25,9 +28,10 @@ from pktsim.devices.outcome import FlowResult, FlowStatus
 from pktsim.dns.resolv import ResolvConf
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Flow
+from pktsim.reach.cells import Reachability, ReachCell, Verdict
 
-__all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus", "ResolvConf",
-           "Result",
-           "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "load",
-           "observing"]
+__all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus",
+           "ReachCell", "Reachability", "ResolvConf", "Result",
+           "ScenarioError", "Topology", "TraceEvent", "Verdict", "demo_cluster", "flow",
+           "load", "observing"]
 __version__ = "0.1.0"

@@ -28,6 +28,7 @@ from pktsim.core.events import TraceEvent
 from pktsim.devices.outcome import FlowResult
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
+from pktsim.reach.cells import Reachability
 from pktsim.render.lines import trace_lines
 from pktsim.sinks.output import atomic_dir, file_sinks, write_dumps
 from pktsim.sinks.trace import MemorySink
@@ -291,6 +292,18 @@ class Cluster:
         if info is None:
             raise KeyError(f"no pod {pod!r} (pods: {', '.join(sorted(self.model.pods))})")
         return pod_resolv_conf(self.model, info)
+
+    def reachability(self, ports: Sequence[int] | None = None, *, protocol: str = "tcp",
+                     namespaces: Sequence[str] = ()) -> Reachability:
+        """Probe every pod from every other pod on each of ``ports`` (default: the ports of
+        ``protocol`` the pods declare, else 80), as upstream's NetworkPolicy e2e does, all in
+        one fresh network; the matrix ``pktsim reach`` prints (``.cells``, ``.text()``,
+        ``.frame()``, ``.heatmap()``), each cell decided on the wire and its deciding policy
+        read from the trace (``pktsim.reach``).  The scenario's own flows do not run."""
+        from pktsim.reach.probe import reachability
+
+        return reachability(self.scenario, ports=ports, protocol=protocol,
+                            namespaces=namespaces)
 
     def __repr__(self) -> str:
         cfg = self.model.config

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
     trace.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: the trace events as trace.jsonl (default: %(default)s)")
+    from pktsim.reach.command import add_parser as add_reach
+
+    add_reach(sub)
     return p
 
 
@@ -148,6 +151,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "reach":
+        from pktsim.reach.command import main as reach
+
+        return reach(args)
     return _trace(args)
 
 

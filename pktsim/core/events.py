@@ -54,12 +54,14 @@ class Event(enum.StrEnum):
     SEND = "send"  # a socket sent (an application's datagram, a REJECT's RST)
     DELIVER = "deliver"  # handed to a socket or the kernel's own handler
     DROP = "drop"  # not passed on; the detail says why (``Drop``)
-    POLICY = "policy"  # a NetworkPolicy verdict on one endpoint and direction (``Verdict``)
+    POLICY = "policy"  # a NetworkPolicy verdict on one endpoint and direction (``PolicyVerdict``)
 
 
 class DropReason(enum.Enum):
     """Why a device did not pass a frame on.  The value is what the trace prints; the name
-    is what ``trace.jsonl``'s ``reason`` holds."""
+    is what ``trace.jsonl``'s ``reason`` holds.  ``POLICY`` is a NetworkPolicy denial (a
+    rule of felix's that drops what no policy allowed), apart from ``RULE`` (any other
+    iptables DROP or REJECT)."""
 
     MALFORMED = "malformed frame"
     BAD_CHECKSUM = "bad checksum"
@@ -210,7 +212,7 @@ class Encap(Detail):
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict(Detail):
+class PolicyVerdict(Detail):
     """What NetworkPolicy decided for one pod in one direction: the policies that select it
     (isolate it), and the policy and rule that allowed the packet (none: denied); a pod no
     policy selects is allowed by its namespace's profile."""

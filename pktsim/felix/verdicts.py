@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pktsim.core.events import Verdict
+from pktsim.core.events import PolicyVerdict
 from pktsim.netfilter.engine import Hit
 
 ACCEPT_SET = "--set-xmark 0x10000/0x10000"
@@ -37,8 +37,8 @@ class Explainer:
     policies: dict[str, str] = field(default_factory=dict)  # policy chain -> ns/name
     rule_of: dict[str, list[int]] = field(default_factory=dict)  # chain -> k8s rule per rule
 
-    def __call__(self, hits: Sequence[Hit]) -> list[Verdict]:
-        out: list[Verdict] = []
+    def __call__(self, hits: Sequence[Hit]) -> list[PolicyVerdict]:
+        out: list[PolicyVerdict] = []
         current: Endpoint | None = None
         chain = ""
         allowed_by: tuple[str, int, str] | None = None
@@ -60,13 +60,14 @@ class Explainer:
         return out
 
     @staticmethod
-    def _end(hit: Hit, ep: Endpoint, allowed_by: tuple[str, int, str] | None) -> Verdict | None:
+    def _end(hit: Hit, ep: Endpoint,
+             allowed_by: tuple[str, int, str] | None) -> PolicyVerdict | None:
         """The verdict an endpoint chain's rule gives, or None while the walk goes on."""
         if "Return if policy accepted" in hit.text and allowed_by is not None:
             policy, rule, chain = allowed_by
-            return Verdict(ep.pod, ep.direction, True, ep.selecting, policy, rule, chain)
+            return PolicyVerdict(ep.pod, ep.direction, True, ep.selecting, policy, rule, chain)
         if "Return if profile accepted" in hit.text:
-            return Verdict(ep.pod, ep.direction, True, ep.selecting, chain=hit.chain)
+            return PolicyVerdict(ep.pod, ep.direction, True, ep.selecting, chain=hit.chain)
         if "End of tier" in hit.text or "Drop if no profiles matched" in hit.text:
-            return Verdict(ep.pod, ep.direction, False, ep.selecting, chain=hit.chain)
+            return PolicyVerdict(ep.pod, ep.direction, False, ep.selecting, chain=hit.chain)
         return None

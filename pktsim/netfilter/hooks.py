@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
-from pktsim.core.events import ChainNote, ConntrackState, Event, NatRewrite, RuleHit, Verdict
+from pktsim.core.events import ChainNote, ConntrackState, Event, NatRewrite, PolicyVerdict, RuleHit
 from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.netfilter import nat
 from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
@@ -101,7 +101,7 @@ class Netfilter:
         # chains whose DROP is a network-policy verdict (felix's endpoint and policy chains)
         self.policy_chains: tuple[str, ...] = ()
         # what a filter walk's fired rules say about NetworkPolicy (felix's ``Explainer``)
-        self.explain: Callable[[list[Hit]], list[Verdict]] | None = None
+        self.explain: Callable[[list[Hit]], list[PolicyVerdict]] | None = None
         self._walk_env = Env(0, self._stat_rng, self.recent, self._addr_type,
                              self._addr_type_on, self.ipsets)
         self._memo = WalkMemo()

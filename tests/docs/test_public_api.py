@@ -14,8 +14,8 @@ import pytest
 import pktsim
 
 PUBLIC = {
-    "pktsim": {"Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus", "ResolvConf",
-               "Result",
+    "pktsim": {"Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus", "ReachCell",
+               "Reachability", "ResolvConf", "Result", "Verdict",
                "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "load",
                "observing"},
     "pktsim.display": {"FrameView", "NodeTables", "SimStep", "Simulation", "Table",

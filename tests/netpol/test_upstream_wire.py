@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import pktsim
-from pktsim.core.events import DropReason, Event, Verdict
+from pktsim.core.events import DropReason, Event, PolicyVerdict
 from tests.netpol.shapes import Case
 from tests.netpol.upstream_cases import cases, scenario_yaml
 from tests.netpol.wire import probe_flows, wire_matrices
@@ -47,7 +47,7 @@ def test_the_trace_names_the_isolating_policy_and_the_allowing_rule() -> None:
     verdicts = {}
     for ev in result.events:
         if ev.event is Event.POLICY:
-            assert isinstance(ev.detail, Verdict)
+            assert isinstance(ev.detail, PolicyVerdict)
             verdicts.setdefault((ev.flow, ev.detail.direction), ev.detail)
     allowed, denied = verdicts[("x/b>x/a", "Ingress")], verdicts[("x/c>x/a", "Ingress")]
     assert (allowed.allowed, allowed.policy, allowed.rule) == (True, "x/x-a-allows-x-b", 1)
