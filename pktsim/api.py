@@ -98,18 +98,24 @@ def load(*sources: str | os.PathLike[str], seed: int | None = None) -> Cluster:
     return Cluster(scenario)
 
 
-def demo_text() -> str:
-    return resources.files("pktsim").joinpath("data/demo.yaml").read_text(encoding="utf-8")
+def demo_text(network: str = "routes") -> str:
+    """The demo's manifests; on ``calico``, with its NetworkPolicy story (the one network
+    that enforces NetworkPolicy: ``data/demo-policy.yaml``)."""
+    data = resources.files("pktsim").joinpath("data")
+    text = data.joinpath("demo.yaml").read_text(encoding="utf-8")
+    if network == "calico":
+        text += data.joinpath("demo-policy.yaml").read_text(encoding="utf-8")
+    return text
 
 
 def demo_cluster(network: str = "routes") -> Cluster:
     """The built-in two-node cluster of ``pktsim demo``."""
     from pktsim.scenario import load_scenario
 
-    scenario = load_scenario([("<demo>", demo_text())])
+    scenario = load_scenario([("<demo>", demo_text(network))])
     scenario.config.network = network
     if network == "calico":
-        _follow_pods(scenario, load_scenario([("<demo>", demo_text())]))
+        _follow_pods(scenario, load_scenario([("<demo>", demo_text(network))]))
     return Cluster(scenario)
 
 

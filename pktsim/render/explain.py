@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pktsim.core.events import FRAME_EVENTS, Event, TraceEvent
+from pktsim.core.events import FRAME_EVENTS, Event, PolicyVerdict, TraceEvent
 from pktsim.trace import QUIET, Packet, Trace
 
 if TYPE_CHECKING:
@@ -85,7 +85,18 @@ def _interesting(trace: Trace) -> list[Packet]:
         if sender and ends is not None and ends[1] == sender:
             chosen.append(packet)
             break
+    decided = next((p for p in trace if any(_isolated(e) for h in p.hops for e in h.steps)),
+                   None)
+    if decided is not None and decided not in chosen:  # what NetworkPolicy judged
+        chosen.append(decided)
     return chosen
+
+
+def _isolated(e: TraceEvent) -> bool:
+    """A policy verdict on a pod some NetworkPolicy selects (the others say only that no
+    policy applies, which a story need not repeat at every hop)."""
+    return e.event is Event.POLICY and isinstance(e.detail, PolicyVerdict) and \
+        bool(e.detail.selecting)
 
 
 SHOWN = frozenset((Event.NAT, Event.ROUTE, Event.DROP, Event.DELIVER, Event.ENCAP,
@@ -97,7 +108,7 @@ def hop_chain(packet: Packet) -> list[str]:
     lines = []
     for hop in packet.hops:
         ins, outs = hop.rx, hop.tx
-        acts = [decision(e) for e in hop.steps if e.event in SHOWN]
+        acts = [decision(e) for e in hop.steps if e.event in SHOWN or _isolated(e)]
         if not ins and not outs and not acts:
             continue  # the node network's switch: no capture point, nothing decided
         frames = ",".join(f"#{e.frame}" for e in (ins + outs)[:2])
