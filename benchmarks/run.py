@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import hop_rate, memory, properties, scale
+from benchmarks import hop_rate, memory, policy, properties, scale
 from benchmarks.common import RESULTS, Outcome, python_line, write_results
 
 
@@ -41,11 +41,16 @@ def _scale(args: argparse.Namespace) -> Outcome:
         profile=args.profile or None, workdir=Path(args.workdir) if args.workdir else None))
 
 
+def _policy(args: argparse.Namespace) -> Outcome:
+    return policy.run(policy.configure(args.quick, repeats=args.policy_repeats))
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     hop_rate.NAME: _hop_rate,
     properties.NAME: _properties,
     memory.NAME: _memory,
     scale.NAME: _scale,
+    policy.NAME: _policy,
 }
 
 
@@ -87,13 +92,16 @@ def parser() -> argparse.ArgumentParser:
                     "fresh process (default: 100 1000 5000; 10 30 with --quick)")
     sc.add_argument("--nat-repeats", type=int, help="NAT decisions timed per size "
                     "(default: 2000; 300 with --quick)")
+    po = p.add_argument_group("policy")
+    po.add_argument("--policy-repeats", type=int, help="filter decisions timed per size "
+                    "(default: 2000; 200 with --quick)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     for name in ("segments", "repeats", "sample", "examples", "mem_small", "mem_large",
-                 "nat_repeats"):
+                 "nat_repeats", "policy_repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser().error(f"--{name.replace('_', '-')} must be at least 1")

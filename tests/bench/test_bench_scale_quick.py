@@ -44,3 +44,14 @@ def test_generated_cluster_has_the_documented_shape() -> None:
     kinds = [i["kind"] for i in items]
     assert kinds.count("Pod") == 120 and kinds.count("Service") == 8
     assert kinds[0] == "Cluster"
+
+
+def test_policy_quick_allows_the_syn_and_writes_a_ratio(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "latest.json"
+    assert run.main(["--quick", "--only", "policy", "--results", str(results)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("policy: ") and "ratio" in last
+    figures = json.loads(results.read_text())["policy"]
+    assert figures["small"]["policies"] == 5 and figures["large"]["policies"] == 50
+    assert figures["ratio"] > 0 and figures["large"]["rules"] > figures["small"]["rules"]
