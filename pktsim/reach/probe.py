@@ -51,7 +51,7 @@ from pktsim.model.objects import Flow, Scenario
 from pktsim.model.policy import enforces_policy, policies_selecting
 from pktsim.reach.cells import Reachability, ReachCell, Verdict
 from pktsim.reach.connect import TIMEOUT_NS, ConnectApp, EchoApp
-from pktsim.reach.decode import Decision, decide, policy_chains
+from pktsim.reach.decode import Decision, decide
 from pktsim.scenario.traffic import make_flow
 
 STAGGER_NS = 1_000_000  # between two probes of one source (see "Why all at once is safe")
@@ -207,13 +207,9 @@ def _failure(result: FlowResult | None, events: Sequence[TraceEvent]) -> str:
 
 
 def judge(model: ClusterModel, probe: Probe, result: FlowResult | None,
-          events: Sequence[TraceEvent],
-          chains: dict[str, tuple[str, str]] | None = None) -> ReachCell:
-    """The cell of one probe from its client's outcome and its own trace (``chains``: the
-    model's ``policy_chains``, made once for a whole matrix)."""
-    if chains is None:
-        chains = policy_chains(model.network_policies)
-    decision = decide(events, chains)
+          events: Sequence[TraceEvent]) -> ReachCell:
+    """The cell of one probe from its client's outcome and its own trace."""
+    decision = decide(events)
     if decision.denial is not None:
         return _denied(model, probe, decision)
     status = result.status if result is not None else FlowStatus.PENDING
@@ -251,9 +247,8 @@ def reachability(scenario: Scenario, *, ports: Sequence[int] | None = None,
             raise ScenarioError("is out of range", field="ports", value=port, valid="1-65535")
     probes = plan(pods, chosen, protocol)
     model, results, events = run_probes(scenario, probes)
-    chains = policy_chains(model.network_policies)
-    cells = [judge(model, p, results.get(p.flow.name), events.by_flow.get(p.flow.name, []),
-                   chains) for p in probes]
+    cells = [judge(model, p, results.get(p.flow.name), events.by_flow.get(p.flow.name, []))
+             for p in probes]
     network = model.config.network
     enforced = enforces_policy(network)
     count = len(model.network_policies)

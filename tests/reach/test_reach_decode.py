@@ -1,6 +1,6 @@
-"""The deciding-policy decoder on hand-made trace events, written before felix exists: the
-events carry what the netfilter engine records for felix's chains (``RuleHit.hits`` as
-``CHAIN #N: -A CHAIN …``), so the decoder is pinned to the trace's shape, not to a run."""
+"""The deciding-policy decoder on hand-made trace events: the ``policy`` steps
+(``PolicyVerdict``) felix's explainer leaves, so the decoder is pinned to the trace's shape,
+not to a run."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import dataclasses
 import pytest
 
 import pktsim
-from pktsim.core.events import Drop, DropReason, Event, RuleHit, TraceEvent
+from pktsim.core.events import Drop, DropReason, Event, PolicyVerdict, RuleHit, TraceEvent
 from pktsim.devices.outcome import FlowResult, FlowStatus
-from pktsim.felix.names import policy_chain
 from pktsim.model.cluster import ClusterModel
 from pktsim.reach.cells import Verdict
-from pktsim.reach.decode import Decision, Denial, decide, policy_chains
+from pktsim.reach.decode import Decision, Denial, decide
 from pktsim.reach.probe import Probe, judge
 
 SCENARIO = """
@@ -46,80 +45,56 @@ kind: NetworkPolicy
 metadata: {name: deny-egress, namespace: x}
 spec: {podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress]}
 """
-ALLOW = "-m comment --comment \"cali:Kz9fGVxWhNnS0mDn\" -j MARK --set-xmark 0x10000/0x10000"
-RETURN = "-m comment --comment \"cali:3b9nKx0vxS2Xy6fF\" -m mark --mark 0x10000/0x10000 -j RETURN"
-END_OF_TIER = ("-m comment --comment \"cali:aJx7dIV4G1X6vw3b\" -m comment --comment "
-               "\"End of tier default. DROP if no policies passed packet\" -m mark --mark "
-               "0x0/0x20000 -j DROP")
-
-
 @pytest.fixture(scope="module")
 def model() -> ClusterModel:
     return pktsim.load(SCENARIO).model
 
 
-def hits(*rules: tuple[str, int, str]) -> tuple[str, ...]:
-    return tuple(f"{chain} #{n}: -A {chain} {rule}" for chain, n, rule in rules)
-
-
-def netfilter(host: str, chain: str, *fired: tuple[str, int, str]) -> TraceEvent:
-    rule = RuleHit("filter", "FORWARD", chain, "-A FORWARD -j ACCEPT", hits(*fired))
-    return TraceEvent(10, "reach-1", 1, host, "", Event.NETFILTER, "accept", detail=rule)
+def verdict(host: str, direction: str, *, policy: str = "", chain: str = "",
+            allowed: bool = True, selecting: tuple[str, ...] = ()) -> TraceEvent:
+    """A ``policy`` step as felix's explainer leaves it (``PolicyVerdict``)."""
+    detail = PolicyVerdict("x/b" if direction == "Ingress" else "x/a", direction, allowed,
+                           selecting or ((policy,) if policy else ()), policy,
+                           1 if policy else 0, chain)
+    return TraceEvent(10, "reach-1", 1, host, "", Event.POLICY, detail.text(), detail=detail)
 
 
 def drop(host: str, chain: str, reason: DropReason = DropReason.POLICY) -> TraceEvent:
-    rule = RuleHit("filter", "FORWARD", chain, f"-A {chain} {END_OF_TIER}",
-                   hits((chain, 3, END_OF_TIER)))
+    rule = RuleHit("filter", "FORWARD", chain, f"-A {chain} -j DROP", ())
     return TraceEvent(20, "reach-1", 1, host, "", Event.DROP, "drop", detail=Drop(reason, rule))
 
 
-def test_policy_chains_map_both_directions_of_every_policy(model: ClusterModel) -> None:
-    chains = policy_chains(model.network_policies)
-    assert chains[policy_chain("Ingress", "x", "allow-a")] == ("Ingress", "x/allow-a")
-    assert chains[policy_chain("Egress", "x", "deny-egress")] == ("Egress", "x/deny-egress")
-    assert all(c.startswith(("cali-pi-", "cali-po-")) and len(c) <= 28 for c in chains)
+def denied(host: str, chain: str, direction: str, isolating: str) -> list[TraceEvent]:
+    """What a denial leaves: the verdict naming the isolating policy, then the drop."""
+    return [verdict(host, direction, chain=chain, allowed=False, selecting=(isolating,)),
+            drop(host, chain)]
 
 
-def test_allowed_by_an_ingress_policy(model: ClusterModel) -> None:
-    chains = policy_chains(model.network_policies)
-    pi = policy_chain("Ingress", "x", "allow-a")
-    events = [netfilter("node-1", "FORWARD", ("cali-tw-cali1234", 2, f"-j {pi}"),
-                        (pi, 1, ALLOW), (pi, 2, RETURN))]
-    assert decide(events, chains) == Decision((("Ingress", "x/allow-a"),))
+def test_allowed_by_an_ingress_policy() -> None:
+    events = [verdict("node-1", "Ingress", policy="x/allow-a", chain="cali-pi-knp/x/allow-a")]
+    assert decide(events) == Decision((("Ingress", "x/allow-a"),))
 
 
-def test_allowed_by_an_egress_policy_and_an_ingress_one(model: ClusterModel) -> None:
-    chains = policy_chains(model.network_policies)
-    po = policy_chain("Egress", "x", "deny-egress")
-    pi = policy_chain("Ingress", "x", "allow-a")
-    events = [netfilter("node-1", "FORWARD", (po, 1, ALLOW)),
-              netfilter("node-2", "FORWARD", (pi, 1, ALLOW)),
-              netfilter("node-2", "FORWARD", (pi, 1, ALLOW))]  # a retransmission: once
-    assert decide(events, chains).allowed_by == (("Egress", "x/deny-egress"),
-                                                 ("Ingress", "x/allow-a"))
+def test_allowed_by_an_egress_policy_and_an_ingress_one() -> None:
+    events = [verdict("node-1", "Egress", policy="x/deny-egress"),
+              verdict("node-2", "Ingress", policy="x/allow-a"),
+              verdict("node-2", "Ingress", policy="x/allow-a")]  # a retransmission: once
+    assert decide(events).allowed_by == (("Egress", "x/deny-egress"), ("Ingress", "x/allow-a"))
 
 
-def test_a_policy_chain_rule_without_the_accept_mark_allows_nothing(model: ClusterModel) -> None:
-    chains = policy_chains(model.network_policies)
-    pi = policy_chain("Ingress", "x", "allow-a")
-    events = [netfilter("node-1", "FORWARD", (pi, 2, RETURN)),
-              netfilter("node-1", "FORWARD", ("cali-pi-_notamodelpolicy0000", 1, ALLOW))]
-    assert decide(events, chains) == Decision()
+def test_a_pod_no_policy_selects_allows_without_naming_a_policy() -> None:
+    assert decide([verdict("node-1", "Egress"), verdict("node-1", "Ingress")]) == Decision()
 
 
 @pytest.mark.parametrize(("chain", "direction"), [("cali-tw-cali1234", "Ingress"),
                                                    ("cali-fw-cali5678", "Egress")])
-def test_denied_by_isolation(model: ClusterModel, chain: str, direction: str) -> None:
-    chains = policy_chains(model.network_policies)
-    assert decide([drop("node-1", chain)], chains) == \
+def test_denied_by_isolation(chain: str, direction: str) -> None:
+    assert decide(denied("node-1", chain, direction, "x/p")) == \
         Decision((), Denial(direction, chain, "node-1"))
 
 
-def test_a_rule_drop_outside_felix_is_no_policy_denial(model: ClusterModel) -> None:
-    chains = policy_chains(model.network_policies)
-    assert decide([drop("node-1", "KUBE-FIREWALL", DropReason.RULE)], chains).denial is None
-    assert decide([drop("node-1", "cali-tw-cali1", DropReason.RULE)], chains).denial == \
-        Denial("Ingress", "cali-tw-cali1", "node-1")
+def test_a_drop_without_a_policy_verdict_is_no_policy_denial() -> None:
+    assert decide([drop("node-1", "KUBE-FIREWALL", DropReason.RULE)]).denial is None
 
 
 def probe(src: str, dst: str) -> Probe:
@@ -134,13 +109,13 @@ def result(status: FlowStatus) -> FlowResult:
 
 def test_judge_names_the_isolating_policies_of_the_dropping_direction(model: ClusterModel) -> None:
     cell = judge(model, probe("x/a", "x/b"), result(FlowStatus.PENDING),
-                 [drop("node-1", "cali-fw-cali5678")])
+                 denied("node-1", "cali-fw-cali5678", "Egress", "x/deny-egress"))
     assert cell.verdict is Verdict.DENIED
     assert cell.decided_by == (("Egress", "x/deny-egress"),)
     assert cell.direction == "Egress" and cell.policy == "x/deny-egress"
     assert "egress isolation of x/a" in cell.reason
     cell = judge(model, probe("x/a", "x/b"), result(FlowStatus.PENDING),
-                 [drop("node-1", "cali-tw-cali1234")])
+                 denied("node-1", "cali-tw-cali1234", "Ingress", "x/allow-a"))
     assert cell.decided_by == (("Ingress", "x/allow-a"),)
 
 
@@ -166,9 +141,8 @@ def test_judge_refused_and_failed(model: ClusterModel) -> None:
 def test_judge_an_allow_by_policy_where_policy_is_enforced(model: ClusterModel) -> None:
     enforcing = dataclasses.replace(model, config=dataclasses.replace(model.config,
                                                                       network="calico"))
-    pi = policy_chain("Ingress", "x", "allow-a")
     cell = judge(enforcing, probe("x/a", "x/b"), result(FlowStatus.OK),
-                 [netfilter("node-1", "FORWARD", (pi, 1, ALLOW))])
+                 [verdict("node-1", "Ingress", policy="x/allow-a")])
     assert cell.verdict is Verdict.ALLOWED
     assert cell.decided_by == (("Ingress", "x/allow-a"),)
     assert cell.reason == "egress: not isolated; ingress: x/allow-a"
@@ -177,9 +151,8 @@ def test_judge_an_allow_by_policy_where_policy_is_enforced(model: ClusterModel) 
 
 
 def test_a_denial_says_which_side_had_passed_it(model: ClusterModel) -> None:
-    po = policy_chain("Egress", "x", "deny-egress")
     cell = judge(model, probe("x/a", "x/b"), result(FlowStatus.PENDING),
-                 [netfilter("node-1", "FORWARD", (po, 1, ALLOW)),
-                  drop("node-1", "cali-tw-cali1234")])
+                 [verdict("node-1", "Egress", policy="x/deny-egress"),
+                  *denied("node-1", "cali-tw-cali1234", "Ingress", "x/allow-a")])
     assert cell.verdict is Verdict.DENIED and cell.decided_by == (("Ingress", "x/allow-a"),)
     assert cell.reason.endswith("(after egress x/deny-egress passed it)")
