@@ -236,4 +236,5 @@ def shared_world(topo: Topology) -> World:
 
 def install_felix(topo: Topology, node: NodeInfo, nf: Netfilter) -> None:
     """felix's tables and IP sets on ``node`` (``pktsim.felix``), beside kube-proxy's."""
-    felix.install(nf, felix.node_felix(felix_inputs(topo, node)))
+    cache = topo.shared.setdefault("felix rules", {})
+    felix.install(nf, felix.node_felix(felix_inputs(topo, node)), cache)

@@ -31,6 +31,8 @@ from pktsim.felix.verdicts import Endpoint, Explainer
 from pktsim.model.cluster import PodInfo
 from pktsim.model.policy import NetworkPolicy, policies_selecting
 from pktsim.netfilter.hooks import Netfilter
+from pktsim.netfilter.matches import Comment
+from pktsim.netfilter.rules import Rule
 from pktsim.netfilter.save import parse_rule
 
 # the chains whose DROP is a policy verdict (``Netfilter.policy_chains``)
@@ -129,9 +131,16 @@ def _global_sets(inputs: Inputs, sets: Sets) -> None:
         sets.add(ALL_POOLS, "hash:net", [c for c, _ in inputs.pools])
 
 
-def install(nf: Netfilter, program: NodeFelix) -> None:
+RuleCache = dict[tuple[str, ...], Rule]
+
+
+def install(nf: Netfilter, program: NodeFelix, cache: RuleCache | None = None) -> None:
     """Load ``program`` into ``nf``: IP sets first (the rules name them), then chains, the
-    inserted jumps at the top of the kernel chains, the appended rules at their end."""
+    inserted jumps at the top of the kernel chains, the appended rules at their end.
+
+    ``cache`` (one per build) keeps each rule as iptables-restore reads it, without its
+    hash comment: most of a node's rules are another node's but for that comment."""
+    cache = {} if cache is None else cache
     nf.ipsets.restore(program.sets.restore_text())
     for table, chains in program.chains.items():
         t = nf.table(table)
@@ -140,14 +149,27 @@ def install(nf: Netfilter, program: NodeFelix) -> None:
         for c in chains:
             chain = t[c.name]
             for line in c.lines():
-                chain.append(parse_rule(tokens(line)[1]))
+                chain.append(_rule(line, cache))
     for table, hooks in program.inserts.items():
         for hook, rules in hooks.items():
             for i, line in enumerate(FChain(hook, tuple(rules)).lines()):
-                nf.table(table)[hook].insert(i + 1, parse_rule(tokens(line)[1]))
+                nf.table(table)[hook].insert(i + 1, _rule(line, cache))
     for table, hooks in program.appends.items():
         for hook, rules in hooks.items():
             for line in FChain(hook, tuple(rules)).lines(f"{hook}*appends*"):
-                nf.table(table)[hook].append(parse_rule(tokens(line)[1]))
+                nf.table(table)[hook].append(_rule(line, cache))
     nf.policy_chains = POLICY_CHAINS
     nf.explain = program.explainer
+
+
+def _rule(line: str, cache: RuleCache) -> Rule:
+    """One felix line as iptables-restore reads it; the part after the hash comment is
+    parsed once per build."""
+    words = tokens(line)[1]
+    if words[:3] != ["-m", "comment", "--comment"] or not words[3].startswith("cali:"):
+        return parse_rule(words)
+    key = tuple(words[4:])
+    rest = cache.get(key)
+    if rest is None:
+        rest = cache[key] = parse_rule(list(key))
+    return Rule((Comment(words[3]), *rest.matches), rest.target)

@@ -11,7 +11,7 @@ read the rule.
 
 from __future__ import annotations
 
-import shlex
+import re
 from dataclasses import dataclass
 
 from pktsim.felix.names import rule_hashes
@@ -32,7 +32,7 @@ class FRule:
             parts.append("HASH")
         elif hash_text:
             parts.append(f'-m comment --comment "cali:{hash_text}"')
-        parts += [f'-m comment --comment "{c[:256]}"' for c in self.comments]
+        parts += [f'-m comment --comment "{escape_comment(c)[:256]}"' for c in self.comments]
         parts += [m for m in self.match if m]
         if self.action:
             parts.append(self.action)
@@ -57,9 +57,27 @@ class FChain:
         return [r.render(self.name, h) for r, h in zip(self.rules, hashes, strict=True)]
 
 
+_UNSAFE = re.compile(r"[^\w @%+=:,./-]")
+
+
+def escape_comment(text: str) -> str:
+    """felix ``escapeComment`` (iptables/renderer.go): every character a shell would need
+    quoted becomes ``_``; the comment is then cut to 256 (``maxIptablesCommentLength``)."""
+    return _UNSAFE.sub("_", text)
+
+
+_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+
+
 def tokens(line: str) -> tuple[str, list[str]]:
-    """``-A CHAIN rest…`` as (chain, the option tokens iptables-restore reads)."""
-    words = shlex.split(line)
+    """``-A CHAIN rest…`` as (chain, the option tokens iptables-restore reads).
+
+    felix's text needs no general shell parsing: its only quoted words are comments, which
+    hold no quotes or backslashes (``escapeComment`` in felix/iptables/renderer.go replaces
+    every character outside ``[a-zA-Z0-9 ._:/-]``-like safe ones), so a word is either a
+    double-quoted string or a run of non-blanks."""
+    words = [quoted if quoted or bare == "" else bare
+             for quoted, bare in _TOKEN.findall(line)]
     return words[1], words[2:]
 
 
