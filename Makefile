@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,notebook-run]'
+	@# bytecode once, so a machine with PYTHONDONTWRITEBYTECODE=1 does not compile pktsim on
+	@# every command (it reads .pyc files; it only never writes them)
+	$(BIN)/python -m compileall -q pktsim > /dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

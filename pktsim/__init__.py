@@ -21,17 +21,53 @@ pcapng captures and a hop-by-hop trace.  The public surface (pinned by
 * ``ScenarioError``: bad input, with file, document, field and value
 """
 
-from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
-from pktsim.build.topology import Topology
-from pktsim.core.events import DropReason, Event, TraceEvent
-from pktsim.devices.outcome import FlowResult, FlowStatus
-from pktsim.dns.resolv import ResolvConf
-from pktsim.errors import ScenarioError
-from pktsim.model.objects import Flow
-from pktsim.reach.cells import Reachability, ReachCell, Verdict
+from __future__ import annotations
+
+from importlib import import_module
+
+# not ``typing.TYPE_CHECKING``: importing typing would cost more than this whole module;
+# type checkers treat any module-level TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+  # the names, for type checkers; at run time they load on first use
+    from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
+    from pktsim.build.topology import Topology
+    from pktsim.core.events import DropReason, Event, TraceEvent
+    from pktsim.devices.outcome import FlowResult, FlowStatus
+    from pktsim.dns.resolv import ResolvConf
+    from pktsim.errors import ScenarioError
+    from pktsim.model.objects import Flow
+    from pktsim.reach.cells import Reachability, ReachCell, Verdict
+
+# where each public name lives: ``import pktsim`` itself loads nothing else, so a command
+# that needs little (``pktsim --help``) pays for little (PEP 562 module ``__getattr__``)
+_HOME = {
+    "Cluster": "pktsim.api", "Result": "pktsim.api", "demo_cluster": "pktsim.api",
+    "flow": "pktsim.api", "load": "pktsim.api", "observing": "pktsim.api",
+    "Topology": "pktsim.build.topology", "DropReason": "pktsim.core.events",
+    "Event": "pktsim.core.events", "TraceEvent": "pktsim.core.events",
+    "FlowResult": "pktsim.devices.outcome", "FlowStatus": "pktsim.devices.outcome",
+    "ResolvConf": "pktsim.dns.resolv", "ScenarioError": "pktsim.errors",
+    "Flow": "pktsim.model.objects", "Reachability": "pktsim.reach.cells",
+    "ReachCell": "pktsim.reach.cells", "Verdict": "pktsim.reach.cells",
+}
 
 __all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus",
            "ReachCell", "Reachability", "ResolvConf", "Result",
            "ScenarioError", "Topology", "TraceEvent", "Verdict", "demo_cluster", "flow",
            "load", "observing"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pktsim' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
