@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import hop_rate, memory, policy, properties, scale
+from benchmarks import failing, hop_rate, memory, policy, properties, scale
 from benchmarks.common import RESULTS, Outcome, python_line, write_results
 
 
@@ -45,12 +45,17 @@ def _policy(args: argparse.Namespace) -> Outcome:
     return policy.run(policy.configure(args.quick, repeats=args.policy_repeats))
 
 
+def _failing(args: argparse.Namespace) -> Outcome:
+    return failing.run(failing.configure(args.quick))
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     hop_rate.NAME: _hop_rate,
     properties.NAME: _properties,
     memory.NAME: _memory,
     scale.NAME: _scale,
     policy.NAME: _policy,
+    failing.NAME: _failing,
 }
 
 

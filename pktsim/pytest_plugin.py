@@ -6,8 +6,8 @@
   hypothesis replays last) is written to ``--pktsim-artifacts`` (default
   ``.pktsim-failures/``) as ``<test id>/capture.pcapng`` and ``trace.txt`` (the whole output
   folder, in fact), and the report says where — ready to open in Wireshark.
-* A hypothesis profile ``pktsim`` (derandomized, 50 examples, no deadline) for CI:
-  ``pytest --hypothesis-profile pktsim``.
+* A hypothesis profile ``pktsim`` (derandomized, 50 examples, no deadline, no explain
+  phase) for CI: ``pytest --hypothesis-profile pktsim``.
 
 Safe under pytest-xdist (``pytest -n 2``): each worker writes only the folders of the tests
 it ran, every test has a folder of its own (the name is the test id made safe for a file
@@ -34,9 +34,13 @@ from pktsim import api
 from pktsim.sinks.output import atomic_dir
 
 try:  # the profile is registered only where hypothesis is installed
-    from hypothesis import settings
+    from hypothesis import Phase, settings
 
-    settings.register_profile("pktsim", derandomize=True, max_examples=50, deadline=None)
+    # hypothesis' explain phase re-runs the minimal example many times over to say which
+    # parts of it matter; with a network simulation in each run it took most of the time a
+    # failing property needs to report (benchmarks/README.md §6): the profile leaves it out
+    settings.register_profile("pktsim", derandomize=True, max_examples=50, deadline=None,
+                              phases=[p for p in Phase if p is not Phase.explain])
 except ImportError:  # pragma: no cover
     pass
 

@@ -55,3 +55,14 @@ def test_policy_quick_allows_the_syn_and_writes_a_ratio(
     figures = json.loads(results.read_text())["policy"]
     assert figures["small"]["policies"] == 5 and figures["large"]["policies"] == 50
     assert figures["ratio"] > 0 and figures["large"]["rules"] > figures["small"]["rules"]
+
+
+def test_failing_quick_reports_the_broken_property_with_its_capture(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "latest.json"
+    assert run.main(["--quick", "--only", "failing", "--results", str(results)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("failing: a broken property reported in ")
+    figures = json.loads(results.read_text())["failing"]
+    assert figures["profile"]["seconds"] > 0 and figures["profile"]["capture_bytes"] > 0
+    assert "with_explain" not in figures  # --quick times the profile only
