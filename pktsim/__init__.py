@@ -28,9 +28,9 @@ from importlib import import_module
 # not ``typing.TYPE_CHECKING``: importing typing would cost more than this whole module;
 # type checkers treat any module-level TYPE_CHECKING as true
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the names, for type checkers; at run time they load on first use
     from typing import Any
-  # the names, for type checkers; at run time they load on first use
+
     from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
     from pktsim.build.topology import Topology
     from pktsim.core.events import DropReason, Event, TraceEvent
