@@ -218,8 +218,11 @@ def felix_inputs(topo: Topology, node: NodeInfo) -> Inputs:
                  ipip_tunnel=pool.encap == "ipip" and node.tunnel_ip is not None,
                  vxlan_tunnel=pool.encap == "vxlan" and node.tunnel_ip is not None,
                  nat_outgoing=pool.nat_outgoing)
+    hosts = topo.shared.get("felix hosts")
+    if hosts is None:  # every node's address, made once: all-hosts-net on every node
+        hosts = topo.shared["felix hosts"] = tuple(str(n.ip) for n in model.node_list())
     return Inputs(cfg, tuple(p for _, p in workloads(topo, node.name)), everyone,
-                  tuple(model.network_policies), tuple(str(n.ip) for n in model.node_list()),
+                  tuple(model.network_policies), hosts,
                   ((str(pool_cidr(topo)), pool.nat_outgoing),))
 
 
@@ -236,5 +239,7 @@ def shared_world(topo: Topology) -> World:
 
 def install_felix(topo: Topology, node: NodeInfo, nf: Netfilter) -> None:
     """felix's tables and IP sets on ``node`` (``pktsim.felix``), beside kube-proxy's."""
-    cache = topo.shared.setdefault("felix rules", {})
+    cache = topo.shared.get("felix")
+    if cache is None:
+        cache = topo.shared["felix"] = felix.BuildCache()
     felix.install(nf, felix.node_felix(felix_inputs(topo, node)), cache)

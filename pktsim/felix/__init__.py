@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pktsim.felix.endpoints import dispatch_chains, ordered, profile_chains, workload_chain
 from pktsim.felix.policy import Sets, World, policy_chains
-from pktsim.felix.rules import FChain, FRule, jump, tokens
+from pktsim.felix.rules import FChain, FRule, jump
 from pktsim.felix.static import (
     ALL_HOSTS,
     ALL_POOLS,
@@ -31,6 +31,7 @@ from pktsim.felix.verdicts import Endpoint, Explainer
 from pktsim.model.cluster import PodInfo
 from pktsim.model.policy import NetworkPolicy, policies_selecting
 from pktsim.netfilter.hooks import Netfilter
+from pktsim.netfilter.ipset import IpSet
 from pktsim.netfilter.matches import Comment
 from pktsim.netfilter.rules import Rule
 from pktsim.netfilter.save import parse_rule
@@ -131,45 +132,54 @@ def _global_sets(inputs: Inputs, sets: Sets) -> None:
         sets.add(ALL_POOLS, "hash:net", [c for c, _ in inputs.pools])
 
 
-RuleCache = dict[tuple[str, ...], Rule]
+@dataclass(slots=True)
+class BuildCache:
+    """What every node of one build shares: each rule as iptables-restore reads it, without
+    its hash comment (most of a node's rules are another node's but for that comment), and
+    each IP set by name (a set's members are the cluster's, whichever node has it)."""
+
+    rules: dict[FRule, Rule] = field(default_factory=dict)
+    sets: dict[str, IpSet] = field(default_factory=dict)
 
 
-def install(nf: Netfilter, program: NodeFelix, cache: RuleCache | None = None) -> None:
+def install(nf: Netfilter, program: NodeFelix, cache: BuildCache | None = None) -> None:
     """Load ``program`` into ``nf``: IP sets first (the rules name them), then chains, the
-    inserted jumps at the top of the kernel chains, the appended rules at their end.
-
-    ``cache`` (one per build) keeps each rule as iptables-restore reads it, without its
-    hash comment: most of a node's rules are another node's but for that comment."""
-    cache = {} if cache is None else cache
-    nf.ipsets.restore(program.sets.restore_text())
+    inserted jumps at the top of the kernel chains, the appended rules at their end."""
+    cache = BuildCache() if cache is None else cache
+    for name, (kind, members) in program.sets.sets.items():
+        made = cache.sets.get(name)
+        if made is None:
+            made = cache.sets[name] = IpSet(name, kind)
+            for member in members:
+                made.add(member)
+        nf.ipsets.adopt(made)
     for table, chains in program.chains.items():
         t = nf.table(table)
         for c in chains:
             t.new_chain(c.name)
         for c in chains:
             chain = t[c.name]
-            for line in c.lines():
-                chain.append(_rule(line, cache))
+            for rule in _rules(c, "", cache):
+                chain.append(rule)  # iptables-restore's checks of each rule
     for table, hooks in program.inserts.items():
         for hook, rules in hooks.items():
-            for i, line in enumerate(FChain(hook, tuple(rules)).lines()):
-                nf.table(table)[hook].insert(i + 1, _rule(line, cache))
+            for i, rule in enumerate(_rules(FChain(hook, tuple(rules)), "", cache)):
+                nf.table(table)[hook].insert(i + 1, rule)
     for table, hooks in program.appends.items():
         for hook, rules in hooks.items():
-            for line in FChain(hook, tuple(rules)).lines(f"{hook}*appends*"):
-                nf.table(table)[hook].append(_rule(line, cache))
+            for rule in _rules(FChain(hook, tuple(rules)), f"{hook}*appends*", cache):
+                nf.table(table)[hook].append(rule)
     nf.policy_chains = POLICY_CHAINS
     nf.explain = program.explainer
 
 
-def _rule(line: str, cache: RuleCache) -> Rule:
-    """One felix line as iptables-restore reads it; the part after the hash comment is
-    parsed once per build."""
-    words = tokens(line)[1]
-    if words[:3] != ["-m", "comment", "--comment"] or not words[3].startswith("cali:"):
-        return parse_rule(words)
-    key = tuple(words[4:])
-    rest = cache.get(key)
-    if rest is None:
-        rest = cache[key] = parse_rule(list(key))
-    return Rule((Comment(words[3]), *rest.matches), rest.target)
+def _rules(chain: FChain, hash_name: str, cache: BuildCache) -> list[Rule]:
+    """The chain's rules as iptables-restore reads felix's lines (``FChain.lines``): each
+    rule's own words parsed once per build, its hash comment put first."""
+    out = []
+    for frule, digest in zip(chain.rules, chain.hashes(hash_name), strict=True):
+        rest = cache.rules.get(frule)
+        if rest is None:
+            rest = cache.rules[frule] = parse_rule(frule.tokens())
+        out.append(Rule((Comment(f"cali:{digest}"), *rest.matches), rest.target))
+    return out

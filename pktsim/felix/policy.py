@@ -57,11 +57,14 @@ PortRange = tuple[int, int]
 class Sets:
     """The IP sets the node's active rules refer to: name -> (type, members in order)."""
 
-    sets: dict[str, tuple[str, dict[str, None]]] = field(default_factory=dict)
+    sets: dict[str, tuple[str, Iterable[str]]] = field(default_factory=dict)
 
     def add(self, name: str, kind: str, members: Iterable[str]) -> str:
+        """The set, kept as given (a shared tuple is not copied: every node names
+        ``cali40all-hosts-net`` with the same thousands of hosts)."""
         if name not in self.sets:
-            self.sets[name] = (kind, dict.fromkeys(members))
+            self.sets[name] = (kind, members if isinstance(members, tuple) else
+                               tuple(dict.fromkeys(members)))
         return name
 
     def restore_text(self) -> str:

@@ -41,6 +41,17 @@ class FRule:
     def with_comment(self, *comments: str) -> FRule:
         return FRule(self.match, self.action, self.comments + comments)
 
+    def tokens(self) -> list[str]:
+        """The rule's options as iptables-restore reads them, without the hash comment
+        (the same words ``tokens`` reads from the rendered line: only comments are quoted,
+        and a match or action fragment holds no quotes)."""
+        words: list[str] = []
+        for c in self.comments:
+            words += ["-m", "comment", "--comment", escape_comment(c)[:256]]
+        for m in self.match:
+            words += m.split()
+        return words + self.action.split()
+
 
 @dataclass(frozen=True, slots=True)
 class FChain:
@@ -52,9 +63,13 @@ class FChain:
         the name the hashes are computed under: felix hashes the rules it appends to a
         kernel chain as ``CHAIN*appends*`` (iptables/table.go
         ``expectedHashesForInsertAppendChain``)."""
+        return [r.render(self.name, h)
+                for r, h in zip(self.rules, self.hashes(hash_name), strict=True)]
+
+    def hashes(self, hash_name: str = "") -> list[str]:
+        """Each rule's ``cali:`` hash (``lines`` for ``hash_name``)."""
         key = hash_name or self.name
-        hashes = rule_hashes(key, [r.render(key, "HASH") for r in self.rules])
-        return [r.render(self.name, h) for r, h in zip(self.rules, hashes, strict=True)]
+        return rule_hashes(key, [r.render(key, "HASH") for r in self.rules])
 
 
 _UNSAFE = re.compile(r"[^\w @%+=:,./-]")
