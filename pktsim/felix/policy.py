@@ -236,6 +236,8 @@ def _render(cr: CalicoRule, direction: str, policy: NetworkPolicy, world: World,
     peer_set = nets = None
     excepts: tuple[IPv4Network, ...] = ()
     if cr.peer is not None and cr.peer.ip_block is not None:
+        if not isinstance(cr.peer.ip_block.cidr, IPv4Network):
+            return []  # FilterRuleToIPVersion: no IPv4 net left, no IPv4 rule at all
         nets = str(cr.peer.ip_block.cidr)
         excepts = tuple(e for e in cr.peer.ip_block.except_
                         if isinstance(e, IPv4Network))

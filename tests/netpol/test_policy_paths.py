@@ -78,3 +78,22 @@ def test_replies_of_an_allowed_connection_pass_an_egress_isolated_pod() -> None:
     replies = [e for e in result.events if e.flow == "reply" and e.host == "default/b"
                and e.event is Event.TX]
     assert result.flows[0].status is FlowStatus.OK and replies
+
+
+def test_an_ipv6_ipblock_allows_no_ipv4_packet() -> None:
+    """felix ``FilterRuleToIPVersion``: a rule whose only net is IPv6 has no IPv4 form, so
+    on IPv4 it allows nothing (and the pod it isolates stays isolated)."""
+    extra = """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: b-from-v6}
+spec:
+  podSelector: {matchLabels: {app: b}}
+  ingress: [{from: [{ipBlock: {cidr: "fd00::/64"}}]}]
+"""
+    cluster = pktsim.load(SCENARIO + extra)
+    result = cluster.run(flows=[pktsim.flow("node:node-1",
+                                            f"{cluster.model.pods['default/b'].ip}:8080")])
+    assert result.flows[0].status is not FlowStatus.OK
+    assert any("b-from-v6: IPv6 ipBlocks" in w for w in cluster.scenario.warnings)
