@@ -1,11 +1,8 @@
 """Upstream's NetworkPolicy e2e truth tables, probed on the wire with Calico: every cell of
 ``pktsim reach`` must say what kubernetes' ``reachability.go`` expects, and every deciding
 policy must be one that applies (``test/e2e/network/netpol/network_policy.go``, transcribed
-in ``tests/netpol/upstream_cases.py``).
-
-Until ``Cluster.spec.network: calico`` is accepted (issue 14, felix being written), these
-tests skip; they are the acceptance test of felix's chains as ``pktsim.reach.decode`` reads
-them."""
+in ``tests/netpol/upstream_cases.py``): the acceptance test of felix's chains as the
+matrix reads their verdicts from the trace."""
 
 from __future__ import annotations
 
@@ -22,12 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def calico(case: Case) -> pktsim.Cluster:
-    try:
-        return pktsim.load(scenario_yaml(case, network="calico"))
-    except pktsim.ScenarioError as exc:
-        if "spec.network" in exc.field:
-            pytest.skip("network calico is not there yet")
-        raise
+    return pktsim.load(scenario_yaml(case, network="calico"))
 
 
 def isolating(cluster: pktsim.Cluster, pod: str, direction: str) -> set[str]:
