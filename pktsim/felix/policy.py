@@ -267,12 +267,12 @@ def _render(cr: CalicoRule, direction: str, policy: NetworkPolicy, world: World,
 
 def _named_set(name: str, cr: CalicoRule, direction: str, policy: NetworkPolicy,
                world: World, sets: Sets) -> str:
-    """The ``hash:ip,port`` set of a named destination port: for ingress over the
-    policy's namespace, for egress over the peer's endpoints (all endpoints if none)."""
-    if direction == "Ingress":
-        targets = [w for w in world.workloads if w.pod.namespace == policy.namespace]
-        selector = ""
-    elif cr.peer is not None and cr.peer.ip_block is None:
+    """The ``hash:ip,port`` set of a named destination port over the endpoints the rule's
+    destination selector matches: the peer's for an egress rule with a selector peer, else
+    ``all()`` (felix ``calc/rule_scanner.go``: an empty destination selector is all
+    endpoints; for ingress the destination is the policy's own pod anyway), so one set
+    serves every rule that names the port that way."""
+    if direction == "Egress" and cr.peer is not None and cr.peer.ip_block is None:
         targets = world.peers(cr.peer, policy.namespace)
         selector = peer_selector(cr.peer, policy.namespace)
     else:

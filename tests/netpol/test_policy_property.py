@@ -197,3 +197,27 @@ def test_the_property_catches_a_broken_rendering() -> None:
     with _broken_ports():
         property_()
     assert found, "a rendering that ignores ports went unnoticed"
+
+
+def test_a_named_port_in_both_directions_of_one_policy() -> None:
+    """Found by a long run: the ingress and the egress rule of one policy name the same
+    port with no peers, which felix matches with one set of every endpoint with that port
+    (``all()``); the egress rule must let n1/pod0 reach n2/pod1's ``alt``."""
+    containers = [{"name": f"c{n}{p.lower()}", "image": "agnhost",
+                   "ports": [{"containerPort": n, "protocol": p, "name": name}]}
+                  for n, p, name in PORTS]
+    alt = [{"ports": [{"protocol": "TCP", "port": "alt"}]}]
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "pktsim/v1alpha1", "kind": "Cluster", "metadata": {"name": "p"},
+         "spec": {"network": "calico", "nodes": 2}},
+        *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+          for ns in ("n1", "n2")),
+        *({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": f"pod{i}", "namespace": ns},
+           "spec": {"nodeName": "node-1", "containers": containers}}
+          for i, ns in enumerate(("n1", "n2"))),
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "p0", "namespace": "n1"},
+         "spec": {"podSelector": {}, "policyTypes": ["Egress"], "ingress": alt,
+                  "egress": alt}}]
+    assert _disagreements(docs) == []
