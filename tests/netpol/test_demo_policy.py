@@ -27,3 +27,16 @@ def test_the_other_networks_demo_has_no_policy_story() -> None:
     cluster = pktsim.demo_cluster("routes")
     assert not cluster.model.network_policies
     assert not any(f.name.startswith("policy-") for f in cluster.flows)
+
+
+def test_a_policy_step_in_trace_jsonl_has_its_keys() -> None:
+    result = pktsim.demo_cluster("calico").run()
+    step = next(e for e in result.events
+                if e.event is Event.POLICY and e.flow == "policy-denied" and e.host == "node-2")
+    line = step.to_json_dict()
+    assert line["event"] == "policy"
+    assert {k: line[k] for k in ("pod", "direction", "allowed", "selecting", "policy", "rule")} \
+        == {"pod": "vault/db", "direction": "Ingress", "allowed": False,
+            "selecting": ["vault/db-from-client", "vault/default-deny-ingress"],
+            "policy": "", "rule": 0}
+    assert line["chain"].startswith("cali-tw-cali")
