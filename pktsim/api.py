@@ -26,6 +26,7 @@ from pktsim.build.topology import Topology, build
 from pktsim.core.capture import Sink
 from pktsim.core.events import TraceEvent
 from pktsim.devices.outcome import FlowResult
+from pktsim.errors import ScenarioError
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.render.lines import trace_lines
@@ -70,17 +71,23 @@ def flow(source: str, to: str = "", *, name: str = "flow", lookup: str = "",
     return make_flow(given)  # None and "" are absent, as in a Traffic entry
 
 
-def _read_inputs(sources: tuple[str | os.PathLike[str], ...]) -> list[tuple[str, str]]:
+def _read_inputs(sources: tuple[str | os.PathLike[str], ...],
+                 errors: list[ScenarioError]) -> list[tuple[str, str]]:
+    """``(name, text)`` of each source: a path (read by the loader's ``read_text``, which
+    names the file of a read or encoding problem in ``errors``), ``-`` or YAML text."""
+    from pktsim.scenario import read_text
+
     inputs = []
     for src in sources:
         if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src
                                            and Path(src).is_file()):
-            path = Path(src)
-            inputs.append((str(path), path.read_text(encoding="utf-8")))
+            text = read_text(str(src), errors)
+            if text is not None:
+                inputs.append((str(Path(src)), text))
         elif src == "-":
-            import sys
-
-            inputs.append(("<stdin>", sys.stdin.read()))
+            text = read_text("-", errors)
+            if text is not None:
+                inputs.append(("<stdin>", text))
         else:
             inputs.append(("<string>", str(src)))
     return inputs
@@ -91,9 +98,10 @@ def load(*sources: str | os.PathLike[str], seed: int | None = None) -> Cluster:
 
     Raises ``pktsim.ScenarioError`` naming file, document, field and value on bad input.
     """
-    from pktsim.scenario import load_scenario
+    from pktsim.scenario.loader import load as load_inputs
 
-    scenario = load_scenario(_read_inputs(sources), seed=seed)
+    errors: list[ScenarioError] = []
+    scenario = load_inputs(_read_inputs(sources, errors), seed, errors)
     return Cluster(scenario)
 
 

@@ -71,7 +71,7 @@ def target_problem(text: str) -> tuple[str, str] | None:
     if not hostport or any(c.isspace() for c in text):
         return "is not a valid target", TARGET_VALID
     port = _PORT.search(hostport)
-    if port is not None and not 1 <= int(port.group(1)) <= 65535:
+    if port is not None and (len(port.group(1)) > 5 or not 1 <= int(port.group(1)) <= 65535):
         return "has a port out of range", "a port 1-65535"
     return None
 
