@@ -18,13 +18,41 @@ pcapng captures and a hop-by-hop trace.  The public surface (pinned by
 * ``ScenarioError``: bad input, with file, document, field and value
 """
 
-from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
-from pktsim.build.topology import Topology
-from pktsim.core.events import DropReason, Event, TraceEvent
-from pktsim.devices.outcome import FlowResult, FlowStatus
-from pktsim.dns.resolv import ResolvConf
-from pktsim.errors import ScenarioError
-from pktsim.model.objects import Flow
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
+    from pktsim.build.topology import Topology
+    from pktsim.core.events import DropReason, Event, TraceEvent
+    from pktsim.devices.outcome import FlowResult, FlowStatus
+    from pktsim.dns.resolv import ResolvConf
+    from pktsim.errors import ScenarioError
+    from pktsim.model.objects import Flow
+
+# Imported on first use (PEP 562): ``pktsim`` the command imports ``pktsim.cli`` in a few
+# milliseconds, so its SIGINT/SIGTERM handling is in place before a user's early Ctrl-C.
+_HOMES = {"Cluster": "api", "Result": "api", "demo_cluster": "api", "flow": "api",
+          "load": "api", "observing": "api", "Topology": "build.topology",
+          "DropReason": "core.events", "Event": "core.events", "TraceEvent": "core.events",
+          "FlowResult": "devices.outcome", "FlowStatus": "devices.outcome",
+          "ResolvConf": "dns.resolv", "ScenarioError": "errors", "Flow": "model.objects"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pktsim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pktsim.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus", "ResolvConf",
            "Result",

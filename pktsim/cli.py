@@ -78,9 +78,11 @@ class Progress:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from pktsim.interrupts import describe, exit_status, terminate_as_interrupt
+
+    terminate_as_interrupt()
     try:
-        return _dispatch(args)
+        return _dispatch(_parser().parse_args(argv))
     except ScenarioErrors as exc:
         for line in exc.lines():
             print(f"pktsim: {line}", file=sys.stderr)
@@ -88,8 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"pktsim: {exc.line()}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM/SIGHUP (pktsim.interrupts)
+        print(f"pktsim: {describe(exc)}", file=sys.stderr)
+        return exit_status(exc)
     except BrokenPipeError:  # `pktsim demo | head`: the reader left; so do we, quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
