@@ -7,6 +7,7 @@ pcapng captures and a hop-by-hop trace.  The public surface (pinned by
 
 * ``load(*paths_or_yaml, seed=None) -> Cluster`` and ``demo_cluster(network) -> Cluster``
 * ``flow(source, to, ...) -> Flow``: a flow checked as a ``kind: Traffic`` entry is
+* ``inject(interface, frame, at=0) -> Flow``: raw bytes arriving on an interface
 * ``Cluster.run(out=None, flows=None) -> Result``; ``Result.flows`` (``FlowResult``\\ s),
   ``Result.events`` (``TraceEvent``\\ s: ``Event``, typed details, ``DropReason``),
   ``Result.topology`` (``Topology``), ``Result.write(dir)``
@@ -24,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
+    from pktsim.api import Cluster, Result, demo_cluster, flow, inject, load, observing
     from pktsim.build.topology import Topology
     from pktsim.core.events import DropReason, Event, TraceEvent
     from pktsim.devices.outcome import FlowResult, FlowStatus
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 # Imported on first use (PEP 562): ``pktsim`` the command imports ``pktsim.cli`` in a few
 # milliseconds, so its SIGINT/SIGTERM handling is in place before a user's early Ctrl-C.
 _HOMES = {"Cluster": "api", "Result": "api", "demo_cluster": "api", "flow": "api",
-          "load": "api", "observing": "api", "Topology": "build.topology",
+          "inject": "api", "load": "api", "observing": "api", "Topology": "build.topology",
           "DropReason": "core.events", "Event": "core.events", "TraceEvent": "core.events",
           "FlowResult": "devices.outcome", "FlowStatus": "devices.outcome",
           "ResolvConf": "dns.resolv", "ScenarioError": "errors", "Flow": "model.objects"}
@@ -56,6 +57,6 @@ def __dir__() -> list[str]:
 
 __all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus", "ResolvConf",
            "Result",
-           "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "load",
+           "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "inject", "load",
            "observing"]
 __version__ = "0.1.0"

@@ -71,6 +71,25 @@ def flow(source: str, to: str = "", *, name: str = "flow", lookup: str = "",
     return make_flow(given)  # None and "" are absent, as in a Traffic entry
 
 
+def inject(interface: str, frame: bytes | str, *, at: int | str = 0,
+           name: str = "inject") -> Flow:
+    """A flow that makes ``frame`` (bytes, or hex text) arrive on ``interface``
+    (``HOST:IFNAME`` as ``capture.pcapng`` names it: ``node-1:eth0``) at ``at`` (a
+    duration, or milliseconds), for ``Cluster.run(flows=[...])``: the frame is captured
+    there and handed to the device, and its result's ``reason`` is its fate (the trace
+    has every step).  Checked as a Traffic entry with ``frame`` and ``interface`` is::
+
+        from pktsim.strategies import malformed_frames
+
+        @given(malformed_frames())
+        def test_junk_is_dropped_with_a_reason(data):
+            cluster.run(flows=[pktsim.inject("node-1:cbr0", data)])
+    """
+    from pktsim.scenario.traffic import make_flow
+
+    return make_flow({"name": name, "interface": interface, "frame": frame, "start": at})
+
+
 def _read_inputs(sources: tuple[str | os.PathLike[str], ...],
                  errors: list[ScenarioError]) -> list[tuple[str, str]]:
     """``(name, text)`` of each source: a path (read by the loader's ``read_text``, which

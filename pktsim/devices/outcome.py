@@ -113,6 +113,8 @@ class FlowResult:
         return self.reason or self.status.value
 
     def line(self) -> str:
+        if self.kind == "frame":  # an injected frame: where it went in, and its fate
+            return f"{self.flow}: frame on {self.target}: {self.text()}"
         extra = f" — {self.notes[-1]}" if self.notes else ""
         return (f"{self.flow}: {self.kind} to {self.target}: {self.text()} "
                 f"({self.answered}/{self.sent} answered){extra}")

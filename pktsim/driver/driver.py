@@ -117,6 +117,18 @@ class Driver:
         if end is not None and end.peer is not None and end.peer is not end:
             self._ends.pop((id(end.peer.device), end.peer.port), None)
 
+    def receiving_end(self, if_name: str) -> LinkEnd | None:
+        """The captured link end named ``HOST:IFNAME``, where injected frames arrive."""
+        for end in self._ends.values():
+            if end.iface is not None and end.iface.if_name == if_name:
+                return end
+        return None
+
+    def inject(self, t: int, end: LinkEnd, frame: Frame) -> None:
+        """At ``t``, ``frame`` arrives on ``end`` as if its peer had sent it: captured
+        (summarised from its bytes, however malformed) and handed to the device."""
+        self.at(t, lambda: self._deliver(end, frame))
+
     # -- scheduling -----------------------------------------------------------------------
     def at(self, t: int, action: Callable[[], None]) -> None:
         """Schedule ``action`` at ``t``; a time already past runs now (time never goes back)."""
