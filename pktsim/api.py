@@ -21,9 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pktsim.build.budget import DEFAULT_BUDGET, Budget, diagnose
 from pktsim.build.flows import start_flows
 from pktsim.build.topology import Topology, build
-from pktsim.core.capture import Sink
+from pktsim.core.capture import PCAP_END_NS, Sink
 from pktsim.core.events import TraceEvent
 from pktsim.devices.outcome import FlowResult
 from pktsim.errors import ScenarioError
@@ -145,6 +146,7 @@ class Result:
     flows: list[FlowResult]
     memory: MemorySink | None = None
     out: Path | None = None
+    stopped: str = ""  # why the run stopped before its end (its budget), or ""
 
     @property
     def events(self) -> list[TraceEvent]:
@@ -313,19 +315,22 @@ class Cluster:
 
     def run(self, out: str | os.PathLike[str] | None = None, *, flows: list[Flow] | None = None,
             until_ns: int | None = None, force: bool = True, keep: bool = False,
-            progress: Callable[[TraceEvent], None] | None = None) -> Result:
+            progress: Callable[[TraceEvent], None] | None = None,
+            budget: Budget = DEFAULT_BUDGET) -> Result:
         """Run every flow (or ``flows``); with ``out``, stream the output folder there.
 
         ``keep`` also keeps frames and events in memory when streaming to ``out``;
-        ``progress`` is called with every trace event (the CLI's progress line).
+        ``progress`` is called with every trace event (the CLI's progress line).  A run
+        that reaches its ``budget`` (``pktsim.build.budget``) stops there: the result's
+        ``stopped`` says why and names the flows still running.
         """
         chosen = self.scenario.flows if flows is None else flows
         if out is None:
             in_memory = MemorySink()
             topo = self.build([in_memory])
             results = start_flows(topo, chosen)
-            topo.driver.run(until=until_ns)
-            return _observed(Result(topo, results, in_memory))
+            stopped = _drive(topo, chosen, results, until_ns, budget)
+            return _observed(Result(topo, results, in_memory, stopped=stopped))
         dest = Path(out)
         memory = MemorySink() if keep else None
         with atomic_dir(dest, force=force) as tmp:
@@ -335,9 +340,21 @@ class Cluster:
                 if progress is not None:
                     topo.driver.listeners.append(progress)
                 results = start_flows(topo, chosen)
-                topo.driver.run(until=until_ns)
+                stopped = _drive(topo, chosen, results, until_ns, budget)
                 write_dumps(tmp, topo)
             finally:
                 for sink in sinks:
                     sink.close()
-        return _observed(Result(topo, results, memory, dest))
+        return _observed(Result(topo, results, memory, dest, stopped=stopped))
+
+
+def _drive(topo: Topology, flows: list[Flow], results: list[FlowResult],
+           until_ns: int | None, budget: Budget) -> str:
+    """Run the driver within ``budget``; the diagnosis when the budget stopped it.  No
+    budget runs past the last second a pcap file can stamp (``PCAP_END_NS``)."""
+    end = PCAP_END_NS - topo.driver.start_time_ns
+    if budget.horizon_ns is None or budget.horizon_ns > end:
+        budget = Budget(end, budget.max_events)
+    reason = topo.driver.run(until=until_ns, max_events=budget.max_events,
+                             horizon=budget.horizon_ns)
+    return diagnose(flows, results, reason, budget) if reason else ""

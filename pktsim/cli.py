@@ -11,8 +11,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pktsim.errors import ScenarioError, ScenarioErrors
+
+if TYPE_CHECKING:
+    from pktsim.api import Result
+    from pktsim.build.budget import Budget
 
 NETWORKS = ("routes", "vxlan", "ipip")
 
@@ -32,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--force", action="store_true", help="replace a non-empty --out")
     run.add_argument("--quiet", action="store_true")
+    _budget_arguments(run)
     check = sub.add_parser("check", help="validate the input and print the cluster")
     check.add_argument("scenario", nargs="+")
     check.add_argument("--seed", type=int)
@@ -46,7 +52,38 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", default="")
     trace.add_argument("--seed", type=int)
     trace.add_argument("--format", choices=("text", "json"), default="text")
+    _budget_arguments(trace)
     return p
+
+
+def _budget_arguments(p: argparse.ArgumentParser) -> None:
+    """--horizon and --max-events: the run's budget (pktsim.build.budget)."""
+    p.add_argument("--horizon", default="24h", help="stop at this virtual time (a duration "
+                   "such as 24h or 90s; 0: no limit)")
+    p.add_argument("--max-events", type=int, default=20_000_000,
+                   help="stop after this many events (0: no limit)")
+
+
+def _budget(args: argparse.Namespace) -> Budget:
+    from pktsim.build.budget import Budget
+    from pktsim.scenario.syntax import parse_duration
+
+    horizon = parse_duration(args.horizon)
+    if horizon is None:
+        raise ScenarioError("is not a duration", field="--horizon", value=args.horizon,
+                            valid="a duration such as 24h, 90s or 1m30s; 0 for no limit")
+    if args.max_events < 0:
+        raise ScenarioError("is negative", field="--max-events", value=args.max_events,
+                            valid="a number of events; 0 for no limit")
+    return Budget(horizon or None, args.max_events or None)
+
+
+def _stopped(result: Result) -> int:
+    """Exit status 3 and the diagnosis when the budget stopped the run, else 0."""
+    if not result.stopped:
+        return 0
+    print(f"pktsim: {result.stopped}", file=sys.stderr)
+    return 3
 
 
 class Progress:
@@ -136,13 +173,13 @@ def _run(args: argparse.Namespace) -> int:
     for warning in cluster.scenario.warnings:
         print(f"pktsim: warning: {warning}", file=sys.stderr)
     progress = None if args.quiet else Progress()
-    result = cluster.run(args.out, force=args.force, progress=progress)
+    result = cluster.run(args.out, force=args.force, progress=progress, budget=_budget(args))
     if progress is not None:
         progress.done()
     if not args.quiet:
         sys.stdout.write(result.summary())
         print(f"wrote {args.out}/ ({result.topology.driver.stats.frames} frames)")
-    return 0
+    return _stopped(result)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -167,12 +204,12 @@ def _trace(args: argparse.Namespace) -> int:
             "count": args.count, "ttl": args.ttl}
     flow = make_flow(spec, fields={"from": "--from", "to": "--to", "protocol": "--protocol",
                                    "count": "--count", "ttl": "--ttl"})
-    result = cluster.run(args.out or None, flows=[flow], keep=True)
+    result = cluster.run(args.out or None, flows=[flow], keep=True, budget=_budget(args))
     if args.format == "json":
         sys.stdout.write(jsonl(result.events))
     else:
         sys.stdout.write(result.explain())
-    return 0
+    return _stopped(result)
 
 
 if __name__ == "__main__":

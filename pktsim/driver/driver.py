@@ -140,14 +140,22 @@ class Driver:
         """At time ``t`` run ``fn(now)`` (e.g. an app start) and apply its reaction."""
         self.at(t, lambda: self.apply(device, fn(self.now)))
 
-    def run(self, until: int | None = None, max_events: int | None = None) -> None:
-        """Process events in order until the queue is empty or time ``until`` is reached."""
+    def run(self, until: int | None = None, max_events: int | None = None,
+            horizon: int | None = None) -> str | None:
+        """Process events in order until the queue is empty or time ``until`` is reached.
+
+        ``max_events`` and ``horizon`` are a budget, not an end: the run stops before the
+        first event past ``horizon`` (the clock stays at the last event) or after
+        ``max_events`` events, and says which (``"horizon"``, ``"events"``; None when the
+        queue drained or ``until`` came)."""
         queue = self._queue
         budget = max_events
         while queue:
             if until is not None and queue[0][0] > until:
                 self.now = until
-                return
+                return None
+            if horizon is not None and queue[0][0] > horizon:
+                return "horizon"
             t, _, action = heapq.heappop(queue)
             self.now = t
             self.stats.events += 1
@@ -155,9 +163,10 @@ class Driver:
             if budget is not None:
                 budget -= 1
                 if budget <= 0:
-                    return
+                    return "events" if queue else None
         if until is not None and self.now < until:
             self.now = until  # an idle network still lets the clock reach ``until``
+        return None
 
     def step(self) -> bool:
         """Process one event; False when nothing is left (for notebooks' stepping)."""

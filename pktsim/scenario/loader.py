@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pktsim.core.capture import PCAP_END_NS
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
 from pktsim.model.objects import (
@@ -38,6 +39,7 @@ from pktsim.scenario.traffic import read_traffic
 from pktsim.scenario.workloads import WORKLOAD_KINDS, Workload, expand, materialized, read_workload
 
 ALWAYS_NAMESPACES = ("default", "kube-system")
+DAY_NS = 24 * 3600 * 10**9
 PKTSIM_API = "pktsim/v1alpha1"
 
 
@@ -223,10 +225,32 @@ def _clash(state: State, work: Workload, pod: Pod, first: Source | None) -> None
         valid="a name whose pods do not clash with other pods"))
 
 
+def check_clock(state: State, config: ClusterConfig) -> None:
+    """Every capture timestamp of a run (``startTime`` + virtual time, up to a day past the
+    last flow's start: the default horizon) must fit classic pcap's unsigned 32-bit
+    seconds, 1970 to 2106, or ``check`` would pass what ``run`` cannot write."""
+    src = config.source or Source()
+    valid = "a time from 1970-01-01T00:00:00Z to 2106-02-06 (pcap's 32-bit seconds)"
+    if not 0 <= config.start_time_ns <= PCAP_END_NS - DAY_NS:
+        state.errors.append(ScenarioError(
+            "is outside what a capture can stamp", file=src.file, document=src.document(),
+            field="spec.startTime", value=config.start_time_ns // 10**9, valid=valid))
+        return
+    for flow in state.flows:
+        if config.start_time_ns + flow.start_ns > PCAP_END_NS - DAY_NS:
+            where = flow.source or Source()
+            state.errors.append(ScenarioError(
+                "starts after the last time a capture can stamp (2106-02-07, pcap's 32-bit "
+                "seconds, less a day to run)", file=where.file, document=where.document(),
+                field=f"{flow.path}.start", value=flow.start_ns // 10**6,
+                valid="an earlier start (milliseconds shown)"))
+
+
 def assemble(state: State, seed: int | None) -> Scenario:
     config = state.config or ClusterConfig()
     if seed is not None:
         config.seed = seed
+    check_clock(state, config)
     pods = expand_pods(state, config)
     check_node_ports(state.services, state.errors)
     for name in ALWAYS_NAMESPACES:
