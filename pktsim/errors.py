@@ -10,8 +10,13 @@ SHOWN_ERRORS = 20
 
 
 def clip(text: str, limit: int = PART_MAX) -> str:
-    """``text`` cut to ``limit`` characters, the cut marked with ``...``."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """``text`` cut to ``limit`` characters, the cut marked with ``...``, and control
+    characters escaped (``\\x1e``): a key a user wrote can neither split the line nor
+    drive the terminal."""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def value_text(value: object) -> str:

@@ -108,7 +108,8 @@ class Ctx:
     def warn(self, message: str, *, with_kind: bool = True) -> None:
         src = self.source if with_kind else Source(self.file, self.source.index, "", "",
                                                    self.source.items)
-        self.warnings.append(f"{self.file}: {src.document()}: {message}")
+        self.warnings.append(clip(f"{clip(self.file)}: {clip(src.document())}: {message}",
+                                  3 * _SHOWN_MAX + 400))
 
 
 def wrong_type(ctx: Ctx, path: str, value: object, valid: str) -> None:

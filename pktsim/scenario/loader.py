@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pktsim.core.capture import PCAP_END_NS
-from pktsim.errors import ScenarioError, ScenarioErrors
+from pktsim.errors import SHOWN_ERRORS, ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
 from pktsim.model.objects import (
     ClusterConfig,
@@ -278,7 +278,17 @@ def load(inputs: list[tuple[str, str]], seed: int | None = None,
                 read_document(state, doc)
         scenario = assemble(state, seed)
     raise_errors(state.errors)
+    scenario.warnings = capped(scenario.warnings)
     return with_addons(scenario) if addons else scenario
+
+
+def capped(warnings: list[str]) -> list[str]:
+    """The first ``SHOWN_ERRORS`` warnings and a count of the rest, as for errors."""
+    if len(warnings) <= SHOWN_ERRORS:
+        return warnings
+    rest = len(warnings) - SHOWN_ERRORS
+    return [*warnings[:SHOWN_ERRORS], f"... and {rest:,} more warnings (the first "
+            f"{SHOWN_ERRORS} are shown)"]
 
 
 def raise_errors(errors: list[ScenarioError]) -> None:
