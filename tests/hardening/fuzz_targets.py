@@ -16,6 +16,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,24 @@ def manifest_texts(draw: st.DrawFn) -> str:
     return text
 
 
+# -- progress of a long run: PKTSIM_FUZZ_LOG gets a line every 1,000 inputs per target ------
+
+COUNTS: dict[str, int] = {}
+_STARTED = time.monotonic()
+
+
+def tick(target: str, n: int = 1) -> None:
+    """Count ``n`` inputs given to ``target``; log the counts now and then, so a long run
+    cut short by its deadline still says how far it got."""
+    before = COUNTS.get(target, 0)
+    COUNTS[target] = before + n
+    log = os.environ.get("PKTSIM_FUZZ_LOG")
+    if log and (before // 1000 != COUNTS[target] // 1000):
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{time.monotonic() - _STARTED:8.0f} s  {target}: {COUNTS[target]:,}"
+                    f"  {INJECTED}\n")
+
+
 # -- targets -----------------------------------------------------------------------------
 
 def _cli(argv: list[str]) -> tuple[int, str]:
@@ -99,6 +118,7 @@ def _assert_clean(status: int, err: str, allowed: tuple[int, ...]) -> None:
 
 def loader_target(text: str) -> None:
     """``pktsim.load``: a Cluster (addresses allocated) or a ScenarioError."""
+    tick("loader")
     try:
         pktsim.load(text)
     except pktsim.ScenarioError as exc:
@@ -107,6 +127,7 @@ def loader_target(text: str) -> None:
 
 def cli_check_target(data: bytes) -> None:
     """``pktsim check FILE``: exit 0 or 2, clean messages."""
+    tick("check")
     with tempfile.TemporaryDirectory(prefix="pktsim-fuzz-") as tmp:
         path = Path(tmp) / "in.yaml"
         path.write_bytes(data)
@@ -116,6 +137,7 @@ def cli_check_target(data: bytes) -> None:
 
 def cli_run_target(text: str) -> None:
     """``pktsim run FILE --out DIR``: exit 0, 2 or 3; DIR complete or absent, alone."""
+    tick("run")
     with tempfile.TemporaryDirectory(prefix="pktsim-fuzz-") as tmp:
         path, out = Path(tmp) / "in.yaml", Path(tmp) / "out"
         path.write_text(text, encoding="utf-8")
@@ -159,6 +181,7 @@ def inject_target(network: str, batch: list[tuple[int, int, bytes]]) -> None:
         assert outcome.status == "ok" and outcome.reason not in ("", "received"), \
             outcome.line()  # a step after the capture: what the device did with it
     INJECTED[network] = INJECTED.get(network, 0) + len(flows)
+    tick("frames", len(flows))
 
 
 INJECTED: dict[str, int] = {}  # frames injected, per network mode (the long run's count)

@@ -80,3 +80,11 @@ def test_a_cluster_ip_clash_with_kube_dns_blames_the_users_service(tmp_path, cap
     assert found == ["document 1 (Service default/s): spec.clusterIP: '10.96.0.10' is "
                      "already allocated to kube-system/kube-dns (kubeadm gives it the service "
                      "CIDR's 10th address); valid: a free address, or none to allocate one"]
+
+
+def test_a_vxlan_cluster_past_what_this_machine_builds_is_refused(tmp_path, capsys):
+    found = problems(tmp_path, capsys, CLUSTER % "nodes: 3000, network: vxlan, "
+                     "podCIDR: 10.128.0.0/9")
+    assert found == ["document 1 (Cluster): spec.network: 'vxlan' cannot hold 3,000 nodes "
+                     "(each node holds an FDB and a neighbour entry per other node); valid: "
+                     "at most 2,000 nodes (routes and ipip: 10,000)"]
