@@ -18,7 +18,8 @@ included; an object inside a ``kind: List`` adds its 0-based position, ``documen
 Module map: ``stream`` (YAML, Lists), ``fields`` (typed accessors that record errors),
 ``syntax`` (name, duration and time syntaxes), ``meta``, ``pods`` (Pod, Node, pod specs),
 ``workloads`` (Deployment & co. -> pods, deterministic names), ``services`` (Service,
-EndpointSlice), ``policies`` (NetworkPolicy), ``cluster`` and ``traffic`` (pktsim's kinds),
+EndpointSlice), ``policies`` (NetworkPolicy), ``cluster`` and ``traffic`` (pktsim's kinds;
+``inject``: a Traffic entry that injects a raw frame),
 ``loader`` (dispatch, assembly).
 """
 

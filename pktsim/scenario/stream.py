@@ -83,7 +83,7 @@ def read_stream(file: str, text: str, errors: list[ScenarioError],
                             Document(file, 1, (), {}), as_json)
         return
     index = 0
-    has_anchors = "&" in text
+    has_anchors = "&" in text and "*" in text  # an alias needs both: &name, *name
     limit = max(MIN_EXPANDED_VALUES, len(text))
     stream = yaml.load_all(text, Loader=_Loader)
     while True:
