@@ -100,7 +100,7 @@ def _read_inputs(sources: tuple[str | os.PathLike[str], ...],
     inputs = []
     for src in sources:
         if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src
-                                           and Path(src).is_file()):
+                                           and _is_file(src)):
             text = read_text(str(src), errors)
             if text is not None:
                 inputs.append((str(Path(src)), text))
@@ -111,6 +111,15 @@ def _read_inputs(sources: tuple[str | os.PathLike[str], ...],
         else:
             inputs.append(("<string>", str(src)))
     return inputs
+
+
+def _is_file(text: str) -> bool:
+    """Whether one-line ``text`` names a file (else it is YAML): a line too long to be a
+    path, or with a NUL, is YAML too, not an OSError."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def load(*sources: str | os.PathLike[str], seed: int | None = None) -> Cluster:

@@ -115,9 +115,18 @@ class Progress:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pktsim.interrupts import describe, exit_status, terminate_as_interrupt
+    from pktsim.interrupts import exit_status, terminate_as_interrupt
 
-    terminate_as_interrupt()
+    try:
+        with terminate_as_interrupt():  # SIGTERM and SIGHUP unwind as Ctrl-C does
+            return _main(argv)
+    except KeyboardInterrupt as exc:  # one that came just before or after _main's own
+        return exit_status(exc)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from pktsim.interrupts import describe, exit_status
+
     try:
         return _dispatch(_parser().parse_args(argv))
     except ScenarioErrors as exc:

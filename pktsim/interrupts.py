@@ -9,8 +9,10 @@ stays.  The exit status is the shell's for a death by that signal, 128 + its num
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 
@@ -26,13 +28,26 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
-def terminate_as_interrupt() -> None:
-    """Install the handlers (main thread only: Python runs handlers nowhere else)."""
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise ``Terminated`` (main thread only: Python
+    runs handlers nowhere else); the handlers before are put back after it, so a program
+    that calls ``pktsim.cli.main`` in-process keeps its own."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is signal.SIG_DFL:
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    for signum, handler in before.items():
+        if handler is signal.SIG_DFL:
             signal.signal(signum, _raise)
+    try:
+        yield
+    finally:  # a signal now waits for the old handler (SIG_DFL: the process ends quietly)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, set(before))
+        for signum, handler in before.items():
+            if handler is signal.SIG_DFL:
+                signal.signal(signum, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def exit_status(exc: KeyboardInterrupt) -> int:

@@ -191,7 +191,7 @@ FUZZ_BUDGET = Budget(horizon_ns=3600 * 10**9, max_events=2_000_000)
 
 frame_batches = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 50_000),
                                    st.one_of(malformed_frames(), frames()).filter(bool)),
-                         min_size=1, max_size=40)
+                         min_size=8, max_size=40)  # hypothesis favours short lists
 encoded_manifests = st.tuples(manifest_texts(), st.sampled_from(ENCODINGS)).map(
     lambda pair: encode(*pair))
 runnable = st.one_of(scenarios(max_nodes=3, max_flows=3), manifest_texts())

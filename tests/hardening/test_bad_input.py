@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import pktsim
 from pktsim.cli import main
 
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec: {containers: [{name: c}]}\n"
@@ -85,3 +86,9 @@ def test_many_bad_documents_give_the_first_20_problems_and_a_count(tmp_path, cap
     assert status == 2
     assert len(lines) == 21
     assert lines[-1].startswith("pktsim: ... and ") and "more problems" in lines[-1]
+
+
+def test_one_line_of_yaml_too_long_to_be_a_path_is_read_as_yaml():
+    text = "!!bool maybe" + "9" * 5000  # pktsim.load takes a path or YAML text
+    with pytest.raises(pktsim.ScenarioError, match="YAML value error"):
+        pktsim.load(text)
