@@ -34,9 +34,9 @@ _MAX_LIST_DEPTH = 8
 # it: aliases may save typing, not multiply the work.  Counted only in files with anchors.
 MIN_EXPANDED_VALUES = 100_000
 # What a YAML tag cannot hold raises a plain Python exception from PyYAML's constructor
-# (``!!bool maybe``: KeyError; ``!!float x``, an integer over Python's 4,300-digit limit:
-# ValueError; ``!!binary`` of bad base64: yaml's own error).
-_CONSTRUCT_ERRORS = (ValueError, KeyError, TypeError, OverflowError, AttributeError)
+# (``!!bool maybe``: KeyError; ``!!float ''``: IndexError; ``!!float x``, an integer over
+# Python's 4,300-digit limit: ValueError; ``!!binary`` of bad base64: yaml's own error).
+_CONSTRUCT_ERRORS = (ValueError, LookupError, TypeError, OverflowError, AttributeError)
 
 
 class _Loader(_BaseLoader):

@@ -75,7 +75,11 @@ def atomic_dir(dest: Path, *, force: bool = True) -> Iterator[Path]:
     made inside it and its contents swapped in.  A refusal of the file system is a
     ``ScenarioError`` naming the path (exit 2)."""
     check_destination(dest, force)
-    real = dest.resolve() if dest.is_symlink() else dest
+    try:
+        real = dest.resolve() if dest.is_symlink() else dest
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError on a symlink loop
+        raise ScenarioError("is a symlink loop", field="--out", value=str(dest),
+                            valid="a folder, or a symlink to one") from None
     inside = os.path.ismount(real)
     try:
         real.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,8 @@ def test_a_file_that_is_not_utf8_is_named_with_its_byte(tmp_path, capsys, data, 
                      "YAML or JSON file (iconv -f latin1 -t utf-8, or -f utf-16)"]
 
 
-@pytest.mark.parametrize("value", ["!!bool maybe", "!!float x", "!!int x", "9" * 5000])
+@pytest.mark.parametrize("value", ["!!bool maybe", "!!float x", "!!float ''", "!!int x",
+                                   "!!int ''", "9" * 5000])
 def test_a_yaml_value_its_tag_cannot_hold_is_exit_2_naming_the_document(tmp_path, capsys,
                                                                         value):
     status, lines = check(tmp_path, capsys, "---\n" + CLUSTER % value)

@@ -47,6 +47,20 @@ def test_a_symlink_to_an_empty_folder_works(tmp_path):
     assert set(os.listdir(tmp_path / "real")) == COMPLETE
 
 
+def test_a_symlink_loop_is_exit_2(tmp_path, capsys):
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    assert demo(tmp_path / "a") == 2
+    assert "--out: " in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_a_dangling_symlink_gets_its_folder_made(tmp_path):
+    (tmp_path / "link").symlink_to("made")
+    assert demo(tmp_path / "link") == 0
+    assert set(os.listdir(tmp_path / "made")) == COMPLETE
+
+
 @pytest.fixture
 def mount_point(tmp_path):
     point = tmp_path / "volume"
