@@ -7,6 +7,7 @@ pcapng captures and a hop-by-hop trace.  The public surface (pinned by
 
 * ``load(*paths_or_yaml, seed=None) -> Cluster`` and ``demo_cluster(network) -> Cluster``
 * ``flow(source, to, ...) -> Flow``: a flow checked as a ``kind: Traffic`` entry is
+* ``inject(interface, frame, at=0) -> Flow``: raw bytes arriving on an interface
 * ``Cluster.run(out=None, flows=None) -> Result``; ``Result.flows`` (``FlowResult``\\ s),
   ``Result.events`` (``TraceEvent``\\ s: ``Event``, typed details, ``DropReason``),
   ``Result.topology`` (``Topology``), ``Result.write(dir)``
@@ -31,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # the names, for type checkers; at run time they load on first use
     from typing import Any
 
-    from pktsim.api import Cluster, Result, demo_cluster, flow, load, observing
+    from pktsim.api import Cluster, Result, demo_cluster, flow, inject, load, observing
     from pktsim.build.topology import Topology
     from pktsim.core.events import DropReason, Event, TraceEvent
     from pktsim.devices.outcome import FlowResult, FlowStatus
@@ -44,7 +45,8 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
 # that needs little (``pktsim --help``) pays for little (PEP 562 module ``__getattr__``)
 _HOME = {
     "Cluster": "pktsim.api", "Result": "pktsim.api", "demo_cluster": "pktsim.api",
-    "flow": "pktsim.api", "load": "pktsim.api", "observing": "pktsim.api",
+    "flow": "pktsim.api", "inject": "pktsim.api", "load": "pktsim.api",
+    "observing": "pktsim.api",
     "Topology": "pktsim.build.topology", "DropReason": "pktsim.core.events",
     "Event": "pktsim.core.events", "TraceEvent": "pktsim.core.events",
     "FlowResult": "pktsim.devices.outcome", "FlowStatus": "pktsim.devices.outcome",
@@ -56,7 +58,7 @@ _HOME = {
 __all__ = ["Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus",
            "ReachCell", "Reachability", "ResolvConf", "Result",
            "ScenarioError", "Topology", "TraceEvent", "Verdict", "demo_cluster", "flow",
-           "load", "observing"]
+           "inject", "load", "observing"]
 __version__ = "0.1.0"
 
 

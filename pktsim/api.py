@@ -21,11 +21,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pktsim.build.budget import DEFAULT_BUDGET, Budget, diagnose
 from pktsim.build.flows import start_flows
 from pktsim.build.topology import Topology, build
-from pktsim.core.capture import Sink
+from pktsim.core.capture import PCAP_END_NS, Sink
 from pktsim.core.events import TraceEvent
 from pktsim.devices.outcome import FlowResult
+from pktsim.errors import ScenarioError
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.reach.cells import Reachability
@@ -71,20 +73,54 @@ def flow(source: str, to: str = "", *, name: str = "flow", lookup: str = "",
     return make_flow(given)  # None and "" are absent, as in a Traffic entry
 
 
-def _read_inputs(sources: tuple[str | os.PathLike[str], ...]) -> list[tuple[str, str]]:
+def inject(interface: str, frame: bytes | str, *, at: int | str = 0,
+           name: str = "inject") -> Flow:
+    """A flow that makes ``frame`` (bytes, or hex text) arrive on ``interface``
+    (``HOST:IFNAME`` as ``capture.pcapng`` names it: ``node-1:eth0``) at ``at`` (a
+    duration, or milliseconds), for ``Cluster.run(flows=[...])``: the frame is captured
+    there and handed to the device, and its result's ``reason`` is its fate (the trace
+    has every step).  Checked as a Traffic entry with ``frame`` and ``interface`` is::
+
+        from pktsim.strategies import malformed_frames
+
+        @given(malformed_frames())
+        def test_junk_is_dropped_with_a_reason(data):
+            cluster.run(flows=[pktsim.inject("node-1:cbr0", data)])
+    """
+    from pktsim.scenario.traffic import make_flow
+
+    return make_flow({"name": name, "interface": interface, "frame": frame, "start": at})
+
+
+def _read_inputs(sources: tuple[str | os.PathLike[str], ...],
+                 errors: list[ScenarioError]) -> list[tuple[str, str]]:
+    """``(name, text)`` of each source: a path (read by the loader's ``read_text``, which
+    names the file of a read or encoding problem in ``errors``), ``-`` or YAML text."""
+    from pktsim.scenario import read_text
+
     inputs = []
     for src in sources:
         if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src
-                                           and Path(src).is_file()):
-            path = Path(src)
-            inputs.append((str(path), path.read_text(encoding="utf-8")))
+                                           and _is_file(src)):
+            text = read_text(str(src), errors)
+            if text is not None:
+                inputs.append((str(Path(src)), text))
         elif src == "-":
-            import sys
-
-            inputs.append(("<stdin>", sys.stdin.read()))
+            text = read_text("-", errors)
+            if text is not None:
+                inputs.append(("<stdin>", text))
         else:
             inputs.append(("<string>", str(src)))
     return inputs
+
+
+def _is_file(text: str) -> bool:
+    """Whether one-line ``text`` names a file (else it is YAML): a line too long to be a
+    path, or with a NUL, is YAML too, not an OSError."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def load(*sources: str | os.PathLike[str], seed: int | None = None) -> Cluster:
@@ -92,9 +128,10 @@ def load(*sources: str | os.PathLike[str], seed: int | None = None) -> Cluster:
 
     Raises ``pktsim.ScenarioError`` naming file, document, field and value on bad input.
     """
-    from pktsim.scenario import load_scenario
+    from pktsim.scenario.loader import load as load_inputs
 
-    scenario = load_scenario(_read_inputs(sources), seed=seed)
+    errors: list[ScenarioError] = []
+    scenario = load_inputs(_read_inputs(sources, errors), seed, errors)
     return Cluster(scenario)
 
 
@@ -139,6 +176,7 @@ class Result:
     flows: list[FlowResult]
     memory: MemorySink | None = None
     out: Path | None = None
+    stopped: str = ""  # why the run stopped before its end (its budget), or ""
 
     @property
     def events(self) -> list[TraceEvent]:
@@ -319,19 +357,22 @@ class Cluster:
 
     def run(self, out: str | os.PathLike[str] | None = None, *, flows: list[Flow] | None = None,
             until_ns: int | None = None, force: bool = True, keep: bool = False,
-            progress: Callable[[TraceEvent], None] | None = None) -> Result:
+            progress: Callable[[TraceEvent], None] | None = None,
+            budget: Budget = DEFAULT_BUDGET) -> Result:
         """Run every flow (or ``flows``); with ``out``, stream the output folder there.
 
         ``keep`` also keeps frames and events in memory when streaming to ``out``;
-        ``progress`` is called with every trace event (the CLI's progress line).
+        ``progress`` is called with every trace event (the CLI's progress line).  A run
+        that reaches its ``budget`` (``pktsim.build.budget``) stops there: the result's
+        ``stopped`` says why and names the flows still running.
         """
         chosen = self.scenario.flows if flows is None else flows
         if out is None:
             in_memory = MemorySink()
             topo = self.build([in_memory])
             results = start_flows(topo, chosen)
-            topo.driver.run(until=until_ns)
-            return _observed(Result(topo, results, in_memory))
+            stopped = _drive(topo, chosen, results, until_ns, budget)
+            return _observed(Result(topo, results, in_memory, stopped=stopped))
         dest = Path(out)
         memory = MemorySink() if keep else None
         with atomic_dir(dest, force=force) as tmp:
@@ -341,9 +382,21 @@ class Cluster:
                 if progress is not None:
                     topo.driver.listeners.append(progress)
                 results = start_flows(topo, chosen)
-                topo.driver.run(until=until_ns)
+                stopped = _drive(topo, chosen, results, until_ns, budget)
                 write_dumps(tmp, topo)
             finally:
                 for sink in sinks:
                     sink.close()
-        return _observed(Result(topo, results, memory, dest))
+        return _observed(Result(topo, results, memory, dest, stopped=stopped))
+
+
+def _drive(topo: Topology, flows: list[Flow], results: list[FlowResult],
+           until_ns: int | None, budget: Budget) -> str:
+    """Run the driver within ``budget``; the diagnosis when the budget stopped it.  No
+    budget runs past the last second a pcap file can stamp (``PCAP_END_NS``)."""
+    end = PCAP_END_NS - topo.driver.start_time_ns
+    if budget.horizon_ns is None or budget.horizon_ns > end:
+        budget = Budget(end, budget.max_events)
+    reason = topo.driver.run(until=until_ns, max_events=budget.max_events,
+                             horizon=budget.horizon_ns)
+    return diagnose(flows, results, reason, budget) if reason else ""

@@ -15,6 +15,12 @@ from pathlib import Path
 from pktsim import __version__
 from pktsim.errors import ScenarioError, ScenarioErrors
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing costs more than the CLI (--help)
+
+if TYPE_CHECKING:
+    from pktsim.api import Result
+    from pktsim.build.budget import Budget
+
 NETWORKS = ("routes", "vxlan", "ipip", "calico")
 # `run` without flows writes a folder with an empty capture: say why, once (exit status 0)
 NOTHING_SENT = ("pktsim: nothing was sent: no `kind: Traffic` document with flows was given "
@@ -60,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.add_argument("--quiet", action="store_true", help="print no flow lines, no progress")
+    _budget_arguments(run)
     check = _sub(sub, "check", "validate the input and print the cluster", "§1-§6",
                  "Builds the cluster without running anything: nodes, pods, services, "
                  "routes, resolv.conf, flows.")
@@ -86,10 +93,41 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
     trace.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: the trace events as trace.jsonl (default: %(default)s)")
+    _budget_arguments(trace)
     from pktsim.reach.command import add_parser as add_reach
 
     add_reach(sub)
     return p
+
+
+def _budget_arguments(p: argparse.ArgumentParser) -> None:
+    """--horizon and --max-events: the run's budget (pktsim.build.budget)."""
+    p.add_argument("--horizon", default="24h", help="stop at this virtual time (a duration "
+                   "such as 24h or 90s; 0: no limit)")
+    p.add_argument("--max-events", type=int, default=20_000_000,
+                   help="stop after this many events (0: no limit)")
+
+
+def _budget(args: argparse.Namespace) -> Budget:
+    from pktsim.build.budget import Budget
+    from pktsim.scenario.syntax import parse_duration
+
+    horizon = parse_duration(args.horizon)
+    if horizon is None:
+        raise ScenarioError("is not a duration", field="--horizon", value=args.horizon,
+                            valid="a duration such as 24h, 90s or 1m30s; 0 for no limit")
+    if args.max_events < 0:
+        raise ScenarioError("is negative", field="--max-events", value=args.max_events,
+                            valid="a number of events; 0 for no limit")
+    return Budget(horizon or None, args.max_events or None)
+
+
+def _stopped(result: Result) -> int:
+    """Exit status 3 and the diagnosis when the budget stopped the run, else 0."""
+    if not result.stopped:
+        return 0
+    print(f"pktsim: {result.stopped}", file=sys.stderr)
+    return 3
 
 
 class Progress:
@@ -121,9 +159,20 @@ class Progress:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from pktsim.interrupts import exit_status, terminate_as_interrupt
+
     try:
-        return _dispatch(args)
+        with terminate_as_interrupt():  # SIGTERM and SIGHUP unwind as Ctrl-C does
+            return _main(argv)
+    except KeyboardInterrupt as exc:  # one that came just before or after _main's own
+        return exit_status(exc)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from pktsim.interrupts import describe, exit_status
+
+    try:
+        return _dispatch(_parser().parse_args(argv))
     except ScenarioErrors as exc:
         for line in exc.lines():
             print(f"pktsim: {line}", file=sys.stderr)
@@ -131,8 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"pktsim: {exc.line()}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM/SIGHUP (pktsim.interrupts)
+        print(f"pktsim: {describe(exc)}", file=sys.stderr)
+        return exit_status(exc)
     except BrokenPipeError:  # `pktsim demo | head`: the reader left; so do we, quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -182,13 +232,13 @@ def _run(args: argparse.Namespace) -> int:
     if not cluster.flows:
         print(NOTHING_SENT, file=sys.stderr)
     progress = None if args.quiet else Progress()
-    result = cluster.run(args.out, force=args.force, progress=progress)
+    result = cluster.run(args.out, force=args.force, progress=progress, budget=_budget(args))
     if progress is not None:
         progress.done()
     if not args.quiet:
         sys.stdout.write(result.summary())
         print(f"wrote {args.out}/ ({result.topology.driver.stats.frames} frames)")
-    return 0
+    return _stopped(result)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -213,12 +263,12 @@ def _trace(args: argparse.Namespace) -> int:
             "count": args.count, "ttl": args.ttl}
     flow = make_flow(spec, fields={"from": "--from", "to": "--to", "protocol": "--protocol",
                                    "count": "--count", "ttl": "--ttl"})
-    result = cluster.run(args.out or None, flows=[flow], keep=True)
+    result = cluster.run(args.out or None, flows=[flow], keep=True, budget=_budget(args))
     if args.format == "json":
         sys.stdout.write(jsonl(result.events))
     else:
         sys.stdout.write(result.explain())
-    return 0
+    return _stopped(result)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,13 @@ from ipaddress import IPv4Address
 
 from pktsim.build.start import starter
 from pktsim.build.topology import Topology, pod_resolv_conf, upstream_ip
+from pktsim.core.events import FRAME_EVENTS, TraceEvent
+from pktsim.core.frame import Frame
 from pktsim.devices.apps import PingApp, TcpClientApp, UdpClientApp
 from pktsim.devices.dnsapps import ResolveApp
 from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
-from pktsim.devices.outcome import FlowResult
+from pktsim.devices.outcome import FlowResult, FlowStatus
 from pktsim.dns import ResolvConf, StubResolver
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Flow
@@ -37,9 +39,12 @@ class Target:
 
 
 def _fail(flow: Flow, field: str, value: str, message: str, valid: str) -> ScenarioError:
+    """A flow that names what the cluster does not have: file, document and the field's
+    full path (``spec.flows[2].to``), as the loader names its problems."""
     src = flow.source
+    path = f"{flow.path}.{field}" if flow.path else field
     return ScenarioError(message, file=src.file if src else "",
-                         document=src.document() if src else "", field=field, value=value,
+                         document=src.document() if src else "", field=path, value=value,
                          valid=valid)
 
 
@@ -176,10 +181,46 @@ def _client_app(topo: Topology, flow: Flow, ns: Netns, target: Target, dst: byte
 
 
 def start_flows(topo: Topology, flows: list[Flow]) -> list[FlowResult]:
+    """Schedule every flow; a flow naming what the cluster lacks raises ScenarioError
+    (before anything runs: ``pktsim check`` calls this too)."""
     results = []
+    fates: dict[int, FlowResult] = {}  # injected frame's pid -> its result
     for flow in flows:
+        if flow.frame is not None:
+            if not fates:
+                topo.driver.listeners.append(lambda event: _fate(fates, event))
+            results.append(inject_frame(topo, flow, flow.frame, fates))
+            continue
         ns = source_netns(topo, flow)
         app, result = make_client(topo, flow, ns)
         topo.driver.call(flow.start_ns, ns, starter(ns, app))
         results.append(result)
     return results
+
+
+def inject_frame(topo: Topology, flow: Flow, data: bytes,
+                 fates: dict[int, FlowResult]) -> FlowResult:
+    """Schedule ``flow``'s raw frame on its interface; the result tells the frame's fate
+    (the last thing a device did with it: a drop and its reason, a delivery, a forward)."""
+    end = topo.driver.receiving_end(flow.interface)
+    if end is None:
+        names = sorted(i.if_name for i in topo.driver.interfaces)
+        raise _fail(flow, "interface", flow.interface, "names no interface of the cluster",
+                    ", ".join(names[:6]) + (", ..." if len(names) > 6 else ""))
+    result = FlowResult(flow.name, "frame", flow.interface)
+    frame = Frame(data, topo.driver.new_pid(), flow.name)
+    fates[frame.pid] = result
+    topo.driver.inject(flow.start_ns, end, frame)
+    return result
+
+
+def _fate(fates: dict[int, FlowResult], event: TraceEvent) -> None:
+    result = fates.get(event.packet) if event.packet is not None else None
+    if result is None:
+        return
+    if event.event in FRAME_EVENTS:
+        if not result.sent:
+            result.sent = 1
+            result.end(FlowStatus.OK, "received")
+        return
+    result.end(FlowStatus.OK, event.summary)

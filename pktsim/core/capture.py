@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from pktsim.core.events import TraceEvent
 
 
+# The last instant classic pcap can stamp: ts_sec is an unsigned 32-bit count of seconds
+# since 1970, so 2106-02-07T06:28:15Z.  Every frame of a run must fall in [0, this].
+PCAP_END_NS = (2**32 - 1) * 10**9
+
 class LinkType(enum.IntEnum):
     """pcap LINKTYPE_* values, as Linux gives them to each kind of interface."""
 

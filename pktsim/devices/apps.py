@@ -102,7 +102,10 @@ class PingApp:
     def _send(self, now: int, t: Transport, r: Reaction) -> None:
         self.seq += 1
         self.result.sent += 1
-        t.ping(now, r, self.dst, self.ident, self.seq, iputils_payload(self.size, now),
+        # iputils ping4_send_probe(): icmp_seq = htons(ntransmitted + 1), a 16-bit field:
+        # the 65,536th echo request carries sequence 0, and on it goes
+        t.ping(now, r, self.dst, self.ident, self.seq & 0xFFFF,
+               iputils_payload(self.size, now),
                self.flow, ttl=self.ttl, ip_id=self.ip_id)
         self.ip_id = (self.ip_id + 1) & 0xFFFF
         self.due = now + SECOND if self.seq < self.count else None

@@ -39,7 +39,7 @@ from pktsim.devices.routes import Route, RoutingTable
 from pktsim.wire import build
 from pktsim.wire.build import BROADCAST, ETH_P_ARP, ETH_P_IP, PROTO_ICMP, ZERO_MAC
 from pktsim.wire.checksum import checksum, update16
-from pktsim.wire.parse import ip_str
+from pktsim.wire.parse import ip_str, mac_str
 
 if TYPE_CHECKING:
     from pktsim.devices.l4 import Transport
@@ -211,6 +211,12 @@ class Netns:
             r.send(port, Frame(reply, self.new_pid(), frame.flow))
         elif op == 1:
             r.step(Event.ARP, f"ARP request for {ip_str(tpa)}: not ours, ignored", port, frame)
+        elif op == 2:  # arp_process(): no entry, and arp_accept (0) creates none for it
+            r.step(Event.ARP, f"ARP reply {ip_str(spa)} is-at {mac_str(sha)}: unsolicited "
+                   "(no neighbour entry; arp_accept=0 creates none), ignored", port, frame)
+        else:  # net/ipv4/arp.c, arp_process(): only ARPOP_REQUEST and ARPOP_REPLY are read
+            r.drop(DropReason.UNSUPPORTED, port, frame,
+                   f"ARP opcode {op} is neither request nor reply (arp_process drops it)")
 
     def _proxy_route(self, port: str, iface: IfConfig, tpa: bytes) -> Route | None:
         """``arp_process``'s proxy case (``net/ipv4/arp.c``): forwarding on, the route to the

@@ -117,6 +117,8 @@ class FlowResult:
         """``NAME: KIND to TARGET: STATUS (A/S answered) — LAST NOTE``; the note is left out
         when it only repeats the status (``connection refused — connection refused``)."""
         text = self.text()
+        if self.kind == "frame":  # an injected frame: where it went in, and its fate
+            return f"{self.flow}: frame on {self.target}: {text}"
         extra = f" — {self.notes[-1]}" if self.notes and self.notes[-1] != text else ""
         return (f"{self.flow}: {self.kind} to {self.target}: {text} "
                 f"({self.answered}/{self.sent} answered){extra}")

@@ -135,6 +135,18 @@ class Driver:
         if end is not None and end.peer is not None and end.peer is not end:
             self._ends.pop((id(end.peer.device), end.peer.port), None)
 
+    def receiving_end(self, if_name: str) -> LinkEnd | None:
+        """The captured link end named ``HOST:IFNAME``, where injected frames arrive."""
+        for end in self._ends.values():
+            if end.iface is not None and end.iface.if_name == if_name:
+                return end
+        return None
+
+    def inject(self, t: int, end: LinkEnd, frame: Frame) -> None:
+        """At ``t``, ``frame`` arrives on ``end`` as if its peer had sent it: captured
+        (summarised from its bytes, however malformed) and handed to the device."""
+        self.at(t, lambda: self._deliver(end, frame))
+
     # -- scheduling -----------------------------------------------------------------------
     def at(self, t: int, action: Callable[[], None]) -> None:
         """Schedule ``action`` at ``t``; a time already past runs now (time never goes back)."""
@@ -146,14 +158,22 @@ class Driver:
         """At time ``t`` run ``fn(now)`` (e.g. an app start) and apply its reaction."""
         self.at(t, lambda: self.apply(device, fn(self.now)))
 
-    def run(self, until: int | None = None, max_events: int | None = None) -> None:
-        """Process events in order until the queue is empty or time ``until`` is reached."""
+    def run(self, until: int | None = None, max_events: int | None = None,
+            horizon: int | None = None) -> str | None:
+        """Process events in order until the queue is empty or time ``until`` is reached.
+
+        ``max_events`` and ``horizon`` are a budget, not an end: the run stops before the
+        first event past ``horizon`` (the clock stays at the last event) or after
+        ``max_events`` events, and says which (``"horizon"``, ``"events"``; None when the
+        queue drained or ``until`` came)."""
         queue = self._queue
         budget = max_events
         while queue:
             if until is not None and queue[0][0] > until:
                 self.now = until
-                return
+                return None
+            if horizon is not None and queue[0][0] > horizon:
+                return "horizon"
             t, _, action = heapq.heappop(queue)
             self.now = t
             self.stats.events += 1
@@ -161,9 +181,10 @@ class Driver:
             if budget is not None:
                 budget -= 1
                 if budget <= 0:
-                    return
+                    return "events" if queue else None
         if until is not None and self.now < until:
             self.now = until  # an idle network still lets the clock reach ``until``
+        return None
 
     def step(self) -> bool:
         """Process one event; False when nothing is left (for notebooks' stepping)."""

@@ -26,6 +26,13 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pktsim.core.seeding import Streams
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
+from pktsim.model.conflicts import (
+    config_conflicts,
+    duplicate_pod_ip,
+    node_count_problem,
+    node_ip_problem,
+    pod_ip_problem,
+)
 from pktsim.model.draws import OneShot
 from pktsim.model.objects import (
     ClusterConfig,
@@ -125,9 +132,14 @@ def _allocate(scenario: Scenario) -> ClusterModel:
     model = ClusterModel(cfg, scenario, streams=Streams(cfg.seed),
                          network_policies=list(scenario.network_policies),
                          namespace_labels=namespace_labels(scenario))
-    errors: list[ScenarioError] = []
-    nodes = scenario.nodes or [Node(f"node-{i + 1}") for i in range(cfg.nodes)]
-    _allocate_nodes(model, sorted(nodes, key=lambda n: n.name), errors)
+    errors: list[ScenarioError] = config_conflicts(cfg)
+    nodes = sorted(scenario.nodes or [Node(f"node-{i + 1}") for i in range(cfg.nodes)],
+                   key=lambda n: n.name)
+    too_many = node_count_problem(cfg, nodes)
+    if too_many is not None and not errors:
+        errors.append(too_many)
+    if not errors:
+        _allocate_nodes(model, nodes, errors)
     if not errors:
         _allocate_pods(model, errors)
     if len(errors) == 1:
@@ -196,6 +208,9 @@ def _allocate_nodes(model: ClusterModel, nodes: list[Node], errors: list[Scenari
     given = {n.pod_cidr for n in nodes if n.pod_cidr is not None}
     for index, node in enumerate(nodes):
         ip = node.internal_ip or cfg.node_cidr.network_address + 2 + index
+        problem = node_ip_problem(node, ip, cfg)
+        if problem is not None:
+            errors.append(problem)
         if ip in taken_ips:
             errors.append(_err(node.source, "status.addresses[InternalIP]", str(ip),
                                f"is also node {taken_ips[ip]}'s address",
@@ -289,6 +304,7 @@ def _place_pods(model: ClusterModel, errors: list[ScenarioError]) -> tuple[
     order = sorted(model.nodes, key=lambda n: model.nodes[n].index)
     reserved: dict[str, set[IPv4Address]] = {name: set() for name in model.nodes}
     placed: list[tuple[Pod, str]] = []
+    owners: dict[IPv4Address, Pod] = {}  # status.podIP -> the first pod that has it
     for pod in model.scenario.pods:
         node = pod.node_name
         if node is None:
@@ -298,9 +314,13 @@ def _place_pods(model: ClusterModel, errors: list[ScenarioError]) -> tuple[
                                ", ".join(order)))
             continue
         load[node] += 1
-        placed.append((pod, node))
         if pod.pod_ip is not None and not pod.host_network:
+            first = owners.setdefault(pod.pod_ip, pod)
+            if first is not pod:
+                errors.append(duplicate_pod_ip(pod, first))
+                continue
             reserved[node].add(pod.pod_ip)
+        placed.append((pod, node))
     return placed, reserved
 
 
@@ -313,6 +333,10 @@ def _pod_ip(pod: Pod, info: NodeInfo, reserved: set[IPv4Address],
             errors.append(_err(pod.source, "status.podIP", str(pod.pod_ip),
                                f"is outside node {info.name}'s podCIDR {info.pod_cidr}",
                                f"an address in {info.pod_cidr}"))
+            return None
+        problem = pod_ip_problem(pod, info.pod_cidr, info.name)
+        if problem is not None:
+            errors.append(problem)
             return None
         return pod.pod_ip
     ip = cursor[info.name]

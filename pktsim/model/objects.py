@@ -212,6 +212,9 @@ class Flow:
     qtype: str = "A"
     ttl: int | None = None  # IP TTL of the packets the flow sends (None: the kernel's 64)
     source: Source | None = None
+    path: str = ""  # where in its document: ``spec.flows[3]`` (errors name its fields so)
+    frame: bytes | None = None  # an injected frame: these bytes arrive on ``interface``
+    interface: str = ""  # HOST:IFNAME of the capture (``node-1:eth0``), for ``frame``
 
 
 @dataclass(slots=True)

@@ -95,6 +95,10 @@ def allocate_cluster_ips(services: list[Service], cfg: ClusterConfig) -> dict[st
     fixed = {"default/kubernetes": net.network_address + 1,
              "kube-system/kube-dns": net.network_address + 10}
     pending = []
+    present = {s.key for s in services}
+    # kubeadm's addresses are the kubernetes and kube-dns Services' before any other asks
+    # for them: a Service that does is the one in conflict, not the add-on
+    taken.update({ip: key for key, ip in fixed.items() if key in present})
     for svc in services:
         if svc.type == "ExternalName" or svc.cluster_ip == "None":
             continue
@@ -105,9 +109,12 @@ def allocate_cluster_ips(services: list[Service], cfg: ClusterConfig) -> dict[st
         if ip not in net:
             raise _err(svc.source, "spec.clusterIP", str(ip), f"is outside the service "
                        f"CIDR {net}", f"an address in {net}")
-        if ip in taken:
+        if taken.get(ip, svc.key) != svc.key:
+            owner = taken[ip]
+            why = " (kubeadm gives it the service CIDR's 10th address)" \
+                if owner == "kube-system/kube-dns" else ""
             raise _err(svc.source, "spec.clusterIP", str(ip), f"is already allocated to "
-                       f"{taken[ip]}", "a free address, or none to allocate one")
+                       f"{owner}{why}", "a free address, or none to allocate one")
         taken[ip] = svc.key
         out[svc.key] = ip
     band = min(max(16, net.num_addresses // 16), 256)

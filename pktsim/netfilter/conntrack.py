@@ -238,6 +238,9 @@ class Conntrack:
         ihl = (pkt[0] & 0x0F) * 4
         if t.proto == PROTO_ICMP and t.icmp_type in ICMP_ERRORS:
             return self._related(now, pkt, ihl)
+        if t.proto == PROTO_TCP and _tcp_truncated(pkt, ihl):
+            # nf_conntrack_proto_tcp.c, tcp_error(): "truncated packet" -> INVALID
+            return Track(None, note="invalid: truncated TCP packet")
         if t.proto == PROTO_TCP and not valid_flags(pkt[ihl + 13]):
             return Track(None, note=f"invalid: TCP flags {tcp_flag_str(pkt[ihl + 13])}")
         found = self.lookup(now, t)
@@ -332,3 +335,14 @@ class Conntrack:
             return Track(None, note=f"invalid: ICMP error about unknown {inner}")
         conn, d = found
         return Track(conn, d, "RELATED", note=f"ICMP error related to {conn.orig}")
+
+
+def _tcp_truncated(pkt: bytes, ihl: int) -> bool:
+    """Linux's ``tcp_error()`` test: the 20-byte header cut short, or a data offset under
+    20 bytes or past the segment's end (``th->doff*4 < sizeof(struct tcphdr) || tcplen <
+    th->doff*4``)."""
+    tcplen = len(pkt) - ihl
+    if tcplen < 20:
+        return True
+    doff = (pkt[ihl + 12] >> 4) * 4
+    return doff < 20 or tcplen < doff

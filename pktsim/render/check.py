@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pktsim.build.flows import start_flows
 from pktsim.model.policy import POLICY_TYPES, enforces_policy
 from pktsim.wire.parse import mac_str
 
@@ -33,6 +34,8 @@ def cluster_report(cluster: Cluster) -> str:
     out += _services(cluster)
     out += _policies(cluster)
     topo = cluster.build()
+    # every flow resolved as ``run`` resolves it, so check and run accept the same input
+    start_flows(topo, cluster.flows)
     for name, ns in sorted(topo.node_ns.items()):
         out += ["", f"ip route ({name}):"]
         out += ["  " + line for line in ns.routes.dump().splitlines()]

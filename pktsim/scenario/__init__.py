@@ -18,7 +18,8 @@ included; an object inside a ``kind: List`` adds its 0-based position, ``documen
 Module map: ``stream`` (YAML, Lists), ``fields`` (typed accessors that record errors),
 ``syntax`` (name, duration and time syntaxes), ``meta``, ``pods`` (Pod, Node, pod specs),
 ``workloads`` (Deployment & co. -> pods, deterministic names), ``services`` (Service,
-EndpointSlice), ``policies`` (NetworkPolicy), ``cluster`` and ``traffic`` (pktsim's kinds),
+EndpointSlice), ``policies`` (NetworkPolicy), ``cluster`` and ``traffic`` (pktsim's kinds;
+``inject``: a Traffic entry that injects a raw frame),
 ``loader`` (dispatch, assembly).
 """
 
@@ -32,7 +33,7 @@ from pktsim.model.objects import Scenario
 from pktsim.scenario.addons import with_addons
 from pktsim.scenario.loader import load
 
-__all__ = ["load_paths", "load_scenario", "with_addons"]
+__all__ = ["load_paths", "load_scenario", "read_text", "with_addons"]
 
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -51,15 +52,31 @@ def load_paths(paths: list[str], *, seed: int | None = None, addons: bool = True
     errors: list[ScenarioError] = []
     for path in paths:
         for name in _expand(path):
-            try:
-                text = sys.stdin.read() if name == "-" else Path(name).read_text("utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                errors.append(ScenarioError(f"cannot read the file: {reason}", file=name,
-                                            valid="a readable UTF-8 YAML file"))
-                continue
-            inputs.append(("<stdin>" if name == "-" else name, text))
+            text = read_text(name, errors)
+            if text is not None:
+                inputs.append(("<stdin>" if name == "-" else name, text))
     return load(inputs, seed, errors, addons=addons)
+
+
+def read_text(name: str, errors: list[ScenarioError]) -> str | None:
+    """The text of file ``name`` (``-``: stdin), or None with the reason in ``errors``:
+    unreadable, a folder, or not UTF-8 (a Latin-1 byte, UTF-16) -- named by file and byte,
+    never a bare UnicodeDecodeError."""
+    try:
+        if name == "-":
+            stdin = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
+            return stdin.read().decode("utf-8-sig") if stdin else sys.stdin.read()
+        return Path(name).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start:exc.start + 1].hex()
+        errors.append(ScenarioError(
+            f"is not UTF-8 text: byte 0x{byte} at offset {exc.start}", file=name,
+            valid="a UTF-8 YAML or JSON file (iconv -f latin1 -t utf-8, or -f utf-16)"))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        errors.append(ScenarioError(f"cannot read the file: {reason}", file=name,
+                                    valid="a readable UTF-8 YAML file"))
+    return None
 
 
 def _expand(path: str) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, ip_address, ip_network
 from typing import Any
 
-from pktsim.errors import ScenarioError
+from pktsim.errors import ScenarioError, clip, value_text
 from pktsim.model.objects import Source
 
 # A syntax check: ``None`` when the string is fine, else ``(message, what would be valid)``.
@@ -54,6 +54,8 @@ def shown(value: object) -> object:
 
     The ``repr`` is bounded in depth and width, so a huge or alias-built value costs little.
     """
+    if isinstance(value, int) and value.bit_length() > 256:
+        return Shown(value_text(value))  # repr() of 4,300+ digits raises ValueError
     if isinstance(value, bool | int | float) or (
             isinstance(value, str) and len(value) <= _SHOWN_MAX):
         text = repr(value)
@@ -66,6 +68,11 @@ def shown(value: object) -> object:
     if len(text) > _SHOWN_MAX:
         text = text[: _SHOWN_MAX - 3] + "..."
     return Shown(text)
+
+
+def shown_text(text: str) -> str:
+    """A string put into a message's text (not its value): cut to a short line."""
+    return clip(text, _SHOWN_MAX)
 
 
 def type_name(value: object) -> str:
@@ -101,7 +108,8 @@ class Ctx:
     def warn(self, message: str, *, with_kind: bool = True) -> None:
         src = self.source if with_kind else Source(self.file, self.source.index, "", "",
                                                    self.source.items)
-        self.warnings.append(f"{self.file}: {src.document()}: {message}")
+        self.warnings.append(clip(f"{clip(self.file)}: {clip(src.document())}: {message}",
+                                  3 * _SHOWN_MAX + 400))
 
 
 def wrong_type(ctx: Ctx, path: str, value: object, valid: str) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pktsim.errors import ScenarioError, ScenarioErrors
+from pktsim.core.capture import PCAP_END_NS
+from pktsim.errors import SHOWN_ERRORS, ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
 from pktsim.model.objects import (
     CalicoPool,
@@ -40,6 +41,7 @@ from pktsim.scenario.traffic import read_traffic
 from pktsim.scenario.workloads import WORKLOAD_KINDS, Workload, expand, materialized, read_workload
 
 ALWAYS_NAMESPACES = ("default", "kube-system")
+DAY_NS = 24 * 3600 * 10**9
 PKTSIM_API = "pktsim/v1alpha1"
 
 
@@ -251,11 +253,33 @@ def _apply_ippools(state: State, config: ClusterConfig) -> None:
                           f"{config.network}, not calico")
 
 
+def check_clock(state: State, config: ClusterConfig) -> None:
+    """Every capture timestamp of a run (``startTime`` + virtual time, up to a day past the
+    last flow's start: the default horizon) must fit classic pcap's unsigned 32-bit
+    seconds, 1970 to 2106, or ``check`` would pass what ``run`` cannot write."""
+    src = config.source or Source()
+    valid = "a time from 1970-01-01T00:00:00Z to 2106-02-06 (pcap's 32-bit seconds)"
+    if not 0 <= config.start_time_ns <= PCAP_END_NS - DAY_NS:
+        state.errors.append(ScenarioError(
+            "is outside what a capture can stamp", file=src.file, document=src.document(),
+            field="spec.startTime", value=config.start_time_ns // 10**9, valid=valid))
+        return
+    for flow in state.flows:
+        if config.start_time_ns + flow.start_ns > PCAP_END_NS - DAY_NS:
+            where = flow.source or Source()
+            state.errors.append(ScenarioError(
+                "starts after the last time a capture can stamp (2106-02-07, pcap's 32-bit "
+                "seconds, less a day to run)", file=where.file, document=where.document(),
+                field=f"{flow.path}.start", value=flow.start_ns // 10**6,
+                valid="an earlier start (milliseconds shown)"))
+
+
 def assemble(state: State, seed: int | None) -> Scenario:
     config = state.config or ClusterConfig()
     if seed is not None:
         config.seed = seed
     _apply_ippools(state, config)
+    check_clock(state, config)
     pods = expand_pods(state, config)
     check_node_ports(state.services, state.errors)
     for name in ALWAYS_NAMESPACES:
@@ -283,7 +307,17 @@ def load(inputs: list[tuple[str, str]], seed: int | None = None,
                 read_document(state, doc)
         scenario = assemble(state, seed)
     raise_errors(state.errors)
+    scenario.warnings = capped(scenario.warnings)
     return with_addons(scenario) if addons else scenario
+
+
+def capped(warnings: list[str]) -> list[str]:
+    """The first ``SHOWN_ERRORS`` warnings and a count of the rest, as for errors."""
+    if len(warnings) <= SHOWN_ERRORS:
+        return warnings
+    rest = len(warnings) - SHOWN_ERRORS
+    return [*warnings[:SHOWN_ERRORS], f"... and {rest:,} more warnings (the first "
+            f"{SHOWN_ERRORS} are shown)"]
 
 
 def raise_errors(errors: list[ScenarioError]) -> None:

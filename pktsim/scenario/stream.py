@@ -23,11 +23,20 @@ import yaml
 
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import Source
-from pktsim.scenario.fields import Ctx, wrong_type
+from pktsim.scenario.fields import Ctx, shown_text, wrong_type
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DROPPED_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 _MAX_LIST_DEPTH = 8
+# YAML aliases share one object many times: ``a: &a [x, x]``, ``b: &b [*a, *a]``, … is a
+# "billion laughs" a few hundred bytes long.  A document whose values, aliases expanded,
+# outnumber the characters of its file (or this floor) is refused before anything walks
+# it: aliases may save typing, not multiply the work.  Counted only in files with anchors.
+MIN_EXPANDED_VALUES = 100_000
+# What a YAML tag cannot hold raises a plain Python exception from PyYAML's constructor
+# (``!!bool maybe``: KeyError; ``!!float ''``: IndexError; ``!!float x``, an integer over
+# Python's 4,300-digit limit: ValueError; ``!!binary`` of bad base64: yaml's own error).
+_CONSTRUCT_ERRORS = (ValueError, LookupError, TypeError, OverflowError, AttributeError)
 
 
 class _Loader(_BaseLoader):
@@ -74,6 +83,8 @@ def read_stream(file: str, text: str, errors: list[ScenarioError],
                             Document(file, 1, (), {}), as_json)
         return
     index = 0
+    has_anchors = "&" in text and "*" in text  # an alias needs both: &name, *name
+    limit = max(MIN_EXPANDED_VALUES, len(text))
     stream = yaml.load_all(text, Loader=_Loader)
     while True:
         try:
@@ -83,11 +94,58 @@ def read_stream(file: str, text: str, errors: list[ScenarioError],
         except (yaml.YAMLError, RecursionError) as exc:
             errors.append(yaml_error(file, exc))
             return
+        except _CONSTRUCT_ERRORS as exc:
+            errors.append(_value_error(file, index + 1, exc))
+            return
         index += 1
         if body is None:
             continue
         ctx = Ctx(file, Source(file, index), errors, warnings)
+        if has_anchors and expanded_size(body, limit) > limit:
+            ctx.error("", None, f"expands through YAML aliases to more than {limit:,} "
+                      "values", "aliases that do not multiply the document (no alias bomb)")
+            continue
         yield from _flatten(ctx, Document(file, index, (), {}), body)
+
+
+def _value_error(file: str, index: int, exc: Exception) -> ScenarioError:
+    """A tagged value its tag cannot hold, e.g. ``!!bool maybe``: named by its document
+    (PyYAML's constructor says neither line nor column)."""
+    reason = str(exc).partition(";")[0] or type(exc).__name__
+    if "integer string conversion" in reason:
+        reason = "an integer of more than 4,300 digits"
+    if isinstance(exc, KeyError):
+        reason = f"{exc.args[0]!r} is not a value of its YAML tag" if exc.args else reason
+    return ScenarioError(f"YAML value error: {shown_text(reason)}", file=file,
+                         document=f"document {index}",
+                         valid="a value its tag can hold (!!bool true, !!float 1.5, ...)")
+
+
+def expanded_size(body: Any, limit: int) -> int:
+    """How many values ``body`` holds with every alias expanded, counting up to ``limit``.
+
+    Each shared object is sized once (by ``id``), so this costs the number of distinct
+    objects however large the expansion; a cycle (``&a [*a]``) counts as ``limit + 1``."""
+    if not isinstance(body, dict | list):
+        return 1
+    sizes: dict[int, int] = {}
+    open_ids: set[int] = set()
+    stack: list[Any] = [body]
+    while stack:
+        node = stack[-1]
+        children = [c for c in (node.values() if isinstance(node, dict) else node)
+                    if isinstance(c, dict | list)]
+        if id(node) not in open_ids:
+            open_ids.add(id(node))
+            if any(id(c) in open_ids and id(c) not in sizes for c in children):
+                return limit + 1  # a child that is its own ancestor: endless expansion
+            stack.extend(c for c in children if id(c) not in sizes)
+            continue
+        stack.pop()
+        if id(node) not in sizes:
+            total = len(node) + 1 - len(children) + sum(sizes[id(c)] for c in children)
+            sizes[id(node)] = min(total, limit + 1)
+    return sizes[id(body)]
 
 
 def _json_document(text: str) -> Any:

@@ -20,6 +20,7 @@ _DNS_NAME_LABEL = re.compile(r"[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?\Z")
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_MAX_CHARS = 64
 _UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9,
             "m": 60 * 10**9, "h": 3600 * 10**9}
 
@@ -112,7 +113,7 @@ def parse_duration(value: str) -> int | None:
     pos, total = 0, Fraction(0)
     if value == "0":
         return 0
-    if not value:
+    if not value or len(value) > _DURATION_MAX_CHARS:  # Fraction() of 4,300+ digits raises
         return None
     while pos < len(value):
         match = _DURATION_PART.match(value, pos)

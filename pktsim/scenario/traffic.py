@@ -18,6 +18,7 @@ import re
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.objects import Flow, Source
 from pktsim.scenario.fields import Ctx, Obj, wrong_type
+from pktsim.scenario.inject import read_injection
 from pktsim.scenario.syntax import (
     DURATION_VALID,
     MAX_NS,
@@ -28,7 +29,7 @@ from pktsim.scenario.syntax import (
 )
 
 FIELDS = ("name", "from", "to", "protocol", "count", "payload", "start", "lookup", "type",
-          "ttl")
+          "ttl", "frame", "interface")
 QTYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "ANY")
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 MAX_DATAGRAM = 65507
@@ -71,7 +72,7 @@ def target_problem(text: str) -> tuple[str, str] | None:
     if not hostport or any(c.isspace() for c in text):
         return "is not a valid target", TARGET_VALID
     port = _PORT.search(hostport)
-    if port is not None and not 1 <= int(port.group(1)) <= 65535:
+    if port is not None and (len(port.group(1)) > 5 or not 1 <= int(port.group(1)) <= 65535):
         return "has a port out of range", "a port 1-65535"
     return None
 
@@ -87,12 +88,16 @@ def read_traffic(doc: Obj, source: Source, numbers: list[int]) -> list[tuple[str
         if not isinstance(item, dict):
             wrong_type(doc.ctx, path, item, "a mapping (one flow)")
             continue
-        out.append((path, read_flow(Obj(doc.ctx, path, item), numbers[0], source)))
+        flow = read_flow(Obj(doc.ctx, path, item), numbers[0], source)
+        flow.path = path
+        out.append((path, flow))
     return out
 
 
 def read_flow(obj: Obj, number: int, source: Source) -> Flow:
     obj.unknown_keys(FIELDS)
+    if obj.has("frame") or obj.has("interface"):
+        return read_injection(obj, number, source)
     flow = Flow(name=obj.string("name", f"flow-{number}", check=_flow_name),
                 source_ref=obj.string("from", required=True, check=source_problem,
                                       valid=SOURCE_VALID), source=source)

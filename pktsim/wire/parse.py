@@ -55,15 +55,44 @@ def tcp_flag_str(flags: int) -> str:
 
 
 def ipv4_summary(pkt: bytes) -> str:
-    """One line for an IPv4 packet (without link header), as tcpdump -n prints it."""
+    """One line for an IPv4 packet (without link header), as tcpdump -n prints it.
+
+    IP-in-IP is followed layer by layer in a loop (a 64 KiB packet nests 3,000 deep, past
+    Python's recursion limit), and a header length under 20 bytes is tcpdump's
+    ``bad-hlen`` (``print-ip.c``), never a layer that contains itself."""
+    parts: list[str] = []
+    while True:
+        line, inner = _ipv4_layer(pkt)
+        parts.append(line)
+        if inner is None or len(parts) > _MAX_SHOWN_LAYERS:
+            break
+        pkt = inner
+    if inner is not None:
+        parts.append("...")
+    return " | ".join(parts)
+
+
+_MAX_SHOWN_LAYERS = 8
+
+
+def _ipv4_layer(pkt: bytes) -> tuple[str, bytes | None]:
+    """One header's line, and the IP-in-IP payload when there is one to show next."""
     if len(pkt) < 20:
-        return "IPv4 truncated"
+        return "IPv4 truncated", None
     _vihl, _tos, total, _ident, frag, ttl, proto, _c, src, dst = _IPH.unpack_from(pkt)
     ihl = (_vihl & 0x0F) * 4
-    body = pkt[ihl:total]
     s, d = ip_str(src), ip_str(dst)
+    if ihl < 20:
+        return f"IP {s} > {d}: bad-hlen {ihl}", None
+    body = pkt[ihl:total]
     if frag & 0x1FFF:
-        return f"IP {s} > {d}: fragment offset {(frag & 0x1FFF) * 8}, ttl {ttl}"
+        return f"IP {s} > {d}: fragment offset {(frag & 0x1FFF) * 8}, ttl {ttl}", None
+    if proto == PROTO_IPIP:
+        return f"IP {s} > {d}: IPIP, ttl {ttl}", body
+    return _l4_line(s, d, proto, body, ttl), None
+
+
+def _l4_line(s: str, d: str, proto: int, body: bytes, ttl: int) -> str:
     if proto == PROTO_TCP and len(body) >= 20:
         sp, dp, seq, ack, off, flags, win, _cs, _u = _TCPH.unpack_from(body)
         length = len(body) - (off >> 4) * 4
@@ -77,8 +106,6 @@ def ipv4_summary(pkt: bytes) -> str:
         return f"IP {s}.{sp} > {d}.{dp}: UDP, length {len(body) - 8}, ttl {ttl}"
     if proto == PROTO_ICMP and len(body) >= 8:
         return f"IP {s} > {d}: {_icmp_summary(body)}, ttl {ttl}"
-    if proto == PROTO_IPIP:
-        return f"IP {s} > {d}: IPIP, ttl {ttl} | {ipv4_summary(body)}"
     return f"IP {s} > {d}: proto {proto}, length {len(body)}, ttl {ttl}"
 
 
@@ -137,6 +164,10 @@ def arp_summary(pkt: bytes) -> str:
         return f"ARP, Request who-has {tpa} tell {spa}"
     if op == 2:
         return f"ARP, Reply {spa} is-at {mac_str(pkt[8:14])}"
+    if op == 3:  # RARP, as tcpdump's print-arp.c names it
+        return f"ARP, Reverse Request who-is {mac_str(pkt[18:24])} tell {mac_str(pkt[8:14])}"
+    if op == 4:
+        return f"ARP, Reverse Reply {mac_str(pkt[18:24])} at {tpa}"
     return f"ARP, op {op}"
 
 
@@ -167,6 +198,8 @@ def inner_ipv4(data: bytes, raw: bool = False) -> bytes | None:
                            else b"")
     while len(ip) >= 20 and ip[0] >> 4 == 4:
         ihl = (ip[0] & 0x0F) * 4
+        if ihl < 20:  # bad-hlen: not a header to look inside (IHL 0 would loop for ever)
+            return ip
         if ip[9] == 4 and len(ip) >= ihl + 20:
             ip = ip[ihl:]
         elif ip[9] == 17 and len(ip) >= ihl + 16 + 34 and \

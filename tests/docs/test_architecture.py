@@ -10,8 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "pktsim"
-FRONT_ENDS = {"display", "invariants", "strategies", "cli", "pytest_plugin", "__init__",
-              "__main__"}
+FRONT_ENDS = {"display", "invariants", "strategies", "cli", "interrupts", "pytest_plugin",
+              "__init__", "__main__"}
 
 
 def layer_of(module: str) -> str:

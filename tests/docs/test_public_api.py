@@ -16,7 +16,7 @@ import pktsim
 PUBLIC = {
     "pktsim": {"Cluster", "DropReason", "Event", "Flow", "FlowResult", "FlowStatus", "ReachCell",
                "Reachability", "ResolvConf", "Result", "Verdict",
-               "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "load",
+               "ScenarioError", "Topology", "TraceEvent", "demo_cluster", "flow", "inject", "load",
                "observing"},
     "pktsim.display": {"FrameView", "NodeTables", "SimStep", "Simulation", "Table",
                        "TopologyView", "TraceView"},

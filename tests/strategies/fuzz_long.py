@@ -23,6 +23,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from pktsim import invariants
 from pktsim.strategies import clusters, flow_lists, frames, malformed_frames, manifests
 from tests.devices import test_robustness as robustness
+from tests.hardening import fuzz_targets as hardening
 from tests.scenario import test_scenario_fuzz as loader
 from tests.strategies.test_stateful import ClusterMachine
 
@@ -105,3 +106,39 @@ def test_fuzz_generated_clusters_keep_every_invariant(data: st.DataObject) -> No
 def test_fuzz_the_state_machine() -> None:
     run_state_machine_as_test(ClusterMachine, settings=settings(
         fuzz(N // 100), stateful_step_count=40))
+
+
+# -- issue 16: the loader, the CLI and frame injection (tests/hardening/fuzz_targets.py) --
+# PKTSIM_FUZZ manifests into the loader and into `pktsim check` (as bytes in six encodings;
+# PKTSIM_FUZZ_CHECK sets that count alone), PKTSIM_FUZZ_LOG names a progress log;
+# PKTSIM_FUZZ/20 batches of 8-40 raw frames injected into the demo cluster in each
+# network mode (about PKTSIM_FUZZ/2 frames), PKTSIM_FUZZ/200 `pktsim run`s with their output
+# folder checked.  The counts are printed at the end (-s).
+
+@fuzz(N)
+@given(hardening.manifest_texts())
+def test_fuzz_hostile_manifests_into_the_loader(text: str) -> None:
+    hardening.loader_target(text)
+
+
+@fuzz(int(os.environ.get("PKTSIM_FUZZ_CHECK") or N))
+@given(hardening.encoded_manifests)
+def test_fuzz_hostile_manifests_into_pktsim_check(data: bytes) -> None:
+    hardening.cli_check_target(data)
+
+
+@fuzz(N // 20)
+@given(st.sampled_from(hardening.NETWORKS), hardening.frame_batches)
+def test_fuzz_raw_frames_injected_in_every_network_mode(
+        network: str, batch: list[tuple[int, int, bytes]]) -> None:
+    hardening.inject_target(network, batch)
+
+
+@fuzz(N // 200)
+@given(hardening.runnable)
+def test_fuzz_pktsim_run_leaves_complete_output_or_none(text: str) -> None:
+    hardening.cli_run_target(text)
+
+
+def test_fuzz_counts() -> None:
+    print(f"\nframes injected per network mode: {hardening.INJECTED}")
