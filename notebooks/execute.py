@@ -12,7 +12,8 @@ seed, so everything a notebook shows is too.  What would vary between two runs i
 at the source:
 
 * the kernel runs *this* interpreter with ``PYTHONHASHSEED=0`` (set and dict orders of
-  strings) and matplotlib's inline backend, from a kernel spec in a temporary folder (a
+  strings), without the variables by which hypothesis detects a CI machine (its ``ci``
+  profile prints more) and matplotlib's inline backend, from a kernel spec in a temporary folder (a
   fresh machine needs no ``ipykernel install``);
 * the notebooks run in a temporary working folder, their own temporary files in
   ``tempfile.TemporaryDirectory()`` blocks, and the kernel's connection file (jupyter_client
@@ -35,6 +36,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 KERNEL = "pktsim-notebooks"
 CELL_TIMEOUT = 120  # seconds; each notebook takes a few seconds
+# the variables hypothesis reads to decide it runs in CI (hypothesis/_settings.py _CI_VARS)
+CI_VARIABLES = frozenset({
+    "CI", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_BUILD", "bamboo.buildKey",
+    "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID", "GITHUB_ACTIONS",
+    "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION", "HYPOTHESIS_PROFILE"})
 
 
 def notebooks(names: list[str] | None = None) -> list[Path]:
@@ -68,6 +74,10 @@ def execute(path: Path) -> Any:
         (root / "work").mkdir()
         runtime = os.environ.get("JUPYTER_RUNTIME_DIR")
         os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
+        # hypothesis behaves otherwise where it detects CI (``is_in_ci`` in
+        # hypothesis/_settings.py: its ``ci`` profile prints a reproduce_failure blob), so
+        # the kernel, which inherits this environment, runs without those variables
+        hidden = {k: os.environ.pop(k) for k in list(os.environ) if k in CI_VARIABLES}
         try:
             manager = KernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(
                 kernel_dirs=[str(root)]), connection_file=str(root / "connection.json"))
@@ -76,6 +86,7 @@ def execute(path: Path) -> Any:
                                     resources={"metadata": {"path": str(root / "work")}})
             client.execute()
         finally:
+            os.environ.update(hidden)
             if runtime is None:
                 os.environ.pop("JUPYTER_RUNTIME_DIR", None)
             else:
