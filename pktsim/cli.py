@@ -78,8 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--to", dest="dst", required=True, metavar="DST",
                        help="target: A.B.C.D, NAMESPACE/POD, node:NAME, external[:NAME], a DNS "
                        "name or http://HOST[:PORT]/PATH; with or without :PORT")
-    trace.add_argument("--protocol", choices=("tcp", "udp", "icmp"), default="tcp",
-                       help="(default: %(default)s)")
+    trace.add_argument("--protocol", choices=("tcp", "udp", "icmp", "sctp"), default="tcp",
+                       help="(default: %(default)s; sctp is refused: SCTP traffic is not "
+                       "modelled)")
     trace.add_argument("--port", type=int, metavar="N", help="destination port (tcp, udp)")
     trace.add_argument("--ttl", type=int, metavar="N",
                        help="IP TTL of the packets sent (default 64)")

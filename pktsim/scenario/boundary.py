@@ -117,8 +117,8 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1PodReadinessGate": {"conditionType": "m"},
     "V1PodStatus": {
         "phase": "m:Succeeded and Failed pods are skipped with a warning",
-        "conditions": "m", "podIP": "m:IPv4", "podIPs": "m:the IPv4 one",
-        "hostIP": "m:IPv4", "hostIPs": "m:the IPv4 one",
+        "conditions": "m", "podIP": "m:IPv4; IPv6 only is refused", "podIPs": "m:the IPv4 one",
+        "hostIP": "m:IPv4; IPv6 only is refused", "hostIPs": "m:the IPv4 one",
         **{k: f"i:{_STATUS}" for k in (
             "allocatedResources", "containerStatuses", "ephemeralContainerStatuses",
             "extendedResourceClaimStatus", "initContainerStatuses", "message",
@@ -151,11 +151,15 @@ FIELDS: dict[str, dict[str, str]] = {
                                                          "StatefulSet", "DaemonSet")},
     # -- Service -----------------------------------------------------------------------------
     "V1ServiceSpec": {
-        "type": "m", "selector": "m", "ports": "m", "clusterIP": "m", "clusterIPs": "m",
+        "type": "m", "selector": "m", "ports": "m:SCTP ports too (kube-proxy's -m sctp rules)",
+        "clusterIP": "m:IPv4; IPv6 only is refused", "clusterIPs": "m:the IPv4 one",
         "externalName": "m", "externalIPs": "m", "externalTrafficPolicy": "m",
         "internalTrafficPolicy": "m", "loadBalancerIP": "m", "loadBalancerSourceRanges": "m",
         "publishNotReadyAddresses": "m", "sessionAffinity": "m", "sessionAffinityConfig": "m",
-        "ipFamilies": "m:IPv4 only", "ipFamilyPolicy": "m:SingleStack",
+        "ipFamilies": "m:IPv4; an IPv6-only Service is refused, a dual-stack one warned "
+                      "about (its IPv4 family modelled)",
+        "ipFamilyPolicy": "m:SingleStack; PreferDualStack and RequireDualStack are warned "
+                          "about (the IPv4 family modelled)",
         "allocateLoadBalancerNodePorts": "w!true:nodePorts are allocated and kube-proxy "
                                          "opens them anyway",
         "healthCheckNodePort": "w:nobody answers on it (kube-proxy's health-check server)",
@@ -196,7 +200,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1LabelSelectorRequirement": {"key": "m", "operator": "m", "values": "m"},
     # -- Node --------------------------------------------------------------------------------
     "V1NodeSpec": {"podCIDR": "m:ignored on Calico, as Calico IPAM ignores it",
-                   "podCIDRs": "m:the IPv4 one",
+                   "podCIDRs": "m:the IPv4 one; IPv6 only is refused",
                    "taints": f"i:{_PLACED}, whatever the taints",
                    "unschedulable": f"i:{_PLACED}, even a cordoned one",
                    **{k: f"i:{_META}" for k in ("configSource", "externalID",
