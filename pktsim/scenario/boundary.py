@@ -182,7 +182,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "targetRef": "m", "topology": "m:discovery/v1beta1's kubernetes.io/hostname",
         "deprecatedTopology": "i:read by nothing in kube-proxy",
         "zone": f"i:read only through hints: {_ZONES}", "hints": f"w:{_ZONES}"},
-    "V1EndpointConditions": {"ready": "m", "serving": "m", "terminating": "m"},
+    "V1EndpointConditions": {"ready": "m:unset is true", "serving": "m:unset is true",
+                             "terminating": "m:serving terminating endpoints are used when "
+                                            "none is ready (CategorizeEndpoints)"},
     "DiscoveryV1EndpointPort": {"port": "m", "protocol": "m", "name": "m",
                                 "appProtocol": "i:a hint to layer-7 implementations"},
     "V1ObjectReference": {"kind": "m", "name": "m", "namespace": "m",

@@ -225,8 +225,10 @@ def _endpoint(obj: Obj, namespace: str) -> Endpoint:
     if not addresses and not obj.has("addresses"):
         obj.missing("addresses", "a list of IPv4 addresses")
     cond = obj.mapping("conditions")
-    ready = cond.boolean("ready", True)
-    end = Endpoint(addresses, ready=ready, serving=cond.boolean("serving", ready),
+    # unset conditions as kube-proxy reads them (pkg/proxy/endpointslicecache.go
+    # addEndpoints): ready and serving when nil, terminating only when true
+    end = Endpoint(addresses, ready=cond.boolean("ready", True),
+                   serving=cond.boolean("serving", True),
                    terminating=cond.boolean("terminating", False))
     end.hostname = obj.string("hostname", check=dns_label)
     topology = obj.mapping("topology").raw("kubernetes.io/hostname")  # discovery/v1beta1
