@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help=STRICT_HELP)
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.add_argument("--quiet", action="store_true", help="print no flow lines, no progress")
+    run.add_argument("--snapshot-at", action="append", default=[], metavar="TIME",
+                     help="also write the node tables at this virtual time (a duration like "
+                     "2s or 1500ms) into nodes/NODE/at-TIME/; repeatable")
     check = _sub(sub, "check", "validate the input and print the cluster", "§1-§6",
                  "Builds the cluster without running anything: nodes, pods, services, "
                  "routes, resolv.conf, flows.")
@@ -186,6 +189,20 @@ def _warnings(warnings: list[str], strict: bool) -> bool:
     return not (strict and warnings)
 
 
+def _snapshot_times(texts: list[str]) -> dict[str, int]:
+    """``--snapshot-at`` values as label -> virtual nanoseconds (Go durations)."""
+    from pktsim.scenario.syntax import DURATION_VALID, parse_duration
+
+    out: dict[str, int] = {}
+    for text in texts:
+        ns = parse_duration(text)
+        if ns is None or "/" in text:
+            raise ScenarioError("is not a duration", field="--snapshot-at", value=text,
+                                valid=DURATION_VALID.partition(" or ")[0])
+        out[text] = ns
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     from pktsim.api import load
 
@@ -195,7 +212,8 @@ def _run(args: argparse.Namespace) -> int:
     if not cluster.flows:
         print(NOTHING_SENT, file=sys.stderr)
     progress = None if args.quiet else Progress()
-    result = cluster.run(args.out, force=args.force, progress=progress)
+    result = cluster.run(args.out, force=args.force, progress=progress,
+                         snapshot_at=_snapshot_times(args.snapshot_at))
     if progress is not None:
         progress.done()
     if not args.quiet:
