@@ -35,7 +35,14 @@ from pktsim.kubeproxy.tables import node_specific, restore_tables, sharing_key
 from pktsim.model.addons import is_coredns
 from pktsim.model.bulk import gc_paused
 from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
-from pktsim.netfilter import ConntrackConfig, Netfilter, Table, flannel_masquerade
+from pktsim.netfilter import (
+    ConntrackConfig,
+    Netfilter,
+    Table,
+    flannel_forward,
+    flannel_masquerade,
+)
+from pktsim.netfilter.presets import canaries
 from pktsim.wire.parse import mac_str
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
@@ -261,10 +268,12 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
                   kube_proxy_tables(topo.model, node.name).items()}
         topo.kube_proxy_tables[key] = shared
     nf.tables.update({name: table.overlay() for name, table in shared.items()})
+    canaries(nf.tables)
     if cfg.network == "calico":
         calico.install_felix(topo, node, nf)
     else:
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
+        flannel_forward(nf.table("filter"), str(cfg.pod_cidr))
     nf.validate()
     ns.hooks = nf
     topo.netfilters[node.name] = nf
