@@ -179,15 +179,40 @@ def ip_neigh(ns: Netns) -> str:
                    for ip, dev, mac, state in neigh_rows(ns))
 
 
+# the multicast addresses every up Ethernet device holds (IPv6 all-nodes: even with IPv6
+# disabled; IPv4 all-hosts), and a bridge's multicast router discovery ones (224.0.0.106)
+_SELF = ("33:33:00:00:00:01", "01:00:5e:00:00:01")
+_BRIDGE_SELF = ("33:33:00:00:00:01", "01:00:5e:00:00:6a", "33:33:00:00:00:6a",
+                "01:00:5e:00:00:01")
+
+
 def bridge_fdb(topo: Topology, node: str, now: int) -> str:
-    """``bridge fdb show``: the bridge's learned and permanent entries, the VTEP's FDB."""
+    """``bridge fdb show`` as iproute2 prints it: device by device (ifindex order), a
+    bridge port's learned entries and its own permanent one (``master``), each device's
+    multicast addresses (``self permanent``), a VTEP's entries (``dst``).  Learned entries
+    come in the bridge hash's order in the kernel: sorted here."""
+    ns = topo.node_ns[node]
+    rows = fdb_rows(topo, node, now)
+    bridge = topo.bridges.get(node)
+    devices = [cfg for _, _, cfg in address_rows(ns)] + bridge_ports(topo, node)
+    ports = {cfg.name for cfg in bridge_ports(topo, node)}
     lines = []
-    for r in fdb_rows(topo, node, now):
-        if r.master:
-            extra = " permanent" if r.flags else f" (age {r.age_s or 0.0:.1f}s)"
-            lines.append(f"{r.mac} dev {r.dev} master {r.master}{extra}")
-        else:
-            lines.append(f"{r.mac} dev {r.dev} dst {r.dst} {r.flags}")
+    for cfg in devices:
+        name = cfg.name
+        if cfg.kind in ("loopback", "ipip"):
+            continue
+        if cfg.kind == "vxlan":
+            lines += [f"{r.mac} dev {r.dev} dst {r.dst} {r.flags}" for r in rows
+                      if r.dev == name and not r.master]
+            continue
+        own = [r for r in rows if r.dev == name and r.master]
+        learned = [f"{r.mac} dev {name} master {r.master}" for r in own if not r.flags]
+        permanent = [f"{r.mac} dev {name} master {r.master} permanent" for r in own if r.flags]
+        if name in ports and bridge is not None:
+            permanent.append(f"{mac_str(cfg.mac)} dev {name} master {bridge.name} permanent")
+        selfs = [f"{m} dev {name} self permanent"
+                 for m in (_BRIDGE_SELF if cfg.kind == "bridge" else _SELF)]
+        lines += selfs + permanent if cfg.kind == "bridge" else learned + permanent + selfs
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -1,7 +1,8 @@
 """The node dumps against the kernel twin of the same node: ``ip addr`` as iproute2 prints
-it, and ``iptables-save``'s framing, compared with what the kernel prints in the twin's
-node namespace (modulo ifindex, a veth's peer ``@ifN`` and ``link-netns``, the broadcast
-address the twin's ``ip addr add`` leaves out, the date and the counters)."""
+it, ``bridge fdb show`` and ``iptables-save``'s framing, compared with what the kernel
+prints in the twin's node namespace (modulo ifindex, a veth's peer ``@ifN`` and
+``link-netns``, the broadcast address the twin's ``ip addr add`` leaves out, the date and the
+counters)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,13 @@ def test_ip_addr_and_iptables_save_are_printed_as_the_kernel_prints_them(
                                   capture_output=True, text=True, check=True).stdout
             saved = subprocess.run(["ip", "netns", "exec", ns, "iptables-save"],
                                    capture_output=True, text=True, check=True).stdout
+            fdb = subprocess.run(["ip", "netns", "exec", ns, "bridge", "fdb", "show"],
+                                 capture_output=True, text=True, check=True).stdout
     except KernelFeatureMissing as exc:
         pytest.skip(str(exc))
     assert _addr((nodes / "ip-addr.txt").read_text()) == _addr(addr)
     assert _framing((nodes / "iptables-save.txt").read_text()) == _framing(saved)
+    # the twin sent nothing, so it learned nothing: its entries are pktsim's permanent ones
+    # (in ifindex order, which differs: compared sorted)
+    mine = [ln for ln in (nodes / "bridge-fdb.txt").read_text().splitlines() if "permanent" in ln]
+    assert sorted(mine) == sorted(fdb.splitlines())
