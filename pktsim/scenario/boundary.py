@@ -162,7 +162,8 @@ FIELDS: dict[str, dict[str, str]] = {
                           "about (the IPv4 family modelled)",
         "allocateLoadBalancerNodePorts": "w!true:nodePorts are allocated and kube-proxy "
                                          "opens them anyway",
-        "healthCheckNodePort": "w:nobody answers on it (kube-proxy's health-check server)",
+        "healthCheckNodePort": "m:kube-proxy's health-check server answers on it, 200 or "
+                               "503 by the node's ready endpoints (pkg/proxy/healthcheck)",
         "loadBalancerClass": "i:one load balancer implementation is modelled",
         "trafficDistribution": f"w:{_ZONES}"},
     "V1ServicePort": {"port": "m", "protocol": "m", "name": "m", "targetPort": "m",
