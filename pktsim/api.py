@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,6 +33,7 @@ from pktsim.model.objects import Flow, Scenario
 from pktsim.reach.cells import Reachability
 from pktsim.render.lines import trace_lines
 from pktsim.sinks.output import atomic_dir, file_sinks, write_dumps
+from pktsim.sinks.snapshots import Snapshots
 from pktsim.sinks.trace import MemorySink
 
 if TYPE_CHECKING:
@@ -358,13 +359,16 @@ class Cluster:
     def run(self, out: str | os.PathLike[str] | None = None, *, flows: list[Flow] | None = None,
             until_ns: int | None = None, force: bool = True, keep: bool = False,
             progress: Callable[[TraceEvent], None] | None = None,
-            budget: Budget = DEFAULT_BUDGET) -> Result:
+            budget: Budget = DEFAULT_BUDGET,
+            snapshot_at: Mapping[str, int] | None = None) -> Result:
         """Run every flow (or ``flows``); with ``out``, stream the output folder there.
 
         ``keep`` also keeps frames and events in memory when streaming to ``out``;
-        ``progress`` is called with every trace event (the CLI's progress line).  A run
-        that reaches its ``budget`` (``pktsim.build.budget``) stops there: the result's
-        ``stopped`` says why and names the flows still running.
+        ``progress`` is called with every trace event (the CLI's progress line);
+        ``snapshot_at`` (label -> virtual ns) also writes the node tables at those moments,
+        into ``nodes/NODE/at-LABEL/`` (``nodes/NODE/`` holds them when the last flow ended).
+        A run that reaches its ``budget`` (``pktsim.build.budget``) stops there: the
+        result's ``stopped`` says why and names the flows still running.
         """
         chosen = self.scenario.flows if flows is None else flows
         if out is None:
@@ -382,8 +386,9 @@ class Cluster:
                 if progress is not None:
                     topo.driver.listeners.append(progress)
                 results = start_flows(topo, chosen)
+                snapshots = Snapshots(topo, results, snapshot_at)
                 stopped = _drive(topo, chosen, results, until_ns, budget)
-                write_dumps(tmp, topo)
+                write_dumps(tmp, topo, snapshots)
             finally:
                 for sink in sinks:
                     sink.close()

@@ -33,6 +33,8 @@ SCENARIO_HELP = ("scenario file(s): Kubernetes YAML or JSON (Pods, Deployments, 
                  "'-' reads standard input; several are read in order as one stream")
 SEED_HELP = "seed of every generated name, address and random choice (default: the Cluster's)"
 FORCE_HELP = "replace the output folder when it exists and is not empty"
+STRICT_HELP = ("every warning (an unknown field, a field pktsim does not model, a kind "
+               "skipped) is an error: exit status 2")
 
 
 def _sub(sub: argparse._SubParsersAction, name: str, summary: str,
@@ -64,14 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out", metavar="DIR",
                      help="output folder (default: %(default)s)")
     run.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
+    run.add_argument("--strict", action="store_true", help=STRICT_HELP)
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.add_argument("--quiet", action="store_true", help="print no flow lines, no progress")
     _budget_arguments(run)
+    run.add_argument("--snapshot-at", action="append", default=[], metavar="TIME",
+                     help="also write the node tables at this virtual time (a duration like "
+                     "2s or 1500ms) into nodes/NODE/at-TIME/; repeatable")
     check = _sub(sub, "check", "validate the input and print the cluster", "§1-§6",
                  "Builds the cluster without running anything: nodes, pods, services, "
                  "routes, resolv.conf, flows.")
     check.add_argument("scenario", nargs="+", metavar="SCENARIO", help=SCENARIO_HELP)
     check.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
+    check.add_argument("--strict", action="store_true", help=STRICT_HELP)
     trace = _sub(sub, "trace", "one flow, hop by hop", "§4 Sources and Targets, §6",
                  "Runs only this flow (not the scenario's Traffic) and prints every packet "
                  "device by device.")
@@ -81,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--to", dest="dst", required=True, metavar="DST",
                        help="target: A.B.C.D, NAMESPACE/POD, node:NAME, external[:NAME], a DNS "
                        "name or http://HOST[:PORT]/PATH; with or without :PORT")
-    trace.add_argument("--protocol", choices=("tcp", "udp", "icmp"), default="tcp",
-                       help="(default: %(default)s)")
+    trace.add_argument("--protocol", choices=("tcp", "udp", "icmp", "sctp"), default="tcp",
+                       help="(default: %(default)s; sctp is refused: SCTP traffic is not "
+                       "modelled)")
     trace.add_argument("--port", type=int, metavar="N", help="destination port (tcp, udp)")
     trace.add_argument("--ttl", type=int, metavar="N",
                        help="IP TTL of the packets sent (default 64)")
@@ -91,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", default="", metavar="DIR",
                        help="also write the output folder (default: nothing written)")
     trace.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
+    trace.add_argument("--strict", action="store_true", help=STRICT_HELP)
     trace.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: the trace events as trace.jsonl (default: %(default)s)")
     _budget_arguments(trace)
@@ -223,16 +232,38 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warnings(warnings: list[str], strict: bool) -> bool:
+    """Print the loader's warnings; under ``--strict`` they are errors: False then."""
+    for warning in warnings:
+        print(f"pktsim: {'' if strict else 'warning: '}{warning}", file=sys.stderr)
+    return not (strict and warnings)
+
+
+def _snapshot_times(texts: list[str]) -> dict[str, int]:
+    """``--snapshot-at`` values as label -> virtual nanoseconds (Go durations)."""
+    from pktsim.scenario.syntax import DURATION_VALID, parse_duration
+
+    out: dict[str, int] = {}
+    for text in texts:
+        ns = parse_duration(text)
+        if ns is None or "/" in text:
+            raise ScenarioError("is not a duration", field="--snapshot-at", value=text,
+                                valid=DURATION_VALID.partition(" or ")[0])
+        out[text] = ns
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     from pktsim.api import load
 
     cluster = load(*args.scenario, seed=args.seed)
-    for warning in cluster.scenario.warnings:
-        print(f"pktsim: warning: {warning}", file=sys.stderr)
+    if not _warnings(cluster.scenario.warnings, args.strict):
+        return 2
     if not cluster.flows:
         print(NOTHING_SENT, file=sys.stderr)
     progress = None if args.quiet else Progress()
-    result = cluster.run(args.out, force=args.force, progress=progress, budget=_budget(args))
+    result = cluster.run(args.out, force=args.force, progress=progress, budget=_budget(args),
+                         snapshot_at=_snapshot_times(args.snapshot_at))
     if progress is not None:
         progress.done()
     if not args.quiet:
@@ -246,8 +277,8 @@ def _check(args: argparse.Namespace) -> int:
     from pktsim.render.check import cluster_report
 
     cluster = load(*args.scenario, seed=args.seed)
-    for warning in cluster.scenario.warnings:
-        print(f"pktsim: warning: {warning}", file=sys.stderr)
+    if not _warnings(cluster.scenario.warnings, args.strict):
+        return 2
     sys.stdout.write(cluster_report(cluster))
     return 0
 
@@ -258,6 +289,8 @@ def _trace(args: argparse.Namespace) -> int:
     from pktsim.scenario.traffic import make_flow
 
     cluster = load(*args.scenario, seed=args.seed)
+    if not _warnings(cluster.scenario.warnings, args.strict):
+        return 2
     target = args.dst if args.port is None else f"{args.dst}:{args.port}"
     spec = {"name": "trace", "from": args.src, "to": target, "protocol": args.protocol,
             "count": args.count, "ttl": args.ttl}

@@ -13,6 +13,7 @@ Calico's CNI plugin, BIRD and felix set up instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
@@ -24,6 +25,13 @@ from pktsim.core.seeding import Streams
 from pktsim.devices.apps import TcpServerApp, UdpEchoApp
 from pktsim.devices.bridge import Bridge
 from pktsim.devices.dnsapps import CoreDnsApp
+from pktsim.devices.healthcheck import (
+    PROXY_HEALTHZ_PORT,
+    HealthServerApp,
+    Response,
+    proxy_healthz,
+    service_health,
+)
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
@@ -35,7 +43,14 @@ from pktsim.kubeproxy.tables import node_specific, restore_tables, sharing_key
 from pktsim.model.addons import is_coredns
 from pktsim.model.bulk import gc_paused
 from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
-from pktsim.netfilter import ConntrackConfig, Netfilter, Table, flannel_masquerade
+from pktsim.netfilter import (
+    ConntrackConfig,
+    Netfilter,
+    Table,
+    flannel_forward,
+    flannel_masquerade,
+)
+from pktsim.netfilter.presets import canaries
 from pktsim.wire.parse import mac_str
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
@@ -126,6 +141,28 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
         _build_bridge(topo, node, ns)
     if node.index == 0:  # the control plane: kube-apiserver behind default/kubernetes
         start_at_zero(driver, ns, TcpServerApp(6443, f"kube-apiserver on {node.name}"))
+    _health_servers(topo, node, ns)
+
+
+def _health_servers(topo: Topology, node: NodeInfo, ns: Netns) -> None:
+    """kube-proxy's ``:10256/healthz`` and, per LoadBalancer Service with
+    ``externalTrafficPolicy: Local``, its ``healthCheckNodePort`` (``pktsim.devices.healthcheck``),
+    answering with this node's count of distinct ready endpoint IPs."""
+    start_at_zero(topo.driver, ns, HealthServerApp(PROXY_HEALTHZ_PORT, proxy_healthz))
+    for info in topo.model.services.values():
+        svc = info.service
+        port = svc.health_check_node_port
+        if port is None or svc.type != "LoadBalancer" or svc.external_traffic_policy != "Local":
+            continue
+        ips = {ep.ip for p in info.ports for ep in p.endpoints
+               if ep.ready and ep.node == node.name}
+        answer = service_health(svc.namespace, svc.name, len(ips))
+        start_at_zero(topo.driver, ns, HealthServerApp(port, partial(_fixed, answer)))
+
+
+def _fixed(answer: Response, now: int) -> Response:
+    """A health answer that does not change during the run (endpoints are static)."""
+    return answer
 
 
 def _build_bridge(topo: Topology, node: NodeInfo, ns: Netns) -> None:
@@ -261,10 +298,12 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
                   kube_proxy_tables(topo.model, node.name).items()}
         topo.kube_proxy_tables[key] = shared
     nf.tables.update({name: table.overlay() for name, table in shared.items()})
+    canaries(nf.tables)
     if cfg.network == "calico":
         calico.install_felix(topo, node, nf)
     else:
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
+        flannel_forward(nf.table("filter"), str(cfg.pod_cidr))
     nf.validate()
     ns.hooks = nf
     topo.netfilters[node.name] = nf

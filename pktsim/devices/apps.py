@@ -17,6 +17,8 @@ from pktsim.devices.l4 import SocketEvent, TcpSocket, Transport
 from pktsim.devices.outcome import ERRNO_STATUSES, FlowResult, FlowStatus, SocketError
 from pktsim.wire.parse import ip_str
 
+ICMP_TIME_EXCEEDED = 11
+
 SECOND = 1_000_000_000
 
 
@@ -189,8 +191,10 @@ class TcpClientApp:
             # a hard error while connecting (tcp_v4_err); later ones are soft
             err = sock.sk_err
             assert err is not None  # Transport.local_error sets it before telling us
-            status = err.connect_status()
-            self.result.fail(status, "" if status in ERRNO_STATUSES else err.text)
+            status = err.connect_status()  # EHOSTUNREACH for time exceeded, as connect() says
+            # ... but the words name the router whose time exceeded stopped the SYN (--ttl)
+            words = status not in ERRNO_STATUSES or err.icmp_type == ICMP_TIME_EXCEEDED
+            self.result.fail(status, err.text if words else "")
             self._finish(now, t, r, sock, close=False)
             sock.conn._reset("icmp")
             t.flush(now, sock, r)

@@ -32,12 +32,26 @@ NS_PER_MS = 1_000_000
 RTO_INIT_NS = 1_000 * NS_PER_MS
 DELACK_NS = 40 * NS_PER_MS
 TIME_WAIT_NS = 60_000 * NS_PER_MS
-SYN_RETRIES = 6
+SYN_RETRIES = 6  # net.ipv4.tcp_syn_retries
+# net.ipv4.tcp_syn_linear_timeouts (Linux >= 6.5, default 4): a SYN_SENT socket's first
+# retransmissions keep the initial RTO, and that many retransmissions come on top of
+# tcp_syn_retries (net/ipv4/tcp_timer.c tcp_write_timeout, tcp_retransmit_timer)
+SYN_LINEAR_TIMEOUTS = 4
 DATA_RETRIES = 15
 QUICKACKS = 16
 WSCALE = 10  # the reference kernel (6.18, tcp_rmem max 32 MiB); 7 on kernels before 6.x
 INIT_CWND = 10
 MAX_CWND = 64  # segments in flight: a bound on slow start (no loss-driven congestion control)
+
+
+def _model_timeout(boundary: int) -> int:
+    """``tcp_model_timeout`` (net/ipv4/tcp_timer.c) for a SYN: how long ``boundary``
+    exponential retransmissions from the initial RTO take, RTOs capped at TCP_RTO_MAX."""
+    rto_max = 120_000 * NS_PER_MS
+    thresh = (rto_max // RTO_INIT_NS).bit_length() - 1  # ilog2
+    if boundary <= thresh:
+        return ((2 << boundary) - 1) * RTO_INIT_NS
+    return ((2 << thresh) - 1) * RTO_INIT_NS + (boundary - thresh) * rto_max
 
 
 class SocketEvent(enum.Enum):
@@ -171,6 +185,7 @@ class TcpConn:
     rto_at: int | None = None
     rto: int = RTO_INIT_NS
     retries: int = 0
+    syn_at: int = 0  # when the first SYN left (retrans_stamp: tcp_write_timeout's clock)
     timewait_at: int | None = None
     fin_queued: bool = False
     fin_sent: bool = False
@@ -343,14 +358,25 @@ class TcpConn:
             self.events.append((SocketEvent.CLOSED, b""))
 
     def _retransmit(self, now: int) -> None:
-        limit = SYN_RETRIES if self.state in (State.SYN_SENT, State.SYN_RECV) else DATA_RETRIES
-        if not self.unacked or self.retries >= limit:
+        """The retransmission timer, as Linux >= 6.5's ``tcp_retransmit_timer``: a SYN is
+        retransmitted ``SYN_RETRIES + SYN_LINEAR_TIMEOUTS`` times, the first
+        ``SYN_LINEAR_TIMEOUTS + 1`` gaps at the initial RTO (1, 1, 1, 1, 1, 2, 4, 8 … s: the
+        linear backoff stops once ``icsk_retransmits`` exceeds the sysctl); everything else
+        doubles its RTO each time."""
+        syn_sent = self.state == State.SYN_SENT
+        limit = SYN_RETRIES + SYN_LINEAR_TIMEOUTS if syn_sent else \
+            SYN_RETRIES if self.state == State.SYN_RECV else DATA_RETRIES
+        # and, whatever the count, once the time exponential backoff would take has passed
+        # (retransmits_timed_out, tcp_model_timeout: (2 << syn_retries) - 1 initial RTOs)
+        expired = syn_sent and now - self.syn_at >= _model_timeout(SYN_RETRIES)
+        if not self.unacked or self.retries >= limit or expired:
             self.rto_at = None
             if self.unacked:
                 self._reset("timeout")
             return
         self.retries += 1
-        self.rto *= 2
+        if not syn_sent or self.retries > SYN_LINEAR_TIMEOUTS:
+            self.rto *= 2
         self.rto_at = now + self.rto
         first = self.unacked[0]
         if first.flags & TCP_SYN:
@@ -363,6 +389,7 @@ class TcpConn:
 
     # -- segments out ---------------------------------------------------------------------
     def _send_syn(self, now: int, flags: int, ack: int) -> None:
+        self.syn_at = now
         self.outbox.append(self._syn_segment(now, flags, ack))
         self.unacked.append(_Unacked(self.snd_nxt, flags, b""))
         self.snd_nxt = (self.snd_nxt + 1) & 0xFFFFFFFF

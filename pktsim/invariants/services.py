@@ -200,9 +200,12 @@ def _from_stream(model: ClusterModel, svc: ServiceInfo) -> bool:
 
 def _ready_endpoints(model: ClusterModel, svc: ServiceInfo, index: int) -> set[str]:
     """kube-proxy's ready endpoints: with ``publishNotReadyAddresses`` the EndpointSlice
-    controller calls every selected pod ready."""
+    controller calls every selected pod ready; when none is ready, the serving terminating
+    ones stand in (``CategorizeEndpoints``' fallback, ``pkg/proxy/topology.go``)."""
     publish = svc.service.publish_not_ready_addresses and not _from_stream(model, svc)
-    return {f"{ep.ip}:{ep.port}" for ep in svc.ports[index].endpoints if ep.ready or publish}
+    eps = svc.ports[index].endpoints
+    ready = {f"{ep.ip}:{ep.port}" for ep in eps if ep.ready or publish}
+    return ready or {f"{ep.ip}:{ep.port}" for ep in eps if ep.serving and ep.terminating}
 
 
 def _protos_of(result: Result, number: int | None) -> list[int]:

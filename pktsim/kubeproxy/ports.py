@@ -18,8 +18,8 @@ from a ``ClusterModel``, as seen from node ``node_name``:
 * ``sessionAffinity: ClientIP`` keeps its timeout (``StickyMaxAgeSeconds``);
 * endpoints are deduplicated and sorted by their ``ip:port`` string, as
   ``endpointsMapFromEndpointInfo`` sorts them (``byEndpoint``), and an endpoint is local when
-  its ``nodeName`` is this node.  Only *ready* endpoints are used (``CategorizeEndpoints``; the
-  serving-and-terminating fallback needs conditions the model does not carry).  When the
+  its ``nodeName`` is this node.  Each keeps its ``ready``/``serving``/``terminating``
+  conditions for ``CategorizeEndpoints`` (``pktsim.kubeproxy.rules``).  When the
   service has ``publishNotReadyAddresses`` and its endpoints come from the selector, every
   endpoint counts as ready: the EndpointSlice controller writes ``ready: true`` for them
   (``ready := service.Spec.PublishNotReadyAddresses || podutil.IsPodReady(pod)``).  Slices
@@ -77,6 +77,8 @@ class Endpoint:
     local: bool
     ready: bool
     chain: str  # KUBE-SEP-...
+    serving: bool = True
+    terminating: bool = False
 
     @property
     def addr(self) -> str:
@@ -155,7 +157,8 @@ def _endpoints(name: str, protocol: str, addrs: list[EndpointAddr], node: str,
         if text not in seen:
             seen[text] = Endpoint(a.ip, a.port, bool(node) and a.node == node,
                                   a.ready or all_ready,
-                                  endpoint_chain_name(name, protocol, text))
+                                  endpoint_chain_name(name, protocol, text),
+                                  a.serving or all_ready, a.terminating)
     return [seen[k] for k in sorted(seen)]
 
 

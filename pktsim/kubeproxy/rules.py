@@ -137,17 +137,42 @@ class _Plan:
     ext_comment: str = ""
 
 
-def _categorize(sp: ServicePortInfo) -> tuple[list[Endpoint], list[Endpoint], list[Endpoint]]:
-    """``CategorizeEndpoints`` for ready endpoints without topology hints."""
-    ready = [ep for ep in sp.endpoints if ep.ready]
-    cluster = ready if sp.uses_cluster_endpoints else []
-    local = [ep for ep in ready if ep.local] if sp.uses_local_endpoints else []
-    return cluster, local, cluster if sp.uses_cluster_endpoints else local
+def _fallback(ep: Endpoint) -> bool:
+    return ep.serving and ep.terminating
+
+
+def _categorize(sp: ServicePortInfo) -> tuple[
+        list[Endpoint], list[Endpoint], list[Endpoint], bool]:
+    """``CategorizeEndpoints`` (kubernetes ``pkg/proxy/topology.go``, without topology
+    hints): (cluster, local, all reachable endpoints, whether any is usable anywhere).
+
+    Ready endpoints are used; when none is ready in the whole cluster, the serving
+    terminating ones are (for Cluster policy), and when none is ready on this node, the
+    local serving terminating ones (for Local policy): kube-proxy's fallback that keeps a
+    rollout's last pods answering instead of a REJECT."""
+    cluster: list[Endpoint] = []
+    has_any = False
+    if sp.uses_cluster_endpoints:
+        cluster = [ep for ep in sp.endpoints if ep.ready] or \
+            [ep for ep in sp.endpoints if _fallback(ep)]
+        has_any = bool(cluster)
+    if not sp.uses_local_endpoints:
+        return cluster, [], cluster, has_any
+    has_any = has_any or any(ep.ready or _fallback(ep) for ep in sp.endpoints)
+    local = [ep for ep in sp.endpoints if ep.local and ep.ready]
+    terminating = not local
+    if terminating:
+        local = [ep for ep in sp.endpoints if ep.local and _fallback(ep)]
+    if not sp.uses_cluster_endpoints:
+        return cluster, local, local, has_any
+    if not terminating or not local:
+        return cluster, local, cluster, has_any
+    merged = {ep.addr: ep for ep in (*cluster, *local)}  # Go merges through a map
+    return cluster, local, [merged[k] for k in sorted(merged)], has_any
 
 
 def _plan(sp: ServicePortInfo) -> _Plan:
-    cluster, local, reachable = _categorize(sp)
-    has = any(ep.ready for ep in sp.endpoints)
+    cluster, local, reachable, has = _categorize(sp)
     p = _Plan(cluster, local, reachable, has,
               has and (not sp.internal_local or bool(local)),
               has and (not sp.external_local or bool(local)),

@@ -41,6 +41,10 @@ class EndpointAddr:
     node: str = ""
     hostname: str = ""
     pod: str = ""  # "ns/name"
+    # EndpointSlice conditions (a pod of the selector: serving as ready, never terminating,
+    # since pktsim models no pod deletion)
+    serving: bool = True
+    terminating: bool = False
 
 
 @dataclass(slots=True)
@@ -260,7 +264,7 @@ def derive_endpoints(svc: Service, pods: list[PodEntry], slices: list[EndpointSl
             target = _resolve_target(info.spec, pod)
             if target is not None:
                 info.endpoints.append(EndpointAddr(ip, target, pod.ready, node, hostname,
-                                                   pod.key))
+                                                   pod.key, serving=pod.ready))
     return ports
 
 
@@ -272,5 +276,5 @@ def _from_slice(spec: ServicePort, eps: EndpointSlice) -> list[EndpointAddr]:
         for ep in eps.endpoints:
             for addr in ep.addresses:
                 out.append(EndpointAddr(addr, sp.port, ep.ready, ep.node_name, ep.hostname,
-                                        ep.target_pod))
+                                        ep.target_pod, ep.serving, ep.terminating))
     return out

@@ -139,7 +139,9 @@ def _port_text(r: PortRange) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Ports(Match):
-    """``-m tcp`` / ``-m udp`` with ``--sport`` and ``--dport`` (single ports or ranges)."""
+    """``-m tcp`` / ``-m udp`` / ``-m sctp`` with ``--sport`` and ``--dport`` (single ports or
+    ranges; ``xt_tcpudp.c``, ``xt_sctp.c`` ``sctp_mt``: an SCTP packet's common header holds
+    its ports where TCP and UDP have theirs)."""
 
     proto: int
     sport: PortRange | None = None

@@ -13,7 +13,14 @@ FLANNEL-POSTRTG, which
 5. masquerades pod -> outside (anything but multicast) to the output interface's address,
 6. masquerades host -> cluster traffic (a node process talking to a remote pod).
 
-``flannel_forward`` is the FLANNEL-FWD filter chain (accept to and from the cluster CIDR).
+``flannel_forward`` is the FLANNEL-FWD filter chain (accept to and from the cluster CIDR:
+``forwardRules`` in the same file).
+``canaries`` are the empty chains kubelet and kube-proxy create to notice a flush of their
+rules: kubelet's ``KUBE-IPTABLES-HINT`` (mangle: tells kube-proxy which iptables backend the
+host uses) and ``KUBE-KUBELET-CANARY`` (mangle, nat, filter; kubernetes
+``pkg/kubelet/kubelet_network_linux.go`` ``syncIPTablesRules``/``initNetworkUtil``), and
+kube-proxy's ``KUBE-PROXY-CANARY`` (mangle, nat, filter; ``pkg/proxy/iptables/proxier.go``
+``NewProxier``: ``ipt.Monitor(kubeProxyCanaryChain, …)``).
 ``kube_proxy_masquerade`` is kube-proxy's KUBE-MARK-MASQ / KUBE-POSTROUTING pair (kubernetes
 ``pkg/proxy/iptables/proxier.go``, ``syncProxyRules``; mark 0x4000 = ``1 << masqueradeBit``, 14
 by default in ``pkg/proxy/apis/config/v1alpha1/defaults.go``); the per-service chains are the
@@ -74,3 +81,15 @@ def kube_proxy_masquerade(nat: Table, *, random_fully: bool = True) -> None:
     post.append(Rule((), SetMark.xor_mark(MASQ_MARK)))
     post.append(Rule((), Masquerade(random_fully=random_fully),
                      "kubernetes service traffic requiring SNAT"))
+
+
+CANARY_CHAINS = {"mangle": ("KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY", "KUBE-PROXY-CANARY"),
+                 "nat": ("KUBE-KUBELET-CANARY", "KUBE-PROXY-CANARY"),
+                 "filter": ("KUBE-KUBELET-CANARY", "KUBE-PROXY-CANARY")}
+
+
+def canaries(tables: dict[str, Table]) -> None:
+    """kubelet's and kube-proxy's empty canary chains (no rule jumps to them)."""
+    for table, chains in CANARY_CHAINS.items():
+        for chain in chains:
+            tables[table].ensure_chain(chain)

@@ -79,6 +79,8 @@ MODULE_OPTIONS: dict[str, frozenset[str]] = {
     "comment": frozenset({"--comment"}),
     "tcp": frozenset({"--sport", "--source-port", "--dport", "--destination-port"}),
     "udp": frozenset({"--sport", "--source-port", "--dport", "--destination-port"}),
+    # libxt_sctp.c: the same port options (--chunk-types is not written by kube-proxy)
+    "sctp": frozenset({"--sport", "--source-port", "--dport", "--destination-port"}),
     "icmp": frozenset({"--icmp-type"}),
     "mark": frozenset({"--mark"}),
     "addrtype": frozenset({"--src-type", "--dst-type", "--limit-iface-out"}),
@@ -282,8 +284,8 @@ def _module_option(modules: list[_Module], proto: int, tokens: list[str], i: int
     """Give option ``tokens[i]`` to the module that knows it; returns tokens consumed."""
     tok = tokens[i]
     owner = next((m for m in reversed(modules) if tok in MODULE_OPTIONS[m.name]), None)
-    if owner is None and tok in MODULE_OPTIONS["tcp"] and proto in (6, 17):
-        owner = _Module("tcp" if proto == 6 else "udp")
+    if owner is None and tok in MODULE_OPTIONS["tcp"] and proto in (6, 17, 132):
+        owner = _Module({6: "tcp", 17: "udp", 132: "sctp"}[proto])
         modules.append(owner)
     if owner is None:
         raise ValueError(f"no loaded match knows {tok}")
@@ -323,7 +325,7 @@ def _build(m: _Module, proto: int) -> Match:
     opts = {o: (v, n) for o, v, n in m.opts}
     if m.name == "comment":
         return Comment(opts["--comment"][0])
-    if m.name in ("tcp", "udp"):
+    if m.name in ("tcp", "udp", "sctp"):
         sport = opts.get("--sport") or opts.get("--source-port")
         dport = opts.get("--dport") or opts.get("--destination-port")
         return Ports(PROTOCOLS[m.name], _ports(sport[0]) if sport else None,

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
 
+PROTO_SCTP = 132  # its common header starts with the ports, as TCP's and UDP's (RFC 9260 §3.1)
+
 if TYPE_CHECKING:
     from pktsim.netfilter.ipset import IpSets
 
@@ -41,7 +43,7 @@ class PacketView:
     src: bytes
     dst: bytes
     proto: int
-    sport: int | None = None  # TCP/UDP only
+    sport: int | None = None  # TCP/UDP/SCTP only
     dport: int | None = None
     in_dev: str = ""
     out_dev: str = ""
@@ -58,7 +60,7 @@ class PacketView:
         sport = dport = None
         icmp = None
         first = not (((pkt[6] & 0x1F) << 8) | pkt[7])
-        if proto in (PROTO_TCP, PROTO_UDP) and first and len(pkt) >= ihl + 4:
+        if proto in (PROTO_TCP, PROTO_UDP, PROTO_SCTP) and first and len(pkt) >= ihl + 4:
             sport = (pkt[ihl] << 8) | pkt[ihl + 1]
             dport = (pkt[ihl + 2] << 8) | pkt[ihl + 3]
         elif proto == PROTO_ICMP and first and len(pkt) >= ihl + 2:

@@ -11,6 +11,7 @@ restore-text format), called, not re-made.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -104,17 +105,66 @@ def rule_row(table: str, chain: str, num: int, rule: Rule) -> tuple[str, str, in
 
 # -- the tools' text -----------------------------------------------------------------------
 
-def ip_addr(ns: Netns) -> str:
-    """``ip -brief``-like ``ip addr`` of a namespace (hidden tunnel sockets left out)."""
+_QLEN = " qlen 1000"  # txqueuelen of every device pktsim has (as the kernel twin shows)
+IPTABLES_VERSION = "v1.8.9 (nf_tables)"  # the iptables of kind's node image and of the twin
+
+
+def _link_line(cfg: IfConfig, bridges: list[str], local: str) -> tuple[str, str]:
+    """The interface line after its name, and its ``link/`` line, as ``ip addr`` prints
+    them (iproute2 ``print_linkinfo``: flags, mtu, qdisc, master, state, group, qlen)."""
+    mac = mac_str(cfg.mac)
+    if cfg.kind == "loopback":
+        return (f"<LOOPBACK,UP,LOWER_UP> mtu {cfg.mtu} qdisc noqueue state UNKNOWN group "
+                f"default{_QLEN}", "link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00")
+    if cfg.kind == "ipip":
+        return (f"<NOARP,UP,LOWER_UP> mtu {cfg.mtu} qdisc noqueue state UNKNOWN group "
+                f"default{_QLEN}", f"link/ipip {local} brd 0.0.0.0")
+    master = f" master {bridges[0]}" if bridges and cfg.kind == "ether" and \
+        cfg.name.startswith("veth") else ""
+    state = "UNKNOWN" if cfg.kind == "vxlan" else "UP"
+    qlen = _QLEN
+    return (f"<BROADCAST,MULTICAST,UP,LOWER_UP> mtu {cfg.mtu} qdisc noqueue{master} state "
+            f"{state} group default{qlen}", f"link/ether {mac} brd ff:ff:ff:ff:ff:ff")
+
+
+def bridge_ports(topo: Topology, node: str) -> list[IfConfig]:
+    """The host-side veths enslaved to the node's bridge, in the order they were added:
+    interfaces of the node that pktsim keeps in the bridge rather than in the namespace."""
+    from pktsim.devices.ifaces import IfConfig
+
+    bridge = topo.bridges.get(node)
+    ns = topo.node_ns[node]
+    if bridge is None or bridge.name not in ns.ifaces:
+        return []
+    macs = {p.veth: p.veth_mac for p in topo.model.pods_on(node)}
+    mtu = ns.ifaces[bridge.name].mtu
+    return [IfConfig(port, macs.get(port, b"\0" * 6), mtu) for port in bridge.hairpin]
+
+
+def ip_addr(ns: Netns, ports: list[IfConfig] | None = None) -> str:
+    """``ip addr`` of a namespace as iproute2 prints it (hidden tunnel sockets left out),
+    with ``ports`` (``bridge_ports``) after its own interfaces.
+
+    A veth's peer (``@ifN``, ``link-netnsid``) is not shown: pktsim numbers no peer
+    interfaces; IPv6 is not modelled, so no ``inet6`` lines (the kernel twin disables it)."""
     lines = []
-    for index, name, cfg in address_rows(ns):
-        state = "UNKNOWN" if cfg.kind in ("loopback", "ipip") else "UP"
-        kind = "loopback" if cfg.kind == "loopback" else "ether"
-        link = "" if cfg.kind == "ipip" else f" link/{kind} {mac_str(cfg.mac)}"
-        lines.append(f"{index}: {name}: mtu {cfg.mtu} state {state}{link}")
+    rows = address_rows(ns)
+    last = rows[-1][0] if rows else 0
+    rows += [(last + i, cfg.name, cfg) for i, cfg in enumerate(ports or [], start=1)]
+    bridges = [cfg.name for _, _, cfg in rows if cfg.kind == "bridge"]
+    eth0 = ns.ifaces.get("eth0")
+    node_ip = str(eth0.addrs[0].ip) if eth0 is not None and eth0.addrs else "0.0.0.0"
+    for index, name, cfg in rows:
+        # tunl0 is the kernel's fallback device (local any); flannel.ipip has local NODE_IP
+        local = "0.0.0.0" if name == "tunl0" else node_ip
+        head, link = _link_line(cfg, bridges, local)
+        lines += [f"{index}: {name}: {head}", f"    {link}"]
         for addr in cfg.addrs:
             scope = "host" if addr.ip.is_loopback else "global"
-            lines.append(f"    inet {addr.with_prefixlen} scope {scope} {name}")
+            brd = f" brd {addr.network.broadcast_address}" \
+                if addr.network.prefixlen < 31 and not addr.ip.is_loopback else ""
+            lines += [f"    inet {addr.with_prefixlen}{brd} scope {scope} {name}",
+                      "       valid_lft forever preferred_lft forever"]
     return "\n".join(lines) + "\n"
 
 
@@ -129,16 +179,57 @@ def ip_neigh(ns: Netns) -> str:
                    for ip, dev, mac, state in neigh_rows(ns))
 
 
+# the multicast addresses every up Ethernet device holds (IPv6 all-nodes: even with IPv6
+# disabled; IPv4 all-hosts), and a bridge's multicast router discovery ones (224.0.0.106)
+_SELF = ("33:33:00:00:00:01", "01:00:5e:00:00:01")
+_BRIDGE_SELF = ("33:33:00:00:00:01", "01:00:5e:00:00:6a", "33:33:00:00:00:6a",
+                "01:00:5e:00:00:01")
+
+
 def bridge_fdb(topo: Topology, node: str, now: int) -> str:
-    """``bridge fdb show``: the bridge's learned and permanent entries, the VTEP's FDB."""
+    """``bridge fdb show`` as iproute2 prints it: device by device (ifindex order), a
+    bridge port's learned entries and its own permanent one (``master``), each device's
+    multicast addresses (``self permanent``), a VTEP's entries (``dst``).  Learned entries
+    come in the bridge hash's order in the kernel: sorted here."""
+    ns = topo.node_ns[node]
+    rows = fdb_rows(topo, node, now)
+    bridge = topo.bridges.get(node)
+    devices = [cfg for _, _, cfg in address_rows(ns)] + bridge_ports(topo, node)
+    ports = {cfg.name for cfg in bridge_ports(topo, node)}
     lines = []
-    for r in fdb_rows(topo, node, now):
-        if r.master:
-            extra = " permanent" if r.flags else f" (age {r.age_s or 0.0:.1f}s)"
-            lines.append(f"{r.mac} dev {r.dev} master {r.master}{extra}")
-        else:
-            lines.append(f"{r.mac} dev {r.dev} dst {r.dst} {r.flags}")
+    for cfg in devices:
+        name = cfg.name
+        if cfg.kind in ("loopback", "ipip"):
+            continue
+        if cfg.kind == "vxlan":
+            lines += [f"{r.mac} dev {r.dev} dst {r.dst} {r.flags}" for r in rows
+                      if r.dev == name and not r.master]
+            continue
+        own = [r for r in rows if r.dev == name and r.master]
+        learned = [f"{r.mac} dev {name} master {r.master}" for r in own if not r.flags]
+        permanent = [f"{r.mac} dev {name} master {r.master} permanent" for r in own if r.flags]
+        if name in ports and bridge is not None:
+            permanent.append(f"{mac_str(cfg.mac)} dev {name} master {bridge.name} permanent")
+        selfs = [f"{m} dev {name} self permanent"
+                 for m in (_BRIDGE_SELF if cfg.kind == "bridge" else _SELF)]
+        lines += selfs + permanent if cfg.kind == "bridge" else learned + permanent + selfs
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def iptables_save(text: str, now: int) -> str:
+    """``iptables-save`` as the tool prints it: each table framed by ``# Generated by
+    iptables-save … on DATE`` and ``# Completed on DATE`` (iptables ``iptables-save.c``
+    ``__do_output``).  The date is the Unix epoch plus the run's virtual time, in ctime's
+    form, so that a run stays a pure function of its input."""
+    stamp = time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(now // NS))
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("*"):
+            out.append(f"# Generated by iptables-save {IPTABLES_VERSION} on {stamp}\n")
+        out.append(line)
+        if line.rstrip("\n") == "COMMIT":
+            out.append(f"# Completed on {stamp}\n")
+    return "".join(out)
 
 
 def conntrack_list(conns: list[Conn], now: int) -> str:
@@ -152,13 +243,13 @@ def node_dumps(topo: Topology, now: int) -> dict[str, str]:
     ``ipset-save.txt`` where the node has IP sets (felix's, on Calico)."""
     out = {}
     for name, ns in sorted(topo.node_ns.items()):
-        out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns)
+        out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns, bridge_ports(topo, name))
         out[f"nodes/{name}/ip-route.txt"] = ip_route(ns)
         out[f"nodes/{name}/ip-neigh.txt"] = ip_neigh(ns)
         out[f"nodes/{name}/bridge-fdb.txt"] = bridge_fdb(topo, name, now)
         nf = topo.netfilters.get(name)
         if nf is not None:
-            out[f"nodes/{name}/iptables-save.txt"] = nf.save()
+            out[f"nodes/{name}/iptables-save.txt"] = iptables_save(nf.save(), now)
             out[f"nodes/{name}/conntrack.txt"] = conntrack_list(nf.conntrack.entries(now), now)
             if nf.ipsets.sets:  # felix's IP sets, on Calico
                 out[f"nodes/{name}/ipset-save.txt"] = nf.ipsets.save()

@@ -28,6 +28,7 @@ from pktsim.model.objects import (
 )
 from pktsim.model.policy import NetworkPolicy
 from pktsim.scenario.addons import with_addons
+from pktsim.scenario.apifields import Memo, check_fields
 from pktsim.scenario.calico import IPPOOL_GROUPS, check_pool, read_pool
 from pktsim.scenario.cluster import read_cluster
 from pktsim.scenario.fields import Check, Ctx, Obj
@@ -64,6 +65,7 @@ class State:
     defined: dict[tuple[str, str], Source] = field(default_factory=dict)
     pod_memo: PodMemo = field(default_factory=PodMemo)
     ippools: list[tuple[Obj, CalicoPool]] = field(default_factory=list)  # kind: IPPool
+    field_memo: Memo = field(default_factory=dict)  # apifields: pod specs checked once
 
     def define(self, ctx: Ctx, category: str, key: str) -> bool:
         """Record ``category`` ``key``; False (and an error) when it was defined before."""
@@ -193,6 +195,8 @@ def read_document(state: State, doc: Document) -> None:
     if meta is None:
         return
     ctx.source = doc.source(kind_name, meta.key)
+    if not kind.pktsim:
+        check_fields(ctx, kind_name, doc.body, state.field_memo)
     if meta.namespace:
         state.namespaces.setdefault(meta.namespace, {})
     kind.read(state, obj, meta, ctx.source)

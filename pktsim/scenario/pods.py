@@ -149,6 +149,11 @@ def status_ipv4(status: Obj, single: str, plural: str) -> IPv4Address | None:
 
 
 def first_ipv4(where: Obj, candidates: list[tuple[str, object]]) -> IPv4Address | None:
+    """The first IPv4 address of a dual-stack list (IPv6 ones skipped: pktsim models IPv4).
+
+    Addresses that are all IPv6 are an error rather than an IPv4 address handed out in
+    silence: until IPv6 is modelled, an IPv6-only object cannot be represented."""
+    ipv6: tuple[str, str] | None = None
     for path, value in candidates:
         if not isinstance(value, str):
             wrong_type(where.ctx, path, value, "an IP address")
@@ -158,6 +163,11 @@ def first_ipv4(where: Obj, candidates: list[tuple[str, object]]) -> IPv4Address 
             return IPv4Address(value)
         if problem[0] != "is an IPv6 address":
             where.ctx.error(path, value, *problem)
+        elif ipv6 is None:
+            ipv6 = (path, value)
+    if ipv6 is not None:
+        where.ctx.error(ipv6[0], ipv6[1], "is an IPv6 address and no IPv4 one is given: "
+                        "IPv6 is not modelled", "an IPv4 address (or a dual-stack list with one)")
     return None
 
 
@@ -243,6 +253,7 @@ def read_node(doc: Obj, meta: Meta, source: Source) -> Node:
     if spec.has("podCIDR"):
         cidrs.append((spec.at("podCIDR"), spec.raw("podCIDR")))
     cidrs += spec.sequence("podCIDRs")
+    ipv6: tuple[str, object] | None = None
     for path, value in cidrs:
         if not isinstance(value, str):
             wrong_type(doc.ctx, path, value, "an IPv4 network like 10.244.1.0/24")
@@ -253,6 +264,11 @@ def read_node(doc: Obj, meta: Meta, source: Source) -> Node:
             break
         if problem[0] != "is an IPv6 network":
             doc.ctx.error(path, value, *problem)
+        elif ipv6 is None:
+            ipv6 = (path, value)
+    if node.pod_cidr is None and ipv6 is not None:
+        doc.ctx.error(ipv6[0], ipv6[1], "is an IPv6 network and no IPv4 one is given: IPv6 "
+                      "is not modelled", "an IPv4 pod CIDR (or a dual-stack list with one)")
     internal = [(a.at("address"), a.raw("address")) for a in status.mappings("addresses")
                 if a.string("type") == "InternalIP" and a.has("address")]
     node.internal_ip = first_ipv4(status, internal)

@@ -43,6 +43,7 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 NODE_PORT_MIN, NODE_PORT_MAX = 30000, 32767
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+IP_FAMILY_POLICIES = ("SingleStack", "PreferDualStack", "RequireDualStack")
 
 
 def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
@@ -70,7 +71,35 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
         if net is not None:
             svc.load_balancer_source_ranges.append(net)
     svc.health_check_node_port = spec.optional_int("healthCheckNodePort", 1, 65535)
+    _ip_families(spec, svc)
     return svc
+
+
+def _ip_families(spec: Obj, svc: Service) -> None:
+    """``ipFamilies``/``ipFamilyPolicy`` as the API server reads them (kubernetes
+    ``pkg/registry/core/service/ipallocator``, ``validateIPFamilies``): an IPv6-only Service
+    is an error (IPv6 is not modelled: it would otherwise get an IPv4 ClusterIP in silence);
+    a dual-stack one is a warning, and gets its IPv4 family only."""
+    policy = spec.choice("ipFamilyPolicy", IP_FAMILY_POLICIES, "SingleStack")
+    families = [(path, value) for path, value in spec.sequence("ipFamilies")
+                if as_str(spec.ctx, path, value, _family, "IPv4 | IPv6") is not None]
+    if svc.type == "ExternalName" or (not families and policy == "SingleStack"):
+        return
+    first_path, first = families[0] if families else ("", "IPv4")
+    if first == "IPv6" and (policy == "SingleStack" or len(families) == 1):
+        spec.ctx.error(first_path, first, "asks for an IPv6-only Service: IPv6 is not modelled",
+                       "IPv4, or a dual-stack Service (ipFamilyPolicy PreferDualStack)")
+        return
+    if policy != "SingleStack" or len(families) > 1:
+        primary = " (IPv6 first: IPv4 stands in as its primary family)" if first == "IPv6" \
+            else ""
+        spec.ctx.warn(f"dual-stack Service (ipFamilyPolicy {policy}, ipFamilies "
+                      f"{', '.join(str(v) for _, v in families) or 'unset'}): only its IPv4 "
+                      f"family is modelled{primary}")
+
+
+def _family(text: str) -> tuple[str, str] | None:
+    return None if text in ("IPv4", "IPv6") else ("is not an IP family", "IPv4 | IPv6")
 
 
 def _cluster_ip(spec: Obj, kind: str | None) -> str | None:
@@ -196,8 +225,10 @@ def _endpoint(obj: Obj, namespace: str) -> Endpoint:
     if not addresses and not obj.has("addresses"):
         obj.missing("addresses", "a list of IPv4 addresses")
     cond = obj.mapping("conditions")
-    ready = cond.boolean("ready", True)
-    end = Endpoint(addresses, ready=ready, serving=cond.boolean("serving", ready),
+    # unset conditions as kube-proxy reads them (pkg/proxy/endpointslicecache.go
+    # addEndpoints): ready and serving when nil, terminating only when true
+    end = Endpoint(addresses, ready=cond.boolean("ready", True),
+                   serving=cond.boolean("serving", True),
                    terminating=cond.boolean("terminating", False))
     end.hostname = obj.string("hostname", check=dns_label)
     topology = obj.mapping("topology").raw("kubernetes.io/hostname")  # discovery/v1beta1

@@ -10,6 +10,11 @@ The YAML is read with the safe loader, minus two YAML 1.1 resolvers that Kuberne
 model does not have: timestamps stay strings (``startTime: 2026-01-01T00:00:00Z`` is parsed by
 pktsim, with nanoseconds) and ``=`` is an ordinary string.  A file that is one JSON value
 (``kubectl get -o json``) is read with the much faster JSON parser.
+
+A key given twice in one mapping is an error: YAML 1.2 requires unique keys (§3.2.1.1), and
+the API server's strict decoding rejects a duplicate field (apimachinery
+``pkg/runtime/serializer/json`` ``strictCaseSensitiveJSONIterator``/sigs.k8s.io/yaml
+``UnmarshalStrict``), where PyYAML and ``json`` would let the last one win in silence.
 """
 
 from __future__ import annotations
@@ -39,11 +44,50 @@ MIN_EXPANDED_VALUES = 100_000
 _CONSTRUCT_ERRORS = (ValueError, LookupError, TypeError, OverflowError, AttributeError)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Loader(_BaseLoader):
     yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
         first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED_TAGS]
         for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
     }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int, int]] = []  # (key, first line, line again)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """Note every scalar key given twice (merge keys ``<<`` may override, as YAML says)."""
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, _ in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+                    continue
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first:
+                    self.duplicates.append((key.value, first[key.tag, key.value], line))
+                first.setdefault((key.tag, key.value), line)
+        return super().construct_mapping(node, deep)
+
+
+def _load_all(text: str) -> Iterator[tuple[Any, list[tuple[str, int, int]]]]:
+    """Each document of the stream with the keys it repeats."""
+    loader = _Loader(text)
+    try:
+        while loader.check_data():
+            body = loader.get_data()
+            found, loader.duplicates = loader.duplicates, []
+            yield body, found
+    finally:
+        loader.dispose()
+
+
+def _report_duplicates(ctx: Ctx, found: list[tuple[str, int, int]]) -> None:
+    for key, first, again in found:
+        where = f"at line {first} and again at line {again}" if first else "twice in an object"
+        ctx.error(key, None, f"is given {where}: YAML requires unique keys (the last one "
+                  "would win in silence)", "each key once per mapping")
 
 
 @dataclass(slots=True)
@@ -77,18 +121,20 @@ def yaml_error(file: str, exc: Exception) -> ScenarioError:
 def read_stream(file: str, text: str, errors: list[ScenarioError],
                 warnings: list[str]) -> Iterator[Document]:
     """The object documents of one file, lazily; problems go to ``errors`` and ``warnings``."""
-    as_json = _json_document(text)
+    json_dups: list[str] = []
+    as_json = _json_document(text, json_dups)
     if as_json is not None:
-        yield from _flatten(Ctx(file, Source(file, 1), errors, warnings),
-                            Document(file, 1, (), {}), as_json)
+        ctx = Ctx(file, Source(file, 1), errors, warnings)
+        _report_duplicates(ctx, [(key, 0, 0) for key in json_dups])
+        yield from _flatten(ctx, Document(file, 1, (), {}), as_json)
         return
     index = 0
     has_anchors = "&" in text and "*" in text  # an alias needs both: &name, *name
     limit = max(MIN_EXPANDED_VALUES, len(text))
-    stream = yaml.load_all(text, Loader=_Loader)
+    stream = _load_all(text)
     while True:
         try:
-            body = next(stream)
+            body, duplicates = next(stream)
         except StopIteration:
             return
         except (yaml.YAMLError, RecursionError) as exc:
@@ -105,6 +151,7 @@ def read_stream(file: str, text: str, errors: list[ScenarioError],
             ctx.error("", None, f"expands through YAML aliases to more than {limit:,} "
                       "values", "aliases that do not multiply the document (no alias bomb)")
             continue
+        _report_duplicates(ctx, duplicates)
         yield from _flatten(ctx, Document(file, index, (), {}), body)
 
 
@@ -148,13 +195,25 @@ def expanded_size(body: Any, limit: int) -> int:
     return sizes[id(body)]
 
 
-def _json_document(text: str) -> Any:
+def _json_document(text: str, duplicates: list[str]) -> Any:
     """The document when ``text`` is one JSON value (``kubectl -o json``): parsed ~10x faster
-    than as YAML.  None otherwise, and YAML (a superset) reads it and reports any error."""
+    than as YAML.  None otherwise, and YAML (a superset) reads it and reports any error.
+    Keys repeated in an object are added to ``duplicates``."""
     if text.lstrip()[:1] not in ("{", "["):
         return None
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    duplicates.append(key)
+                seen.add(key)
+        return out
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique)
     except (ValueError, RecursionError):
         return None
 

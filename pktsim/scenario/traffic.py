@@ -128,6 +128,11 @@ def _flow_name(text: str) -> tuple[str, str] | None:
 def _protocol(obj: Obj, flow: Flow) -> str:
     if obj.has("lookup"):
         return obj.choice("protocol", ("udp", "tcp"), "udp", fold=True)
+    if isinstance(obj.raw("protocol"), str) and obj.raw("protocol").lower() == "sctp":
+        obj.ctx.error(obj.at("protocol"), obj.raw("protocol"), "is not modelled: pktsim sends "
+                      "no SCTP packet (Service ports with protocol SCTP are written into "
+                      "kube-proxy's rules all the same)", "tcp | udp | icmp")
+        return "tcp"
     protocol = obj.choice("protocol", ("tcp", "udp", "icmp"), "tcp", fold=True)
     if "://" in flow.target and protocol != "tcp":
         obj.ctx.error(obj.at("protocol"), protocol, "does not carry a URL", "tcp (or no protocol)")

@@ -25,6 +25,7 @@ from pktsim.sinks.trace import JsonlSink, TextSink
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
+    from pktsim.sinks.snapshots import Snapshots
 
 
 # Errors of the file system under --out that the user can fix (and not pktsim): exit 2.
@@ -126,12 +127,17 @@ def _remove(entry: Path) -> None:
         entry.unlink()
 
 
-def write_dumps(folder: Path, topo: Topology) -> None:
-    """``nodes/NODE/*.txt``: the node tables at the end of the run, as Linux tools print
-    them (``pktsim.render.dumps``)."""
+def write_dumps(folder: Path, topo: Topology, snapshots: Snapshots | None = None) -> None:
+    """``nodes/NODE/*.txt``: the node tables when the last flow ended (else at the end of
+    the run), as Linux tools print them (``pktsim.render.dumps``), and the snapshots the
+    user named (``nodes/NODE/at-LABEL/``)."""
     from pktsim.render.dumps import node_dumps
 
-    for rel, text in node_dumps(topo, topo.driver.now).items():
+    final = snapshots.final if snapshots is not None else None
+    files = dict(final if final is not None else node_dumps(topo, topo.driver.now))
+    if snapshots is not None:
+        files.update(snapshots.files())
+    for rel, text in files.items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

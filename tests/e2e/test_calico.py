@@ -87,9 +87,11 @@ def test_node_and_pod_tables_as_ip_prints_them() -> None:
         + "172.18.0.0/16 dev eth0 proto kernel scope link src 172.18.0.2\n")
     assert [str(ip) for ip, _ in local][:2] == [A, C]
     addr = ip_addr(topo.node_ns["node-1"])
-    assert "3: tunl0: mtu 1480 state UNKNOWN\n    inet 10.244.41.192/32 scope global tunl0" \
-        in addr
-    assert f": {va}: mtu 1480 state UP link/ether ee:ee:ee:ee:ee:ee\n" in addr
+    assert ("3: tunl0: <NOARP,UP,LOWER_UP> mtu 1480 qdisc noqueue state UNKNOWN group default "
+            "qlen 1000\n    link/ipip 0.0.0.0 brd 0.0.0.0\n    inet 10.244.41.192/32 scope "
+            "global tunl0\n") in addr
+    assert (f": {va}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1480 qdisc noqueue state UP group "
+            "default qlen 1000\n    link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff\n") in addr
     assert "cbr0" not in addr and not topo.bridges
     pod = topo.pod_ns["default/a"]
     assert ip_route(pod) == "default via 169.254.1.1 dev eth0\n169.254.1.1 dev eth0 scope link\n"

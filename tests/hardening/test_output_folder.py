@@ -97,7 +97,7 @@ def test_a_full_disk_or_a_missing_permission_mid_run_is_exit_2(tmp_path, capsys,
                                                               monkeypatch, code):
     import pktsim.api
 
-    def refuse(folder: Path, topo: object) -> None:
+    def refuse(folder: Path, *_: object) -> None:
         raise OSError(code, os.strerror(code), str(folder / "nodes"))
 
     monkeypatch.setattr(pktsim.api, "write_dumps", refuse)

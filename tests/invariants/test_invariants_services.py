@@ -129,7 +129,7 @@ def test_kube_proxy_using_not_ready_endpoints_is_caught(
         monkeypatch: pytest.MonkeyPatch) -> None:
     def everyone(sp: Any) -> tuple[list[Any], list[Any], list[Any]]:
         ready = [dataclasses.replace(ep, ready=True) for ep in sp.endpoints]
-        return ready, [ep for ep in ready if ep.local], ready
+        return ready, [ep for ep in ready if ep.local], ready, bool(ready)
 
     monkeypatch.setattr(kp_rules, "_categorize", everyone)
     result = cluster().run()

@@ -265,7 +265,7 @@ def flows(*items: str) -> str:
     ("{from: default/a, to: 'http://b/', protocol: udp}", "spec.flows[0].protocol",
      "does not carry a URL"),
     ("{from: default/a, to: 'b:80', protocol: icmp}", "spec.flows[0].to", "ICMP does not use"),
-    ("{from: default/a, to: b, protocol: sctp}", "spec.flows[0].protocol", "is not supported"),
+    ("{from: default/a, to: b, protocol: sctp}", "spec.flows[0].protocol", "is not modelled"),
     ("{from: default/a, to: b, count: 0}", "spec.flows[0].count", "is out of range"),
     ("{from: default/a, to: b, payload: -1}", "spec.flows[0].payload", "is out of range"),
     ("{from: default/a, to: b, protocol: udp, payload: 65508}", "spec.flows[0].payload",
