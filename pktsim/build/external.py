@@ -7,6 +7,14 @@ MetalLB-style speaker would announce it) and knows nothing of pod or service add
 pods reach it only masqueraded to their node's IP.  External clients live on the external
 network from ``.10`` on (``external`` is ``external/client``; ``external:NAME`` is
 ``external/NAME``); they answer ping, and HTTP on 80 and 8080.
+
+The LoadBalancer is a cloud L4 balancer that health-checks each node's
+``healthCheckNodePort`` (the GCE/AWS NLB model: kubernetes ``pkg/proxy/healthcheck`` is what
+they probe): a Service with ``externalTrafficPolicy: Local`` goes to the first node, in node
+order, whose health check answers 200 (one with a ready endpoint: ``healthy_backends``), so
+that Local works wherever its pods are; every other LoadBalancer address goes to the first
+node, which every health check of kube-proxy's ``:10256/healthz`` finds healthy.  The probes
+themselves are not sent as packets: their answer is known when the cluster is built.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
+    from pktsim.model.cluster import ClusterModel
 
 
 LATENCY = 50_000  # 50 µs to the outside
@@ -44,6 +53,23 @@ def client_names(topo: Topology) -> list[str]:
     return names
 
 
+def healthy_backends(model: ClusterModel) -> list[tuple[IPv4Address, IPv4Address]]:
+    """(LoadBalancer IP, node IP) for each Local-policy Service with a node whose health
+    check passes: the first node, in node order, with a ready endpoint of the Service."""
+    out = []
+    nodes = model.node_list()
+    for info in model.services.values():
+        svc = info.service
+        if svc.type != "LoadBalancer" or svc.external_traffic_policy != "Local" or \
+                info.load_balancer_ip is None:
+            continue
+        ready = {ep.node for p in info.ports for ep in p.endpoints if ep.ready}
+        node = next((n for n in nodes if n.name in ready), None)
+        if node is not None:
+            out.append((info.load_balancer_ip, node.ip))
+    return out
+
+
 def build_external(topo: Topology) -> None:
     cfg, driver, streams = topo.model.config, topo.driver, topo.streams
     router = Netns("external", forwarding=True, rng=streams.stream("netns/external"),
@@ -58,6 +84,8 @@ def build_external(topo: Topology) -> None:
         router.add_addr(dev, IPv4Interface(f"{addr}/{net.prefixlen}"))
     first = topo.model.node_list()[0]
     router.add_route(cfg.load_balancer_cidr, "eth0", first.ip)
+    for vip, node_ip in healthy_backends(topo.model):
+        router.add_route(f"{vip}/32", "eth0", node_ip)
     topo.router = router
     assert topo.switch is not None
     topo.switch.add_port("router")

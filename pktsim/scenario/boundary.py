@@ -153,7 +153,9 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1ServiceSpec": {
         "type": "m", "selector": "m", "ports": "m:SCTP ports too (kube-proxy's -m sctp rules)",
         "clusterIP": "m:IPv4; IPv6 only is refused", "clusterIPs": "m:the IPv4 one",
-        "externalName": "m", "externalIPs": "m", "externalTrafficPolicy": "m",
+        "externalName": "m", "externalIPs": "m",
+        "externalTrafficPolicy": "m:Local: the load balancer sends to a node whose "
+                                 "health check passes",
         "internalTrafficPolicy": "m", "loadBalancerIP": "m", "loadBalancerSourceRanges": "m",
         "publishNotReadyAddresses": "m", "sessionAffinity": "m", "sessionAffinityConfig": "m",
         "ipFamilies": "m:IPv4; an IPv6-only Service is refused, a dual-stack one warned "
