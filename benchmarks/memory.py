@@ -125,13 +125,13 @@ def _snapshot_at_end_of_run(path: Path) -> None:
 
     original = api.write_dumps
 
-    def hook(folder: Path, topo: Any) -> None:
+    def hook(folder: Path, topo: Any, *rest: Any) -> None:
         tracemalloc.take_snapshot().filter_traces((
             tracemalloc.Filter(False, tracemalloc.__file__),
             tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
             tracemalloc.Filter(False, "<unknown>"),
         )).dump(str(path))
-        original(folder, topo)
+        original(folder, topo, *rest)
 
     api.write_dumps = hook
 
