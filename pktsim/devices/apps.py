@@ -30,12 +30,13 @@ def iputils_payload(size: int, now: int) -> bytes:
     return stamp + bytes(i & 0xFF for i in range(16, size))
 
 
-class TcpServerApp:
-    """A listening port: HTTP GET -> 200 OK with a body naming the pod, else echo."""
+class ListeningApp:
+    """A listening TCP port that answers what each connection has sent so far (``answer``
+    sees the connection's unanswered bytes and clears what it answered); it closes its side
+    when the peer does.  The servers pods, nodes and kube-proxy's health checks run."""
 
-    def __init__(self, port: int, who: str) -> None:
+    def __init__(self, port: int) -> None:
         self.port = port
-        self.who = who
         self.buffers: dict[int, bytearray] = {}
 
     def start(self, now: int, t: Transport, r: Reaction) -> None:
@@ -52,21 +53,37 @@ class TcpServerApp:
         buf = self.buffers.setdefault(id(sock), bytearray())
         if event is SocketEvent.DATA:
             buf += data
-            if buf[:4] in (b"GET ", b"HEAD", b"POST", b"PUT "):
-                if b"\r\n\r\n" in buf:
-                    body = f"Hello from {self.who}\n".encode()
-                    head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                            f"Content-Length: {len(body)}\r\n\r\n").encode()
-                    buf.clear()
-                    sock.send(now, t, r, head + body)
-            else:
-                out = bytes(buf)
-                buf.clear()
-                sock.send(now, t, r, out)
+            self.answer(now, t, r, sock, buf)
         elif event is SocketEvent.EOF:
             sock.close(now, t, r)
         elif event in (SocketEvent.CLOSED, SocketEvent.RESET):
             self.buffers.pop(id(sock), None)
+
+    def answer(self, now: int, t: Transport, r: Reaction, sock: TcpSocket,
+               buf: bytearray) -> None:
+        raise NotImplementedError
+
+
+class TcpServerApp(ListeningApp):
+    """A listening port: HTTP GET -> 200 OK with a body naming the pod, else echo."""
+
+    def __init__(self, port: int, who: str) -> None:
+        super().__init__(port)
+        self.who = who
+
+    def answer(self, now: int, t: Transport, r: Reaction, sock: TcpSocket,
+               buf: bytearray) -> None:
+        if buf[:4] in (b"GET ", b"HEAD", b"POST", b"PUT "):
+            if b"\r\n\r\n" in buf:
+                body = f"Hello from {self.who}\n".encode()
+                head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                buf.clear()
+                sock.send(now, t, r, head + body)
+        else:
+            out = bytes(buf)
+            buf.clear()
+            sock.send(now, t, r, out)
 
 
 class UdpEchoApp:

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 
 from pktsim.core.frame import Reaction
-from pktsim.devices.l4 import SocketEvent, TcpSocket, Transport
+from pktsim.devices.apps import ListeningApp
+from pktsim.devices.l4 import TcpSocket, Transport
 
 PROXY_HEALTHZ_PORT = 10256  # --healthz-bind-address 0.0.0.0:10256
 NS = 1_000_000_000
@@ -63,32 +64,15 @@ def proxy_healthz(now: int) -> Response:
     return 200, headers, body.encode()
 
 
-class HealthServerApp:
+class HealthServerApp(ListeningApp):
     """A node's listening health-check port: any HTTP request gets ``respond(now)``."""
 
     def __init__(self, port: int, respond: Callable[[int], Response]) -> None:
-        self.port = port
+        super().__init__(port)
         self.respond = respond
-        self.buffers: dict[int, bytearray] = {}
 
-    def start(self, now: int, t: Transport, r: Reaction) -> None:
-        t.listeners[self.port] = self
-
-    def next_deadline(self) -> int | None:
-        return None
-
-    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
-        return None
-
-    def on_tcp(self, now: int, t: Transport, r: Reaction, sock: TcpSocket, event: SocketEvent,
-               data: bytes) -> None:
-        buf = self.buffers.setdefault(id(sock), bytearray())
-        if event is SocketEvent.DATA:
-            buf += data
-            if b"\r\n\r\n" in buf:
-                buf.clear()
-                sock.send(now, t, r, http_response(now, *self.respond(now)))
-        elif event is SocketEvent.EOF:
-            sock.close(now, t, r)
-        elif event in (SocketEvent.CLOSED, SocketEvent.RESET):
-            self.buffers.pop(id(sock), None)
+    def answer(self, now: int, t: Transport, r: Reaction, sock: TcpSocket,
+               buf: bytearray) -> None:
+        if b"\r\n\r\n" in buf:
+            buf.clear()
+            sock.send(now, t, r, http_response(now, *self.respond(now)))

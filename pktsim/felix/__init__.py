@@ -62,22 +62,6 @@ class NodeFelix:
     sets: Sets = field(default_factory=Sets)
     explainer: Explainer = field(default_factory=Explainer)  # the trace's policy verdicts
 
-    def restore_text(self) -> str:
-        """The iptables-restore text felix writes (``--noflush``: kernel chains untouched
-        but for the rules it inserts and appends)."""
-        lines = []
-        for table, chains in self.chains.items():
-            lines.append(f"*{table}")
-            lines += [f":{c.name} - [0:0]" for c in chains]
-            for c in chains:
-                lines += c.lines()
-            for hook, rules in self.inserts.get(table, {}).items():
-                lines += FChain(hook, tuple(rules)).lines()
-            for hook, rules in self.appends.get(table, {}).items():
-                lines += FChain(hook, tuple(rules)).lines(f"{hook}*appends*")
-            lines.append("COMMIT")
-        return "".join(line + "\n" for line in lines)
-
 
 def node_felix(inputs: Inputs) -> NodeFelix:
     """Everything felix programs on the node ``inputs`` describes."""

@@ -43,9 +43,9 @@ from pktsim.felix.rules import (
     mark_set,
     set_mark,
 )
+from pktsim.felix.static import VXLAN_PORT
 from pktsim.model.policy import NetworkPolicy
 
-VXLAN_PORT = 4789
 RETURN_STRIDE = 5  # PolicyGroupToIptablesChains: a RETURN every five jumps
 
 

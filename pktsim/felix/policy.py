@@ -67,15 +67,6 @@ class Sets:
                                tuple(dict.fromkeys(members)))
         return name
 
-    def restore_text(self) -> str:
-        """What felix hands ``ipset restore``: ``create`` then ``add`` lines per set."""
-        lines = []
-        for name, (kind, members) in self.sets.items():
-            maxelem = 65536 if kind == "hash:ip,port" else 1048576
-            lines.append(f"create {name} {kind} family inet hashsize 1024 maxelem {maxelem}")
-            lines += [f"add {name} {m}" for m in members]
-        return "".join(line + "\n" for line in lines)
-
 
 @dataclass(frozen=True, slots=True)
 class World:
@@ -83,9 +74,18 @@ class World:
 
     workloads: tuple[PodInfo, ...]
     namespace_labels: Mapping[str, Mapping[str, str]]
+    # each peer's workloads, found once: every node renders the same active policies
+    found: dict[tuple[Peer, str], list[PodInfo]] = field(default_factory=dict,
+                                                         compare=False)
 
     def peers(self, peer: Peer, namespace: str) -> list[PodInfo]:
         """The workloads a selector peer names (Kubernetes semantics; the same labels)."""
+        known = self.found.get((peer, namespace))
+        if known is None:
+            known = self.found[(peer, namespace)] = self._peers(peer, namespace)
+        return known
+
+    def _peers(self, peer: Peer, namespace: str) -> list[PodInfo]:
         out = []
         for w in self.workloads:
             pod = w.pod

@@ -42,9 +42,9 @@ class FRule:
         return FRule(self.match, self.action, self.comments + comments)
 
     def tokens(self) -> list[str]:
-        """The rule's options as iptables-restore reads them, without the hash comment
-        (the same words ``tokens`` reads from the rendered line: only comments are quoted,
-        and a match or action fragment holds no quotes)."""
+        """The rule's options as iptables-restore reads them from ``render``'s line, without
+        the hash comment (only comments are quoted there; a match or action fragment holds
+        no quotes, so its words are its blank-separated parts)."""
         words: list[str] = []
         for c in self.comments:
             words += ["-m", "comment", "--comment", escape_comment(c)[:256]]
@@ -79,21 +79,6 @@ def escape_comment(text: str) -> str:
     """felix ``escapeComment`` (iptables/renderer.go): every character a shell would need
     quoted becomes ``_``; the comment is then cut to 256 (``maxIptablesCommentLength``)."""
     return _UNSAFE.sub("_", text)
-
-
-_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
-
-
-def tokens(line: str) -> tuple[str, list[str]]:
-    """``-A CHAIN rest…`` as (chain, the option tokens iptables-restore reads).
-
-    felix's text needs no general shell parsing: its only quoted words are comments, which
-    hold no quotes or backslashes (``escapeComment`` in felix/iptables/renderer.go replaces
-    every character outside ``[a-zA-Z0-9 ._:/-]``-like safe ones), so a word is either a
-    double-quoted string or a run of non-blanks."""
-    words = [quoted if quoted or bare == "" else bare
-             for quoted, bare in _TOKEN.findall(line)]
-    return words[1], words[2:]
 
 
 # -- the fragments felix's builders write ---------------------------------------------------

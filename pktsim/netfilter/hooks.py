@@ -454,10 +454,8 @@ _NAT_BITS = {(False, False): _NAT_NONE, (True, False): frozenset({"SNAT"}),
 
 
 def _nat_status(conn: Conn | None) -> frozenset[str]:
-    """``IPS_SRC_NAT``/``IPS_DST_NAT`` of the entry: its reply tuple is not the inverse of
-    its original one in the source (SNAT) or destination (DNAT) part."""
+    """The entry's ``IPS_SRC_NAT``/``IPS_DST_NAT`` status, as ``--ctstate SNAT,DNAT`` reads
+    it (set when the NAT binding is made: ``nat.setup``, as ``nf_nat_setup_info`` sets it)."""
     if conn is None:
         return _NAT_NONE
-    o, r = conn.orig, conn.reply
-    return _NAT_BITS[(o.src != r.dst or o.sport != r.dport,
-                      o.dst != r.src or o.dport != r.sport)]
+    return _NAT_BITS[(conn.src_nat, conn.dst_nat)]

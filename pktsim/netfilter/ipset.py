@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import ClassVar
 
-from pktsim.netfilter.matches import Match, _bang
+from pktsim.netfilter.matches import PROTOCOLS, Match, _bang
 from pktsim.netfilter.view import Env, PacketView
 
 TYPES = ("hash:ip", "hash:net", "hash:ip,port")
-PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132}
+PROTO_NUMBERS = {name: PROTOCOLS[name] for name in ("tcp", "udp", "sctp")}  # hash:ip,port
 PROTO_NAMES = {v: k for k, v in PROTO_NUMBERS.items()}
 MAXELEM = {"hash:ip,port": 65536}  # felix's named-port sets; the others 1048576
 

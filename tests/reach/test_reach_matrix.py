@@ -9,7 +9,7 @@ import time
 import pytest
 
 import pktsim
-from pktsim.reach import Reachability, Verdict
+from pktsim import Reachability, Verdict
 from tests.netpol.shapes import ALL_PODS
 from tests.netpol.upstream_cases import cases, scenario_yaml
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 import pktsim
+from pktsim import Reachability, Verdict
 from pktsim.model.policy import policies_selecting
-from pktsim.reach import Reachability, Verdict
 from tests.netpol.shapes import Case
 from tests.netpol.upstream_cases import cases, expectations, scenario_yaml
 

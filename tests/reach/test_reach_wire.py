@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import pktsim
+from pktsim import Verdict
 from pktsim.core.events import DropReason
-from pktsim.reach import Verdict
 from pktsim.reach import probe as probe_module
 
 SCENARIO = """
