@@ -26,6 +26,21 @@ def pktsim_frames(result: Result, keys: dict[str, str]) -> dict[str, Frames]:
     return out
 
 
+def harness_keys(result: Result, node_devices: tuple[str | None, ...],
+                 extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """pktsim ``iface.if_name`` -> harness key: ``node_devices`` (None: left out) of both
+    nodes, each ``default`` pod's ``eth0`` (keyed by the pod's name) and its host-side veth,
+    and ``extra`` interfaces under their own names."""
+    model = result.topology.model
+    keys = {f"{node}:{dev}": f"{node}:{dev}" for node in ("node-1", "node-2")
+            for dev in node_devices if dev}
+    for info in model.pods.values():
+        if info.pod.namespace == "default" and not info.pod.host_network:
+            keys[f"{info.key}:eth0"] = f"{info.pod.name}:eth0"
+            keys[f"{info.node}:{info.veth}"] = f"{info.node}:{info.veth}"
+    return {**keys, **{k: k for k in extra}}
+
+
 def kernel_nodes(result: Result, namespace: str | None = None) -> list[NodeSpec]:
     """The two nodes and their pods (of ``namespace``, or all) with pktsim's MACs and names."""
     model = result.topology.model

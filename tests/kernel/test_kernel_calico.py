@@ -21,8 +21,8 @@ from pktsim.api import Result
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import comparable as _comparable
 from compare import diff as _diff
+from compare import harness_keys, kernel_nodes, pktk_namespaces, request_and_body
 from compare import kernel_comparable as _kernel_comparable
-from compare import kernel_nodes, pktk_namespaces, request_and_body
 from compare import pktsim_frames as _frames
 from twin import KernelFeatureMissing, kernel_available, netfilter_available
 from twin.calico import TUNNEL, KernelCalico
@@ -79,17 +79,7 @@ def run_pktsim(encap: str, flow: str) -> Result:
 
 def key_map(result: Result, encap: str) -> dict[str, str]:
     """pktsim ``iface.if_name`` -> harness key (the twin's pods are a, b and c)."""
-    model = result.topology.model
-    keys: dict[str, str] = {}
-    for node in ("node-1", "node-2"):
-        keys[f"{node}:eth0"] = f"{node}:eth0"
-        if encap in TUNNEL:
-            keys[f"{node}:{TUNNEL[encap]}"] = f"{node}:{TUNNEL[encap]}"
-    for name in "abc":
-        info = model.pods[f"default/{name}"]
-        keys[f"default/{name}:eth0"] = f"{name}:eth0"
-        keys[f"{info.node}:{info.veth}"] = f"{info.node}:{info.veth}"
-    return keys
+    return harness_keys(result, ("eth0", TUNNEL.get(encap)))
 
 
 class _Kernel:

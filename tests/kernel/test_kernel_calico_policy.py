@@ -22,8 +22,8 @@ from pktsim.api import Result
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import comparable as _comparable
 from compare import diff as _diff
+from compare import harness_keys, kernel_nodes, pktk_namespaces, request_and_body
 from compare import kernel_comparable as _kernel_comparable
-from compare import kernel_nodes, pktk_namespaces, request_and_body
 from compare import pktsim_frames as _frames
 from twin import KernelFeatureMissing, kernel_available, netfilter_available
 from twin.calico import KernelCalico
@@ -77,13 +77,7 @@ def run_pktsim(flow: str) -> Result:
 
 
 def key_map(result: Result) -> dict[str, str]:
-    model = result.topology.model
-    keys = {f"{n}:eth0": f"{n}:eth0" for n in ("node-1", "node-2")}
-    for name in "abc":
-        info = model.pods[f"default/{name}"]
-        keys[f"default/{name}:eth0"] = f"{name}:eth0"
-        keys[f"{info.node}:{info.veth}"] = f"{info.node}:{info.veth}"
-    return keys
+    return harness_keys(result, ("eth0",))
 
 
 def _ipset_available() -> str:

@@ -24,8 +24,8 @@ from pktsim.api import Result
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import comparable as _comparable
 from compare import diff as _diff
+from compare import harness_keys, kernel_nodes, pktk_namespaces, request_and_body
 from compare import kernel_comparable as _kernel_comparable
-from compare import kernel_nodes, pktk_namespaces, request_and_body
 from compare import pktsim_frames as _frames
 from twin import KernelCluster, KernelFeatureMissing, kernel_available
 
@@ -80,18 +80,7 @@ def kernel_comparable(cap: Any, key: str, names: dict[str, str]) -> list[dict[st
 
 def key_map(result: Result, network: str) -> dict[str, str]:
     """pktsim ``iface.if_name`` -> harness key."""
-    model = result.topology.model
-    keys: dict[str, str] = {}
-    for node in ("node-1", "node-2"):
-        keys[f"{node}:cbr0"] = f"{node}:cbr0"
-        keys[f"{node}:eth0"] = f"{node}:eth0"
-        if network in TUNNEL:
-            keys[f"{node}:{TUNNEL[network]}"] = f"{node}:{TUNNEL[network]}"
-    for name in "ab":
-        info = model.pods[f"default/{name}"]
-        keys[f"default/{name}:eth0"] = f"{name}:eth0"
-        keys[f"{info.node}:{info.veth}"] = f"{info.node}:{info.veth}"
-    return keys
+    return harness_keys(result, ("cbr0", "eth0", TUNNEL.get(network)))
 
 
 class _Kernel:

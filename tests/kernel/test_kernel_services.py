@@ -40,9 +40,9 @@ from pktsim.wire.parse import mac_str
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import comparable as _comparable
 from compare import diff as _diff
+from compare import harness_keys, pktk_namespaces, request_and_body
 from compare import kernel_comparable as _kernel_comparable
 from compare import kernel_nodes as _kernel_nodes
-from compare import pktk_namespaces, request_and_body
 from compare import pktsim_frames as _frames
 from twin import (
     ExternalHost,
@@ -168,20 +168,8 @@ def kernel_comparable(cap: Any, key: str, names: dict[str, str],
 
 def key_map(result: Result, network: str) -> dict[str, str]:
     """pktsim ``iface.if_name`` -> harness key."""
-    model = result.topology.model
-    keys: dict[str, str] = {}
-    for node in ("node-1", "node-2"):
-        for dev in ("cbr0", "eth0", TUNNEL.get(network)):
-            if dev:
-                keys[f"{node}:{dev}"] = f"{node}:{dev}"
-    for info in model.pods.values():
-        if info.pod.namespace != "default":
-            continue
-        keys[f"{info.key}:eth0"] = f"{info.pod.name}:eth0"
-        keys[f"{info.node}:{info.veth}"] = f"{info.node}:{info.veth}"
-    for key in ("external:eth0", "external:eth1", "external/client:eth0"):
-        keys[key] = key
-    return keys
+    return harness_keys(result, ("cbr0", "eth0", TUNNEL.get(network)),
+                        ("external:eth0", "external:eth1", "external/client:eth0"))
 
 
 def kernel_external(result: Result) -> ExternalSpec:
