@@ -12,6 +12,7 @@ Calico's CNI plugin, BIRD and felix set up instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Interface, IPv4Network
@@ -32,6 +33,7 @@ from pktsim.devices.healthcheck import (
     proxy_healthz,
     service_health,
 )
+from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
@@ -51,6 +53,7 @@ from pktsim.netfilter import (
     flannel_masquerade,
 )
 from pktsim.netfilter.presets import canaries
+from pktsim.netfilter.rules import BUILTIN_CHAINS
 from pktsim.wire.parse import mac_str
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
@@ -81,6 +84,7 @@ class Topology:
     # netfilter holds overlays of them (``install_netfilter``)
     kube_proxy_tables: dict[object, dict[str, Table]] = field(default_factory=dict)
     shared: dict[object, Any] = field(default_factory=dict)  # what every node has alike
+    zones: list[ClusterZone] = field(default_factory=list)  # each CoreDNS pod's view
 
     def netns_of(self, host: str) -> Netns:
         """The namespace of a pod (``ns/name``), a node, ``external/NAME`` or ``external``."""
@@ -114,7 +118,7 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
             overlay.install(topo, node)
         install_netfilter(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
-        _build_pod(topo, pod)
+        build_pod(topo, pod)
     return topo
 
 
@@ -203,9 +207,14 @@ def _pod_net(topo: Topology, node: str) -> _PodNet:
     return found
 
 
-def _build_pod(topo: Topology, info: PodInfo) -> None:
+def build_pod(topo: Topology, info: PodInfo,
+              start: Callable[[Netns, App], None] | None = None) -> None:
+    """The pod's sandbox and its servers, started at 0 at build (``start``: how a pod made
+    during the run starts them, at the driver's now)."""
     model, driver = topo.model, topo.driver
     pod, key = info.pod, info.key
+    if start is None:
+        start = partial(start_at_zero, driver)
     if pod.host_network:
         ns = topo.node_ns[info.node]
         topo.pod_ns[key] = ns
@@ -215,14 +224,14 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
         ns = _pod_netns(topo, info, key)
     coredns = is_coredns(pod) and model.config.dns == "coredns"
     if coredns:
-        start_at_zero(driver, ns, coredns_app(topo, info))
+        start(ns, coredns_app(topo, info))
     for container in pod.containers:
         for port in container.ports:
             if coredns and port.port == 53:
                 continue
             app = (TcpServerApp(port.port, f"{key} ({info.ip}:{port.port})")
                    if port.protocol == "TCP" else UdpEchoApp(port.port))
-            start_at_zero(driver, ns, app)
+            start(ns, app)
 
 
 def _pod_netns(topo: Topology, info: PodInfo, key: str) -> Netns:
@@ -256,6 +265,7 @@ def coredns_app(topo: Topology, info: PodInfo) -> CoreDnsApp:
     zone = ClusterZone(topo.model, rng=streams.stream(f"dns/{info.key}"),
                        local_ips=(info.ip,))
     core = CoreDns(zone, [upstream_ip(topo.model)], streams.stream(f"coredns/{info.key}"))
+    topo.zones.append(zone)  # a cluster that changes tells every CoreDNS (its informers)
     return CoreDnsApp(core)
 
 
@@ -284,10 +294,20 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
     Nodes whose kube-proxy rules are the same (``sharing_key``) share them: the text is
     written and parsed once, and each node copies only the chains it changes.
     """
-    cfg = topo.model.config
     ns = topo.node_ns[node.name]
     nf = Netfilter(ns, topo.streams.stream(f"netfilter/{node.name}"),
                    config=ConntrackConfig.kube_proxy())
+    load_rules(topo, node, nf)
+    ns.hooks = nf
+    topo.netfilters[node.name] = nf
+
+
+def load_rules(topo: Topology, node: NodeInfo, nf: Netfilter) -> None:
+    """Every table and IP set of the node, from the model as it is now, into ``nf``
+    (emptied first: a sync during the run replaces them all; conntrack is kept)."""
+    cfg = topo.model.config
+    nf.tables = {name: Table(name) for name in BUILTIN_CHAINS}
+    nf.ipsets.sets.clear()
     specific = topo.shared.get("kube-proxy node-specific")
     if specific is None:
         specific = topo.shared["kube-proxy node-specific"] = node_specific(topo.model)
@@ -305,8 +325,6 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
         flannel_forward(nf.table("filter"), str(cfg.pod_cidr))
     nf.validate()
-    ns.hooks = nf
-    topo.netfilters[node.name] = nf
 
 
 def kube_proxy_tables(model: ClusterModel, node: str) -> dict[str, Table]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pktsim.model.timeline import Change, ControlConfig
 
 if TYPE_CHECKING:
     from pktsim.model.policy import NetworkPolicy
@@ -87,6 +89,8 @@ class ClusterConfig:
     upstream: dict[str, IPv4Address] = field(default_factory=dict)
     start_time_ns: int = 1767225600 * 10**9  # 2026-01-01T00:00:00Z
     seed: int = 0
+    # how fast the control loops react to ``spec.events`` (kubeProxy, controllers, kubelet)
+    control: ControlConfig = field(default_factory=ControlConfig)
     source: Source | None = None
 
 
@@ -122,6 +126,8 @@ class Pod:
     pod_ip: IPv4Address | None = None  # status.podIP
     host_ip: IPv4Address | None = None  # status.hostIP
     ready: bool = True  # status.conditions[Ready] / readinessGates
+    terminating: bool = False  # metadata.deletionTimestamp set (during a run: being deleted)
+    termination_grace_ns: int = 30 * 10**9  # spec.terminationGracePeriodSeconds (default 30)
     host_network: bool = False
     hostname: str = ""
     subdomain: str = ""
@@ -233,3 +239,7 @@ class Scenario:
     # labels of every namespace in ``namespaces`` (for NetworkPolicy namespaceSelectors),
     # including ``kubernetes.io/metadata.name``, which the API server sets on each namespace
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the workloads of the stream (``scenario.workloads.Workload``), whose controllers act
+    # on ``changes``; and the changes themselves (``spec.events``), in time order
+    workloads: list[Any] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)

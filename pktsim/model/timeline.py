@@ -11,9 +11,10 @@ sandbox down -- is not written here: ``pktsim.control`` derives it with the dela
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pktsim.model.objects import Source
+if TYPE_CHECKING:
+    from pktsim.model.objects import Source
 
 SECOND = 10**9
 ACTIONS = ("apply", "delete", "scale", "fail", "recover")
