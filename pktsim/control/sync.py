@@ -28,7 +28,7 @@ import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pktsim.build.topology import Topology, load_rules
+from pktsim.build.topology import Topology, count_local_endpoints, load_rules
 from pktsim.core.events import Event, RuleSync, TraceEvent
 from pktsim.netfilter.conntrack import Conn
 
@@ -71,7 +71,12 @@ def resync(topo: Topology, node: str, agent: str, generation: int,
     now = topo.driver.now
     before = nf.save().splitlines()
     sets_before = nf.ipsets.save().splitlines()
-    load_rules(topo, topo.model.nodes[node], nf)
+    info = topo.model.nodes[node]
+    if agent == "kube-proxy":
+        topo.proxy_written[node] = load_rules(topo, info, nf)
+        count_local_endpoints(topo, node)
+    else:  # felix: its own chains from the model now, kube-proxy's as last written
+        load_rules(topo, info, nf, topo.proxy_written[node])
     nf.generation = generation
     after = nf.save().splitlines()
     sets_after = nf.ipsets.save().splitlines()
