@@ -308,6 +308,12 @@ class Cluster:
         return self.scenario.flows
 
     def build(self, sinks: list[Sink] | None = None) -> Topology:
+        """The network of the model; of a copy when the scenario has ``spec.events``, whose
+        control plane changes the model it runs on (a Cluster runs any number of times)."""
+        if self.scenario.changes:
+            import copy
+
+            return build(copy.deepcopy(self.model), sinks)
         return build(self.model, sinks)
 
     def simulate(self, flows: Sequence[str | Flow] | None = None) -> Simulation:
