@@ -77,6 +77,11 @@ class IpStack(Protocol):
         """Send a locally made IPv4 packet (header complete, checksum set)."""
         ...
 
+    def confirm_neighbour(self, now: int, dst: bytes) -> None:
+        """A local socket heard from ``dst``: its next hop's neighbour entry is confirmed
+        (``dst_confirm_neigh``)."""
+        ...
+
     def icmp_error(self, now: int, icmp_type: int, code: int, offending: bytes, tags: Frame,
                    r: Reaction) -> None:
         """``icmp_send`` about ``offending`` (a protocol or port nobody handles)."""
@@ -419,7 +424,11 @@ class Transport:
         if sock is not None:
             r.step(Event.DELIVER, f"TCP to {ip_str(dst)}:{dport} ({sock.conn.state.value})", port,
                    frame)
-            sock.conn.segment_in(now, seg, tsval)
+            conn = sock.conn
+            conn.segment_in(now, seg, tsval)
+            if conn.progressed:
+                conn.progressed = False
+                self.stack.confirm_neighbour(now, src)
             self.flush(now, sock, r)
             return
         listener = self.listeners.get(dport)

@@ -11,12 +11,23 @@ Theory of operation (Linux ``net/core/neighbour.c``, ``net/ipv4/arp.c``)
 * A reply makes the entry REACHABLE and flushes the queue.  A request *for us* also creates a
   STALE entry for the asker (``arp_process``), which is why the answering side never asks.
 * Entries installed by an agent (flannel's VTEP neighbours) are PERMANENT.
-* Reachability probes of STALE entries (after ``delay_first_probe_time``) are not modelled:
-  pktsim's exchanges confirm neighbours by traffic long before those 5 s matter.
+* Reachability (``neigh_timer_handler``): a REACHABLE entry stays so for ``reachable_time``
+  after its last confirmation -- an ARP reply, or a local TCP socket's ACK that moves
+  forward (``sk_dst_confirm``); forwarded traffic and UDP confirm nothing.  Then it is
+  STALE, or DELAY at once when it was used in the last ``delay_first_probe_time`` (5 s).
+  A STALE entry still sends, and its first use makes it DELAY; 5 s later, unless confirmed
+  meanwhile, it is PROBE: ``ucast_solicit`` (3) ARP requests unicast to the cached MAC,
+  ``retrans_time`` apart (``arp_solicit``); no answer, FAILED.  A FAILED entry's next use
+  starts over with ``mcast_solicit`` broadcasts, and then the sender is told.  This is how
+  a node learns that a pod it still sends to is gone.
+* ``reachable_time`` is ``base_reachable_time`` (30 s) drawn in [1/2, 3/2) of it
+  (``neigh_rand_reach_time``) per device, drawn again every 300 s
+  (``neigh_periodic_work``); pktsim's draw is seeded by the namespace and device.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 from pktsim.core.frame import Frame
@@ -24,6 +35,10 @@ from pktsim.wire.parse import ip_str, mac_str
 
 RETRANS_NS = 1_000_000_000
 MCAST_SOLICIT = 3
+UCAST_SOLICIT = 3  # ip-sysctl.rst neigh/default/ucast_solicit
+DELAY_PROBE_NS = 5_000_000_000  # delay_first_probe_time
+BASE_REACHABLE_NS = 30_000_000_000  # base_reachable_time_ms
+REDRAW_NS = 300_000_000_000  # neigh_periodic_work redraws reachable_time every 300 s
 UNRES_QLEN = 101  # Documentation/networking/ip-sysctl.rst: unres_qlen, default 101
 
 
@@ -34,13 +49,18 @@ class Neighbour:
     mac: bytes | None = None
     state: str = "INCOMPLETE"  # INCOMPLETE | REACHABLE | STALE | FAILED | PERMANENT
     probes: int = 0
-    next_probe: int | None = None
+    next_probe: int | None = None  # the entry's timer: a probe (INCOMPLETE, PROBE) or a check
+    confirmed: int = 0  # when its reachability was last confirmed
+    used: int = 0  # when a packet last went out through it
+    updated: int = 0  # when it entered its state
+    flow: str = ""  # the flow whose packet used it last (its probes are that flow's)
     # packets waiting for resolution: (IPv4 packet bytes, frame tags)
     queue: list[tuple[bytes, Frame]] = field(default_factory=list)
 
 
 class NeighTable:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "") -> None:
+        self.host = host  # seeds the reachable_time draws
         self.entries: dict[tuple[str, bytes], Neighbour] = {}
         # the entries that may have a probe due: those made INCOMPLETE and not since
         # resolved (a node of a big vxlan cluster has thousands of PERMANENT entries, and the
@@ -56,7 +76,7 @@ class NeighTable:
             return entry.mac
         return None
 
-    def set(self, dev: str, ip: bytes, mac: bytes, state: str) -> Neighbour:
+    def set(self, dev: str, ip: bytes, mac: bytes, state: str, now: int = 0) -> Neighbour:
         entry = self.entries.get((dev, ip))
         if entry is None:
             entry = Neighbour(ip, dev)
@@ -67,8 +87,76 @@ class NeighTable:
         entry.state = state
         entry.next_probe = None
         entry.probes = 0
+        entry.updated = now
+        if state == "REACHABLE":
+            entry.confirmed = now
         self._unresolved.pop((dev, ip), None)
         return entry
+
+    def reachable_time(self, dev: str, now: int) -> int:
+        """``neigh_rand_reach_time``: uniform in [base/2, 3*base/2), per device and 300 s."""
+        draw = random.Random(f"{self.host}/{dev}/{now // REDRAW_NS}")
+        return BASE_REACHABLE_NS // 2 + draw.randrange(BASE_REACHABLE_NS)
+
+    def state_at(self, entry: Neighbour, now: int) -> str:
+        """The state ``ip neigh`` shows: a REACHABLE entry past its time is STALE."""
+        if entry.state == "REACHABLE" and \
+                now > entry.confirmed + self.reachable_time(entry.dev, entry.confirmed):
+            return "STALE"
+        return entry.state
+
+    def use(self, dev: str, ip: bytes, now: int, flow: str = "") -> bytes | None:
+        """The MAC a packet to ``ip`` leaves with now (None: resolve first), moving the entry
+        through REACHABLE -> STALE -> DELAY as ``neigh_event_send`` and the timer do."""
+        entry = self.entries.get((dev, ip))
+        if entry is None or entry.mac is None or entry.state in ("FAILED", "INCOMPLETE"):
+            return None
+        if entry.state == "REACHABLE":
+            expiry = entry.confirmed + self.reachable_time(dev, entry.confirmed)
+            if now <= expiry:
+                if now >= expiry - DELAY_PROBE_NS:  # the timer will find it used: arm it
+                    self._arm(entry, expiry)
+            else:  # its timer ran, unused in the 5 s before: it went STALE then
+                entry.state, entry.updated = "STALE", expiry
+        if entry.state == "STALE":
+            entry.state, entry.updated = "DELAY", now
+            self._arm(entry, now + DELAY_PROBE_NS)
+        entry.used = now
+        entry.flow = flow
+        return entry.mac
+
+    def confirm(self, dev: str, ip: bytes, now: int) -> None:
+        """``neigh_confirm``: the peer answered a local socket (its next timer sees it)."""
+        entry = self.entries.get((dev, ip))
+        if entry is not None and entry.mac is not None:
+            entry.confirmed = now
+
+    def _arm(self, entry: Neighbour, at: int) -> None:
+        entry.next_probe = at
+        self._unresolved[(entry.dev, entry.ip)] = entry
+
+    def check(self, entry: Neighbour, now: int) -> str:
+        """A REACHABLE or DELAY entry's timer (``neigh_timer_handler``): its new state;
+        ``"PROBE"`` means send the first unicast probe now."""
+        key = (entry.dev, entry.ip)
+        if entry.state == "REACHABLE":
+            expiry = entry.confirmed + self.reachable_time(entry.dev, entry.confirmed)
+            if now < expiry:
+                self._arm(entry, expiry)
+            elif entry.used >= now - DELAY_PROBE_NS:
+                entry.state, entry.updated = "DELAY", now
+                self._arm(entry, now + DELAY_PROBE_NS)
+            else:
+                entry.state, entry.updated, entry.next_probe = "STALE", now, None
+                self._unresolved.pop(key, None)
+            return entry.state
+        # DELAY: confirmed since it began?  REACHABLE again; else probe
+        if entry.confirmed >= entry.updated:
+            entry.state, entry.updated, entry.next_probe = "REACHABLE", now, None
+            self._unresolved.pop(key, None)
+            return "REACHABLE"
+        entry.state, entry.updated, entry.probes = "PROBE", now, 0
+        return "PROBE"
 
     def incomplete(self, dev: str, ip: bytes) -> Neighbour:
         entry = self.entries.get((dev, ip))
@@ -98,10 +186,10 @@ class NeighTable:
         return [e for e in self._unresolved.values()
                 if e.next_probe is not None and e.next_probe <= now]
 
-    def dump(self) -> str:
+    def dump(self, now: int = 0) -> str:
         """``ip neigh show`` lines."""
         lines = []
         for (dev, ip), e in sorted(self.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             mac = f" lladdr {mac_str(e.mac)}" if e.mac is not None else ""
-            lines.append(f"{ip_str(ip)} dev {dev}{mac} {e.state}\n")
+            lines.append(f"{ip_str(ip)} dev {dev}{mac} {self.state_at(e, now)}\n")
         return "".join(lines)

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Protocol
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
 from pktsim.devices.ifaces import IfConfig, ipv4_problem, pid_counter
-from pktsim.devices.neigh import MCAST_SOLICIT, RETRANS_NS, UNRES_QLEN, NeighTable
+from pktsim.devices.neigh import (
+    MCAST_SOLICIT,
+    RETRANS_NS,
+    UCAST_SOLICIT,
+    UNRES_QLEN,
+    Neighbour,
+    NeighTable,
+)
 from pktsim.devices.outcome import FlowStatus, SocketError
 from pktsim.devices.routes import Route, RoutingTable
 from pktsim.wire import build
@@ -72,7 +79,7 @@ class Netns:
         self._rng_factory = rng_factory
         self.ifaces: dict[str, IfConfig] = {}
         self.routes = RoutingTable()
-        self.neigh = NeighTable()
+        self.neigh = NeighTable(host)
         self.hooks: Hooks | None = None
         # "ipip" / "udp/8472" -> the port of the tunnel device's socket in this namespace
         self.tunnel_stack: dict[str, str] = {}
@@ -142,7 +149,10 @@ class Netns:
     def on_deadline(self, now: int) -> Reaction:
         r = Reaction()
         for entry in self.neigh.due(now):
-            self._arp_retry(now, entry.dev, entry.ip, r)
+            if entry.state == "INCOMPLETE":
+                self._arp_retry(now, entry.dev, entry.ip, r)
+            elif entry.state == "PROBE" or self.neigh.check(entry, now) == "PROBE":
+                self._probe(now, entry, r)
         self.l4.on_deadline(now, r)
         return r
 
@@ -230,7 +240,7 @@ class Netns:
 
     def _neigh_resolved(self, now: int, dev: str, ip: bytes, mac: bytes, state: str,
                         r: Reaction) -> None:
-        entry = self.neigh.set(dev, ip, mac, state)
+        entry = self.neigh.set(dev, ip, mac, state, now)
         queued, entry.queue = entry.queue, []
         for pkt, tags in queued:
             self._emit_ether(dev, mac, pkt, tags, r)
@@ -267,6 +277,28 @@ class Netns:
         entry.probes += 1
         entry.next_probe = now + RETRANS_NS
         self._arp_request(dev, ip, entry.queue[0][1] if entry.queue else Frame(b"", 0), r)
+
+    def _probe(self, now: int, entry: Neighbour, r: Reaction) -> None:
+        """PROBE: ``arp_solicit`` unicasts a request to the MAC it has, ``ucast_solicit``
+        times; no answer and the entry is FAILED (nothing waits on it: it still sent)."""
+        if entry.probes >= UCAST_SOLICIT:
+            self.neigh.fail(entry)
+            r.step(Event.ARP, f"{ip_str(entry.ip)} on {entry.dev} did not answer "
+                   f"{UCAST_SOLICIT} unicast probes: FAILED", entry.dev,
+                   Frame(b"", 0, entry.flow))
+            return
+        entry.probes += 1
+        entry.next_probe = now + RETRANS_NS
+        assert entry.mac is not None
+        iface = self.ifaces[entry.dev]
+        src = self._arp_source(entry.dev, entry.ip)
+        req = build.ether(entry.mac, iface.mac, ETH_P_ARP,
+                          build.arp(1, iface.mac, src, ZERO_MAC, entry.ip))
+        frame = Frame(req, self.new_pid(), entry.flow)
+        r.step(Event.ARP, f"ARP who-has {ip_str(entry.ip)} on {entry.dev}, unicast to "
+               f"{mac_str(entry.mac)} (probe {entry.probes} of {UCAST_SOLICIT}: the entry "
+               "was not confirmed)", entry.dev, frame)
+        r.send(entry.dev, frame)
 
     def _unreachable_to_sender(self, now: int, pkt: bytes, tags: Frame, r: Reaction) -> None:
         if self.is_local(pkt[12:16]):
@@ -355,6 +387,12 @@ class Netns:
         cfg = self.ifaces.get(route.dev)
         return src, None if cfg is None else cfg.mtu
 
+    def confirm_neighbour(self, now: int, dst: bytes) -> None:
+        """``dst_confirm_neigh``: the neighbour entry of the route's next hop to ``dst``."""
+        route = self.routes.lookup(dst)
+        if route is not None:
+            self.neigh.confirm(route.dev, route.via.packed if route.via else dst, now)
+
     def tunnel_socket(self, key: str) -> str | None:
         """``IpStack.tunnel_socket``: the tunnel device port bound to ``key``, if any."""
         return self.tunnel_stack.get(key)
@@ -433,7 +471,7 @@ class Netns:
         if cfg.kind == "ipip":  # no link layer: the tunnel takes the gateway from the route
             r.send(dev, frame.with_data(pkt, nexthop))
             return
-        mac = self.neigh.resolved(dev, nexthop)
+        mac = self.neigh.use(dev, nexthop, now, frame.flow)
         if mac is not None:
             self._emit_ether(dev, mac, pkt, frame, r)
             return

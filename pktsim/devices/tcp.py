@@ -189,6 +189,9 @@ class TcpConn:
     timewait_at: int | None = None
     fin_queued: bool = False
     fin_sent: bool = False
+    # an ACK moved snd_una forward: the peer is there (``sk_dst_confirm`` in tcp_ack);
+    # the transport confirms its neighbour entry and clears this
+    progressed: bool = False
     sendq: bytearray = field(default_factory=bytearray)
     unacked: deque[_Unacked] = field(default_factory=deque)
     outbox: list[Segment] = field(default_factory=list)
@@ -249,6 +252,7 @@ class TcpConn:
         self._take_syn_options(seg)
         self.rcv_nxt = (seg.seq + 1) & 0xFFFFFFFF
         self.snd_una = seg.ack
+        self.progressed = True
         self.unacked.clear()
         self._stop_rto()
         self.state = TRANSITIONS[(self.state, "synack")]
@@ -262,12 +266,14 @@ class TcpConn:
         if self.state == State.SYN_RECV and seg.ack == self.snd_nxt:
             self.state = TRANSITIONS[(self.state, "synack")]
             self.snd_una = seg.ack
+            self.progressed = True
             self.unacked.clear()
             self._stop_rto()
             self.events.append((SocketEvent.CONNECTED, b""))
             return
         if _after(seg.ack, self.snd_una) and not _after(seg.ack, self.snd_nxt):
             self.snd_una = seg.ack
+            self.progressed = True
             unacked = self.unacked
             while unacked and not _after(_end(unacked[0]), seg.ack):
                 unacked.popleft()

@@ -105,7 +105,7 @@ class NodeTables:
         ns = topology.netns_of(host)
         self.addresses = self._addresses(ns)
         self.routes = self._routes(ns)
-        self.neighbours = self._neighbours(ns)
+        self.neighbours = self._neighbours(ns, now)
         self.fdb = self._fdb(topology, host, now)
         nf = topology.netfilters.get(host)
         self._nf = nf
@@ -141,9 +141,9 @@ class NodeTables:
                                str(r.src or ""), "onlink" if r.onlink else ""))
         return table
 
-    def _neighbours(self, ns: Netns) -> Table:
+    def _neighbours(self, ns: Netns, now: int) -> Table:
         table = Table(f"ip neigh on {self.host}", NEIGHBOURS)
-        table.rows += neigh_rows(ns)
+        table.rows += neigh_rows(ns, now)
         return table
 
     def _fdb(self, topo: Topology, host: str, now: int) -> Table:

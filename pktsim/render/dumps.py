@@ -43,9 +43,11 @@ def route_rows(ns: Netns) -> list[Route]:
                                                    r.dst.prefixlen))
 
 
-def neigh_rows(ns: Netns) -> list[tuple[str, str, str, str]]:
-    """``(ip, dev, lladdr or "", state)`` in ``ip neigh show`` order."""
-    return [(ip_str(ip), dev, mac_str(e.mac) if e.mac is not None else "", e.state)
+def neigh_rows(ns: Netns, now: int = 0) -> list[tuple[str, str, str, str]]:
+    """``(ip, dev, lladdr or "", state)`` in ``ip neigh show`` order (the state as of
+    ``now``: a REACHABLE entry past its reachable time shows STALE)."""
+    return [(ip_str(ip), dev, mac_str(e.mac) if e.mac is not None else "",
+             ns.neigh.state_at(e, now))
             for (dev, ip), e in sorted(ns.neigh.entries.items(),
                                        key=lambda kv: (kv[0][1], kv[0][0]))]
 
@@ -173,10 +175,10 @@ def ip_route(ns: Netns) -> str:
     return "".join(r.text + "\n" for r in route_rows(ns))
 
 
-def ip_neigh(ns: Netns) -> str:
-    """``ip neigh show``."""
+def ip_neigh(ns: Netns, now: int = 0) -> str:
+    """``ip neigh show`` (at ``now``)."""
     return "".join(f"{ip} dev {dev}{f' lladdr {mac}' if mac else ''} {state}\n"
-                   for ip, dev, mac, state in neigh_rows(ns))
+                   for ip, dev, mac, state in neigh_rows(ns, now))
 
 
 # the multicast addresses every up Ethernet device holds (IPv6 all-nodes: even with IPv6
@@ -245,7 +247,7 @@ def node_dumps(topo: Topology, now: int) -> dict[str, str]:
     for name, ns in sorted(topo.node_ns.items()):
         out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns, bridge_ports(topo, name))
         out[f"nodes/{name}/ip-route.txt"] = ip_route(ns)
-        out[f"nodes/{name}/ip-neigh.txt"] = ip_neigh(ns)
+        out[f"nodes/{name}/ip-neigh.txt"] = ip_neigh(ns, now)
         out[f"nodes/{name}/bridge-fdb.txt"] = bridge_fdb(topo, name, now)
         nf = topo.netfilters.get(name)
         if nf is not None:
