@@ -320,6 +320,14 @@ def check_clock(state: State, config: ClusterConfig) -> None:
                 "seconds, less a day to run)", file=where.file, document=where.document(),
                 field=f"{flow.path}.start", value=flow.start_ns // 10**6,
                 valid="an earlier start (milliseconds shown)"))
+    for change in state.changes:
+        if config.start_time_ns + change.at_ns > PCAP_END_NS - DAY_NS:
+            where = change.source or Source()
+            state.errors.append(ScenarioError(
+                "is after the last time a capture can stamp (2106-02-07, pcap's 32-bit "
+                "seconds, less a day to run)", file=where.file, document=where.document(),
+                field=f"{change.path}.at", value=change.at_ns // 10**6,
+                valid="an earlier time (milliseconds shown)"))
 
 
 def _world(state: State, config: ClusterConfig, pods: list[Pod]) -> World:

@@ -125,6 +125,16 @@ def test_pods_of_the_streams_workloads_can_be_deleted_by_name() -> None:
     assert changes(f"- {{at: 1s, delete: default/{name}}}\n")[0].name == name
 
 
+def test_check_lists_the_events_in_time_order(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(traffic("- {at: 2500ms, recover: 'node:node-1'}\n"
+                            "- {at: 1s, fail: 'node:node-1'}\n"))
+    assert cli.main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("events:\n  at 1s: fail node node-1\n  at 2.5s: recover node node-1\n")
+
+
 def test_events_alone_need_no_flows() -> None:
     assert len(changes("- {at: 0s, fail: 'node:node-1'}\n")) == 1
 
@@ -147,6 +157,8 @@ TRAFFIC_DOC = "document 4 (Traffic)"
     ("- {at: soon, delete: default/solo}", "spec.events[0].at: 'soon' is not a valid "
      "duration; valid: a duration like 0ms, 250us, 1.5s, 2m (units ns us ms s m h) or an "
      "integer of ms"),
+    ("- {at: 1000000h, delete: default/solo}", "spec.events[0].at: 3600000000000 is after "
+     "the last time a capture can stamp"),
     ("- {at: 1s, delete: default/solo, when: now}", "spec.events[0].when: is not a known "
      "field; valid: at, apply, delete, scale, fail, recover, replicas"),
     ("- {at: 1s, delete: default/nope}", "spec.events[0].delete: 'default/nope' names no "
