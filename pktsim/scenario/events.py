@@ -165,11 +165,10 @@ _READERS: dict[str, Callable[[Obj, Applier], _Named]] = {
 @dataclass(slots=True)
 class World:
     """What exists at a moment of the run, as far as load time can tell: keys by kind
-    (``ns/name``; a node's name), the nodes failed, and the nodes of the start."""
+    (``ns/name``; a node's name) and the nodes failed."""
 
     objects: dict[str, set[str]] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
-    first_nodes: set[str] = field(default_factory=set)
 
     def has(self, kind: str, key: str) -> bool:
         return key in self.objects.get(kind, set())
@@ -181,30 +180,46 @@ def check_changes(changes: list[Change], world: World, errors: list[ScenarioErro
         problem = _problem(change, world)
         if problem is not None:
             src = change.source or Source()
-            message, valid = problem
+            where, value, message, valid = problem
             errors.append(ScenarioError(
                 message, file=src.file, document=src.document(),
-                field=f"{change.path}.{change.action}", value=_shown(change), valid=valid))
+                field=f"{change.path}.{change.action}{where}", value=value, valid=valid))
             continue
         _apply_to(change, world)
 
 
-def _problem(change: Change, world: World) -> tuple[str, str] | None:
-    kind, key = change.kind, change.key
+# (what follows ``spec.events[N].ACTION`` in the field's path, the value shown, message, valid)
+_Problem = tuple[str, object, str, str]
+
+
+def _problem(change: Change, world: World) -> _Problem | None:
+    kind, key, shown = change.kind, change.key, _shown(change)
     if change.action == "apply":
-        if kind == "Node" and key not in world.first_nodes | world.objects.get("Node", set()):
-            return ("adds a node during the run, which is not modelled",
-                    "a Node of the cluster at the start: " + _names(world, "Node"))
-        return None
+        return _apply_problem(change, world)
     if not world.has(kind, key):
-        return (f"names no {kind} that exists at {_moment(change)}",
+        return ("", shown, f"names no {kind} that exists at {_moment(change)}",
                 f"a {kind} of the stream or applied by an earlier event: {_names(world, kind)}")
     if change.action == "fail" and key in world.failed:
-        return f"fails node {key}, which has already failed", "a node that is up"
+        return "", shown, f"fails node {key}, which has already failed", "a node that is up"
     if change.action == "recover" and key not in world.failed:
-        return (f"recovers node {key}, which has not failed",
+        return ("", shown, f"recovers node {key}, which has not failed",
                 "a node failed by an earlier event: " + (", ".join(sorted(world.failed))
                                                          or "(none)"))
+    return None
+
+
+def _apply_problem(change: Change, world: World) -> _Problem | None:
+    """A Node that joins, or a pod (a workload's pods) pinned to a node that is not there."""
+    nodes = world.objects.get("Node", set())
+    if change.kind == "Node" and change.key not in nodes:
+        return ("", _shown(change), "adds a node during the run, which is not modelled",
+                "a Node of the cluster at the start: " + _names(world, "Node"))
+    spec = getattr(change.obj, "spec", None)  # a Workload's pod template
+    pinned = getattr(change.obj, "node_name", None) or getattr(spec, "node_name", None)
+    if pinned and pinned not in nodes:
+        where = ".spec.nodeName" if change.kind == "Pod" else ".spec.template.spec.nodeName"
+        return (where, pinned, f"names no node that exists at {_moment(change)}",
+                _names(world, "Node"))
     return None
 
 

@@ -341,9 +341,8 @@ def _world(state: State, config: ClusterConfig, pods: list[Pod]) -> World:
     for kind, found in (("Service", state.services), ("EndpointSlice", state.slices),
                         ("NetworkPolicy", state.policies)):
         objects[kind] = {f"{o.namespace}/{o.name}" for o in found}
-    nodes = {name for name, _ in _node_names(state, config)}
-    objects["Node"] = set(nodes)
-    return World(objects, first_nodes=nodes)
+    objects["Node"] = {name for name, _ in _node_names(state, config)}
+    return World(objects)
 
 
 def assemble(state: State, seed: int | None) -> Scenario:

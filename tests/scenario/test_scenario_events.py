@@ -191,6 +191,9 @@ TRAFFIC_DOC = "document 4 (Traffic)"
     ("- {at: 1s, apply: {apiVersion: v1, kind: Node, metadata: {name: node-3}}}",
      "spec.events[0].apply: 'Node node-3' adds a node during the run, which is not "
      "modelled; valid: a Node of the cluster at the start: node-1, node-2"),
+    ("- {at: 1s, apply: " + POD.replace("spec: {", "spec: {nodeName: node-7, ") + "}",
+     "spec.events[0].apply.spec.nodeName: 'node-7' names no node that exists at 1000ms; "
+     "valid: node-1, node-2"),
     ("- {at: 1s, apply: {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}}",
      "spec.events[0].apply.kind: 'ConfigMap' cannot be applied by an event; valid: Pod | "
      "Deployment | ReplicaSet | StatefulSet | DaemonSet | Service | EndpointSlice | "
