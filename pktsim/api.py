@@ -39,6 +39,7 @@ from pktsim.sinks.trace import MemorySink
 if TYPE_CHECKING:
     import pandas
 
+    from pktsim.control.plane import ControlPlane
     from pktsim.display import FrameView, NodeTables, Simulation, TopologyView, TraceView
     from pktsim.dns import ResolvConf
 
@@ -178,13 +179,20 @@ class Result:
     memory: MemorySink | None = None
     out: Path | None = None
     stopped: str = ""  # why the run stopped before its end (its budget), or ""
+    # per flow, what the cluster's changes did to it (``N × REASON after CHANGE at T s``)
+    impact: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def events(self) -> list[TraceEvent]:
         return self.memory.events if self.memory is not None else []
 
     def summary(self) -> str:
-        return "".join(f.line() + "\n" for f in self.flows)
+        """``pktsim run``'s lines: one per flow, then what the cluster's changes did to it."""
+        out = []
+        for f in self.flows:
+            out.append(f.line() + "\n")
+            out += [f"  {line}\n" for line in self.impact.get(f.flow, ())]
+        return "".join(out)
 
     def trace_lines(self, flow: str | None = None) -> str:
         """``trace.txt``: one line per trace event, in time order (of ``flow`` only)."""
@@ -300,6 +308,12 @@ class Cluster:
         return self.scenario.flows
 
     def build(self, sinks: list[Sink] | None = None) -> Topology:
+        """The network of the model; of a copy when the scenario has ``spec.events``, whose
+        control plane changes the model it runs on (a Cluster runs any number of times)."""
+        if self.scenario.changes:
+            import copy
+
+            return build(copy.deepcopy(self.model), sinks)
         return build(self.model, sinks)
 
     def simulate(self, flows: Sequence[str | Flow] | None = None) -> Simulation:
@@ -375,8 +389,10 @@ class Cluster:
             in_memory = MemorySink()
             topo = self.build([in_memory])
             results = start_flows(topo, chosen)
+            plane = _control(topo, self.scenario, results, None)
             stopped = _drive(topo, chosen, results, until_ns, budget)
-            return _observed(Result(topo, results, in_memory, stopped=stopped))
+            return _observed(Result(topo, results, in_memory, stopped=stopped,
+                                    impact=_impact(plane, results)))
         dest = Path(out)
         memory = MemorySink() if keep else None
         with atomic_dir(dest, force=force) as tmp:
@@ -387,12 +403,31 @@ class Cluster:
                     topo.driver.listeners.append(progress)
                 results = start_flows(topo, chosen)
                 snapshots = Snapshots(topo, results, snapshot_at)
+                plane = _control(topo, self.scenario, results, snapshots)
                 stopped = _drive(topo, chosen, results, until_ns, budget)
                 write_dumps(tmp, topo, snapshots)
             finally:
                 for sink in sinks:
                     sink.close()
-        return _observed(Result(topo, results, memory, dest, stopped=stopped))
+        return _observed(Result(topo, results, memory, dest, stopped=stopped,
+                                impact=_impact(plane, results)))
+
+
+def _control(topo: Topology, scenario: Scenario, results: list[FlowResult],
+             snapshots: Snapshots | None) -> ControlPlane | None:
+    """The control plane of a scenario with ``spec.events`` (``pktsim.control``)."""
+    if not scenario.changes:
+        return None
+    from pktsim.control.plane import ControlPlane
+
+    return ControlPlane(topo, scenario.changes, results,
+                        snapshots.take_at if snapshots is not None else None)
+
+
+def _impact(plane: ControlPlane | None, results: list[FlowResult]) -> dict[str, list[str]]:
+    if plane is None:
+        return {}
+    return {r.flow: lines for r in results if (lines := plane.summary(r.flow))}
 
 
 def _drive(topo: Topology, flows: list[Flow], results: list[FlowResult],

@@ -12,6 +12,7 @@ Calico's CNI plugin, BIRD and felix set up instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Interface, IPv4Network
@@ -32,6 +33,7 @@ from pktsim.devices.healthcheck import (
     proxy_healthz,
     service_health,
 )
+from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
@@ -43,6 +45,7 @@ from pktsim.kubeproxy.tables import node_specific, restore_tables, sharing_key
 from pktsim.model.addons import is_coredns
 from pktsim.model.bulk import gc_paused
 from pktsim.model.cluster import ClusterModel, NodeInfo, PodInfo
+from pktsim.model.services import ServiceInfo
 from pktsim.netfilter import (
     ConntrackConfig,
     Netfilter,
@@ -51,6 +54,7 @@ from pktsim.netfilter import (
     flannel_masquerade,
 )
 from pktsim.netfilter.presets import canaries
+from pktsim.netfilter.rules import BUILTIN_CHAINS
 from pktsim.wire.parse import mac_str
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
@@ -81,6 +85,11 @@ class Topology:
     # netfilter holds overlays of them (``install_netfilter``)
     kube_proxy_tables: dict[object, dict[str, Table]] = field(default_factory=dict)
     shared: dict[object, Any] = field(default_factory=dict)  # what every node has alike
+    zones: list[ClusterZone] = field(default_factory=list)  # each CoreDNS pod's view
+    # per node, kube-proxy's tables as it last wrote them (a felix sync keeps them)
+    proxy_written: dict[str, dict[str, Table]] = field(default_factory=dict)
+    # per node, the ready endpoints its kube-proxy counted per Service (health check ports)
+    local_endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def netns_of(self, host: str) -> Netns:
         """The namespace of a pod (``ns/name``), a node, ``external/NAME`` or ``external``."""
@@ -114,7 +123,7 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
             overlay.install(topo, node)
         install_netfilter(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
-        _build_pod(topo, pod)
+        build_pod(topo, pod)
     return topo
 
 
@@ -150,19 +159,33 @@ def _health_servers(topo: Topology, node: NodeInfo, ns: Netns) -> None:
     answering with this node's count of distinct ready endpoint IPs."""
     start_at_zero(topo.driver, ns, HealthServerApp(PROXY_HEALTHZ_PORT, proxy_healthz))
     for info in topo.model.services.values():
-        svc = info.service
-        port = svc.health_check_node_port
-        if port is None or svc.type != "LoadBalancer" or svc.external_traffic_policy != "Local":
-            continue
-        ips = {ep.ip for p in info.ports for ep in p.endpoints
-               if ep.ready and ep.node == node.name}
-        answer = service_health(svc.namespace, svc.name, len(ips))
-        start_at_zero(topo.driver, ns, HealthServerApp(port, partial(_fixed, answer)))
+        port = health_port(info)
+        if port is not None:
+            start_at_zero(topo.driver, ns, HealthServerApp(port, partial(
+                _local_health, topo, node.name, info.key)))
+    count_local_endpoints(topo, node.name)
 
 
-def _fixed(answer: Response, now: int) -> Response:
-    """A health answer that does not change during the run (endpoints are static)."""
-    return answer
+def health_port(info: ServiceInfo) -> int | None:
+    """The ``healthCheckNodePort`` kube-proxy serves for the Service (None: none)."""
+    svc = info.service
+    if svc.type != "LoadBalancer" or svc.external_traffic_policy != "Local":
+        return None
+    return svc.health_check_node_port
+
+
+def count_local_endpoints(topo: Topology, node: str) -> None:
+    """What the node's health servers answer from now on: its distinct ready endpoint IPs
+    per Service, as kube-proxy hands them over at each sync (``SyncEndpoints``)."""
+    topo.local_endpoints[node] = {
+        info.key: len({ep.ip for p in info.ports for ep in p.endpoints
+                       if ep.ready and ep.node == node})
+        for info in topo.model.services.values() if health_port(info) is not None}
+
+
+def _local_health(topo: Topology, node: str, key: str, now: int) -> Response:
+    namespace, _, name = key.partition("/")
+    return service_health(namespace, name, topo.local_endpoints[node].get(key, 0))
 
 
 def _build_bridge(topo: Topology, node: NodeInfo, ns: Netns) -> None:
@@ -203,9 +226,14 @@ def _pod_net(topo: Topology, node: str) -> _PodNet:
     return found
 
 
-def _build_pod(topo: Topology, info: PodInfo) -> None:
+def build_pod(topo: Topology, info: PodInfo,
+              start: Callable[[Netns, App], None] | None = None) -> None:
+    """The pod's sandbox and its servers, started at 0 at build (``start``: how a pod made
+    during the run starts them, at the driver's now)."""
     model, driver = topo.model, topo.driver
     pod, key = info.pod, info.key
+    if start is None:
+        start = partial(start_at_zero, driver)
     if pod.host_network:
         ns = topo.node_ns[info.node]
         topo.pod_ns[key] = ns
@@ -215,14 +243,14 @@ def _build_pod(topo: Topology, info: PodInfo) -> None:
         ns = _pod_netns(topo, info, key)
     coredns = is_coredns(pod) and model.config.dns == "coredns"
     if coredns:
-        start_at_zero(driver, ns, coredns_app(topo, info))
+        start(ns, coredns_app(topo, info))
     for container in pod.containers:
         for port in container.ports:
             if coredns and port.port == 53:
                 continue
             app = (TcpServerApp(port.port, f"{key} ({info.ip}:{port.port})")
                    if port.protocol == "TCP" else UdpEchoApp(port.port))
-            start_at_zero(driver, ns, app)
+            start(ns, app)
 
 
 def _pod_netns(topo: Topology, info: PodInfo, key: str) -> Netns:
@@ -256,6 +284,7 @@ def coredns_app(topo: Topology, info: PodInfo) -> CoreDnsApp:
     zone = ClusterZone(topo.model, rng=streams.stream(f"dns/{info.key}"),
                        local_ips=(info.ip,))
     core = CoreDns(zone, [upstream_ip(topo.model)], streams.stream(f"coredns/{info.key}"))
+    topo.zones.append(zone)  # a cluster that changes tells every CoreDNS (its informers)
     return CoreDnsApp(core)
 
 
@@ -284,19 +313,24 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
     Nodes whose kube-proxy rules are the same (``sharing_key``) share them: the text is
     written and parsed once, and each node copies only the chains it changes.
     """
-    cfg = topo.model.config
     ns = topo.node_ns[node.name]
     nf = Netfilter(ns, topo.streams.stream(f"netfilter/{node.name}"),
                    config=ConntrackConfig.kube_proxy())
-    specific = topo.shared.get("kube-proxy node-specific")
-    if specific is None:
-        specific = topo.shared["kube-proxy node-specific"] = node_specific(topo.model)
-    key = sharing_key(topo.model, node.name, specific)
-    shared = topo.kube_proxy_tables.get(key)
-    if shared is None:  # iptables-restore of kube-proxy's rules: parsed, validated, frozen
-        shared = {name: table.freeze() for name, table in
-                  kube_proxy_tables(topo.model, node.name).items()}
-        topo.kube_proxy_tables[key] = shared
+    topo.proxy_written[node.name] = load_rules(topo, node, nf)
+    ns.hooks = nf
+    topo.netfilters[node.name] = nf
+
+
+def load_rules(topo: Topology, node: NodeInfo, nf: Netfilter,
+               kube_proxy: dict[str, Table] | None = None) -> dict[str, Table]:
+    """Every table and IP set of the node, from the model as it is now, into ``nf``
+    (emptied first: a sync during the run replaces them all; conntrack is kept).
+    ``kube_proxy``: kube-proxy's frozen tables as it last wrote them (felix rewriting its
+    own chains does not write kube-proxy's); returned, made afresh when not given."""
+    cfg = topo.model.config
+    nf.tables = {name: Table(name) for name in BUILTIN_CHAINS}
+    nf.ipsets.sets.clear()
+    shared = kube_proxy if kube_proxy is not None else _kube_proxy_shared(topo, node)
     nf.tables.update({name: table.overlay() for name, table in shared.items()})
     canaries(nf.tables)
     if cfg.network == "calico":
@@ -305,8 +339,22 @@ def install_netfilter(topo: Topology, node: NodeInfo) -> None:
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
         flannel_forward(nf.table("filter"), str(cfg.pod_cidr))
     nf.validate()
-    ns.hooks = nf
-    topo.netfilters[node.name] = nf
+    return shared
+
+
+def _kube_proxy_shared(topo: Topology, node: NodeInfo) -> dict[str, Table]:
+    """kube-proxy's tables for ``node``: iptables-restore of its rules, parsed, validated
+    and frozen once per distinct rule set (``sharing_key``)."""
+    specific = topo.shared.get("kube-proxy node-specific")
+    if specific is None:
+        specific = topo.shared["kube-proxy node-specific"] = node_specific(topo.model)
+    key = sharing_key(topo.model, node.name, specific)
+    shared = topo.kube_proxy_tables.get(key)
+    if shared is None:
+        shared = {name: table.freeze() for name, table in
+                  kube_proxy_tables(topo.model, node.name).items()}
+        topo.kube_proxy_tables[key] = shared
+    return shared
 
 
 def kube_proxy_tables(model: ClusterModel, node: str) -> dict[str, Table]:

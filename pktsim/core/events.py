@@ -21,6 +21,9 @@ event             detail                 JSON keys it adds to the line
 ``flood``         ``FdbLookup``          ``fdb``, ``out`` (every port flooded to)
 ``learn``         ``FdbLearn``           ``mac port``
 ``encap``         ``Encap``              ``remote``, ``vni`` (VXLAN only)
+``policy``        ``PolicyVerdict``      ``pod direction allowed selecting policy rule``
+``change``        ``ClusterChange``      ``component``, ``objects``
+``sync``          ``RuleSync``           ``component generation added removed deleted``
 ================  =====================  ===============================================
 
 Details are frozen: one made once (a route's, a memoised rule walk's) is carried by many
@@ -55,6 +58,8 @@ class Event(enum.StrEnum):
     DELIVER = "deliver"  # handed to a socket or the kernel's own handler
     DROP = "drop"  # not passed on; the detail says why (``Drop``)
     POLICY = "policy"  # a NetworkPolicy verdict on one endpoint and direction (``PolicyVerdict``)
+    CHANGE = "change"  # the cluster changed: an API change or a controller's act (``Change``)
+    SYNC = "sync"  # a node agent rewrote the node's rules (``RuleSync``: the diff)
 
 
 class DropReason(enum.Enum):
@@ -73,6 +78,7 @@ class DropReason(enum.Enum):
     NEIGH_FAILED = "ARP resolution failed"
     NO_LISTENER = "no socket listening"
     PORT_DOWN = "interface down"
+    NODE_DOWN = "the node is down (failed)"
     FRAG_NEEDED = "packet too big and DF set"
     UNSUPPORTED = "unsupported protocol"
     TCP_INVALID = "TCP segment matches no connection state"
@@ -240,6 +246,38 @@ class PolicyVerdict(Detail):
             return f"{side}: allowed by {self.policy} {self.direction.lower()} rule " \
                    f"{self.rule} (isolated by {isolated})"
         return f"{side}: denied (isolated by {isolated}; no rule allows it)"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterChange(Detail):
+    """What changed in the cluster and who did it: the user (``spec.events``), a controller
+    (``endpointslice-controller``, ``deployment-controller``, ``node-lifecycle-controller``)
+    or a node agent (``kubelet``, ``coredns``); ``objects`` names what it touched."""
+
+    component: str
+    objects: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"component": self.component, "objects": list(self.objects)}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSync(Detail):
+    """A node agent's rewrite of the node's rules (kube-proxy's ``iptables-restore``, felix's
+    own): the rule lines added and removed as ``iptables-save`` prints them, the rule
+    generation frames meet from now on, and the conntrack entries deleted with it (as
+    ``conntrack -L`` prints them)."""
+
+    component: str
+    generation: int
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"component": self.component, "generation": self.generation,
+                "added": list(self.added), "removed": list(self.removed),
+                "deleted": list(self.deleted)}
 
 
 # details made once and carried by many events: a writer may cache their JSON by identity

@@ -84,6 +84,12 @@ class NeighTable:
         if self._unresolved.get((entry.dev, entry.ip)) is entry:
             del self._unresolved[(entry.dev, entry.ip)]
 
+    def forget_dev(self, dev: str) -> None:
+        """The device is gone: its entries go with it (``neigh_ifdown``)."""
+        for key in [k for k in self.entries if k[0] == dev]:
+            del self.entries[key]
+            self._unresolved.pop(key, None)
+
     def next_deadline(self) -> int | None:
         times = [e.next_probe for e in self._unresolved.values() if e.next_probe is not None]
         return min(times) if times else None

@@ -89,6 +89,7 @@ class FlowResult:
     first_answer: bytes = b""
     answered_by: str = ""
     reason: str = ""  # the error in its own words, when it says more than ``status``
+    errors: list[str] = field(default_factory=list)  # every error, in order (``fail``)
 
     @property
     def ok(self) -> bool:
@@ -102,6 +103,7 @@ class FlowResult:
     def fail(self, status: FlowStatus, reason: str = "") -> None:
         """An error: noted; it is the outcome unless something was answered already."""
         self.notes.append(reason or status.value)
+        self.errors.append(reason or status.value)
         if not self.answered:
             self.end(status, reason)
 

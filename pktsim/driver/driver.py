@@ -86,6 +86,7 @@ class Driver:
         # Bound methods of the sinks that want frames / events (a sink opts out with a
         # class attribute ``takes_frames = False`` or ``takes_events = False``): the hot
         # path calls only these instead of every sink's no-op.
+        self.down: set[int] = set()  # ids of the devices of failed nodes (``set_down``)
         self._frame_fns = [s.frame for s in self.sinks if getattr(s, "takes_frames", True)]
         self._event_fns = [s.event for s in self.sinks if getattr(s, "takes_events", True)]
 
@@ -193,6 +194,18 @@ class Driver:
         self.run(max_events=1)
         return True
 
+    def set_down(self, devices: list[Device], down: bool) -> None:
+        """A failed node's devices (``down``) neither receive, send nor wake: frames that
+        reach them are lost (traced as ``NODE_DOWN`` drops, never captured: no tcpdump runs
+        on a dead machine) and their timers wait.  Back up, each device's timer is re-armed
+        and a deadline that passed meanwhile fires at once."""
+        for device in devices:
+            if down:
+                self.down.add(id(device))
+            elif id(device) in self.down:
+                self.down.discard(id(device))
+                self._arm(device)
+
     @property
     def idle(self) -> bool:
         return not self._queue
@@ -238,6 +251,8 @@ class Driver:
         if self._wakeups.get(key) != deadline:
             return
         del self._wakeups[key]
+        if key in self.down:
+            return  # frozen with its node: ``set_down`` re-arms it
         current = device.next_deadline()
         if current is None or current > self.now:
             self._arm(device)
@@ -245,6 +260,8 @@ class Driver:
         self.apply(device, device.on_deadline(self.now))
 
     def _transmit(self, device: Device, emit: Emit, note: str = "") -> None:
+        if self.down and id(device) in self.down:
+            return  # a delayed emit of a device whose node failed meanwhile
         end = self._ends.get((id(device), emit.port))
         frame = emit.frame
         if end is None:
@@ -274,6 +291,12 @@ class Driver:
         self.at(self.now + end.latency, lambda: self._deliver(peer, frame))
 
     def _deliver(self, end: LinkEnd, frame: Frame) -> None:
+        if self.down and id(end.device) in self.down:
+            self._event(TraceEvent(self.now, frame.flow, self._number(frame.pid),
+                                   end.device.host, end.iface.name if end.iface else end.port,
+                                   Event.DROP, f"drop: {DropReason.NODE_DOWN.value}", None,
+                                   Drop(DropReason.NODE_DOWN)))
+            return
         reaction = end.device.receive(self.now, end.port, frame)
         if end.iface is not None:
             pid = frame.pid
@@ -304,6 +327,10 @@ class Driver:
                 fn(t_abs, iface, direction, data, comment)
         self._event(TraceEvent(self.now, frame.flow, self._number(frame.pid), iface.host,
                                iface.name, event, text, number))
+
+    def record(self, event: TraceEvent) -> None:
+        """A trace event made outside the devices (the control plane's): to every sink."""
+        self._event(event)
 
     def _event(self, event: TraceEvent) -> None:
         for fn in self._event_fns:

@@ -106,6 +106,13 @@ class ClusterModel:
     network_policies: list[NetworkPolicy] = field(default_factory=list)
     # every namespace's labels, ``kubernetes.io/metadata.name`` included (namespaceSelectors)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the IPAM state pods created during a run allocate from (``pktsim.control.kubelet``):
+    # host-local's last reserved address per node; Calico's addresses handed out and released
+    last_reserved: dict[str, IPv4Address] = field(default_factory=dict)
+    handed_out: set[IPv4Address] = field(default_factory=set)
+    released: list[IPv4Address] = field(default_factory=list)
+    # every EndpointSlice the Services' endpoints come from (the stream's, default/kubernetes')
+    slices: list[EndpointSlice] = field(default_factory=list)
 
     def node_list(self) -> list[NodeInfo]:
         return sorted(self.nodes.values(), key=lambda n: n.index)
@@ -184,6 +191,7 @@ def _allocate_services(model: ClusterModel) -> None:
     node_ports = allocate_node_ports(services, cfg.seed)
     lb_ips = allocate_lb_ips(services, cfg.load_balancer_cidr)
     health = allocate_health_check_ports(services, cfg.seed, node_ports)
+    model.slices = slices
     pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
     pod_index, by_service = PodIndex(pods), slices_by_service(slices)
     for svc in services:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pktsim.model.timeline import SECOND, Change, ControlConfig
 
@@ -126,6 +126,7 @@ class Pod:
     pod_ip: IPv4Address | None = None  # status.podIP
     host_ip: IPv4Address | None = None  # status.hostIP
     ready: bool = True  # status.conditions[Ready] / readinessGates
+    terminating: bool = False  # metadata.deletionTimestamp set (during a run: being deleted)
     host_network: bool = False
     hostname: str = ""
     subdomain: str = ""
@@ -242,5 +243,8 @@ class Scenario:
     # labels of every namespace in ``namespaces`` (for NetworkPolicy namespaceSelectors),
     # including ``kubernetes.io/metadata.name``, which the API server sets on each namespace
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the workloads of the stream (``scenario.workloads.Workload``), whose controllers act
+    # on ``changes``; and the changes themselves (``spec.events``), in time order
+    workloads: list[Any] = field(default_factory=list)
     # spec.events of the Traffic documents, sorted by at_ns (stably: file order breaks ties)
     changes: list[Change] = field(default_factory=list)

@@ -41,8 +41,9 @@ class EndpointAddr:
     node: str = ""
     hostname: str = ""
     pod: str = ""  # "ns/name"
-    # EndpointSlice conditions (a pod of the selector: serving as ready, never terminating,
-    # since pktsim models no pod deletion)
+    # EndpointSlice conditions; for a pod of the selector as the EndpointSlice controller
+    # sets them (``podToEndpoint``, pkg/controller/util/endpointslice): serving = the pod's
+    # Ready condition, terminating = a deletion timestamp, ready = serving and not terminating
     serving: bool = True
     terminating: bool = False
 
@@ -263,8 +264,9 @@ def derive_endpoints(svc: Service, pods: list[PodEntry], slices: list[EndpointSl
         for info in ports:
             target = _resolve_target(info.spec, pod)
             if target is not None:
-                info.endpoints.append(EndpointAddr(ip, target, pod.ready, node, hostname,
-                                                   pod.key, serving=pod.ready))
+                info.endpoints.append(EndpointAddr(
+                    ip, target, pod.ready and not pod.terminating, node, hostname, pod.key,
+                    serving=pod.ready, terminating=pod.terminating))
     return ports
 
 

@@ -106,6 +106,19 @@ class Netfilter:
                              self._addr_type_on, self.ipsets)
         self._memo = WalkMemo()
         self._looped: dict[int, _Ctx] = {}
+        self._generation = 0
+        self.gen_note = ""  # " [rules gen N]" once the rules were rewritten during the run
+
+    @property
+    def generation(self) -> int:
+        """How many times the node's rules were rewritten during the run (0: as built);
+        every rule walk's trace text names it once it is not 0."""
+        return self._generation
+
+    @generation.setter
+    def generation(self, value: int) -> None:
+        self._generation = value
+        self.gen_note = f" [rules gen {value}]" if value else ""
 
     # -- configuration --------------------------------------------------------------------
     def table(self, name: str) -> Table:
@@ -274,20 +287,21 @@ class Netfilter:
             return pkt
         if self.explain is not None and table == "filter":
             for verdict in self.explain(out.hits):
-                p.r.step(Event.POLICY, f"{table} {p.hook}: {verdict.text()}", p.iface,
-                         p.frame, verdict)
+                p.r.step(Event.POLICY, f"{table} {p.hook}: {verdict.text()}{self.gen_note}",
+                         p.iface, p.frame, verdict)
         hit = out.decider
         mark = f", mark {before:#x} -> {ctx.mark:#x}" if ctx.mark != before else ""
         if out.verdict == "ACCEPT":  # said only when a rule accepted or the mark changed
             if hit or mark:
                 how = "ACCEPT" if hit else "policy ACCEPT"
                 p.r.step(Event.NETFILTER, f"{table} {p.hook}: {how} ({out.path_text()})"
-                              f"{mark}", p.iface, p.frame, detail)
+                              f"{mark}{self.gen_note}", p.iface, p.frame, detail)
             return pkt
         if isinstance(out.target, Reject):
             self._reject(p, pkt, ctx, out.target, out, detail)
             return None
-        why = f"{table} {p.hook}: {'DROP' if hit else 'policy DROP'} ({out.path_text()})"
+        why = (f"{table} {p.hook}: {'DROP' if hit else 'policy DROP'} ({out.path_text()})"
+               f"{self.gen_note}")
         policy = hit is not None and hit.chain.startswith(self.policy_chains)
         p.r.drop(DropReason.POLICY if policy else DropReason.RULE, p.iface, p.frame, why,
                  detail)
@@ -295,7 +309,8 @@ class Netfilter:
 
     def _reject(self, p: _Pkt, pkt: bytes, ctx: _Ctx, target: Reject, out: Outcome,
                 detail: RuleHit) -> None:
-        p.r.drop_as(f"REJECT {target.with_} ({out.path_text()})", DropReason.RULE, p.iface,
+        p.r.drop_as(f"REJECT {target.with_} ({out.path_text()}){self.gen_note}",
+                    DropReason.RULE, p.iface,
                     p.frame, detail)
         if target.with_ != "tcp-reset":
             self.ns.icmp_error(p.now, 3, REJECT_WITH[target.with_], pkt, p.frame, p.r,
@@ -368,13 +383,14 @@ class Netfilter:
             return f"conntrack {conn.nat_kind.get(mt, 'NAT')}", "", None
         hit = out.decider
         if mark and mt not in conn.nat_kind:
-            p.r.step(Event.NETFILTER, f"nat {p.hook}: no NAT ({out.path_text()}){mark}",
+            p.r.step(Event.NETFILTER, f"nat {p.hook}: no NAT ({out.path_text()}){mark}"
+                     f"{self.gen_note}",
                      p.iface, p.frame, ChainNote("nat", p.hook))
         owner = _owner(out.path) if rng is not None else ""
         label = f"{owner}{conn.nat_kind.get(mt, 'NAT')}"
         rule = RuleHit("nat", p.hook, hit.chain if hit else p.hook, hit.text if hit else "",
                        tuple(str(h) for h in out.hits))
-        return label, f" ({out.path_text()}){mark}", rule
+        return label, f" ({out.path_text()}){mark}{self.gen_note}", rule
 
     def _nat_step(self, p: _Pkt, old: bytes, new: bytes, mt: int, label: str, suffix: str,
                   rule: RuleHit | None = None) -> None:

@@ -363,6 +363,7 @@ def assemble(state: State, seed: int | None) -> Scenario:
     return Scenario(config=config, namespaces=sorted(state.namespaces), nodes=state.nodes,
                     pods=pods, services=state.services, endpoint_slices=state.slices,
                     network_policies=state.policies, flows=state.flows,
+                    workloads=[e for e in state.entries if isinstance(e, Workload)],
                     warnings=state.warnings, namespace_labels=labels, changes=changes)
 
 

@@ -28,6 +28,12 @@ class _Outcome(Protocol):
     def status(self) -> str: ...
 
 
+def time_label(t: int) -> str:
+    """``2s``, ``2.5s``, ``0.000001s``: seconds, as short as exact."""
+    whole, frac = divmod(t, 10**9)
+    return f"{whole}.{frac:09d}".rstrip("0").rstrip(".") + "s" if frac else f"{whole}s"
+
+
 class Snapshots:
     """Install on a built topology before it runs; read ``final`` and ``named`` after."""
 
@@ -51,6 +57,11 @@ class Snapshots:
 
     def _take(self, label: str) -> None:
         self.named[label] = self._dumps()
+
+    def take_at(self, t: int) -> None:
+        """The tables now, labelled by the virtual time (a change's moment: ``at-2.5s``);
+        a later take at the same moment replaces it, so the last change of a moment wins."""
+        self._take(time_label(t))
 
     def _watch(self, event: TraceEvent) -> None:
         if self._armed:

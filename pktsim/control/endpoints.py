@@ -1,0 +1,59 @@
+"""The EndpointSlice controller and CoreDNS's informers: who learns that a pod came or went.
+
+Theory of operation
+-------------------
+The EndpointSlice controller (kubernetes pkg/controller/endpointslice, ``syncService``)
+recomputes a Service's endpoints from the pods its selector picks whenever one of them
+changes; with ``--endpointslice-updates-batch-period`` (0 by default) it waits that long
+first, folding what changed meanwhile into one update.  A pod appears once it has an
+address; its conditions are ``podToEndpoint``'s (pkg/controller/util/endpointslice):
+serving = the pod's Ready condition, terminating = a deletion timestamp is set, ready =
+serving and not terminating (``publishNotReadyAddresses`` aside, applied where the
+endpoints are read).  Services without a selector keep the slices the stream or an
+``apply`` gave them.  ``refresh`` does that for every Service and says which changed.
+
+CoreDNS's kubernetes plugin watches Services and EndpointSlices through informers and
+answers from that cache: it sees a change as soon as the API has it (its own ``cache 30``
+plugin may still hold an older answer).  Each CoreDNS pod's zone is rebuilt from the model
+(``ClusterZone``'s index) when the controller publishes.
+"""
+
+from __future__ import annotations
+
+from pktsim.dns import ClusterZone
+from pktsim.dns.records import ZoneIndex
+from pktsim.model.cluster import ClusterModel
+from pktsim.model.services import PodIndex, PortInfo, derive_endpoints, slices_by_service
+
+
+def _shape(ports: list[PortInfo]) -> list[tuple[object, ...]]:
+    """What a consumer of the slices sees of a service's endpoints."""
+    return [(p.spec.port, p.spec.protocol,
+             tuple((e.ip, e.port, e.ready, e.serving, e.terminating, e.node)
+                   for e in p.endpoints)) for p in ports]
+
+
+def refresh(model: ClusterModel) -> list[str]:
+    """Recompute every Service's endpoints from the pods and slices as they are now;
+    the keys of the Services whose endpoints changed."""
+    pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
+    index, by_service = PodIndex(pods), slices_by_service(model.slices)
+    changed = []
+    for key, info in model.services.items():
+        svc = info.service
+        if svc.type == "ExternalName":
+            continue
+        ports = derive_endpoints(svc, pods, model.slices, index=index, by_service=by_service)
+        for old, new in zip(info.ports, ports, strict=False):
+            new.node_port = old.node_port
+        if _shape(ports) != _shape(info.ports):
+            info.ports = ports
+            changed.append(key)
+    return changed
+
+
+def refresh_zones(zones: list[ClusterZone], model: ClusterModel) -> None:
+    """Every CoreDNS pod's informers catch up with the API: its zone's index is rebuilt."""
+    index = ZoneIndex.from_model(model)
+    for zone in zones:
+        zone.backend.index = index

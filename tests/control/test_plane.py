@@ -1,0 +1,278 @@
+"""The control plane during a run (issue 17): each change and each control loop's delay,
+checked on the wire and in the trace, against the source each one comes from."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+import pktsim
+from pktsim.core.events import DropReason, Event
+from pktsim.model.timeline import SECOND, Change
+from tests.helpers.tshark import validate_capture
+
+MS = 10**6
+
+ECHO = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, namespace: default}
+spec:
+  replicas: REPLICAS
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: echo
+        ports: [{containerPort: 9000, protocol: UDP}, {containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  selector: {app: echo}
+  ports:
+  - {name: udp, port: 9000, protocol: UDP}
+  - {name: http, port: 80, targetPort: 8080}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec:
+  nodeName: node-1
+  containers: [{name: c}]
+---
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec: {network: NETWORK, nodes: 3}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {name: udp, from: default/client, to: "echo:9000", protocol: udp, count: COUNT}
+"""
+
+
+def cluster(tmp_path: Path, *, replicas: int = 2, count: int = 12,
+            network: str = "routes", grace_s: float | None = None) -> pktsim.Cluster:
+    text = ECHO.replace("REPLICAS", str(replicas)).replace("COUNT", str(count)) \
+        .replace("NETWORK", network)
+    path = tmp_path / "echo.yaml"
+    path.write_text(text)
+    c = pktsim.load(path)
+    if grace_s is not None:
+        for info in c.model.pods.values():
+            info.pod = dataclasses.replace(info.pod, termination_grace_ns=int(grace_s * SECOND))
+    return c
+
+
+def first_backend(c: pktsim.Cluster) -> str:
+    """The pod the UDP flow is DNATed to when nothing changes."""
+    result = c.run()
+    nat = next(e.nat for e in result.events
+               if e.nat and e.nat.field == "dst" and e.nat.new.endswith(":9000"))
+    ip = nat.new.split(":")[0]
+    return next(k for k, p in c.model.pods.items() if str(p.ip) == ip)
+
+
+def of(result: pktsim.Result, event: Event) -> list[pktsim.TraceEvent]:
+    return [e for e in result.events if e.event is event]
+
+
+def syncs(result: pktsim.Result, node: str = "node-1") -> list[int]:
+    return [e.t for e in of(result, Event.SYNC) if e.host == node and
+            e.detail.component == "kube-proxy"]  # type: ignore[union-attr]
+
+
+def test_kube_proxy_syncs_at_once_but_not_within_min_sync_period(tmp_path: Path) -> None:
+    """pkg/proxy/runner/bounded_frequency_runner.go ``Run``: a change is written at once
+    unless the last sync was less than minSyncPeriod (1 s, SetDefaults_KubeProxyConfiguration)
+    ago; then at last + 1 s, with every change that came meanwhile.  Each deletion also
+    brings a replacement pod, Ready ``podStartup`` (1 s) later: deletions at 0.5, 3.0 and
+    3.2 s and replacements at 1.5, 4.0 and 4.2 s give syncs at 1 (0.5 waits for the
+    start-up sync's second), 2, 3, 4 (3.2 waits) and 5 s (4.0 and 4.2 wait together)."""
+    c = cluster(tmp_path, replicas=3, count=1)
+    pods = sorted(k for k in c.model.pods if k.startswith("default/echo"))
+    c.scenario.changes = [Change(500 * MS, "delete", "Pod", *pods[0].split("/")),
+                          Change(3 * SECOND, "delete", "Pod", *pods[1].split("/")),
+                          Change(3200 * MS, "delete", "Pod", *pods[2].split("/"))]
+    result = c.run()
+    times = syncs(result)
+    assert times[:5] == [t * SECOND for t in (1, 2, 3, 4, 5)]
+    assert result.topology.netfilters["node-1"].generation == len(
+        [e for e in of(result, Event.SYNC) if e.host == "node-1"])
+
+
+def test_a_terminating_pod_leaves_the_rules_but_keeps_serving_its_udp_flow(
+        tmp_path: Path) -> None:
+    """Graceful deletion: the endpoint turns ready=false serving=true terminating=true
+    (podToEndpoint): kube-proxy drops it from KUBE-SVC while another endpoint is ready, but
+    the established UDP flow stays with it (its conntrack entry), answered until the grace
+    period ends; the cleanup spares it while it is serving (cleanup.go)."""
+    c = cluster(tmp_path, grace_s=30)
+    victim = first_backend(c)
+    c.scenario.changes = [Change(2500 * MS, "delete", "Pod", *victim.split("/"))]
+    result = c.run()
+    assert result.flows[0].answered == 12
+    sync = next(e for e in of(result, Event.SYNC) if e.host == "node-1")
+    assert any(victim.split("/")[1] in line or "KUBE-SEP" in line
+               for line in sync.detail.removed)  # type: ignore[union-attr]
+    assert not sync.detail.deleted  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("cleanup", [True, False])
+def test_stale_udp_entries_go_to_a_deleted_pod_unless_kube_proxy_deletes_them(
+        tmp_path: Path, cleanup: bool) -> None:
+    """The classic failure and its fix (pkg/proxy/conntrack CleanStaleEntries): the pod the
+    flow is bound to is deleted (1 s grace); with the cleanup, the next datagram makes a new
+    entry to the other endpoint; without it, every datagram follows the old entry to an
+    address no pod has, flooded on cbr0 and never answered."""
+    c = cluster(tmp_path, grace_s=1)
+    c.model.config.control.conntrack_cleanup = cleanup
+    victim = first_backend(c)
+    victim_ip = str(c.model.pods[victim].ip)
+    c.scenario.changes = [Change(2500 * MS, "delete", "Pod", *victim.split("/"))]
+    out = tmp_path / "out"
+    result = c.run(out, keep=True)
+    validate_capture(out / "capture.pcapng")
+    flow = result.flows[0]
+    gone = [e for e in of(result, Event.SYNC) if e.host == "node-1" and e.t == 3500 * MS]
+    assert gone, "kube-proxy syncs when the pod is gone"
+    deleted = gone[0].detail.deleted  # type: ignore[union-attr]
+    if cleanup:
+        assert flow.answered == 12
+        assert len(deleted) == 1 and f"src={victim_ip}" in deleted[0]
+        assert not result.impact
+    else:
+        assert flow.answered == 4  # t = 0, 1, 2, 3 s: the pod answered until it was killed
+        assert not deleted
+        assert result.impact["udp"] == [f"8 of 9 unanswered after delete Pod {victim} at 2.5 s"]
+        floods = [e for e in result.events if e.event is Event.FLOOD and e.t > 3500 * MS]
+        assert floods, "the bridge floods frames for the MAC whose port is gone"
+
+
+def test_the_trace_and_frames_name_the_rule_generation(tmp_path: Path) -> None:
+    c = cluster(tmp_path, grace_s=1)
+    victim = first_backend(c)
+    c.scenario.changes = [Change(2500 * MS, "delete", "Pod", *victim.split("/"))]
+    out = tmp_path / "out"
+    c.run(out)
+    lines = [json.loads(x) for x in (out / "trace.jsonl").read_text().splitlines()]
+    sync = [x for x in lines if x["event"] == "sync" and x["host"] == "node-1"]
+    assert [x["generation"] for x in sync] == [1, 2]
+    late = [x for x in lines if x["event"] == "netfilter" and x["host"] == "node-1"
+            and x["t"] > 3500 * MS]
+    assert late and all("[rules gen 2]" in x["summary"] for x in late)
+    early = [x for x in lines if x["event"] == "netfilter" and x["t"] < 2500 * MS]
+    assert early and not any("[rules gen" in x["summary"] for x in early)
+
+
+def test_node_tables_are_written_at_each_change(tmp_path: Path) -> None:
+    c = cluster(tmp_path, grace_s=1)
+    victim = first_backend(c)
+    c.scenario.changes = [Change(2500 * MS, "delete", "Pod", *victim.split("/"))]
+    out = tmp_path / "out"
+    c.run(out)
+    node = out / "nodes" / "node-1"
+    assert (node / "at-2.5s" / "iptables-save.txt").is_file()
+    before = (node / "at-2.5s" / "iptables-save.txt").read_text()
+    after = (node / "at-3.5s" / "iptables-save.txt").read_text()
+    ip = str(c.model.pods[victim].ip)
+    assert f"{ip}/32" not in after and f"{ip}:9000" not in after
+    assert "KUBE-SVC" in before
+
+
+def test_scale_up_makes_pods_with_new_addresses_after_pod_startup(tmp_path: Path) -> None:
+    """A ReplicaSet scaled up creates pods at once; each is Ready ``podStartup`` later with
+    the address host-local gives after its last one; the EndpointSlice controller and
+    kube-proxy follow."""
+    c = cluster(tmp_path, replicas=1, count=1)
+    before = {k: p.ip for k, p in c.model.pods.items()}
+    c.scenario.changes = [Change(1 * SECOND, "scale", "Deployment", "default", "echo",
+                                 replicas=3)]
+    result = c.run()
+    model = result.topology.model
+    new = [k for k in model.pods if k not in before]
+    assert len(new) == 2 and all(k.startswith("default/echo-") for k in new)
+    for key in new:
+        node = model.pods[key].node
+        taken = [ip for k, ip in before.items() if model.pods.get(k) and
+                 model.pods[k].node == node]
+        assert all(model.pods[key].ip > ip for ip in taken)
+    assert syncs(result)[0] == 2 * SECOND
+    svc = model.services["default/echo"]
+    assert len(svc.ports[0].endpoints) == 3
+
+
+def test_a_failed_node_drops_what_reaches_it_and_is_marked_not_ready_after_the_grace(
+        tmp_path: Path) -> None:
+    """--node-monitor-grace-period later the node lifecycle controller marks its pods not
+    Ready (MarkPodsNotReady): their endpoints go, other nodes' kube-proxy syncs."""
+    c = cluster(tmp_path, replicas=3, count=1)
+    grace = 50 * SECOND
+    c.scenario.changes = [Change(1 * SECOND, "fail", "Node", "", "node-2")]
+    result = c.run(until_ns=60 * SECOND)
+    model = result.topology.model
+    on_2 = [p for p in model.pods.values() if p.node == "node-2"]
+    assert on_2 and all(not p.pod.ready for p in on_2)
+    marked = [e for e in of(result, Event.CHANGE) if "Ready=Unknown" in e.summary]
+    assert [e.t for e in marked] == [1 * SECOND + grace]
+    assert 1 * SECOND + grace in syncs(result, "node-1")
+    assert all(e.t < 1 * SECOND for e in of(result, Event.SYNC) if e.host == "node-2")
+
+
+def test_frames_sent_to_a_failed_node_are_dropped_as_node_down(tmp_path: Path) -> None:
+    c = cluster(tmp_path, replicas=3, count=4)
+    on_2 = [k for k, p in c.model.pods.items() if p.node == "node-2" and "echo" in k]
+    assert on_2
+    c.scenario.changes = [Change(500 * MS, "fail", "Node", "", "node-2")]
+    result = c.run(until_ns=10 * SECOND)
+    downs = [e for e in result.events if e.drop_reason is DropReason.NODE_DOWN]
+    assert all(e.host in {"node-2", *on_2} for e in downs)
+
+
+def test_same_input_gives_the_same_bytes(tmp_path: Path) -> None:
+    def once(name: str) -> tuple[bytes, bytes]:
+        c = cluster(tmp_path, replicas=2, grace_s=1)
+        pods = sorted(k for k in c.model.pods if k.startswith("default/echo"))
+        c.scenario.changes = [Change(1500 * MS, "delete", "Pod", *pods[0].split("/")),
+                              Change(2 * SECOND, "scale", "Deployment", "default", "echo",
+                                     replicas=3),
+                              Change(4 * SECOND, "fail", "Node", "", "node-3")]
+        out = tmp_path / name
+        c.run(out)
+        return (out / "capture.pcapng").read_bytes(), (out / "trace.jsonl").read_bytes()
+
+    assert once("a") == once("b")
+
+
+def test_coredns_exits_after_its_lameduck_not_the_grace_period(tmp_path: Path) -> None:
+    """kubeadm's Corefile has ``health { lameduck 5s }``: CoreDNS stops 5 s after SIGTERM,
+    and the pod goes then, not at its 30 s grace period."""
+    c = cluster(tmp_path, count=1)
+    dns = sorted(k for k in c.model.pods if k.startswith("kube-system/coredns"))[0]
+    c.scenario.changes = [Change(1 * SECOND, "delete", "Pod", *dns.split("/"))]
+    result = c.run()
+    gone = [e for e in of(result, Event.CHANGE) if "sandbox removed" in e.summary
+            and dns in e.summary]
+    assert [e.t for e in gone] == [6 * SECOND]
+
+
+def test_calico_a_deleted_pods_address_meets_the_blocks_blackhole(tmp_path: Path) -> None:
+    """Calico's CNI DEL removes the pod's /32 route; the node's ``blackhole <block>`` route
+    (BIRD's) then takes its traffic: dropped, no ICMP (RTN_BLACKHOLE)."""
+    c = cluster(tmp_path, network="calico", grace_s=1)
+    c.model.config.control.conntrack_cleanup = False
+    victim = first_backend(c)
+    node = c.model.pods[victim].node
+    c.scenario.changes = [Change(2500 * MS, "delete", "Pod", *victim.split("/"))]
+    result = c.run()
+    holes = [e for e in result.events if e.drop_reason is DropReason.BLACKHOLE]
+    assert holes and all(e.host == node and e.t > 3500 * MS for e in holes)
+    assert result.flows[0].answered == 4
+
