@@ -135,6 +135,12 @@ def test_check_lists_the_events_in_time_order(tmp_path: Path,
     assert out.endswith("events:\n  at 1s: fail node node-1\n  at 2.5s: recover node node-1\n")
 
 
+def test_the_cluster_with_its_add_ons_keeps_the_changes() -> None:
+    loaded = pktsim.load(traffic("- {at: 1s, delete: default/solo}\n")).scenario
+    assert any(p.namespace == "kube-system" for p in loaded.pods)  # CoreDNS added ...
+    assert [c.label() for c in loaded.changes] == ["delete Pod default/solo"]  # ... kept
+
+
 def test_events_alone_need_no_flows() -> None:
     assert len(changes("- {at: 0s, fail: 'node:node-1'}\n")) == 1
 
