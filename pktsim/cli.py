@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="IP TTL of the packets sent (default 64)")
     trace.add_argument("--count", type=int, default=1, metavar="N",
                        help="connections, datagrams or echo requests (default: %(default)s)")
+    trace.add_argument("--interval", metavar="DURATION",
+                       help="the gap between them, a duration such as 250ms (default: 1 ms "
+                       "between connections, 1 s between datagrams or echo requests)")
     trace.add_argument("--out", default="", metavar="DIR",
                        help="also write the output folder (default: nothing written)")
     trace.add_argument("--seed", type=int, metavar="N", help=SEED_HELP)
@@ -293,9 +296,10 @@ def _trace(args: argparse.Namespace) -> int:
         return 2
     target = args.dst if args.port is None else f"{args.dst}:{args.port}"
     spec = {"name": "trace", "from": args.src, "to": target, "protocol": args.protocol,
-            "count": args.count, "ttl": args.ttl}
+            "count": args.count, "ttl": args.ttl, "interval": args.interval}
     flow = make_flow(spec, fields={"from": "--from", "to": "--to", "protocol": "--protocol",
-                                   "count": "--count", "ttl": "--ttl"})
+                                   "count": "--count", "ttl": "--ttl",
+                                   "interval": "--interval"})
     result = cluster.run(args.out or None, flows=[flow], keep=True, budget=_budget(args))
     if args.format == "json":
         sys.stdout.write(jsonl(result.events))

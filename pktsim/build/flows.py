@@ -15,7 +15,14 @@ from pktsim.build.start import starter
 from pktsim.build.topology import Topology, pod_resolv_conf, upstream_ip
 from pktsim.core.events import FRAME_EVENTS, TraceEvent
 from pktsim.core.frame import Frame
-from pktsim.devices.apps import PingApp, TcpClientApp, UdpClientApp
+from pktsim.devices.apps import (
+    PING_INTERVAL,
+    TCP_INTERVAL,
+    UDP_INTERVAL,
+    PingApp,
+    TcpClientApp,
+    UdpClientApp,
+)
 from pktsim.devices.dnsapps import ResolveApp
 from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
@@ -160,24 +167,27 @@ def _client_app(topo: Topology, flow: Flow, ns: Netns, target: Target, dst: byte
     rng = topo.streams.stream(f"flow/{flow.name}")
     ttl = flow.ttl or 64
     shown = flow.target
+    gap = flow.interval_ns
     if flow.protocol == "icmp":
         size = len(flow.payload) if flow.payload else 56
         return PingApp(flow.name, dst, flow.count, size, ttl, rng.getrandbits(16),
-                       rng.getrandbits(16), shown)
+                       rng.getrandbits(16), shown, PING_INTERVAL if gap is None else gap)
     port = target.port
     if port is None:
         raise _fail(flow, "to", flow.target, f"a {flow.protocol} flow needs a port",
                     "HOST:PORT or a URL")
     if flow.protocol == "udp":
         return UdpClientApp(flow.name, dst, port, flow.count, flow.payload or b"ping",
-                            ttl, ns.l4.ephemeral_port(), shown)
+                            ttl, ns.l4.ephemeral_port(), shown,
+                            UDP_INTERVAL if gap is None else gap)
     if target.http:
         host = target.host if target.port == 80 else f"{target.host}:{target.port}"
         request = (f"GET {target.path} HTTP/1.1\r\nHost: {host}\r\n"
                    "User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n").encode()
     else:
         request = flow.payload or b"hello\n"
-    return TcpClientApp(flow.name, dst, port, flow.count, request, target.http, ttl, shown)
+    return TcpClientApp(flow.name, dst, port, flow.count, request, target.http, ttl, shown,
+                        TCP_INTERVAL if gap is None else gap)
 
 
 def start_flows(topo: Topology, flows: list[Flow]) -> list[FlowResult]:

@@ -20,6 +20,11 @@ from pktsim.wire.parse import ip_str
 ICMP_TIME_EXCEEDED = 11
 
 SECOND = 1_000_000_000
+# the gaps a flow without ``interval`` keeps: ping's and a datagram client's 1 s (iputils
+# ping's default -i 1), and 1 ms from one curl-like connection's close to the next open
+PING_INTERVAL = SECOND
+UDP_INTERVAL = SECOND
+TCP_INTERVAL = 1_000_000
 
 
 def iputils_payload(size: int, now: int) -> bytes:
@@ -106,8 +111,9 @@ class UdpEchoApp:
 
 class PingApp:
     def __init__(self, flow: str, dst: bytes, count: int, size: int, ttl: int, ident: int,
-                 ip_id: int, target: str) -> None:
+                 ip_id: int, target: str, interval: int = PING_INTERVAL) -> None:
         self.flow, self.dst, self.count, self.size, self.ttl = flow, dst, count, size, ttl
+        self.interval = interval
         self.ident, self.ip_id = ident, ip_id
         self.seq = 0
         self.due: int | None = None
@@ -127,7 +133,7 @@ class PingApp:
                iputils_payload(self.size, now),
                self.flow, ttl=self.ttl, ip_id=self.ip_id)
         self.ip_id = (self.ip_id + 1) & 0xFFFF
-        self.due = now + SECOND if self.seq < self.count else None
+        self.due = now + self.interval if self.seq < self.count else None
         if self.due is None and not self.result.notes:  # an error sendmsg() met stays
             self.result.end(FlowStatus.OK if self.result.answered else FlowStatus.NO_REPLY)
 
@@ -152,8 +158,9 @@ class TcpClientApp:
     """``count`` connections one after another; each sends ``request`` and reads the answer."""
 
     def __init__(self, flow: str, dst: bytes, dport: int, count: int, request: bytes,
-                 http: bool, ttl: int, target: str) -> None:
+                 http: bool, ttl: int, target: str, interval: int = TCP_INTERVAL) -> None:
         self.flow, self.dst, self.dport, self.count = flow, dst, dport, count
+        self.interval = interval
         self.request, self.http, self.ttl = request, http, ttl
         self.opened = 0
         self.inbox: dict[int, bytearray] = {}
@@ -174,7 +181,7 @@ class TcpClientApp:
             self._next(now)
 
     def _next(self, now: int) -> None:
-        self.due = now + 1_000_000 if self.opened < self.count else None
+        self.due = now + self.interval if self.opened < self.count else None
 
     def next_deadline(self) -> int | None:
         return self.due
@@ -255,8 +262,9 @@ class TcpClientApp:
 
 class UdpClientApp:
     def __init__(self, flow: str, dst: bytes, dport: int, count: int, payload: bytes,
-                 ttl: int, sport: int, target: str) -> None:
+                 ttl: int, sport: int, target: str, interval: int = UDP_INTERVAL) -> None:
         self.flow, self.dst, self.dport, self.count = flow, dst, dport, count
+        self.interval = interval
         self.payload, self.ttl, self.sport = payload, ttl, sport
         self.result = FlowResult(flow, "udp", target)
         self.due: int | None = None
@@ -270,7 +278,7 @@ class UdpClientApp:
         self.result.sent += 1
         t.udp_send(now, r, self.sport, self.dst, self.dport, self.payload, self.flow,
                    ttl=self.ttl)
-        self.due = now + SECOND if self.result.sent < self.count else None
+        self.due = now + self.interval if self.result.sent < self.count else None
 
     def next_deadline(self) -> int | None:
         return self.due

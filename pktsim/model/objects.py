@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Any
 
-from pktsim.model.timeline import Change, ControlConfig
+from pktsim.model.timeline import SECOND, Change, ControlConfig
 
 if TYPE_CHECKING:
     from pktsim.model.policy import NetworkPolicy
@@ -89,7 +89,7 @@ class ClusterConfig:
     upstream: dict[str, IPv4Address] = field(default_factory=dict)
     start_time_ns: int = 1767225600 * 10**9  # 2026-01-01T00:00:00Z
     seed: int = 0
-    # how fast the control loops react to ``spec.events`` (kubeProxy, controllers, kubelet)
+    # spec.kubeProxy, spec.controllers, spec.kubelet: how fast the control loops react
     control: ControlConfig = field(default_factory=ControlConfig)
     source: Source | None = None
 
@@ -127,13 +127,15 @@ class Pod:
     host_ip: IPv4Address | None = None  # status.hostIP
     ready: bool = True  # status.conditions[Ready] / readinessGates
     terminating: bool = False  # metadata.deletionTimestamp set (during a run: being deleted)
-    termination_grace_ns: int = 30 * 10**9  # spec.terminationGracePeriodSeconds (default 30)
     host_network: bool = False
     hostname: str = ""
     subdomain: str = ""
     dns_policy: str = "ClusterFirst"
     dns_config: dict[str, object] = field(default_factory=dict)
     owner: str = ""  # "Deployment/web", "StatefulSet/db", ... when generated from a workload
+    # spec.terminationGracePeriodSeconds: from deletion to SIGKILL (the API default is 30 s,
+    # SetDefaults_PodSpec in kubernetes pkg/apis/core/v1/defaults.go)
+    termination_grace_ns: int = 30 * SECOND
     source: Source | None = None
 
     @property
@@ -217,6 +219,8 @@ class Flow:
     lookup: str = ""
     qtype: str = "A"
     ttl: int | None = None  # IP TTL of the packets the flow sends (None: the kernel's 64)
+    # the gap between connections, datagrams or echo requests (None: the apps' own defaults)
+    interval_ns: int | None = None
     source: Source | None = None
     path: str = ""  # where in its document: ``spec.flows[3]`` (errors name its fields so)
     frame: bytes | None = None  # an injected frame: these bytes arrive on ``interface``
@@ -242,4 +246,5 @@ class Scenario:
     # the workloads of the stream (``scenario.workloads.Workload``), whose controllers act
     # on ``changes``; and the changes themselves (``spec.events``), in time order
     workloads: list[Any] = field(default_factory=list)
+    # spec.events of the Traffic documents, sorted by at_ns (stably: file order breaks ties)
     changes: list[Change] = field(default_factory=list)

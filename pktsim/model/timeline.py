@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # objects.py holds these types in Scenario and ClusterConfig
     from pktsim.model.objects import Source
 
 SECOND = 10**9
@@ -61,18 +61,24 @@ class ControlConfig:
     ``spec.controllers``, ``spec.kubelet``); defaults are the components' own, cited where
     they are read (``pktsim.control``)."""
 
-    # kube-proxy (KubeProxyConfiguration iptables.minSyncPeriod / iptables.syncPeriod)
+    # kube-proxy iptables.minSyncPeriod 1s / iptables.syncPeriod 30s
+    # (SetDefaults_KubeProxyConfiguration, kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go)
     min_sync_period_ns: int = 1 * SECOND
     sync_period_ns: int = 30 * SECOND
     # kube-proxy's deletion of stale UDP conntrack entries (pkg/proxy/conntrack); off shows
     # the classic failure: UDP kept flowing to an endpoint that is gone
     conntrack_cleanup: bool = True
-    # kube-controller-manager --endpointslice-updates-batch-period
+    # kube-controller-manager --endpointslice-updates-batch-period: 0, left unset by
+    # RecommendedDefaultEndpointSliceControllerConfiguration
+    # (pkg/controller/endpointslice/config/v1alpha1/defaults.go)
     endpoint_updates_batch_period_ns: int = 0
-    # kube-controller-manager --node-monitor-grace-period
+    # kube-controller-manager --node-monitor-grace-period: 50s since Kubernetes 1.32 (40s
+    # before), RecommendedDefaultNodeLifecycleControllerConfiguration
+    # (pkg/controller/nodelifecycle/config/v1alpha1/defaults.go)
     node_monitor_grace_period_ns: int = 50 * SECOND
-    # kube-apiserver --default-not-ready-toleration-seconds (the NoExecute toleration every
-    # pod gets for node.kubernetes.io/not-ready and unreachable)
+    # kube-apiserver --default-not-ready-toleration-seconds 300: the NoExecute toleration
+    # every pod gets for node.kubernetes.io/not-ready and unreachable (the flag of
+    # plugin/pkg/admission/defaulttolerationseconds/admission.go)
     not_ready_toleration_ns: int = 300 * SECOND
     # pktsim's own: from a pod's creation to its containers running and Ready (no probes
     # are modelled); real clusters take from well under a second to many

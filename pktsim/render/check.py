@@ -44,7 +44,16 @@ def cluster_report(cluster: Cluster) -> str:
         out += ["", "flows:"]
         out += [f"  {f.name}: {f.source_ref} -> {f.target or f.lookup} ({f.protocol})"
                 for f in cluster.flows]
+    if cluster.scenario.changes:  # spec.events, in the order the run takes them
+        out += ["", "events:"]
+        out += [f"  at {_seconds(c.at_ns)}: {c.label()}" for c in cluster.scenario.changes]
     return "\n".join(out) + "\n"
+
+
+def _seconds(ns: int) -> str:
+    """``2.5s``: exact, however long the run (no float rounding)."""
+    whole, rest = divmod(ns, 10**9)
+    return f"{whole}s" if not rest else f"{whole}.{rest:09d}".rstrip("0") + "s"
 
 
 def _pod_side(cluster: Cluster) -> str:

@@ -41,15 +41,17 @@ def schema() -> dict[str, Any]:
     return data
 
 
-def check_fields(ctx: Ctx, kind: str, body: dict[Any, Any], memo: Memo | None = None) -> None:
-    """Warn about every unknown field of ``body`` and every set field pktsim does not model."""
+def check_fields(ctx: Ctx, kind: str, body: dict[Any, Any], memo: Memo | None = None,
+                 prefix: str = "") -> None:
+    """Warn about every unknown field of ``body`` and every set field pktsim does not model;
+    ``prefix`` is where ``body`` sits in its document (``spec.events[2].apply``)."""
     root = schema()["kinds"].get(kind)
     if root is None:
         return
     out: list[Finding] = []
     _walk(_Walk(kind, memo), root, body, "", out, pinned=False)
     for path, message in out:
-        ctx.warn(message.replace("{}", path, 1))
+        ctx.warn(message.replace("{}", f"{prefix}.{path}" if prefix else path, 1))
 
 
 @cache

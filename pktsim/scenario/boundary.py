@@ -89,7 +89,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "priority": f"i:{_SCHED}", "priorityClassName": f"i:{_SCHED}",
         "resourceClaims": f"i:{_SCHED}", "resources": f"i:{_SCHED}",
         "restartPolicy": f"i:{_SCHED}", "runtimeClassName": f"i:{_SCHED}",
-        "schedulingGroup": f"i:{_SCHED}", "terminationGracePeriodSeconds": f"i:{_SCHED}",
+        "schedulingGroup": f"i:{_SCHED}",
+        "terminationGracePeriodSeconds": "m:how long a deleted pod serves before it is killed",
         "volumes": "i:storage"},
     "V1PodSecurityContext": {
         "sysctls": "w:the pod's network sysctls are the defaults of the kernel modelled",

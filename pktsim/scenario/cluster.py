@@ -12,12 +12,14 @@ from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.model.objects import ClusterConfig, Source
 from pktsim.scenario.calico import check_pool, read_pool
+from pktsim.scenario.control import GROUPS as CONTROL_GROUPS
+from pktsim.scenario.control import read_control
 from pktsim.scenario.fields import Obj, as_ipv4, as_str
 from pktsim.scenario.syntax import domain_name, interface_name, parse_rfc3339
 
 FIELDS = ("clusterDomain", "podCIDR", "serviceCIDR", "nodeCIDR", "externalCIDR",
           "loadBalancerCIDR", "nodes", "network", "bridge", "hairpinMode", "proxyMode", "dns",
-          "upstream", "startTime", "seed", "calico")
+          "upstream", "startTime", "seed", "calico", *CONTROL_GROUPS)
 NETWORKS = ("routes", "vxlan", "ipip", "calico")
 OBJECT_KEYS = ("apiVersion", "kind", "metadata")
 MAX_SEED = 2**64 - 1
@@ -74,6 +76,7 @@ def read_cluster(doc: Obj, source: Source) -> ClusterConfig:
             body.ctx.error(body.at("startTime"), stamp, "is not an RFC 3339 time",
                            "a time like 2026-01-01T00:00:00Z or 2026-01-01T01:00:00.5+01:00")
     cfg.seed = body.integer("seed", cfg.seed, 0, MAX_SEED)
+    cfg.control = read_control(body)
     return cfg
 
 

@@ -19,7 +19,8 @@ from pktsim.scenario.syntax import interface_name
 MAX_FRAME = 65_535 + 14
 FRAME_VALID = f"the frame as hex digits (spaces and colons allowed), 1-{MAX_FRAME} bytes"
 INTERFACE_VALID = "HOST:IFNAME as capture.pcapng names it (node-1:eth0, default/web:eth0)"
-NOT_FOR_FRAMES = ("from", "to", "lookup", "protocol", "count", "payload", "type", "ttl")
+NOT_FOR_FRAMES = ("from", "to", "lookup", "protocol", "count", "payload", "type", "ttl",
+                  "interval")
 
 
 def parse_frame(value: object) -> bytes | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from pktsim.core.capture import PCAP_END_NS
 from pktsim.errors import SHOWN_ERRORS, ScenarioError, ScenarioErrors
@@ -27,10 +28,12 @@ from pktsim.model.objects import (
     Source,
 )
 from pktsim.model.policy import NetworkPolicy
+from pktsim.model.timeline import Change
 from pktsim.scenario.addons import with_addons
 from pktsim.scenario.apifields import Memo, check_fields
 from pktsim.scenario.calico import IPPOOL_GROUPS, check_pool, read_pool
 from pktsim.scenario.cluster import read_cluster
+from pktsim.scenario.events import APPLIED, World, check_changes, read_events
 from pktsim.scenario.fields import Check, Ctx, Obj
 from pktsim.scenario.meta import Meta, peek_key, read_meta
 from pktsim.scenario.pods import PodMemo, read_node, read_pod
@@ -65,6 +68,7 @@ class State:
     defined: dict[tuple[str, str], Source] = field(default_factory=dict)
     pod_memo: PodMemo = field(default_factory=PodMemo)
     ippools: list[tuple[Obj, CalicoPool]] = field(default_factory=list)  # kind: IPPool
+    changes: list[Change] = field(default_factory=list)  # spec.events, in file order
     field_memo: Memo = field(default_factory=dict)  # apifields: pod specs checked once
 
     def define(self, ctx: Ctx, category: str, key: str) -> bool:
@@ -157,6 +161,7 @@ def _traffic(state: State, doc: Obj, meta: Meta, source: Source) -> None:
                           f"{first}", "a unique name per flow")
             continue
         state.flows.append(flow)
+    state.changes += read_events(doc, source, lambda body: read_applied(state, body))
 
 
 KINDS: dict[str, Kind] = {
@@ -190,16 +195,55 @@ def read_document(state: State, doc: Document) -> None:
         ctx.error("apiVersion", api, "is not supported", PKTSIM_API)
         return
     ctx.source = doc.source(kind_name, peek_key(obj, kind.namespaced))
+    read_as(state, obj, kind_name, kind, lambda key: doc.source(kind_name, key))
+
+
+def read_as(state: State, obj: Obj, kind_name: str, kind: Kind,
+            source_of: Callable[[str], Source]) -> Meta | None:
+    """Read ``obj`` as a ``kind_name`` into ``state``: what a document of the stream and an
+    ``apply`` event share, so an object means the same wherever it is written."""
     meta = read_meta(obj, kind.name_check, namespaced=kind.namespaced,
                      name_required=not kind.pktsim)
     if meta is None:
-        return
-    ctx.source = doc.source(kind_name, meta.key)
+        return None
+    obj.ctx.source = source_of(meta.key)
     if not kind.pktsim:
-        check_fields(ctx, kind_name, doc.body, state.field_memo)
+        check_fields(obj.ctx, kind_name, cast(dict[Any, Any], obj.data), state.field_memo,
+                     obj.path)
     if meta.namespace:
         state.namespaces.setdefault(meta.namespace, {})
-    kind.read(state, obj, meta, ctx.source)
+    kind.read(state, obj, meta, obj.ctx.source)
+    return meta
+
+
+def read_applied(state: State, obj: Obj) -> tuple[str, str, str, object] | None:
+    """The object of an ``apply`` event, read into a scratch State (so it neither joins the
+    stream's objects nor clashes with the one it replaces); its problems go to ``state``.
+    A kind pktsim does not read is an error here, not a warning: skipping it would run a
+    timeline the user did not write."""
+    kind_name = obj.string("kind", required=True, valid=" | ".join(APPLIED))
+    api = obj.string("apiVersion", valid="GROUP/VERSION such as apps/v1")
+    if not kind_name:
+        return None
+    kind = KINDS.get(kind_name)
+    if kind is None or kind_name not in APPLIED:
+        obj.ctx.error(obj.at("kind"), kind_name, "cannot be applied by an event",
+                      " | ".join(APPLIED))
+        return None
+    if api and api.rpartition("/")[0] not in kind.groups:
+        obj.ctx.error(obj.at("apiVersion"), api, f"is not an API version of {kind_name}",
+                      " or ".join(f"{g}/v1" if g else "v1" for g in kind.groups))
+        return None
+    scratch = State(errors=state.errors, warnings=state.warnings, field_memo=state.field_memo)
+    source = obj.ctx.source
+    meta = read_as(scratch, obj, kind_name, kind, lambda key: source)
+    made = [*scratch.nodes, *scratch.entries, *scratch.services, *scratch.slices,
+            *scratch.policies]
+    if meta is None or not made:
+        return None
+    for namespace in scratch.namespaces:
+        state.namespaces.setdefault(namespace, {})
+    return kind_name, meta.namespace, meta.name, made[0]
 
 
 def _node_names(state: State, config: ClusterConfig) -> list[tuple[str, dict[str, str]]]:
@@ -276,6 +320,29 @@ def check_clock(state: State, config: ClusterConfig) -> None:
                 "seconds, less a day to run)", file=where.file, document=where.document(),
                 field=f"{flow.path}.start", value=flow.start_ns // 10**6,
                 valid="an earlier start (milliseconds shown)"))
+    for change in state.changes:
+        if config.start_time_ns + change.at_ns > PCAP_END_NS - DAY_NS:
+            where = change.source or Source()
+            state.errors.append(ScenarioError(
+                "is after the last time a capture can stamp (2106-02-07, pcap's 32-bit "
+                "seconds, less a day to run)", file=where.file, document=where.document(),
+                field=f"{change.path}.at", value=change.at_ns // 10**6,
+                valid="an earlier time (milliseconds shown)"))
+
+
+def _world(state: State, config: ClusterConfig, pods: list[Pod]) -> World:
+    """What exists when the run starts, for the events' names: the stream's objects and
+    the pods of its workloads, as ``expand_pods`` named them."""
+    objects: dict[str, set[str]] = {"Pod": {p.key for p in pods}}
+    for entry in state.entries:
+        if isinstance(entry, Workload):
+            objects.setdefault(entry.kind, set()).add(f"{entry.meta.namespace}/"
+                                                      f"{entry.meta.name}")
+    for kind, found in (("Service", state.services), ("EndpointSlice", state.slices),
+                        ("NetworkPolicy", state.policies)):
+        objects[kind] = {f"{o.namespace}/{o.name}" for o in found}
+    objects["Node"] = {name for name, _ in _node_names(state, config)}
+    return World(objects)
 
 
 def assemble(state: State, seed: int | None) -> Scenario:
@@ -291,11 +358,13 @@ def assemble(state: State, seed: int | None) -> Scenario:
     labels = {ns: {**state.namespaces[ns], "kubernetes.io/metadata.name": ns}
               for ns in sorted(state.namespaces)}
     state.warnings += policy_warnings(state.policies, config.network)
+    changes = sorted(state.changes, key=lambda c: c.at_ns)  # stable: file order breaks ties
+    check_changes(changes, _world(state, config, pods), state.errors)
     return Scenario(config=config, namespaces=sorted(state.namespaces), nodes=state.nodes,
                     pods=pods, services=state.services, endpoint_slices=state.slices,
                     network_policies=state.policies, flows=state.flows,
                     workloads=[e for e in state.entries if isinstance(e, Workload)],
-                    warnings=state.warnings, namespace_labels=labels)
+                    warnings=state.warnings, namespace_labels=labels, changes=changes)
 
 
 def load(inputs: list[tuple[str, str]], seed: int | None = None,

@@ -24,6 +24,11 @@ from pktsim.scenario.syntax import (
 )
 
 DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+# terminationGracePeriodSeconds: an int64 the API validates as non-negative
+# (ValidateNonnegativeField in kubernetes pkg/apis/core/validation/validation.go); when unset,
+# v1.DefaultTerminationGracePeriodSeconds, 30 (SetDefaults_PodSpec, pkg/apis/core/v1/defaults.go)
+MAX_INT64 = 2**63 - 1
+DEFAULT_GRACE_SECONDS = 30
 MAX_NAMESERVERS = 3
 MAX_SEARCHES = 32
 
@@ -41,6 +46,7 @@ class PodSpec:
     dns_config: dict[str, object] = field(default_factory=dict)
     readiness_gates: list[str] = field(default_factory=list)
     node_selector: dict[str, str] = field(default_factory=dict)
+    termination_grace_ns: int = DEFAULT_GRACE_SECONDS * 10**9
 
 
 def read_pod_spec(spec: Obj) -> PodSpec:
@@ -57,6 +63,8 @@ def read_pod_spec(spec: Obj) -> PodSpec:
     for gate in spec.mappings("readinessGates"):
         out.readiness_gates.append(gate.string("conditionType", required=True))
     out.node_selector = spec.str_map("nodeSelector", label_key, label_value)
+    grace = spec.integer("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS, 0, MAX_INT64)
+    out.termination_grace_ns = grace * 10**9
     return out
 
 
@@ -176,7 +184,8 @@ def make_pod(meta: Meta, name: str, spec: PodSpec, source: Source) -> Pod:
                labels=dict(meta.labels), node_name=spec.node_name,
                ready=not spec.readiness_gates, host_network=spec.host_network,
                hostname=spec.hostname, subdomain=spec.subdomain, dns_policy=spec.dns_policy,
-               dns_config=spec.dns_config, source=source)
+               dns_config=spec.dns_config, termination_grace_ns=spec.termination_grace_ns,
+               source=source)
 
 
 _Status = tuple[str, bool, IPv4Address | None, IPv4Address | None]

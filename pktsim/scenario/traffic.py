@@ -9,6 +9,9 @@
 - ``start``: a Go-style duration (``0ms``, ``250us``, ``1.5s``, ``1m30s``) or an integer of
   milliseconds.
 - ``ttl``: the IP TTL of the flow's packets, 1-255 (default: the kernel's 64).
+- ``interval``: a duration like ``start``: the gap between a flow's connections (after one
+  ends, before the next opens), datagrams or echo requests.  Unset, each client keeps its
+  own: 1 ms between connections, 1 s between datagrams and between echo requests.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pktsim.scenario.syntax import (
 )
 
 FIELDS = ("name", "from", "to", "protocol", "count", "payload", "start", "lookup", "type",
-          "ttl", "frame", "interface")
+          "ttl", "frame", "interface", "interval")
 QTYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "ANY")
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 MAX_DATAGRAM = 65507
@@ -81,9 +84,9 @@ def read_traffic(doc: Obj, source: Source, numbers: list[int]) -> list[tuple[str
     """The ``(field path, flow)``s of one document; ``numbers[0]`` counts flows across them."""
     doc.unknown_keys(("apiVersion", "kind", "metadata", "spec"))
     spec = doc.mapping("spec")
-    spec.unknown_keys(("flows",))
+    spec.unknown_keys(("flows", "events"))  # events: pktsim.scenario.events
     out: list[tuple[str, Flow]] = []
-    for path, item in spec.sequence("flows", required=True):
+    for path, item in spec.sequence("flows", required=not spec.has("events")):
         numbers[0] += 1
         if not isinstance(item, dict):
             wrong_type(doc.ctx, path, item, "a mapping (one flow)")
@@ -116,6 +119,11 @@ def read_flow(obj: Obj, number: int, source: Source) -> Flow:
     flow.payload = _payload(obj, flow)
     flow.start_ns = _start(obj)
     flow.ttl = obj.optional_int("ttl", 1, 255)
+    if obj.has("interval") and obj.has("lookup"):
+        obj.ctx.error(obj.at("interval"), obj.raw("interval"), "is not used by lookups "
+                      "(a lookup sends one query)", "no interval with lookup")
+    elif obj.has("interval"):
+        flow.interval_ns = read_duration(obj, "interval")
     return flow
 
 
@@ -172,10 +180,17 @@ def _payload(obj: Obj, flow: Flow) -> bytes:
 
 
 def _start(obj: Obj) -> int:
-    value = obj.raw("start")
+    return read_duration(obj, "start")
+
+
+def read_duration(obj: Obj, key: str) -> int:
+    """``key`` as virtual nanoseconds: a Go-style duration or an integer of milliseconds
+    (0 when unset or wrong, the problem recorded).  ``start``, ``interval`` and the ``at``
+    of ``spec.events`` are all read so, so one moment is written one way everywhere."""
+    value = obj.raw(key)
     if value is None:
         return 0
-    path = obj.at("start")
+    path = obj.at(key)
     if isinstance(value, int) and not isinstance(value, bool):
         if 0 <= value * 10**6 <= MAX_NS:
             return value * 10**6
@@ -193,7 +208,8 @@ def _start(obj: Obj) -> int:
 
 def make_flow(spec: dict[str, object], *, fields: dict[str, str] | None = None) -> Flow:
     """One flow from a mapping written as an entry of ``kind: Traffic`` (``from``, ``to``,
-    ``lookup``, ``protocol``, ``count``, ``payload``, ``start``, ``type``, ``ttl``, ``name``):
+    ``lookup``, ``protocol``, ``count``, ``payload``, ``start``, ``interval``, ``type``,
+    ``ttl``, ``name``):
     the same checks and defaults as the loader, so a flow made in Python or by the CLI is
     never one a scenario file could not hold.  Errors name the field (``fields`` renames
     them: the CLI's ``to`` is ``--to``); several problems raise ``ScenarioErrors``.
