@@ -100,7 +100,9 @@ class Table:
 
 def test_upstream_clean_stale_entries() -> None:
     """cleanup_test.go ``TestCleanStaleEntries``: 3 old-port + 63 + 6 non-DNATed entries."""
-    table, deleted, kept = Table(), set(), set()
+    table = Table()
+    deleted: set[Conn] = set()
+    kept: set[Conn] = set()
     # entries DNATed to the serving endpoint's IP on its old port: deleted
     for dst in FRONTENDS:
         deleted.add(table.entry(17, dst, SERVICE_PORT, SERVING, OLD_ENDPOINT_PORT))
@@ -158,7 +160,7 @@ def test_upstream_performance_case_by_port(ports: list[int]) -> None:
     table = Table()
     valid = table.entry(17, EXTERNAL_IP, SERVICE_PORT, SERVING)
     stale = [table.entry(17, EXTERNAL_IP, SERVICE_PORT, DELETED)]
-    others = []
+    others: list[Conn] = []
     for port in ports:
         conn = table.entry(17, EXTERNAL_IP, port, DELETED)
         (stale if port == SERVICE_PORT else others).append(conn)
