@@ -8,6 +8,7 @@ what kube-proxy itself pipes to ``iptables-restore --noflush``.  ``service_chain
 """
 
 from pktsim.kubeproxy.chains import jump_rules
+from pktsim.kubeproxy.cleanup import clean_stale_entries
 from pktsim.kubeproxy.hashes import (
     endpoint_chain_name,
     join_host_port,
@@ -21,6 +22,7 @@ from pktsim.kubeproxy.rules import node_rules, probability, restore_data
 __all__ = [
     "ProxyConfig",
     "ServicePortInfo",
+    "clean_stale_entries",
     "endpoint_chain_name",
     "join_host_port",
     "jump_rules",
