@@ -41,10 +41,12 @@ from typing import Any
 
 from pktsim.build.topology import Topology
 from pktsim.control import endpoints, kubelet
+from pktsim.control.conntrack import cleanup_for, udp_view
 from pktsim.control.sync import SyncRunner, resync, sync_event
 from pktsim.core.events import ClusterChange, Event, TraceEvent
 from pktsim.devices.dnsapps import CoreDnsApp
 from pktsim.devices.outcome import FlowResult
+from pktsim.kubeproxy.ports import service_ports
 from pktsim.model.cluster import PodInfo
 from pktsim.model.objects import Pod
 from pktsim.model.timeline import SECOND, Change
@@ -86,6 +88,8 @@ class ControlPlane:
         self.workloads: dict[tuple[str, str, str], Any] = {
             w.key: w for w in topo.model.scenario.workloads}
         self._endpoints_due: int | None = None
+        # each node's UDP services as its kube-proxy last cleaned for them (from the start)
+        self.udp_views = {n: udp_view(service_ports(topo.model, n)) for n in topo.model.nodes}
         self._results = {r.flow: r for r in results}
         # per flow, at each change: (t, label, sent, answered, errors so far)
         self._marks: dict[str, list[tuple[int, str, int, int, int]]] = {}
@@ -274,7 +278,7 @@ class ControlPlane:
         self.generation[node] += 1
         cleanup = None
         if agent == "kube-proxy" and self.config.conntrack_cleanup:
-            cleanup = _cleanup_for(self.topo, node)
+            cleanup = cleanup_for(self.topo, node, self.udp_views)
         sync = resync(self.topo, node, agent, self.generation[node], cleanup)
         self.driver.record(sync_event(self.topo, node, sync))
         self._snapshot()
@@ -288,8 +292,3 @@ class ControlPlane:
         self.topo.kube_proxy_tables.clear()
 
 
-def _cleanup_for(topo: Topology, node: str) -> Callable[[Any, int], list[Any]]:
-    """kube-proxy's stale UDP conntrack cleanup for ``node`` (``pktsim.control.conntrack``)."""
-    from pktsim.control.conntrack import cleanup_for
-
-    return cleanup_for(topo, node)

@@ -158,7 +158,7 @@ def _endpoints(name: str, protocol: str, addrs: list[EndpointAddr], node: str,
             seen[text] = Endpoint(a.ip, a.port, bool(node) and a.node == node,
                                   a.ready or all_ready,
                                   endpoint_chain_name(name, protocol, text),
-                                  a.serving or all_ready, a.terminating)
+                                  a.serving, a.terminating)
     return [seen[k] for k in sorted(seen)]
 
 
