@@ -55,6 +55,12 @@ def allocate(model: ClusterModel, pod: Pod, node: str) -> PodInfo | None:
     info = model.nodes[node]
     draw = OneShot(model.streams.seed)
     key = pod.key
+    # a pod made again under a name it had (a StatefulSet's, a Pod re-applied) is a new
+    # sandbox: new random MACs and veth name (RandomVethName), drawn under a new name
+    again = model.incarnations.get(key, 0) + 1
+    model.incarnations[key] = again
+    if again > 1:
+        key = f"{key}#{again}"
     if pod.host_network:
         ip: IPv4Address | None = info.ip
     elif model.config.network == "calico":
@@ -65,7 +71,7 @@ def allocate(model: ClusterModel, pod: Pod, node: str) -> PodInfo | None:
         return None
     if model.config.network == "calico":
         return PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
-                       veth_name(pod.namespace, pod.name), HOST_VETH_MAC)
+                       veth_name(pod.namespace, pod.name), HOST_VETH_MAC)  # Calico's: by name
     return PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
                    "veth" + draw.hex8(f"pod/{key}/veth"), draw.mac(f"pod/{key}/veth"))
 

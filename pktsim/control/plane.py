@@ -88,6 +88,8 @@ class ControlPlane:
         self.workloads: dict[tuple[str, str, str], Any] = {
             w.key: w for w in topo.model.scenario.workloads}
         self._endpoints_due: int | None = None
+        for key in topo.model.pods:  # the sandboxes made at build are each pod's first
+            topo.model.incarnations.setdefault(key, 1)
         # each node's UDP services as its kube-proxy last cleaned for them (from the start)
         self.udp_views = {n: udp_view(service_ports(topo.model, n)) for n in topo.model.nodes}
         self._results = {r.flow: r for r in results}
@@ -155,7 +157,8 @@ class ControlPlane:
         due = self.driver.now + self.config.pod_startup_ns
         self.pending[pod.key] = Pending(pod, node, due)
         self.created[pod.key] = self.driver.now
-        self.note("kube-scheduler", f"{why}: pod {pod.key} bound to {node}", (pod.key,))
+        self.note(why, f"pod {pod.key} created; kube-scheduler bound it to {node}",
+                  (pod.key,))
         self.driver.at(due, partial(self.start_pending, pod.key))
 
     def start_pending(self, key: str) -> None:

@@ -111,6 +111,7 @@ class ClusterModel:
     last_reserved: dict[str, IPv4Address] = field(default_factory=dict)
     handed_out: set[IPv4Address] = field(default_factory=set)
     released: list[IPv4Address] = field(default_factory=list)
+    incarnations: dict[str, int] = field(default_factory=dict)  # pod key -> sandboxes made
     # every EndpointSlice the Services' endpoints come from (the stream's, default/kubernetes')
     slices: list[EndpointSlice] = field(default_factory=list)
 

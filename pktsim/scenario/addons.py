@@ -37,4 +37,5 @@ def with_addons(scenario: Scenario) -> Scenario:
     text = resources.files("pktsim").joinpath("data/coredns.yaml").read_text(encoding="utf-8")
     addon = load([(ADDON_SOURCE, text)], scenario.config.seed, addons=False)
     return dataclasses.replace(scenario, pods=[*scenario.pods, *addon.pods],
-                               services=[*scenario.services, *addon.services])
+                               services=[*scenario.services, *addon.services],
+                               workloads=[*scenario.workloads, *addon.workloads])

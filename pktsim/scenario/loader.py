@@ -330,18 +330,17 @@ def check_clock(state: State, config: ClusterConfig) -> None:
                 valid="an earlier time (milliseconds shown)"))
 
 
-def _world(state: State, config: ClusterConfig, pods: list[Pod]) -> World:
-    """What exists when the run starts, for the events' names: the stream's objects and
-    the pods of its workloads, as ``expand_pods`` named them."""
-    objects: dict[str, set[str]] = {"Pod": {p.key for p in pods}}
-    for entry in state.entries:
-        if isinstance(entry, Workload):
-            objects.setdefault(entry.kind, set()).add(f"{entry.meta.namespace}/"
-                                                      f"{entry.meta.name}")
-    for kind, found in (("Service", state.services), ("EndpointSlice", state.slices),
-                        ("NetworkPolicy", state.policies)):
+def _world(state: State, scenario: Scenario) -> World:
+    """What exists when the run starts, for the events' names: the stream's objects, the
+    pods of its workloads as ``expand_pods`` named them, and the add-on's (CoreDNS)."""
+    objects: dict[str, set[str]] = {"Pod": {p.key for p in scenario.pods}}
+    for work in scenario.workloads:
+        objects.setdefault(work.kind, set()).add(f"{work.meta.namespace}/{work.meta.name}")
+    for kind, found in (("Service", scenario.services),
+                        ("EndpointSlice", scenario.endpoint_slices),
+                        ("NetworkPolicy", scenario.network_policies)):
         objects[kind] = {f"{o.namespace}/{o.name}" for o in found}
-    objects["Node"] = {name for name, _ in _node_names(state, config)}
+    objects["Node"] = {name for name, _ in _node_names(state, scenario.config)}
     return World(objects)
 
 
@@ -359,7 +358,6 @@ def assemble(state: State, seed: int | None) -> Scenario:
               for ns in sorted(state.namespaces)}
     state.warnings += policy_warnings(state.policies, config.network)
     changes = sorted(state.changes, key=lambda c: c.at_ns)  # stable: file order breaks ties
-    check_changes(changes, _world(state, config, pods), state.errors)
     return Scenario(config=config, namespaces=sorted(state.namespaces), nodes=state.nodes,
                     pods=pods, services=state.services, endpoint_slices=state.slices,
                     network_policies=state.policies, flows=state.flows,
@@ -380,9 +378,12 @@ def load(inputs: list[tuple[str, str]], seed: int | None = None,
             for doc in read_stream(file, text, state.errors, state.warnings):
                 read_document(state, doc)
         scenario = assemble(state, seed)
+        if addons and not state.errors:  # the add-on's names count for the events too
+            scenario = with_addons(scenario)
+        check_changes(scenario.changes, _world(state, scenario), state.errors)
     raise_errors(state.errors)
     scenario.warnings = capped(scenario.warnings)
-    return with_addons(scenario) if addons else scenario
+    return scenario
 
 
 def capped(warnings: list[str]) -> list[str]:

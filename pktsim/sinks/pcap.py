@@ -78,11 +78,18 @@ class PcapDirSink:
             return path
         stem = iface.file_stem
         other = self._owner.get(stem)
+        again = 1
+        while other is not None and other.if_name == iface.if_name:
+            # the same HOST:IFNAME made again (a pod deleted and created anew during the
+            # run): its own file, numbered, ``default_web-0_eth0.2.pcap``
+            again += 1
+            stem = f"{iface.file_stem}.{again}"
+            other = self._owner.get(stem)
         if other is not None:
             # Two distinct interfaces would share one file (e.g. differing only in link
             # type or description, or in "/" vs "_"): refuse rather than mix them.
             raise ValueError(f"interfaces {other!r} and {iface!r} both map to {stem}.pcap")
-        path = self.path_for(iface)
+        path = self.directory / f"{stem}.pcap"
         path.write_bytes(global_header(int(iface.linktype), self._snaplen))
         self._owner[stem] = iface
         self._paths[iface] = path
