@@ -276,3 +276,67 @@ def test_calico_a_deleted_pods_address_meets_the_blocks_blackhole(tmp_path: Path
     assert holes and all(e.host == node and e.t > 3500 * MS for e in holes)
     assert result.flows[0].answered == 4
 
+
+
+POLICY_EVENTS = """
+  - {name: late, from: default/client, to: "echo:9000", protocol: udp, count: 2, start: 4s}
+  events:
+  - at: 2500ms
+    apply:
+      apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: deny, namespace: default}
+      spec: {podSelector: {matchLabels: {app: echo}}, policyTypes: [Ingress]}
+"""
+
+
+def test_calico_a_policy_applied_mid_run_spares_established_flows(tmp_path: Path) -> None:
+    """felix's endpoint chains accept ESTABLISHED first (cali-tw-...: ``-m conntrack
+    --ctstate RELATED,ESTABLISHED -j ACCEPT``, felix rules/endpoints.go): a deny-all
+    applied at 2.5 s stops the flow that starts after it, not the one already flowing."""
+    text = ECHO.replace("REPLICAS", "2").replace("COUNT", "8").replace("NETWORK", "calico")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text + POLICY_EVENTS)
+    out = tmp_path / "out"
+    result = pktsim.load(path).run(out, keep=True)
+    validate_capture(out / "capture.pcapng")
+    udp, late = result.flows
+    assert udp.answered == 8
+    assert late.answered == 0
+    denied = [e for e in result.events if e.flow == "late" and e.event is Event.POLICY
+              and not e.detail.allowed]  # type: ignore[union-attr]
+    assert denied
+    assert "default/deny" in denied[0].summary
+    felix = [e for e in of(result, Event.SYNC) if e.detail.component == "felix"]  # type: ignore[union-attr]
+    assert {e.host for e in felix} == {"node-1", "node-2", "node-3"}
+    assert all(e.t == 2500 * MS for e in felix)
+
+
+def test_stale_udp_from_the_command_line(tmp_path: Path) -> None:
+    """The same story as a user writes it: events in the Traffic document, the cleanup
+    switched off in the Cluster document; ``pktsim run`` says what the deletion did."""
+    from pktsim.cli import main
+
+    c = cluster(tmp_path)
+    victim = first_backend(c)
+    text = ECHO.replace("REPLICAS", "2").replace("COUNT", "12").replace("NETWORK", "routes")
+    text = text.replace("spec: {network: routes, nodes: 3}",
+                        "spec: {network: routes, nodes: 3, kubeProxy: {conntrackCleanup: false}}")
+    text = text.replace("      containers:\n      - name: echo",
+                        "      terminationGracePeriodSeconds: 1\n      containers:\n"
+                        "      - name: echo")
+    text += f"  events:\n  - {{at: 2500ms, delete: {victim}}}\n"
+    path = tmp_path / "cli.yaml"
+    path.write_text(text)
+    out = tmp_path / "cli-out"
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["run", str(path), "--out", str(out)])
+    assert code == 0
+    printed = buf.getvalue()
+    assert "udp: udp to echo:9000: ok (4/12 answered)" in printed
+    assert f"  8 of 9 unanswered after delete Pod {victim} at 2.5 s" in printed
+    validate_capture(out / "capture.pcapng")

@@ -9,17 +9,39 @@ from typing import Any
 from twin import NodeSpec, PodSpec, normalize
 
 from pktsim.api import Result
-from pktsim.core.capture import Direction
+from pktsim.core.capture import Direction, LinkType
+from pktsim.sinks.trace import CapturedFrame
 from pktsim.wire.parse import mac_str
 
 Frames = list[tuple[bytes, str]]
 
 
-def pktsim_frames(result: Result, keys: dict[str, str]) -> dict[str, Frames]:
-    """pktsim's frames per harness key (``keys``: pktsim if_name -> harness key)."""
-    out: dict[str, Frames] = {k: [] for k in keys.values()}
+# How long after the traffic's last IP packet the kernel's capture is still compared: the
+# harness stops its tcpdumps once the traffic is done and the counters are still, within
+# a second or two; ARP's retries of a failing resolution (3 x retrans_time 1 s) still fall
+# inside, a neighbour entry's reachability probe (delay_first_probe_time 5 s after an
+# unconfirmed use, checked against the kernel in test_kernel_compare.py) after.
+CAPTURE_TAIL_NS = 4 * 10**9
+
+
+def captured(result: Result) -> list[CapturedFrame]:
+    """pktsim's frames in the window the kernel's capture covers: up to
+    ``CAPTURE_TAIL_NS`` after the last IP (or IPv6) frame."""
     assert result.memory is not None
-    for f in result.memory.frames:
+    frames = result.memory.frames
+    ip = [f.t_abs_ns for f in frames if f.data[12:14] in (b"\x08\x00", b"\x86\xdd")
+          or f.iface.linktype != LinkType.ETHERNET]
+    if not ip:
+        return list(frames)
+    end = max(ip) + CAPTURE_TAIL_NS
+    return [f for f in frames if f.t_abs_ns <= end]
+
+
+def pktsim_frames(result: Result, keys: dict[str, str]) -> dict[str, Frames]:
+    """pktsim's frames per harness key (``keys``: pktsim if_name -> harness key), in the
+    window the kernel's capture covers (``captured``)."""
+    out: dict[str, Frames] = {k: [] for k in keys.values()}
+    for f in captured(result):
         key = keys.get(f.iface.if_name)
         if key is not None:
             out[key].append((f.data, "out" if f.direction == Direction.OUTBOUND else "in"))
