@@ -61,6 +61,7 @@ class Neighbour:
 class NeighTable:
     def __init__(self, host: str = "") -> None:
         self.host = host  # seeds the reachable_time draws
+        self._reachable: dict[tuple[str, int], int] = {}  # (dev, 300 s window) -> its draw
         self.entries: dict[tuple[str, bytes], Neighbour] = {}
         # the entries that may have a probe due: those made INCOMPLETE and not since
         # resolved (a node of a big vxlan cluster has thousands of PERMANENT entries, and the
@@ -95,8 +96,13 @@ class NeighTable:
 
     def reachable_time(self, dev: str, now: int) -> int:
         """``neigh_rand_reach_time``: uniform in [base/2, 3*base/2), per device and 300 s."""
-        draw = random.Random(f"{self.host}/{dev}/{now // REDRAW_NS}")
-        return BASE_REACHABLE_NS // 2 + draw.randrange(BASE_REACHABLE_NS)
+        key = (dev, now // REDRAW_NS)
+        found = self._reachable.get(key)
+        if found is None:
+            draw = random.Random(f"{self.host}/{dev}/{key[1]}")
+            found = self._reachable[key] = BASE_REACHABLE_NS // 2 + \
+                draw.randrange(BASE_REACHABLE_NS)
+        return found
 
     def state_at(self, entry: Neighbour, now: int) -> str:
         """The state ``ip neigh`` shows: a REACHABLE entry past its time is STALE."""
