@@ -307,29 +307,41 @@ def _scale(p: _Pass) -> None:
 def _rolling(p: _Pass) -> None:
     """rolling.go ``rolloutRolling``: scale the new RS up if it may; if it did not, scale
     the old ones down (unhealthy first), within maxUnavailable."""
-    new = p.new or p.create_new()
-    if new.replicas > p.d.replicas:  # reconcileNewReplicaSet: scale down
-        target = p.d.replicas
-    else:
-        target = new_rs_new_replicas(p.d, p.rss, new.replicas)
-    if not p.scale(new, target):
+    if p.new is None:
+        p.create_new()
+    if not _reconcile_new(p):
         _reconcile_old(p)
 
 
-def _reconcile_old(p: _Pass) -> None:
-    """rolling.go ``reconcileOldReplicaSets``."""
+def _reconcile_new(p: _Pass) -> bool:
+    """rolling.go ``reconcileNewReplicaSet``: whether the new RS's size changed."""
     new = p.new
     assert new is not None
-    old_count = sum(r.replicas for r in p.old if r.replicas > 0)
-    if old_count == 0:
-        return
+    if new.replicas > p.d.replicas:
+        return p.scale(new, p.d.replicas)
+    return p.scale(new, new_rs_new_replicas(p.d, p.rss, new.replicas))
+
+
+def _reconcile_old(p: _Pass) -> bool:
+    """rolling.go ``reconcileOldReplicaSets``: only as far as the new RS's unavailable pods
+    and minAvailable leave room; whether anything was scaled down."""
+    new = p.new
+    assert new is not None
+    if sum(r.replicas for r in p.old) == 0:
+        return False
     min_available = p.d.replicas - max_unavailable(p.d)
     new_unavailable = new.replicas - _available_count(new, p.d, p.now)
     most = sum(r.replicas for r in p.rss) - min_available - new_unavailable
     if most <= 0:
-        return
+        return False
+    return _cleanup_unhealthy(p, most) + _scale_down_old(p) > 0
+
+
+def _cleanup_unhealthy(p: _Pass, most: int) -> int:
+    """rolling.go ``cleanupUnhealthyReplicas``: old RSs (oldest first) lose their
+    unavailable replicas first, at most ``most`` in all; returns how many."""
     cleaned = 0
-    for rs in [r for r in p.old if r.replicas > 0]:  # cleanupUnhealthyReplicas
+    for rs in [r for r in p.old if r.replicas > 0]:
         if cleaned >= most:
             break
         unhealthy = rs.replicas - _available_count(rs, p.d, p.now)
@@ -338,8 +350,13 @@ def _reconcile_old(p: _Pass) -> None:
         count = min(most - cleaned, unhealthy)
         p.scale(rs, rs.replicas - count)
         cleaned += count
-    # scaleDownOldReplicaSetsForRollingUpdate
-    can = p.available(p.rss) - min_available
+    return cleaned
+
+
+def _scale_down_old(p: _Pass) -> int:
+    """rolling.go ``scaleDownOldReplicaSetsForRollingUpdate``: down by what is available
+    above minAvailable, oldest RS first; returns how many."""
+    can = p.available(p.rss) - (p.d.replicas - max_unavailable(p.d))
     done = 0
     for rs in list(p.old):
         if done >= can:
@@ -349,6 +366,7 @@ def _reconcile_old(p: _Pass) -> None:
         count = min(rs.replicas, can - done)
         p.scale(rs, rs.replicas - count)
         done += count
+    return done
 
 
 def _recreate(p: _Pass) -> None:

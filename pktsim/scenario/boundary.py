@@ -137,9 +137,9 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1PodTemplateSpec": {"metadata": "m", "spec": "m"},
     "V1DeploymentSpec": {**_WORKLOAD, "paused": f"i:{_SCHED}",
                          "progressDeadlineSeconds": f"i:{_SCHED}",
-                         "minReadySeconds": "m:a pod counts as available that long after "
-                                            "it is Ready (rollouts)",
-                         "strategy": "m:rollouts during a run (pktsim.control.deployment)"},
+                         "minReadySeconds": "m:how long a Ready pod waits to count as "
+                                            "available in a rollout",
+                         "strategy": "m:rollouts during a run, pktsim.control.deployment"},
     "V1DeploymentStrategy": {"type": "m", "rollingUpdate": "m"},
     "V1RollingUpdateDeployment": {"maxSurge": "m", "maxUnavailable": "m"},
     "V1ReplicaSetSpec": {k: v for k, v in _WORKLOAD.items() if k != "revisionHistoryLimit"},
