@@ -138,7 +138,11 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1PodTemplateSpec": {"metadata": "m", "spec": "m"},
     "V1DeploymentSpec": {**_WORKLOAD, "paused": f"i:{_SCHED}",
                          "progressDeadlineSeconds": f"i:{_SCHED}",
-                         "strategy": "i:pktsim models the rolled-out state"},
+                         "minReadySeconds": "m:how long a Ready pod waits to count as "
+                                            "available in a rollout",
+                         "strategy": "m:rollouts during a run, pktsim.control.deployment"},
+    "V1DeploymentStrategy": {"type": "m", "rollingUpdate": "m"},
+    "V1RollingUpdateDeployment": {"maxSurge": "m", "maxUnavailable": "m"},
     "V1ReplicaSetSpec": {k: v for k, v in _WORKLOAD.items() if k != "revisionHistoryLimit"},
     "V1StatefulSetSpec": {**_WORKLOAD, "serviceName": "m", "ordinals": "m",
                           "persistentVolumeClaimRetentionPolicy": "i:storage",

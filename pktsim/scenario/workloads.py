@@ -22,7 +22,8 @@ Deployment of the stream leaves its pods to that Deployment.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 
 from pktsim.model.objects import Pod, Source
 from pktsim.scenario.fields import Obj
@@ -35,6 +36,16 @@ WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 MAX_REPLICAS = 150_000  # Kubernetes' documented limit of pods per cluster
 
 
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A Deployment's ``spec.strategy`` (defaults: pkg/apis/apps/v1/defaults.go
+    ``SetDefaults_Deployment``, RollingUpdate with 25% / 25%)."""
+
+    type: str = "RollingUpdate"
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+
+
 @dataclass(slots=True)
 class Workload:
     kind: str
@@ -45,6 +56,8 @@ class Workload:
     service_name: str = ""
     ordinal_start: int = 0
     source: Source | None = None
+    strategy: Strategy = field(default_factory=Strategy)  # Deployments only
+    min_ready_seconds: int = 0  # Deployments only (pktsim.control.deployment)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -83,6 +96,9 @@ def read_workload(doc: Obj, kind: str, meta: Meta, source: Source) -> Workload:
                     source=source)
     if kind != "DaemonSet":
         work.replicas = spec.integer("replicas", 1, 0, MAX_REPLICAS)
+    if kind == "Deployment":
+        work.strategy = read_strategy(spec.mapping("strategy"))
+        work.min_ready_seconds = spec.integer("minReadySeconds", 0, 0, 2**31 - 1)
     if kind == "StatefulSet":
         work.service_name = spec.string("serviceName", check=dns_label)
         work.ordinal_start = spec.mapping("ordinals").integer("start", 0, 0, 2**31 - 1)
@@ -93,6 +109,51 @@ def read_workload(doc: Obj, kind: str, meta: Meta, source: Source) -> Workload:
             doc.ctx.error(path, value, "does not match the pod template's labels",
                           f"the same label in {template.at('metadata.labels')}")
     return work
+
+
+_PERCENT = re.compile(r"[0-9]+%")
+
+
+def _int_or_percent(obj: Obj, key: str, default: int | str) -> int | str:
+    """validation.go ``ValidatePositiveIntOrPercent`` and ``IsNotMoreThan100Percent``."""
+    value = obj.raw(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        obj.ctx.error(obj.at(key), value, "must be an integer or a percent",
+                      "e.g. 1 or '25%'")
+        return default
+    if isinstance(value, int):
+        if value < 0:
+            obj.ctx.error(obj.at(key), value, "must be greater than or equal to 0")
+            return default
+        return value
+    if not _PERCENT.fullmatch(value):
+        obj.ctx.error(obj.at(key), value, "must be a percent string",
+                      "a number followed by '%', e.g. '25%'")
+        return default
+    if int(value[:-1]) > 100:
+        obj.ctx.error(obj.at(key), value, "must not be greater than 100%")
+        return default
+    return value
+
+
+def read_strategy(obj: Obj) -> Strategy:
+    """``spec.strategy``, checked as pkg/apis/apps/validation ``ValidateDeploymentStrategy``
+    and ``ValidateRollingUpdateDeployment`` do."""
+    kind = obj.choice("type", ("RollingUpdate", "Recreate"), "RollingUpdate")
+    if kind == "Recreate":
+        if obj.has("rollingUpdate"):
+            obj.ctx.error(obj.at("rollingUpdate"), obj.raw("rollingUpdate"),
+                          "may not be specified when strategy `type` is 'Recreate'")
+        return Strategy("Recreate", 0, 0)
+    rolling = obj.mapping("rollingUpdate")
+    surge = _int_or_percent(rolling, "maxSurge", "25%")
+    unavailable = _int_or_percent(rolling, "maxUnavailable", "25%")
+    if surge in (0, "0%") and unavailable in (0, "0%"):
+        rolling.ctx.error(rolling.at("maxUnavailable"), unavailable,
+                          "may not be 0 when `maxSurge` is 0", "at least 1 or 1%")
+    return Strategy("RollingUpdate", surge, unavailable)
 
 
 def materialized(workloads: list[Workload], pods: list[Pod]) -> set[tuple[str, str, str]]:
