@@ -83,8 +83,12 @@ class ControlPlane:
         self.snapshot = snapshot
         self.made: dict[tuple[str, str, str], int] = {}  # workload -> pods it named so far
         self.created: dict[str, int] = {}  # pod key -> when the API got it (0: at start)
-        self.revisions: dict[tuple[str, str, str], int] = {}  # Deployment -> its revision
-        self.revision_hash: dict[tuple[str, str, str], str] = {}  # -> pod-template-hash
+        self.started: dict[str, int] = {}  # pod key -> when it became Ready (0: at start)
+        # per Deployment: its ReplicaSets as its controller knows them, and the workload
+        # (template) each ReplicaSet was made from
+        self.replica_sets: dict[tuple[str, str, str], list[Any]] = {}
+        self.rs_templates: dict[tuple[tuple[str, str, str], str], Any] = {}
+        self._reconciling: set[tuple[str, str, str]] = set()
         self.workloads: dict[tuple[str, str, str], Any] = {
             w.key: w for w in topo.model.scenario.workloads}
         self._endpoints_due: int | None = None
@@ -175,6 +179,7 @@ class ControlPlane:
                       "failed)", (key,), host=pending.node)
             return
         self.model.pods[key] = info
+        self.started[key] = self.driver.now
         kubelet.add_sandbox(self.topo, info)
         self.note("kubelet", f"pod {key} running on {info.node} at {info.ip} ({info.veth}),"
                   " Ready", (key,), host=info.node)
@@ -229,10 +234,24 @@ class ControlPlane:
 
         reconcile_owner(self, pod)
 
+    def reconcile_later(self, key: tuple[str, str, str]) -> None:
+        """The workload's controllers act once more, after the current action."""
+        if key not in self._reconciling:
+            self._reconciling.add(key)
+            self.driver.at(self.driver.now, partial(self.reconcile_workload, key))
+
+    def reconcile_workload(self, key: tuple[str, str, str]) -> None:
+        from pktsim.control.replicas import reconcile
+
+        self._reconciling.discard(key)
+        reconcile(self, key)
+
     def set_ready(self, info: PodInfo, ready: bool, component: str) -> None:
         if info.pod.ready == ready:
             return
         kubelet.with_status(info, ready=ready)
+        if ready:
+            self.started[info.key] = self.driver.now
         state = "Ready" if ready else "not Ready"
         self.note(component, f"pod {info.key} {state}", (info.key,))
 

@@ -17,8 +17,8 @@ difference (``reconcile``), whenever one of its pods or the workload changes:
   and only once the previous one is gone; a deleted pod comes back under its own name;
 * DaemonSet: one pod per node its selector picks, made again when the node's pod is gone.
 
-A Deployment's rolling update (a new pod template) is ``pktsim.control.deployment`` when
-present; otherwise the new template replaces the pods as ``Recreate`` does.
+A Deployment is its own controller's and its ReplicaSets' (``pktsim.control.rollout``, with
+the decisions of ``pktsim.control.deployment``): scaling, rolling updates, ``Recreate``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pktsim.model.objects import Pod
 from pktsim.model.timeline import Change
-from pktsim.scenario.workloads import expand, name_suffix, template_hash
+from pktsim.scenario.workloads import expand, name_suffix, workload_pod
 
 if TYPE_CHECKING:
     from pktsim.control.plane import ControlPlane
@@ -52,14 +52,25 @@ def _pods_of(plane: ControlPlane, key: Key) -> list[tuple[Pod, str, bool]]:
 
 
 def reconcile_owner(plane: ControlPlane, pod: Pod) -> None:
+    """The pod's controller looks again, after what is being done now is done (its
+    informer's event): one pass per moment however many of its pods changed."""
     key = _owner_key(pod)
+    if key is not None and key[1] == "ReplicaSet" and key not in plane.workloads:
+        parent = (key[0], "Deployment", key[2].rsplit("-", 1)[0])  # a snapshot's pods
+        key = parent if parent in plane.workloads else key
     if key is not None and key in plane.workloads:
-        reconcile(plane, key)
+        plane.reconcile_later(key)
 
 
 def reconcile(plane: ControlPlane, key: Key) -> None:
-    work = plane.workloads[key]
-    if work.kind == "StatefulSet":
+    work = plane.workloads.get(key)
+    if work is None:
+        return
+    if work.kind == "Deployment":
+        from pktsim.control.rollout import reconcile_deployment
+
+        reconcile_deployment(plane, work)
+    elif work.kind == "StatefulSet":
         _stateful_step(plane, work)
     elif work.kind == "DaemonSet":
         _daemons(plane, work)
@@ -89,15 +100,9 @@ def _new_pods(plane: ControlPlane, work: Any, start: int, count: int) -> list[Po
     """``count`` pods of the workload's template, named as ``generateName`` does."""
     seed = plane.model.config.seed
     prefix = f"{work.meta.name}-"
-    template = work.template
-    if work.kind == "Deployment":
-        digest = plane.revision_hash.get(work.key) or template_hash(
-            seed, work.meta.namespace, work.meta.name)
-        prefix += f"{digest}-"
-        template = replace(template, labels={**template.labels, "pod-template-hash": digest})
     taken = _taken(plane)
     out = []
-    w = replace(work, template=template)
+    w = work
     for index in range(start, start + count):
         name = _name(seed, w, prefix, index, taken)
         taken.add(f"{work.meta.namespace}/{name}")
@@ -113,9 +118,7 @@ def _name(seed: int, w: Any, prefix: str, key: object, taken: set[str]) -> str:
 
 
 def _one(w: Any, name: str, node: str | None) -> Pod:
-    from pktsim.scenario.workloads import _pod
-
-    pod = _pod(w, name)
+    pod = workload_pod(w, name)
     if node is not None:
         pod.node_name = node
     return pod
@@ -174,6 +177,10 @@ def apply_workload(plane: ControlPlane, change: Change) -> None:
     """A new workload makes its pods; a changed one is scaled or rolled out."""
     work = change.obj
     old = plane.workloads.get(work.key)
+    if old is not None and old.kind == "Deployment":
+        from pktsim.control.rollout import know_replica_sets
+
+        know_replica_sets(plane, old)  # its ReplicaSet is the old template's
     plane.workloads[work.key] = work
     if old is None:
         plane.note("kubectl", f"apply {work.kind} {change.key}: created", (change.key,))
@@ -183,9 +190,10 @@ def apply_workload(plane: ControlPlane, change: Change) -> None:
     if old.spec != work.spec or old.template.labels != work.template.labels:
         plane.note("kubectl", f"apply {work.kind} {change.key}: new pod template",
                    (change.key,))
-        from pktsim.control.rollout import roll_out
-
-        roll_out(plane, old, work)
+        if work.kind != "Deployment":  # their own update strategies are not modelled
+            plane.note("kubectl", f"{work.kind} {change.key}: its pods keep the old "
+                       "template until they are made again", (change.key,))
+        reconcile(plane, work.key)
         return
     plane.note("kubectl", f"apply {work.kind} {change.key}: replicas {work.replicas}",
                (change.key,))

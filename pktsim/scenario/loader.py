@@ -110,8 +110,9 @@ def _pod(state: State, doc: Obj, meta: Meta, source: Source) -> None:
 
 
 def _workload(state: State, doc: Obj, meta: Meta, source: Source) -> None:
-    work = read_workload(doc, source.kind, meta, source)
-    if state.define(doc.ctx, source.kind, meta.key):
+    kind = str(doc.raw("kind"))  # the object's own (an event's source is its Traffic's)
+    work = read_workload(doc, kind, meta, source)
+    if state.define(doc.ctx, kind, meta.key):
         state.entries.append(work)
 
 

@@ -207,7 +207,7 @@ def _generated(w: Workload, seed: int, prefix: str, key: object, taken: set[str]
         attempt += 1
         name = prefix + name_suffix(seed, w, key, attempt)
     taken.add(f"{w.meta.namespace}/{name}")
-    pod = _pod(w, name)
+    pod = workload_pod(w, name)
     if node is not None:
         pod.node_name = node
     return pod
@@ -219,14 +219,15 @@ def _stateful(w: Workload) -> list[Pod]:
         name = f"{w.meta.name}-{ordinal}"
         labels = {**w.template.labels, "statefulset.kubernetes.io/pod-name": name,
                   "apps.kubernetes.io/pod-index": str(ordinal)}
-        pod = _pod(replace(w, template=replace(w.template, labels=labels)), name)
+        pod = workload_pod(replace(w, template=replace(w.template, labels=labels)), name)
         pod.hostname = name
         pod.subdomain = w.service_name
         out.append(pod)
     return out
 
 
-def _pod(w: Workload, name: str) -> Pod:
+def workload_pod(w: Workload, name: str) -> Pod:
+    """The pod named ``name`` made from the workload's template."""
     assert w.source is not None
     pod = make_pod(w.template, name, w.spec, w.source)
     pod.owner = f"{w.kind}/{w.meta.name}"

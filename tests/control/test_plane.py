@@ -340,3 +340,91 @@ def test_stale_udp_from_the_command_line(tmp_path: Path) -> None:
     assert "udp: udp to echo:9000: ok (4/12 answered)" in printed
     assert f"  8 of 9 unanswered after delete Pod {victim} at 2.5 s" in printed
     validate_capture(out / "capture.pcapng")
+
+
+ROLLOUT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers: [{name: web, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec: {containers: [{name: c}]}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {name: poll, from: default/client, to: "http://web/", count: 80, interval: 100ms}
+  events:
+  - at: 1s
+    apply:
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: web, namespace: default}
+      spec:
+        replicas: 4
+        selector: {matchLabels: {app: web}}
+        template:
+          metadata: {labels: {app: web, version: v2}}
+          spec:
+            terminationGracePeriodSeconds: 2
+            containers: [{name: web, ports: [{containerPort: 8080}]}]
+"""
+
+
+def test_a_rolling_update_keeps_serving_within_max_surge_and_max_unavailable(
+        tmp_path: Path) -> None:
+    """RollingUpdate with the defaults (25 %/25 % of 4: surge 1, unavailable 1,
+    ResolveFenceposts): a new ReplicaSet, new pods with new addresses and the v2 label,
+    the old ones gone; never fewer than 3 Ready nor more than 5 pods; the client's
+    connections all answered (terminating endpoints leave the rules at once)."""
+    path = tmp_path / "rollout.yaml"
+    path.write_text(ROLLOUT)
+    out = tmp_path / "out"
+    result = pktsim.load(path).run(out, keep=True)
+    validate_capture(out / "capture.pcapng")
+    model = result.topology.model
+    web = [p for k, p in model.pods.items() if k.startswith("default/web-")]
+    assert len(web) == 4 and all(p.pod.labels.get("version") == "v2" for p in web)
+    first = pktsim.load(path).model
+    assert not {p.ip for p in web} & {p.ip for k, p in first.pods.items() if "web" in k}
+    assert result.flows[0].answered == 80 and result.flows[0].status == "ok"
+    changes = of(result, Event.CHANGE)
+    assert any("ReplicaSet default/web-" in e.summary and "created (revision 2)" in e.summary
+               for e in changes)
+    # replay the pods' states from the trace; judge each moment once all of it is done
+    state = {k: "ready" for k in first.pods if k.startswith("default/web-")}
+    moments: dict[int, tuple[int, int]] = {}
+    for e in changes:
+        pod = next(iter(e.detail.objects), "")  # type: ignore[union-attr]
+        if not pod.startswith("default/web-"):
+            continue
+        if "created; kube-scheduler" in e.summary:
+            state[pod] = "pending"
+        elif "running on" in e.summary:
+            state[pod] = "ready"
+        elif "Terminating" in e.summary:
+            state[pod] = "terminating"
+        elif "sandbox removed" in e.summary:
+            del state[pod]
+        alive = [v for v in state.values() if v != "terminating"]
+        moments[e.t] = (alive.count("ready"), len(alive))
+    assert min(ready for ready, _ in moments.values()) >= 3
+    assert max(total for _, total in moments.values()) <= 5
