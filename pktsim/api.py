@@ -331,7 +331,9 @@ class Cluster:
             if flows is not None else self.scenario.flows
         memory = MemorySink()
         topo = Cluster(self.scenario).build([memory])
-        return Simulation(topo, start_flows(topo, chosen), memory, _observed)
+        results = start_flows(topo, chosen)
+        _control(topo, self.scenario, results, None)  # spec.events, step by step too
+        return Simulation(topo, results, memory, _observed)
 
     def diagram(self) -> TopologyView:
         """The topology as a picture (``_repr_png_``) and as text (``str``)."""

@@ -428,3 +428,46 @@ def test_a_rolling_update_keeps_serving_within_max_surge_and_max_unavailable(
         moments[e.t] = (alive.count("ready"), len(alive))
     assert min(ready for ready, _ in moments.values()) >= 3
     assert max(total for _, total in moments.values()) <= 5
+
+
+def _with_knobs(tmp_path: Path, knobs: str, events: str, count: int = 1) -> pktsim.Cluster:
+    text = ECHO.replace("REPLICAS", "3").replace("COUNT", str(count)).replace(
+        "NETWORK", "routes").replace("spec: {network: routes, nodes: 3}",
+                                     f"spec: {{network: routes, nodes: 3, {knobs}}}")
+    path = tmp_path / "knobs.yaml"
+    path.write_text(text + "  events:\n" + events)
+    return pktsim.load(path)
+
+
+def test_pods_of_a_silent_node_are_evicted_after_the_toleration_and_replaced(
+        tmp_path: Path) -> None:
+    """The not-ready toleration (``--default-not-ready-toleration-seconds``) after the node
+    went not ready: its pods are deleted; their ReplicaSet makes new ones on nodes that
+    are up; the old ones stay Terminating while their kubelet is down."""
+    c = _with_knobs(tmp_path, "controllers: {nodeMonitorGracePeriod: 5s, "
+                    "notReadyTolerationSeconds: 10}", "  - {at: 1s, fail: 'node:node-2'}\n")
+    on_2 = sorted(k for k, p in c.model.pods.items() if p.node == "node-2" and "echo" in k)
+    assert on_2
+    result = c.run(until_ns=30 * SECOND)
+    model = result.topology.model
+    for key in on_2:
+        assert model.pods[key].pod.terminating
+    evicted = [e for e in of(result, Event.CHANGE) if e.summary.startswith(
+        "taint-eviction-controller") and "default/echo" in e.summary]
+    assert evicted and all(e.t == 16 * SECOND for e in evicted)
+    echo = [p for k, p in model.pods.items() if "echo" in k and not p.pod.terminating]
+    assert len(echo) == 3 and all(p.node != "node-2" for p in echo)
+
+
+def test_the_endpointslice_batch_period_delays_the_rules(tmp_path: Path) -> None:
+    """``--endpointslice-updates-batch-period`` 2s: the endpoint of a pod deleted at 1 s is
+    written at 3 s, and kube-proxy syncs then."""
+    c = _with_knobs(tmp_path, "controllers: {endpointUpdatesBatchPeriod: 2s}", "")
+    victim = sorted(k for k in c.model.pods if k.startswith("default/echo"))[0]
+    c = _with_knobs(tmp_path, "controllers: {endpointUpdatesBatchPeriod: 2s}",
+                    f"  - {{at: 1s, delete: {victim}}}\n")
+    result = c.run()
+    published = [e.t for e in of(result, Event.CHANGE)
+                 if e.summary.startswith("endpointslice-controller")]
+    assert published[0] == 3 * SECOND
+    assert syncs(result)[0] == 3 * SECOND
