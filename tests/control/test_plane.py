@@ -471,3 +471,32 @@ def test_the_endpointslice_batch_period_delays_the_rules(tmp_path: Path) -> None
                  if e.summary.startswith("endpointslice-controller")]
     assert published[0] == 3 * SECOND
     assert syncs(result)[0] == 3 * SECOND
+
+
+def test_an_established_connection_keeps_its_nat_binding_when_the_service_goes(
+        tmp_path: Path) -> None:
+    """nf_nat binds a connection on its first packet: a 1 MB transfer through the Service
+    carries on after kube-proxy removed the Service's rules mid-transfer (minSyncPeriod 0:
+    at once), while a connection opened afterwards finds no rule to DNAT it."""
+    text = ROLLOUT[:ROLLOUT.index("  events:")].replace(
+        'to: "http://web/", count: 80, interval: 100ms', 'to: "web:80", payload: 1000000')
+    text = text.replace("kind: Traffic", "kind: Cluster\nspec: {kubeProxy: {minSyncPeriod: 0s}}"
+                        "\n---\napiVersion: pktsim/v1alpha1\nkind: Traffic")
+    path = tmp_path / "long.yaml"
+    path.write_text(text)
+    ip = pktsim.load(path).model.services["default/web"].cluster_ip
+    text += (f"  - {{name: late, from: default/client, to: '{ip}:80', start: 10ms}}\n"
+             "  events:\n  - {at: 1ms, delete: {kind: Service, name: web}}\n")
+    path.write_text(text)
+    result = pktsim.load(path).run()
+    long, late = result.flows
+    assert long.ok and long.answered == 1
+    sync = [e for e in of(result, Event.SYNC) if e.t == 1 * MS]
+    assert sync and any("KUBE-SVC" in line for line in
+                        sync[0].detail.removed)  # type: ignore[union-attr]
+    carried = [e for e in result.events if e.flow == "poll" and e.event is Event.NAT
+               and e.t > 1 * MS and e.summary.startswith("conntrack DNAT")]
+    assert carried, "the transfer's later segments are DNATed by their conntrack entry"
+    assert not late.ok
+    assert not [e for e in result.events if e.flow == "late" and e.event is Event.NAT
+                and "DNAT" in e.summary]
