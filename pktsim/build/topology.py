@@ -18,7 +18,7 @@ from functools import partial
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
-from pktsim.build import calico, overlay
+from pktsim.build import calico, overlay, portmap
 from pktsim.build.external import RESOLVER_HOST, build_external
 from pktsim.build.start import start_at_zero
 from pktsim.core.capture import Interface, Sink
@@ -333,11 +333,13 @@ def load_rules(topo: Topology, node: NodeInfo, nf: Netfilter,
     shared = kube_proxy if kube_proxy is not None else _kube_proxy_shared(topo, node)
     nf.tables.update({name: table.overlay() for name, table in shared.items()})
     canaries(nf.tables)
-    if cfg.network == "calico":
+    if cfg.network == "calico":  # felix keeps its jumps above the portmap plugin's
+        portmap.install(topo.model, node.name, nf.table("nat"))
         calico.install_felix(topo, node, nf)
-    else:
+    else:  # the plugin prepends its masquerade jump at each pod's ADD, after flanneld's
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
         flannel_forward(nf.table("filter"), str(cfg.pod_cidr))
+        portmap.install(topo.model, node.name, nf.table("nat"))
     nf.validate()
     return shared
 

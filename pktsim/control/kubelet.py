@@ -31,7 +31,7 @@ from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
 from pktsim.model.calico_ipam import HOST_VETH_MAC, veth_name
-from pktsim.model.cluster import ClusterModel, PodInfo
+from pktsim.model.cluster import ClusterModel, HostPort, PodInfo, host_ports, port_clash
 from pktsim.model.draws import OneShot
 from pktsim.model.objects import Pod
 
@@ -42,9 +42,13 @@ def place(model: ClusterModel, pod: Pod, usable: set[str]) -> str | None:
     if pod.node_name is not None:
         return pod.node_name if pod.node_name in model.nodes else None
     load = {name: 0 for name in model.nodes}
+    taken: dict[str, list[HostPort]] = {name: [] for name in model.nodes}
     for info in model.pods.values():
         load[info.node] += 1
-    candidates = [n for n in model.node_list() if n.name in usable]
+        taken[info.node] += host_ports(info.pod)
+    wanted = host_ports(pod)
+    candidates = [n for n in model.node_list() if n.name in usable
+                  and port_clash(wanted, taken[n.name]) is None]  # the NodePorts filter
     if not candidates:
         return None
     return min(candidates, key=lambda n: (load[n.name], n.index)).name

@@ -47,7 +47,7 @@ from pktsim.core.events import ClusterChange, Event, TraceEvent
 from pktsim.devices.dnsapps import CoreDnsApp
 from pktsim.devices.outcome import FlowResult
 from pktsim.kubeproxy.ports import service_ports
-from pktsim.model.cluster import PodInfo
+from pktsim.model.cluster import PodInfo, host_ports
 from pktsim.model.objects import Pod
 from pktsim.model.timeline import SECOND, Change
 
@@ -183,6 +183,7 @@ class ControlPlane:
         kubelet.add_sandbox(self.topo, info)
         self.note("kubelet", f"pod {key} running on {info.node} at {info.ip} ({info.veth}),"
                   " Ready", (key,), host=info.node)
+        self._portmap(info)
         self.pods_changed(info.node)
         self.reconcile_owner(info.pod)
 
@@ -224,6 +225,7 @@ class ControlPlane:
         self.deleting.pop(key, None)
         self.note("kubelet", f"pod {key}'s containers exited; sandbox removed (CNI DEL: "
                   f"{info.veth} gone, {info.ip} released)", (key,), host=info.node)
+        self._portmap(info)
         self.pods_changed(info.node)
         self.reconcile_owner(info.pod)
 
@@ -233,6 +235,11 @@ class ControlPlane:
         from pktsim.control.replicas import reconcile_owner
 
         reconcile_owner(self, pod)
+
+    def _portmap(self, info: PodInfo) -> None:
+        """The portmap plugin's ADD or DEL writes the node's hostPort chains at once."""
+        if host_ports(info.pod) and not info.pod.host_network:
+            self._sync(info.node, "portmap")
 
     def reconcile_later(self, key: tuple[str, str, str]) -> None:
         """The workload's controllers act once more, after the current action."""

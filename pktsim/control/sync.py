@@ -35,7 +35,8 @@ from pktsim.netfilter.conntrack import Conn
 if TYPE_CHECKING:
     from pktsim.netfilter import Netfilter
 
-AGENT_TEXT = {"kube-proxy": "kube-proxy iptables-restore", "felix": "felix dataplane"}
+AGENT_TEXT = {"kube-proxy": "kube-proxy iptables-restore", "felix": "felix dataplane",
+              "portmap": "portmap CNI plugin"}
 # which agent owns a chain, by prefix: how a rule line of the diff is attributed
 OWNERS = (("KUBE-", "kube-proxy"), ("cali", "felix"), ("FLANNEL", "flannel"))
 
@@ -75,7 +76,7 @@ def resync(topo: Topology, node: str, agent: str, generation: int,
     if agent == "kube-proxy":
         topo.proxy_written[node] = load_rules(topo, info, nf)
         count_local_endpoints(topo, node)
-    else:  # felix: its own chains from the model now, kube-proxy's as last written
+    else:  # felix, portmap: their chains from the model now, kube-proxy's as last written
         load_rules(topo, info, nf, topo.proxy_written[node])
     nf.generation = generation
     after = nf.save().splitlines()

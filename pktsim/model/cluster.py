@@ -314,14 +314,29 @@ def _place_pods(model: ClusterModel, errors: list[ScenarioError]) -> tuple[
     reserved: dict[str, set[IPv4Address]] = {name: set() for name in model.nodes}
     placed: list[tuple[Pod, str]] = []
     owners: dict[IPv4Address, Pod] = {}  # status.podIP -> the first pod that has it
+    ports: dict[str, list[HostPort]] = {name: [] for name in model.nodes}
     for pod in model.scenario.pods:
         node = pod.node_name
+        wanted = host_ports(pod)
         if node is None:
-            node = min(order, key=lambda n: (load[n], model.nodes[n].index))
+            fits = [n for n in order if not port_clash(wanted, ports[n])]
+            if not fits:
+                errors.append(_err(pod.source, "spec.containers[].ports[].hostPort",
+                                   wanted[0][0], "is taken on every node (the scheduler's "
+                                   "NodePorts filter places the pod nowhere)",
+                                   "a hostPort free on some node"))
+                continue
+            node = min(fits, key=lambda n: (load[n], model.nodes[n].index))
         elif node not in model.nodes:
             errors.append(_err(pod.source, "spec.nodeName", node, "names no node",
                                ", ".join(order)))
             continue
+        elif (clash := port_clash(wanted, ports[node])) is not None:
+            errors.append(_err(pod.source, "spec.containers[].ports[].hostPort", clash[0],
+                               f"is already taken on node {node} (kubelet's NodePorts "
+                               "admission would reject the pod)", "a free hostPort"))
+            continue
+        ports[node] += wanted
         load[node] += 1
         if pod.pod_ip is not None and not pod.host_network:
             first = owners.setdefault(pod.pod_ip, pod)
@@ -331,6 +346,26 @@ def _place_pods(model: ClusterModel, errors: list[ScenarioError]) -> tuple[
             reserved[node].add(pod.pod_ip)
         placed.append((pod, node))
     return placed, reserved
+
+
+HostPort = tuple[int, str, IPv4Address | None]  # (hostPort, protocol, hostIP or None: any)
+
+
+def host_ports(pod: Pod) -> list[HostPort]:
+    """The pod's hostPorts (a hostNetwork pod's too: it binds them on the node itself)."""
+    return [(p.host_port, p.protocol, p.host_ip) for c in pod.containers for p in c.ports
+            if p.host_port]
+
+
+def port_clash(wanted: list[HostPort], used: list[HostPort]) -> HostPort | None:
+    """The first of ``wanted`` a pod on the node holds already (the NodePorts filter:
+    the same port and protocol on the same address, or either on every address)."""
+    for port, proto, ip in wanted:
+        for other, other_proto, other_ip in used:
+            if port == other and proto == other_proto and \
+                    (ip is None or other_ip is None or ip == other_ip):
+                return port, proto, ip
+    return None
 
 
 def _pod_ip(pod: Pod, info: NodeInfo, reserved: set[IPv4Address],

@@ -99,6 +99,8 @@ class ContainerPort:
     port: int
     protocol: str = "TCP"  # TCP | UDP
     name: str = ""
+    host_port: int | None = None  # hostPort: the node's port the portmap plugin forwards
+    host_ip: IPv4Address | None = None  # hostIP: only that node address (None: all)
 
 
 @dataclass(slots=True)

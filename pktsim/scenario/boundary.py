@@ -33,8 +33,8 @@ _RUN = "containers' programs are not run: what listens comes from ports[]"
 _SCHED = "scheduling and lifecycle, not networking"
 _META = "bookkeeping of the API server"
 _STATUS = "status reported by controllers; what pktsim reads of it is listed beside"
-_HOSTPORT = ("no portmap CNI chains: traffic to the node's port is not forwarded to the pod "
-             "(the node answers RST)")
+_HOSTPORT = ("the portmap CNI plugin's chains (CNI-HOSTPORT-DNAT, CNI-DN-...): the node's "
+             "port is DNATed to the pod; the scheduler places no two pods on one hostPort")
 _ZONES = "kube-proxy uses every endpoint, whatever its zone (no topology-aware routing)"
 
 _OBJECT = {"apiVersion": "m", "kind": "m", "metadata": "m", "spec": "m", "status": "m"}
@@ -112,7 +112,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "volumeDevices": "i:storage", "volumeMounts": "i:storage"},
     "V1ContainerPort": {"containerPort": "m", "name": "m",
                         "protocol": "m:TCP, UDP; SCTP ports are warned about and not opened",
-                        "hostPort": f"w:{_HOSTPORT}", "hostIP": f"w:{_HOSTPORT}"},
+                        "hostPort": f"m:{_HOSTPORT}", "hostIP": "m:IPv4 (an IPv6 one is refused)"},
     "V1PodDNSConfig": {"nameservers": "m", "searches": "m", "options": "m"},
     "V1PodDNSConfigOption": {"name": "m", "value": "m"},
     "V1PodReadinessGate": {"conditionType": "m"},

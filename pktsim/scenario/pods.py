@@ -110,7 +110,11 @@ def read_ports(container: Obj, seen: dict[tuple[int, str], str]) -> list[Contain
                       f"is declared twice for {protocol} (also at {first}); containers share "
                       "the pod's network namespace", "a port+protocol declared once per pod")
             continue
-        out.append(ContainerPort(number, protocol, name))
+        host = obj.optional_int("hostPort", 0, 65535)  # ValidateContainerPorts: 0 is unset
+        host_ip = obj.ipv4("hostIP") if obj.has("hostIP") and host else None
+        if host_ip is not None and host_ip.is_unspecified:
+            host_ip = None  # 0.0.0.0: every address, as portmap's fillDnatRules reads it
+        out.append(ContainerPort(number, protocol, name, host or None, host_ip))
     return out
 
 
