@@ -43,9 +43,8 @@ def _apply(plane: ControlPlane, change: Change) -> None:
         plane.model.slices = [*slices, obj]
         plane.note(USER, f"apply EndpointSlice {obj.namespace}/{obj.name}", (change.key,))
         plane.publish_endpoints()
-    elif isinstance(obj, Node):
-        plane.note(USER, f"apply Node {obj.name} (labels: the DaemonSets already placed keep "
-                   "their pods)", (obj.name,))
+    elif isinstance(obj, Node):  # the scenario refuses it (scenario/events.py)
+        raise ValueError(f"apply Node {obj.name}: changing a node during a run is not modelled")
     elif change.kind == "NetworkPolicy":
         _apply_policy(plane, change)
     else:

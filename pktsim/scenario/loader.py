@@ -342,7 +342,7 @@ def _world(state: State, scenario: Scenario) -> World:
                         ("NetworkPolicy", scenario.network_policies)):
         objects[kind] = {f"{o.namespace}/{o.name}" for o in found}
     objects["Node"] = {name for name, _ in _node_names(state, scenario.config)}
-    return World(objects)
+    return World(objects, pods={p.key: p for p in scenario.pods})
 
 
 def assemble(state: State, seed: int | None) -> Scenario:

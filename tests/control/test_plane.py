@@ -441,11 +441,11 @@ def _with_knobs(tmp_path: Path, knobs: str, events: str, count: int = 1) -> pkts
 
 def test_pods_of_a_silent_node_are_evicted_after_the_toleration_and_replaced(
         tmp_path: Path) -> None:
-    """The not-ready toleration (``--default-not-ready-toleration-seconds``) after the node
+    """The not-ready toleration (``--default-unreachable-toleration-seconds``) after the node
     went not ready: its pods are deleted; their ReplicaSet makes new ones on nodes that
     are up; the old ones stay Terminating while their kubelet is down."""
     c = _with_knobs(tmp_path, "controllers: {nodeMonitorGracePeriod: 5s, "
-                    "notReadyTolerationSeconds: 10}", "  - {at: 1s, fail: 'node:node-2'}\n")
+                    "unreachableTolerationSeconds: 10}", "  - {at: 1s, fail: 'node:node-2'}\n")
     on_2 = sorted(k for k, p in c.model.pods.items() if p.node == "node-2" and "echo" in k)
     assert on_2
     result = c.run(until_ns=30 * SECOND)
@@ -457,6 +457,55 @@ def test_pods_of_a_silent_node_are_evicted_after_the_toleration_and_replaced(
     assert evicted and all(e.t == 16 * SECOND for e in evicted)
     echo = [p for k, p in model.pods.items() if "echo" in k and not p.pod.terminating]
     assert len(echo) == 3 and all(p.node != "node-2" for p in echo)
+
+
+def test_eviction_spares_daemonset_pods_and_takes_bare_ones(tmp_path: Path) -> None:
+    """A DaemonSet's pods tolerate node.kubernetes.io/unreachable for ever
+    (pkg/controller/daemon/util ``AddOrUpdateDaemonPodTolerations``); every other pod, a
+    bare one too, gets the 300 s default and is evicted (pkg/controller/tainteviction
+    ``processPodOnNode`` looks at tolerations, not owners)."""
+    text = """\
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec:
+  controllers: {nodeMonitorGracePeriod: 1s, unreachableTolerationSeconds: 0}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: a, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bare}
+spec: {nodeName: node-1, containers: [{name: a, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-2, containers: [{name: curl}]}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {name: p, from: default/client, to: "10.96.0.1:443", count: 4, interval: 1s}
+  events:
+  - {at: 500ms, fail: "node:node-1"}
+"""
+    result = pktsim.load(text).run()
+    evicted = {e.summary.split()[2] for e in of(result, Event.CHANGE)
+               if e.summary.startswith("taint-eviction-controller")}
+    assert "default/bare" in evicted
+    assert not any(k.startswith("default/agent") for k in evicted)
+    pods = result.topology.model.pods
+    agent_1 = [p for k, p in pods.items() if k.startswith("default/agent") and p.node == "node-1"]
+    assert len(agent_1) == 1 and not agent_1[0].pod.terminating
 
 
 def test_the_endpointslice_batch_period_delays_the_rules(tmp_path: Path) -> None:
