@@ -42,7 +42,7 @@ def _apply(plane: ControlPlane, change: Change) -> None:
                   (obj.namespace, obj.name)]
         plane.model.slices = [*slices, obj]
         plane.note(USER, f"apply EndpointSlice {obj.namespace}/{obj.name}", (change.key,))
-        plane.publish_endpoints()
+        plane.publish_endpoints(at_once=True)
     elif isinstance(obj, Node):  # the scenario refuses it (scenario/events.py)
         raise ValueError(f"apply Node {obj.name}: changing a node during a run is not modelled")
     elif change.kind == "NetworkPolicy":
@@ -93,7 +93,7 @@ def _apply_service(plane: ControlPlane, svc: Service) -> None:
     model.services[svc.key] = info
     verb = "changed" if old is not None else f"created, ClusterIP {info.cluster_ip}"
     plane.note(USER, f"apply Service {svc.key}: {verb}", (svc.key,))
-    plane.publish_endpoints()
+    plane.publish_endpoints(at_once=True)
     plane.proxy_sync()  # a Service's own rules change even with the same endpoints
 
 
@@ -125,12 +125,12 @@ def _delete(plane: ControlPlane, change: Change) -> None:
     elif kind == "Service":
         model.services.pop(key, None)
         plane.note(USER, f"delete Service {key}", (key,))
-        plane.publish_endpoints()
+        plane.publish_endpoints(at_once=True)
         plane.proxy_sync()
     elif kind == "EndpointSlice":
         model.slices = [s for s in model.slices if f"{s.namespace}/{s.name}" != key]
         plane.note(USER, f"delete EndpointSlice {key}", (key,))
-        plane.publish_endpoints()
+        plane.publish_endpoints(at_once=True)
     elif kind == "NetworkPolicy":
         model.network_policies = [p for p in model.network_policies
                                   if f"{p.namespace}/{p.name}" != key]

@@ -269,15 +269,26 @@ class ControlPlane:
         if self.model.config.network == "calico":
             self.felix_sync([node])
 
-    def publish_endpoints(self) -> None:
-        """The EndpointSlice controller's next update (after the batch period)."""
+    def publish_endpoints(self, at_once: bool = False) -> None:
+        """The EndpointSlice controller's next update: after the batch period for a pod's
+        change (``addPod``/``updatePod``/``deletePod`` queue with ``AddAfter``), at once for
+        a Service's (``onServiceUpdate``: ``queue.Add``, pkg/controller/endpointslice
+        endpointslice_controller.go) and for a slice a user wrote (no controller between:
+        kube-proxy's informer sees it).  pktsim recomputes every slice at each update, so an
+        update at once carries the pod changes still waiting too."""
+        if at_once:
+            self._publish()
+            return
         if self._endpoints_due is not None:
             return
         self._endpoints_due = self.driver.now + self.config.endpoint_updates_batch_period_ns
-        self.driver.at(self._endpoints_due, self._publish)
+        self.driver.at(self._endpoints_due, self._batch_done)
+
+    def _batch_done(self) -> None:
+        self._endpoints_due = None
+        self._publish()
 
     def _publish(self) -> None:
-        self._endpoints_due = None
         self.invalidate()
         changed = endpoints.refresh(self.model)
         endpoints.refresh_zones(self.topo.zones, self.model)

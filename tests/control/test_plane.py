@@ -522,6 +522,25 @@ def test_the_endpointslice_batch_period_delays_the_rules(tmp_path: Path) -> None
     assert syncs(result)[0] == 3 * SECOND
 
 
+def test_a_service_change_is_not_held_by_the_batch_period(tmp_path: Path) -> None:
+    """The batch period is for pod changes (``AddAfter``); a Service's change is queued at
+    once (``onServiceUpdate``, pkg/controller/endpointslice endpointslice_controller.go):
+    a headless Service made at 1 s has its endpoints, and CoreDNS its records, at once."""
+    svc = ("{apiVersion: v1, kind: Service, metadata: {name: echo-hl}, spec: {clusterIP: "
+           "None, selector: {app: echo}, ports: [{name: udp, port: 9000, protocol: UDP}]}}")
+    text = ECHO.replace("REPLICAS", "2").replace("COUNT", "1").replace("NETWORK", "routes")
+    text = text.replace("spec: {network: routes, nodes: 3}", "spec: {network: routes, "
+                        "nodes: 3, controllers: {endpointUpdatesBatchPeriod: 2s}}")
+    text = text.replace("count: 1}", "count: 1}\n  - {name: hl, from: default/client, "
+                        "lookup: echo-hl.default, start: 1500ms}")
+    result = pktsim.load(text + f"  events:\n  - {{at: 1s, apply: {svc}}}\n").run()
+    hl = next(f for f in result.flows if f.flow == "hl")
+    assert hl.status == "ok", hl.line()
+    for key, info in result.topology.model.pods.items():
+        if key.startswith("default/echo"):
+            assert f" A {info.ip}" in hl.line(), hl.line()
+
+
 def test_an_established_connection_keeps_its_nat_binding_when_the_service_goes(
         tmp_path: Path) -> None:
     """nf_nat binds a connection on its first packet: a 1 MB transfer through the Service
