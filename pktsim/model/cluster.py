@@ -112,6 +112,8 @@ class ClusterModel:
     handed_out: set[IPv4Address] = field(default_factory=set)
     released: list[IPv4Address] = field(default_factory=list)
     incarnations: dict[str, int] = field(default_factory=dict)  # pod key -> sandboxes made
+    # nodes where the portmap plugin made its top-level chains (they outlive the pods)
+    portmap_nodes: set[str] = field(default_factory=set)
     # every EndpointSlice the Services' endpoints come from (the stream's, default/kubernetes')
     slices: list[EndpointSlice] = field(default_factory=list)
 
