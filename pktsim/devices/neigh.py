@@ -71,18 +71,47 @@ class NeighTable:
         # resolved (a node of a big vxlan cluster has thousands of PERMANENT entries, and the
         # driver asks for the next deadline after every packet)
         self._unresolved: dict[tuple[str, bytes], Neighbour] = {}
+        # an overlay's PERMANENT entries, one per other node, shared by every node's table
+        # (5,000 nodes would otherwise hold 25 million): (device, ip -> entry, own ip left out)
+        self._peers: tuple[str, dict[bytes, Neighbour], bytes] | None = None
+
+    def share_peers(self, dev: str, peers: dict[bytes, Neighbour], own: bytes) -> None:
+        """Take ``peers`` (never changed: PERMANENT entries are not updated by traffic) as
+        ``dev``'s entries, but the one for ``own``; an entry set later shadows its peer."""
+        self._peers = (dev, peers, own)
+
+    def _find(self, dev: str, ip: bytes) -> Neighbour | None:
+        entry = self.entries.get((dev, ip))
+        if entry is None and self._peers is not None:
+            pdev, peers, own = self._peers
+            if dev == pdev and ip != own:
+                return peers.get(ip)
+        return entry
+
+    def all_entries(self) -> list[tuple[tuple[str, bytes], Neighbour]]:
+        """Every entry, the shared peers' included, as ``((dev, ip), entry)``."""
+        out = list(self.entries.items())
+        if self._peers is not None:
+            pdev, peers, own = self._peers
+            out += [((pdev, ip), e) for ip, e in peers.items()
+                    if ip != own and (pdev, ip) not in self.entries]
+        return out
 
     def get(self, dev: str, ip: bytes) -> Neighbour | None:
-        return self.entries.get((dev, ip))
+        return self._find(dev, ip)
 
     def resolved(self, dev: str, ip: bytes) -> bytes | None:
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
         if entry is not None and entry.mac is not None and entry.state != "FAILED":
             return entry.mac
         return None
 
     def set(self, dev: str, ip: bytes, mac: bytes, state: str, now: int = 0) -> Neighbour:
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
+        if entry is not None and (dev, ip) not in self.entries:  # a shared peer's
+            if state != "PERMANENT":
+                return entry
+            entry = None
         if entry is None:
             entry = Neighbour(ip, dev)
             self.entries[(dev, ip)] = entry
@@ -118,9 +147,11 @@ class NeighTable:
     def use(self, dev: str, ip: bytes, now: int, flow: str = "") -> bytes | None:
         """The MAC a packet to ``ip`` leaves with now (None: resolve first), moving the entry
         through REACHABLE -> STALE -> DELAY as ``neigh_event_send`` and the timer do."""
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
         if entry is None or entry.mac is None or entry.state in ("FAILED", "INCOMPLETE"):
             return None
+        if entry.state == "PERMANENT":  # never probed: nothing to stamp
+            return entry.mac
         if entry.state == "REACHABLE":
             expiry = entry.confirmed + self.reachable_time(dev, entry.confirmed)
             if now <= expiry:  # the cached header (neigh_hh_output): ``used`` not touched
@@ -137,8 +168,8 @@ class NeighTable:
 
     def confirm(self, dev: str, ip: bytes, now: int) -> None:
         """``neigh_confirm``: the peer answered a local socket (its next timer sees it)."""
-        entry = self.entries.get((dev, ip))
-        if entry is not None and entry.mac is not None:
+        entry = self._find(dev, ip)
+        if entry is not None and entry.mac is not None and entry.state != "PERMANENT":
             entry.confirmed = now
 
     def _arm(self, entry: Neighbour, at: int) -> None:
@@ -169,7 +200,7 @@ class NeighTable:
         return "PROBE"
 
     def incomplete(self, dev: str, ip: bytes) -> Neighbour:
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
         if entry is None or entry.state == "FAILED":
             entry = Neighbour(ip, dev)
             self.entries[(dev, ip)] = entry
@@ -187,6 +218,8 @@ class NeighTable:
         for key in [k for k in self.entries if k[0] == dev]:
             del self.entries[key]
             self._unresolved.pop(key, None)
+        if self._peers is not None and self._peers[0] == dev:
+            self._peers = None
 
     def next_deadline(self) -> int | None:
         times = [e.next_probe for e in self._unresolved.values() if e.next_probe is not None]
@@ -199,7 +232,7 @@ class NeighTable:
     def dump(self, now: int = 0) -> str:
         """``ip neigh show`` lines."""
         lines = []
-        for (dev, ip), e in sorted(self.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        for (dev, ip), e in sorted(self.all_entries(), key=lambda kv: (kv[0][1], kv[0][0])):
             mac = f" lladdr {mac_str(e.mac)}" if e.mac is not None else ""
             lines.append(f"{ip_str(ip)} dev {dev}{mac} {self.state_at(e, now)}\n")
         return "".join(lines)

@@ -167,7 +167,7 @@ def test_vxlan_node_has_felix_routes_neighbours_and_fdb() -> None:
     assert "blackhole 10.244.41.192/26 proto 80\n" in ip_route(ns)
     entry = ns.neigh.get("vxlan.calico", bytes([10, 244, 41, 0]))
     assert entry is not None and entry.state == "PERMANENT" and entry.mac == vtep_mac("node-2")
-    assert topo.tunnels["node-1"].fdb == {vtep_mac("node-2"): bytes([172, 18, 0, 3])}
+    assert topo.tunnels["node-1"].fdb_entries() == [(vtep_mac("node-2"), bytes([172, 18, 0, 3]))]
     assert ns.ifaces["vxlan.calico"].mtu == 1450 and ns.ifaces["vxlan.calico"].mac == \
         vtep_mac("node-1")
 
