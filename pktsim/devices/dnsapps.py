@@ -315,6 +315,18 @@ class LookupApp(ResolveApp):
         self.fresh, self.count, self.gap = fresh, count, gap
         self.due: int | None = None
 
+    def start(self, now: int, t: Transport, r: Reaction) -> None:
+        """With ``port``, bind() first: a port another socket of the namespace holds (a
+        server, another flow's resolver) fails with EADDRINUSE and no lookup is made."""
+        if self.port is not None and t.udp.get(self.port) not in (None, self):
+            self.result.end(FlowStatus.ADDRESS_IN_USE,
+                            f"bind to UDP port {self.port}: address already in use")
+            return
+        if self.port is not None:
+            t.udp[self.port] = self
+            t.errors[(17, self.port)] = self
+        super().start(now, t, r)
+
     def next_deadline(self) -> int | None:
         return self.due if self.due is not None else self.stub.next_deadline()
 

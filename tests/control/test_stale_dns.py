@@ -18,6 +18,7 @@ import pytest
 import pktsim
 from pktsim.cli import main
 from pktsim.core.events import Event
+from pktsim.devices.outcome import FlowStatus
 from pktsim.model.timeline import SECOND
 from tests.helpers.tshark import validate_capture
 
@@ -195,3 +196,36 @@ def test_lookups_repeat_interval_after_each_other_ends(tmp_path: Path) -> None:
     assert all(0 <= s - g - 250 * MS < MS // 10 for s, g in zip(sent[1:], got[:-1],
                                                                strict=True))
     assert result.flows[0].line().startswith(f"r: dns A to {NAME}: ok (3/3 answered)")
+
+
+def test_a_source_port_another_socket_holds_is_address_in_use(tmp_path: Path) -> None:
+    """bind() to a port a socket of the namespace holds fails (EADDRINUSE): the second
+    flow bound to 5353 makes no lookup; the first one is untouched."""
+    path = tmp_path / "busy.yaml"
+    path.write_text(HEAD + f"  - {{name: a, from: default/client, lookup: {NAME}, count: 3, "
+                    "sourcePort: 5353}\n"
+                    f"  - {{name: b, from: default/client, lookup: {NAME}, sourcePort: 5353, "
+                    "start: 500ms}\n")
+    a, b = pktsim.load(path).run().flows
+    assert (a.answered, a.sent) == (3, 3)
+    assert b.sent == 0 and b.status is FlowStatus.ADDRESS_IN_USE
+    assert b.line() == (f"b: dns A to {NAME}: bind to UDP port 5353: address already in use "
+                        "(0/0 answered)")
+
+
+def test_the_example_of_docs_scenario_lookups_does_what_the_page_says(tmp_path: Path) -> None:
+    """docs/scenario.md "Lookups": 8/20 for the stub without the cleanup, 20/20 with it,
+    glibc 20/20 both ways, the cleanup's entry deleted at 7.5 s."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "scenario.md").read_text()
+    start = page.index("```yaml\n", page.index("A glibc client mostly escapes")) + 8
+    text = page[start:page.index("```\n", start)]
+    assert "conntrackCleanup: false" in text
+    for cleanup, answered in (("false", 8), ("true", 20)):
+        path = tmp_path / f"{cleanup}.yaml"
+        path.write_text(text.replace("conntrackCleanup: false", f"conntrackCleanup: {cleanup}"))
+        result = pktsim.load(path).run()
+        stub, glibc = result.flows
+        assert (stub.answered, glibc.answered) == (answered, 20)
+        deleted = [e for e in result.events if e.event is Event.SYNC
+                   and e.detail.deleted]  # type: ignore[union-attr]
+        assert [e.t for e in deleted] == ([7500 * MS] if cleanup == "true" else [])
