@@ -23,7 +23,7 @@ from pktsim.devices.apps import (
     TcpClientApp,
     UdpClientApp,
 )
-from pktsim.devices.dnsapps import LookupApp, ResolveApp
+from pktsim.devices.dnsapps import ResolveApp
 from pktsim.devices.l4 import App
 from pktsim.devices.netns import Netns
 from pktsim.devices.outcome import FlowResult, FlowStatus
@@ -142,9 +142,9 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]
         def fresh() -> StubResolver:  # each lookup's own, from the flow's one stream
             return StubResolver(conf, flow.lookup, (flow.qtype,), rng=rng)
 
-        return LookupApp(fresh, result, flow.name, count=flow.count, port=flow.source_port,
-                         gap=LOOKUP_INTERVAL if flow.interval_ns is None
-                         else flow.interval_ns), result
+        gap = LOOKUP_INTERVAL if flow.interval_ns is None else flow.interval_ns
+        return ResolveApp(fresh(), result, flow.name, port=flow.source_port, again=fresh,
+                          count=flow.count, gap=gap), result
     target = resolve_target(topo, flow)
     if target.ip is not None:
         app = _client_app(topo, flow, ns, target, target.ip.packed)

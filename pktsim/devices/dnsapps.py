@@ -11,7 +11,7 @@ the datagrams and segments that arrive back into its events:
 * ``ResolveApp`` runs one ``StubResolver`` in a pod: a socket per resolver handle (one
   socket for A and AAAA, so one 5-tuple, as glibc), then hands the addresses to the flow
   that wanted them (``then``), or, for a ``lookup`` flow, reports the answer.
-* ``LookupApp`` is a ``lookup`` flow's ``count`` lookups, ``interval`` apart.  Each one opens
+* ``ResolveApp`` runs a ``lookup`` flow's ``count`` lookups, ``interval`` apart.  Each one opens
   its socket on a new ephemeral port, as glibc does (``send_dg`` in resolv/res_send.c opens a
   socket per exchange, and ``__res_iclose`` closes it after, without ``RES_STAYOPEN``); with
   ``sourcePort`` they all go from one socket bound to that port, kept open between lookups,
@@ -196,13 +196,20 @@ class CoreDnsApp:
 
 
 class ResolveApp:
-    """getaddrinfo() (or dig) in a pod: one stub resolver, then whatever wanted the answer."""
+    """getaddrinfo() (or dig) in a pod: one stub resolver, then whatever wanted the answer.
+
+    A lookup flow (no ``then``) with ``again`` runs ``count`` lookups, each ``gap`` after
+    the one before it ended (a program calling the resolver in a loop with a sleep), each
+    with a resolver ``again`` makes; ``port`` binds every socket to that port."""
 
     def __init__(self, stub: StubResolver, result: FlowResult, flow: str,
-                 then: Callable[[list[str]], App | None] | None = None,
-                 port: int | None = None) -> None:
+                 then: Callable[[list[str]], App | None] | None = None, *,
+                 port: int | None = None, again: Callable[[], StubResolver] | None = None,
+                 count: int = 1, gap: int = SECOND) -> None:
         self.stub, self.result, self.flow, self.then = stub, result, flow, then
         self.port = port  # every socket bound to this port, kept open (None: ephemeral)
+        self.again, self.count, self.gap = again, count, gap
+        self.due: int | None = None  # when the next lookup starts
         self.socks: dict[int, int] = {}  # resolver sock -> our port
         self.ports: dict[int, int] = {}
         self.conns: dict[int, TcpSocket] = {}
@@ -210,13 +217,27 @@ class ResolveApp:
         self.ip_ids: dict[int, int] = {}
 
     def start(self, now: int, t: Transport, r: Reaction) -> None:
+        """With ``port``, bind() first: a port another socket of the namespace holds (a
+        server, another flow's resolver) fails with EADDRINUSE and no lookup is made."""
+        if self.port is not None and t.udp.get(self.port) not in (None, self):
+            self.result.end(FlowStatus.ADDRESS_IN_USE,
+                            f"bind to UDP port {self.port}: address already in use")
+            return
+        if self.port is not None:
+            t.udp[self.port] = self
+            t.errors[(17, self.port)] = self
         self._act(now, t, r, self.stub.start(now))
 
     def next_deadline(self) -> int | None:
-        return self.stub.next_deadline()
+        return self.due if self.due is not None else self.stub.next_deadline()
 
     def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
-        self._act(now, t, r, self.stub.on_deadline(now))
+        if self.due is None:
+            self._act(now, t, r, self.stub.on_deadline(now))
+        elif now >= self.due and self.again is not None:
+            self.due = None
+            self.stub = self.again()
+            self._act(now, t, r, self.stub.start(now))
 
     def on_udp(self, now: int, t: Transport, r: Reaction, src: bytes, sport: int, dport: int,
                payload: bytes, frame: Frame) -> None:
@@ -281,6 +302,11 @@ class ResolveApp:
         self.result.notes.append(describe(res))
         if self.then is None:  # a lookup flow: the answer is the outcome
             self._answered(res)
+            if self.again is not None and self.result.sent < self.count:
+                self.due = now + self.gap
+            elif self.port is not None:  # the last lookup: the kept socket is closed now
+                t.udp.pop(self.port, None)
+                t.errors.pop((17, self.port), None)
             return
         addresses = [a for a in res.addresses if ":" not in a]
         if not addresses:
@@ -303,48 +329,6 @@ class ResolveApp:
         self.result.errors.append(lookup_reason(res))
         if not was_ok:
             self.result.end(FlowStatus.DNS_ERROR, lookup_reason(res))
-
-
-class LookupApp(ResolveApp):
-    """A lookup flow: ``count`` lookups, each ``gap`` after the last one ended (a program
-    calling the resolver in a loop with a sleep); ``fresh`` makes each lookup's resolver."""
-
-    def __init__(self, fresh: Callable[[], StubResolver], result: FlowResult, flow: str, *,
-                 count: int = 1, gap: int = SECOND, port: int | None = None) -> None:
-        super().__init__(fresh(), result, flow, port=port)
-        self.fresh, self.count, self.gap = fresh, count, gap
-        self.due: int | None = None
-
-    def start(self, now: int, t: Transport, r: Reaction) -> None:
-        """With ``port``, bind() first: a port another socket of the namespace holds (a
-        server, another flow's resolver) fails with EADDRINUSE and no lookup is made."""
-        if self.port is not None and t.udp.get(self.port) not in (None, self):
-            self.result.end(FlowStatus.ADDRESS_IN_USE,
-                            f"bind to UDP port {self.port}: address already in use")
-            return
-        if self.port is not None:
-            t.udp[self.port] = self
-            t.errors[(17, self.port)] = self
-        super().start(now, t, r)
-
-    def next_deadline(self) -> int | None:
-        return self.due if self.due is not None else self.stub.next_deadline()
-
-    def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
-        if self.due is None:
-            super().on_deadline(now, t, r)
-        elif now >= self.due:
-            self.due = None
-            self.stub = self.fresh()
-            self._act(now, t, r, self.stub.start(now))
-
-    def _done(self, now: int, t: Transport, r: Reaction, res: Resolution) -> None:
-        super()._done(now, t, r, res)
-        if self.result.sent < self.count:
-            self.due = now + self.gap
-        elif self.port is not None:  # the last lookup: the kept socket is closed now
-            t.udp.pop(self.port, None)
-            t.errors.pop((17, self.port), None)
 
 
 def describe(res: Resolution) -> str:
