@@ -64,16 +64,20 @@ def observing(observer: Callable[[Result], None]) -> Iterator[None]:
 def flow(source: str, to: str = "", *, name: str = "flow", lookup: str = "",
          protocol: str | None = None, count: int | None = None,
          payload: int | str | None = None, start: int | str | None = None,
-         type: str | None = None, ttl: int | None = None) -> Flow:
+         type: str | None = None, ttl: int | None = None, interval: int | str | None = None,
+         source_port: int | None = None) -> Flow:
     """A flow for ``Cluster.run(flows=...)`` / ``simulate``, checked exactly as an entry of
     ``kind: Traffic`` is (docs/scenario.md): ``flow("default/client", "web.shop:80")``.
-    ``source`` is the Traffic entry's ``from``; raises ``ScenarioError`` naming the field."""
+    ``source`` is the Traffic entry's ``from``, ``source_port`` its ``sourcePort``; raises
+    ``ScenarioError`` naming the field."""
     from pktsim.scenario.traffic import make_flow
 
     given: dict[str, object] = {
         "name": name, "from": source, "to": to, "lookup": lookup, "protocol": protocol,
-        "count": count, "payload": payload, "start": start, "type": type, "ttl": ttl}
-    return make_flow(given)  # None and "" are absent, as in a Traffic entry
+        "count": count, "payload": payload, "start": start, "type": type, "ttl": ttl,
+        "interval": interval, "sourcePort": source_port}
+    # None and "" are absent, as in a Traffic entry; errors name the keyword
+    return make_flow(given, fields={"sourcePort": "source_port"})
 
 
 def inject(interface: str, frame: bytes | str, *, at: int | str = 0,
