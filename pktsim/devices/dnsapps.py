@@ -10,13 +10,13 @@ the datagrams and segments that arrive back into its events:
 * ``UpstreamDnsApp`` is the recursive resolver on the external network.
 * ``ResolveApp`` runs one ``StubResolver`` in a pod: a socket per resolver handle (one
   socket for A and AAAA, so one 5-tuple, as glibc), then hands the addresses to the flow
-  that wanted them (``then``), or, for a ``lookup`` flow, reports the answer.
-* ``ResolveApp`` runs a ``lookup`` flow's ``count`` lookups, ``interval`` apart.  Each one opens
-  its socket on a new ephemeral port, as glibc does (``send_dg`` in resolv/res_send.c opens a
-  socket per exchange, and ``__res_iclose`` closes it after, without ``RES_STAYOPEN``); with
-  ``sourcePort`` they all go from one socket bound to that port, kept open between lookups,
-  as a long-lived stub keeps its socket.  That one 5-tuple is what keeps one conntrack entry
-  alive across lookups (docs/model.md, "Changes during a run").
+  that wanted them (``then``), or, for a ``lookup`` flow, reports the answer: its
+  ``count`` lookups, ``interval`` apart, each with a resolver of its own.  Each lookup opens
+  its socket on a new ephemeral port, as glibc does (``send_dg`` in resolv/res_send.c opens
+  a socket per exchange, and ``__res_iclose`` closes it after, without ``RES_STAYOPEN``);
+  with ``sourcePort`` they all go from one socket bound to that port, kept open between
+  lookups, as a long-lived stub keeps its socket.  That one 5-tuple is what keeps one
+  conntrack entry alive across lookups (docs/model.md, "Changes during a run").
 """
 
 from __future__ import annotations
