@@ -223,6 +223,9 @@ class Flow:
     ttl: int | None = None  # IP TTL of the packets the flow sends (None: the kernel's 64)
     # the gap between connections, datagrams or echo requests (None: the apps' own defaults)
     interval_ns: int | None = None
+    # a lookup's resolver socket bound to this port for every lookup (None: a new
+    # ephemeral port each time, as glibc)
+    source_port: int | None = None
     source: Source | None = None
     path: str = ""  # where in its document: ``spec.flows[3]`` (errors name its fields so)
     frame: bytes | None = None  # an injected frame: these bytes arrive on ``interface``
