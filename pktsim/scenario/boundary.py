@@ -57,7 +57,8 @@ FIELDS: dict[str, dict[str, str]] = {
                                                    "its zone",
         "ownerReferences": "m:the controller",
         "annotations": "m:only a Service's service.kubernetes.io/topology-mode: Auto, which is "
-                       "warned about (no proportional zone hints: node CPU is not modelled)", "creationTimestamp": f"i:{_META}",
+                       "warned about (no proportional zone hints: node CPU is not modelled)",
+        "creationTimestamp": f"i:{_META}",
         "deletionGracePeriodSeconds": f"i:{_META}", "finalizers": f"i:{_META}",
         "deletionTimestamp": "w:a terminating object is modelled as if it were not being "
                              "deleted",
