@@ -24,6 +24,7 @@ from pktsim.model.services import (
     allocate_node_ports,
 )
 from pktsim.model.timeline import Change
+from pktsim.model.topology import ZONE_LABEL
 
 if TYPE_CHECKING:
     from pktsim.control.plane import ControlPlane
@@ -44,8 +45,7 @@ def _apply(plane: ControlPlane, change: Change) -> None:
         plane.note(USER, f"apply EndpointSlice {obj.namespace}/{obj.name}", (change.key,))
         plane.publish_endpoints()
     elif isinstance(obj, Node):
-        plane.note(USER, f"apply Node {obj.name} (labels: the DaemonSets already placed keep "
-                   "their pods)", (obj.name,))
+        _apply_node(plane, obj)
     elif change.kind == "NetworkPolicy":
         _apply_policy(plane, change)
     else:
@@ -64,6 +64,25 @@ def _apply_pod(plane: ControlPlane, pod: Pod) -> None:
     info.pod = replace(info.pod, labels=dict(pod.labels))
     plane.note(USER, f"apply Pod {pod.key}: labels now {_labels(pod.labels)}", (pod.key,))
     plane.pods_changed(info.node)
+
+
+def _apply_node(plane: ControlPlane, node: Node) -> None:
+    """New labels: the DaemonSets already placed keep their pods.  A new
+    ``topology.kubernetes.io/zone`` is the node's zone from now on: the EndpointSlice
+    controller rewrites the zone and hints of the endpoints on it (``podToEndpoint`` reads
+    the node) and kube-proxy, which watches its node's topology labels
+    (``NodeTopologyConfig``, kubernetes ``pkg/proxy/config``), syncs."""
+    info = plane.model.nodes.get(node.name)
+    zone = node.labels.get(ZONE_LABEL, "")
+    moved = info is not None and info.zone != zone
+    if info is not None:
+        info.zone = zone
+    now = f"; zone now {zone or 'none'}" if moved else ""
+    plane.note(USER, f"apply Node {node.name} (labels: the DaemonSets already placed keep "
+               f"their pods{now})", (node.name,))
+    if moved:
+        plane.publish_endpoints()
+        plane.proxy_sync()
 
 
 def _labels(labels: dict[str, str]) -> str:

@@ -262,3 +262,47 @@ def test_zones_for_generated_nodes_only() -> None:
     assert cluster.model.nodes["n1"].zone == "east"
     assert any("zones has no effect: the stream has Node objects" in w
                for w in cluster.scenario.warnings)
+
+
+LATER = """\
+  - {{name: later-a, from: default/client-a, to: 'http://10.96.7.7/', count: 8, start: 5s}}
+  - {{name: later-b, from: default/client-b, to: 'http://10.96.7.7/', count: 8, start: 5s}}
+  events:
+  - at: 3s
+    apply:
+{apply}"""
+APPLY_SERVICE = """\
+      apiVersion: v1
+      kind: Service
+      metadata: {name: web}
+      spec:
+        clusterIP: 10.96.7.7
+        selector: {app: web}
+        ports: [{port: 80, targetPort: 8080}]
+        trafficDistribution: PreferClose
+"""
+APPLY_NODE = """\
+      apiVersion: v1
+      kind: Node
+      metadata: {name: node-3, labels: {topology.kubernetes.io/zone: zone-b}}
+"""
+
+
+def test_trafficdistribution_applied_during_a_run() -> None:
+    text = scenario("") + LATER.format(apply=APPLY_SERVICE)
+    result = pktsim.load(text).run()
+    assert len(dnat_targets(result, "from-a")) == 3  # before: every endpoint
+    assert set(dnat_targets(result, "later-a")) == ZONE_A
+    assert set(dnat_targets(result, "later-b")) == {"10.244.1.2:8080"}
+
+
+def test_a_node_moved_to_another_zone_during_a_run() -> None:
+    """node-3 joins zone-b: its endpoint's hint follows, and so do both zones' rules."""
+    result = pktsim.load(scenario() + LATER.format(apply=APPLY_NODE)).run()
+    assert set(dnat_targets(result, "from-a")) == ZONE_A
+    assert set(dnat_targets(result, "later-a")) == {"10.244.0.2:8080"}
+    assert set(dnat_targets(result, "later-b")) == {"10.244.1.2:8080", "10.244.2.2:8080"}
+    model = result.topology.model
+    assert model.nodes["node-3"].zone == "zone-b"
+    assert [j.split('"')[1] for j in svc_jumps(model, "node-3")] == [
+        "default/web -> 10.244.1.2:8080", "default/web -> 10.244.2.2:8080"]
