@@ -21,6 +21,7 @@ import pktsim
 from pktsim.cli import main
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.kubeproxy import endpoint_chain_name, node_rules, service_chain_name
+from pktsim.render.check import cluster_report
 from pktsim.scenario import load_scenario
 
 WEB = {"web-1": ("node-1", "10.244.0.2"), "web-2": ("node-2", "10.244.1.2"),
@@ -306,3 +307,10 @@ def test_a_node_moved_to_another_zone_during_a_run() -> None:
     assert model.nodes["node-3"].zone == "zone-b"
     assert [j.split('"')[1] for j in svc_jumps(model, "node-3")] == [
         "default/web -> 10.244.1.2:8080", "default/web -> 10.244.2.2:8080"]
+
+
+def test_check_prints_zones_and_hints() -> None:
+    report = cluster_report(pktsim.load(scenario("trafficDistribution: PreferSameNode")))
+    assert "podCIDR 10.244.1.0/24" in report and "  zone zone-b\n" in report
+    assert ("- 80/TCP -> 10.244.0.2:8080 (for zone-a, node-1), 10.244.1.2:8080 (for zone-b, "
+            "node-2), 10.244.2.2:8080 (for zone-a, node-3)") in report
