@@ -193,7 +193,8 @@ FIELDS: dict[str, dict[str, str]] = {
     # -- EndpointSlice -----------------------------------------------------------------------
     "V1Endpoint": {
         "addresses": "m", "conditions": "m", "hostname": "m", "nodeName": "m",
-        "targetRef": "m", "topology": "m:discovery/v1beta1's kubernetes.io/hostname",
+        "targetRef": "m", "topology": "m:discovery/v1beta1's kubernetes.io/hostname and "
+                                      "topology.kubernetes.io/zone",
         "deprecatedTopology": "i:read by nothing in kube-proxy",
         "zone": "m:set from the pod's node; read only through hints",
         "hints": f"m:{_HINTS}"},

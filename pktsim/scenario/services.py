@@ -21,7 +21,7 @@ from pktsim.model.objects import (
     ServicePort,
     Source,
 )
-from pktsim.model.topology import TRAFFIC_DISTRIBUTIONS, hints_enabled
+from pktsim.model.topology import TRAFFIC_DISTRIBUTIONS, ZONE_LABEL, hints_enabled
 from pktsim.scenario.fields import (
     Check,
     Obj,
@@ -274,10 +274,13 @@ def _endpoint(obj: Obj, namespace: str) -> Endpoint:
                    serving=cond.boolean("serving", True),
                    terminating=cond.boolean("terminating", False))
     end.hostname = obj.string("hostname", check=dns_label)
-    topology = obj.mapping("topology").raw("kubernetes.io/hostname")  # discovery/v1beta1
-    fallback = topology if isinstance(topology, str) else ""
-    end.node_name = obj.string("nodeName", fallback, check=dns_subdomain)
-    end.zone = obj.string("zone", check=label_value)
+    # discovery/v1beta1's topology labels, as its conversion to v1 moves them to nodeName and
+    # zone (pkg/apis/discovery/v1beta1 conversion.go)
+    topology = obj.mapping("topology")
+    host, zone = topology.raw("kubernetes.io/hostname"), topology.raw(ZONE_LABEL)
+    end.node_name = obj.string("nodeName", host if isinstance(host, str) else "",
+                               check=dns_subdomain)
+    end.zone = obj.string("zone", zone if isinstance(zone, str) else "", check=label_value)
     hints = obj.mapping("hints")
     end.for_zones = _hint_names(hints, "forZones", label_value)
     end.for_nodes = _hint_names(hints, "forNodes", dns_subdomain)

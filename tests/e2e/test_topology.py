@@ -314,3 +314,10 @@ def test_check_prints_zones_and_hints() -> None:
     assert "podCIDR 10.244.1.0/24" in report and "  zone zone-b\n" in report
     assert ("- 80/TCP -> 10.244.0.2:8080 (for zone-a, node-1), 10.244.1.2:8080 (for zone-b, "
             "node-2), 10.244.2.2:8080 (for zone-a, node-3)") in report
+
+
+def test_a_v1beta1_topology_gives_node_and_zone() -> None:
+    text = (ENDPOINTS % "topology: {kubernetes.io/hostname: node-1, "
+            "topology.kubernetes.io/zone: zone-a}")
+    [eps] = load_scenario([("s.yaml", text)], addons=False).endpoint_slices
+    assert (eps.endpoints[0].node_name, eps.endpoints[0].zone) == ("node-1", "zone-a")
