@@ -21,7 +21,13 @@ from pktsim.model.objects import (
     ServicePort,
     Source,
 )
-from pktsim.model.topology import TRAFFIC_DISTRIBUTIONS, ZONE_LABEL, hints_enabled
+from pktsim.model.topology import (
+    TOPOLOGY_AWARE_HINTS,
+    TOPOLOGY_MODE,
+    TRAFFIC_DISTRIBUTIONS,
+    ZONE_LABEL,
+    hints_enabled,
+)
 from pktsim.scenario.fields import (
     Check,
     Obj,
@@ -90,10 +96,10 @@ def _topology(doc: Obj, spec: Obj, svc: Service) -> None:
     svc.topology_auto = True
     ignored = f"; trafficDistribution {svc.traffic_distribution} is ignored, as the " \
         "EndpointSlice controller ignores it in Auto mode" if svc.traffic_distribution else ""
-    doc.ctx.warn("topology mode Auto (annotation service.kubernetes.io/topology-mode) is not "
-                 "modelled: the EndpointSlice controller's proportional zone hints need the "
-                 "nodes' allocatable CPU; the endpoints get no hints, and kube-proxy uses "
-                 f"every endpoint{ignored}")
+    key = TOPOLOGY_AWARE_HINTS if TOPOLOGY_AWARE_HINTS in annotations else TOPOLOGY_MODE
+    doc.ctx.warn(f"topology mode Auto (annotation {key}) is not modelled: the EndpointSlice "
+                 "controller's proportional zone hints need the nodes' allocatable CPU; the "
+                 f"endpoints get no hints, and kube-proxy uses every endpoint{ignored}")
 
 
 def _ip_families(spec: Obj, svc: Service) -> None:
