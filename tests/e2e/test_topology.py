@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import pktsim
+from pktsim import invariants
 from pktsim.cli import main
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.kubeproxy import endpoint_chain_name, node_rules, service_chain_name
@@ -321,3 +322,17 @@ def test_a_v1beta1_topology_gives_node_and_zone() -> None:
             "topology.kubernetes.io/zone: zone-a}")
     [eps] = load_scenario([("s.yaml", text)], addons=False).endpoint_slices
     assert (eps.endpoints[0].node_name, eps.endpoints[0].zone) == ("node-1", "zone-a")
+
+
+def test_the_invariants_hold_and_catch_a_node_with_another_zones_rules(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    result = pktsim.load(scenario()).run()
+    invariants.check_all(result)
+    # every node loaded with the same tables, as before zone hints made them differ
+    monkeypatch.setattr("pktsim.build.topology.sharing_key", lambda model, node, specific: None)
+    wrong = pktsim.load(scenario()).run()
+    with pytest.raises(AssertionError, match=(
+            r"kube-proxy DNAT 10\.96\.7\.7:80 -> 10\.244\.[02]\.2:8080, but kube-proxy on "
+            r"node-2 \(zone zone-b\) uses only 10\.244\.1\.2:8080 of Service default/web "
+            r"\(CategorizeEndpoints\)")):
+        invariants.backends_are_ready_endpoints(wrong)
