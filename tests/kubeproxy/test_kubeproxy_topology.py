@@ -1,10 +1,11 @@
 """Topology-aware routing: kube-proxy's ``CategorizeEndpoints`` with hints, the controller's.
 
 kube-proxy side (``pktsim.kubeproxy.topology``, from kubernetes ``pkg/proxy/topology.go``):
-the cases of upstream's ``TestCategorizeEndpoints`` (``pkg/proxy/topology_test.go``) that
-involve zone hints, with their names, endpoints and expected sets (cluster, local, all
-reachable; ``hasAnyEndpoints``), then cases for ``hints.forNodes`` written from
-``topologyModeFromHints`` (the stored upstream table predates node hints).
+the cases of upstream's ``TestCategorizeEndpoints`` (``pkg/proxy/topology_test.go``), with
+their names, endpoints and expected sets (cluster, local, all reachable;
+``hasAnyEndpoints``): those with zone hints, then those of traffic policies and readiness;
+then cases for ``hints.forNodes`` written from ``topologyModeFromHints`` (the upstream
+table read predates node hints).
 
 Controller side (``pktsim.model.topology.hints``, from ``trafficdist.go``): the endpoints of
 upstream's ``TestReconcileHints`` (``staging/src/k8s.io/endpointslice/trafficdist/
@@ -25,12 +26,13 @@ A, B, C, D = "zone-a", "zone-b", "zone-c", "zone-d"
 
 
 def _ep(addr: str, zones: tuple[str, ...] = (), *, ready: bool = True, local: bool = False,
-        nodes: tuple[str, ...] = ()) -> Endpoint:
+        nodes: tuple[str, ...] = (), terminating: bool = False) -> Endpoint:
     """An endpoint as upstream's ``BaseEndpointInfo``: ``serving`` unset (false) unless
-    ready, so a not-ready endpoint is never a terminating fallback."""
+    ready or terminating (then serving and not ready)."""
     ip, _, port = addr.partition(":")
-    return Endpoint(IPv4Address(ip), int(port), local, ready, f"KUBE-SEP-{addr}",
-                    serving=ready, zone_hints=frozenset(zones), node_hints=frozenset(nodes))
+    return Endpoint(IPv4Address(ip), int(port), local, ready and not terminating,
+                    f"KUBE-SEP-{addr}", serving=ready or terminating, terminating=terminating,
+                    zone_hints=frozenset(zones), node_hints=frozenset(nodes))
 
 
 def _sp(*eps: Endpoint, internal_local: bool = False, external_local: bool = False,
@@ -96,6 +98,63 @@ def test_categorize_endpoints_upstream(zone: str, sp: ServicePortInfo,
                                        want: tuple[set[str], set[str], set[str]]) -> None:
     cluster, local, reachable, has = categorize(sp, "node-1", zone)
     assert (_addrs(cluster), _addrs(local), _addrs(reachable), has) == (*want, bool(want[2]))
+
+
+E0, E1, E2, E3 = "10.0.0.0:80", "10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"
+ONE_LOCAL = (_ep(E0, local=True), _ep(E1))
+# upstream's cases without hints (traffic policies, readiness): name, service port,
+# (cluster, local, all reachable, hasAnyEndpoints); upstream's nil and empty sets are both
+# empty here
+POLICIES = [
+    ("internalTrafficPolicy: Local, with empty endpoints", _sp(internal_local=True),
+     (set(), set(), set(), False)),
+    ("internalTrafficPolicy: Local, but all endpoints are remote",
+     _sp(_ep(E0), _ep(E1), internal_local=True), (set(), set(), set(), True)),
+    ("internalTrafficPolicy: Local, all endpoints are local",
+     _sp(_ep(E0, local=True), _ep(E1, local=True), internal_local=True),
+     (set(), {E0, E1}, {E0, E1}, True)),
+    ("internalTrafficPolicy: Local, some endpoints are local",
+     _sp(*ONE_LOCAL, internal_local=True), (set(), {E0}, {E0}, True)),
+    ("Cluster traffic policy, endpoints not Ready",
+     _sp(_ep(E0, ready=False), _ep(E1, ready=False)), (set(), set(), set(), False)),
+    ("Cluster traffic policy, some endpoints are Ready",
+     _sp(_ep(E0, ready=False), _ep(E1)), ({E1}, set(), {E1}, True)),
+    ("Cluster traffic policy, all endpoints are terminating",
+     _sp(_ep(E0, terminating=True, local=True), _ep(E1, terminating=True)),
+     ({E0, E1}, set(), {E0, E1}, True)),
+    ("iTP: Local, eTP: Cluster, some endpoints local",
+     _sp(*ONE_LOCAL, internal_local=True, node_port=8080),
+     ({E0, E1}, {E0}, {E0, E1}, True)),
+    ("iTP: Cluster, eTP: Local, some endpoints local",
+     _sp(*ONE_LOCAL, external_local=True, node_port=8080),
+     ({E0, E1}, {E0}, {E0, E1}, True)),
+    ("iTP: Local, eTP: Local, some endpoints local",
+     _sp(*ONE_LOCAL, internal_local=True, external_local=True, node_port=8080),
+     ({E0, E1}, {E0}, {E0, E1}, True)),
+    ("iTP: Local, eTP: Local, all endpoints remote",
+     _sp(_ep(E0), _ep(E1), internal_local=True, external_local=True, node_port=8080),
+     ({E0, E1}, set(), {E0, E1}, True)),
+    ("iTP: Local, eTP: Local, all endpoints remote and terminating",
+     _sp(_ep(E0, terminating=True), _ep(E1, terminating=True), internal_local=True,
+         external_local=True, node_port=8080),
+     ({E0, E1}, set(), {E0, E1}, True)),
+    ("iTP: Cluster, eTP: Local, with terminating endpoints",
+     _sp(_ep(E0), _ep(E1, ready=False, local=True), _ep(E2, terminating=True, local=True),
+         _ep(E3, terminating=True), external_local=True, node_port=8080),
+     ({E0}, {E2}, {E0, E2}, True)),
+    ("externalTrafficPolicy ignored if not externally accessible",
+     _sp(_ep(E0), _ep(E1, local=True), external_local=True), ({E0, E1}, set(), {E0, E1}, True)),
+    ("no cluster endpoints for iTP:Local internal-only service",
+     _sp(_ep(E0), _ep(E1, local=True), internal_local=True), (set(), {E1}, {E1}, True)),
+]
+
+
+@pytest.mark.parametrize(("sp", "want"), [c[1:] for c in POLICIES],
+                         ids=[c[0] for c in POLICIES])
+def test_categorize_endpoints_upstream_policies(
+        sp: ServicePortInfo, want: tuple[set[str], set[str], set[str], bool]) -> None:
+    cluster, local, reachable, has = categorize(sp, "node-1", "")
+    assert (_addrs(cluster), _addrs(local), _addrs(reachable), has) == want
 
 
 def test_the_merged_endpoints_come_out_sorted() -> None:
