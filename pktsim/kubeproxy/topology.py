@@ -1,8 +1,11 @@
 """Which endpoints kube-proxy on one node uses: ``CategorizeEndpoints`` with topology.
 
-Transcribed from kubernetes ``pkg/proxy/topology.go`` as of release 1.37 (the version
-without the ``topology-mode`` annotation check in kube-proxy, with ``hints.forNodes``;
-``PreferSameTrafficDistribution`` is locked on since 1.35, so node hints are always read):
+Transcribed from kubernetes ``pkg/proxy/topology.go`` (``CategorizeEndpoints``,
+``topologyModeFromHints``, ``availableForTopology``: the version that reads
+``hints.forNodes``, 1.33 on, and no longer looks at the ``topology-mode`` annotation), for
+release 1.37: the ``PreferSameTrafficDistribution`` gate it checks is locked on since 1.35
+(kubernetes/website ``feature-gates/PreferSameTrafficDistribution.md``), so node hints are
+always read:
 
 * ``topologyModeFromHints``: looking only at *ready* endpoints, when every one has a node
   hint and some is hinted for this node, the mode is ``PreferSameNode``; otherwise, when

@@ -11,8 +11,9 @@ endpointslice/reconciler.go``):
 
 * ``canUseTrafficDistribution``: ``spec.trafficDistribution`` is ``PreferClose``,
   ``PreferSameZone`` or ``PreferSameNode`` (``validTrafficDistribution``; the last two
-  need ``PreferSameTrafficDistribution``, locked on since 1.35) and the Service does not ask
-  for Auto topology mode (``hintsEnabled``);
+  need ``PreferSameTrafficDistribution``, locked on since 1.35: kubernetes/website
+  ``feature-gates/PreferSameTrafficDistribution.md``) and the Service does not ask for Auto
+  topology mode (``hintsEnabled``);
 * then ``trafficdist.ReconcileHints`` (``staging/src/k8s.io/endpointslice/trafficdist/
   trafficdist.go``, ``preferCloseHeuristic.update``): every *ready* endpoint gets
   ``forZones: [its own zone]`` when it has a zone and, for ``PreferSameNode`` only,
