@@ -336,3 +336,24 @@ def test_the_invariants_hold_and_catch_a_node_with_another_zones_rules(
             r"node-2 \(zone zone-b\) uses only 10\.244\.1\.2:8080 of Service default/web "
             r"\(CategorizeEndpoints\)")):
         invariants.backends_are_ready_endpoints(wrong)
+
+
+def test_a_daemonset_can_select_the_generated_nodes_zone() -> None:
+    text = textwrap.dedent("""\
+        apiVersion: pktsim/v1alpha1
+        kind: Cluster
+        spec: {nodes: 3, zones: [zone-a, zone-b], dns: none}
+        ---
+        apiVersion: apps/v1
+        kind: DaemonSet
+        metadata: {name: agent}
+        spec:
+          selector: {matchLabels: {app: agent}}
+          template:
+            metadata: {labels: {app: agent}}
+            spec:
+              nodeSelector: {topology.kubernetes.io/zone: zone-a}
+              containers: [{name: c}]
+        """)
+    model = pktsim.load(text).model
+    assert sorted(p.node for p in model.pods.values()) == ["node-1", "node-3"]
