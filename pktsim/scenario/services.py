@@ -250,10 +250,11 @@ def read_endpoint_slice(doc: Obj, meta: Meta, source: Source) -> EndpointSlice |
 MAX_HINTS = 8  # maxZoneHints (and maxNodeHints), pkg/apis/discovery/validation
 
 
-def _hint_names(hints: Obj, key: str, check: Check) -> tuple[str, ...]:
+def _hint_names(hints: Obj, key: str, check: Check, *, empty: bool) -> tuple[str, ...]:
     """``hints.forZones[].name`` or ``hints.forNodes[].name`` as ``validateHints``
     (kubernetes ``pkg/apis/discovery/validation/validation.go``) checks them: at most 8,
-    none twice, a label value (zones) or a node name (nodes)."""
+    none twice, a label value (zones: ``""`` too, ``empty``, which kube-proxy then matches
+    to a node without a zone) or a node name (nodes)."""
     entries = hints.mappings(key)
     if len(entries) > MAX_HINTS:
         hints.ctx.error(hints.at(key), len(entries), "has too many entries",
@@ -261,10 +262,14 @@ def _hint_names(hints: Obj, key: str, check: Check) -> tuple[str, ...]:
         return ()
     names: list[str] = []
     for entry in entries:
-        name = entry.string("name", required=True, check=check)
-        if name and name in names:
+        raw = entry.raw("name")
+        if empty and raw in (None, ""):
+            name: str | None = ""
+        else:
+            name = entry.string("name", required=True, check=check) or None
+        if name is not None and name in names:
             hints.ctx.error(entry.at("name"), name, "is given twice", "distinct names")
-        elif name:
+        elif name is not None:
             names.append(name)
     return tuple(names)
 
@@ -288,8 +293,8 @@ def _endpoint(obj: Obj, namespace: str) -> Endpoint:
                                check=dns_subdomain)
     end.zone = obj.string("zone", zone if isinstance(zone, str) else "", check=label_value)
     hints = obj.mapping("hints")
-    end.for_zones = _hint_names(hints, "forZones", label_value)
-    end.for_nodes = _hint_names(hints, "forNodes", dns_subdomain)
+    end.for_zones = _hint_names(hints, "forZones", label_value, empty=True)
+    end.for_nodes = _hint_names(hints, "forNodes", dns_subdomain, empty=False)
     ref = obj.mapping("targetRef")
     if ref.raw("kind") == "Pod" and ref.has("name"):
         pod_ns = ref.string("namespace", namespace, check=dns_label) or namespace

@@ -215,8 +215,11 @@ endpoints:
     (ENDPOINTS % "hints: {forNodes: [{name: Node_1}]}",
      "document 1 (EndpointSlice default/web-1)", "endpoints[0].hints.forNodes[0].name",
      "Node_1", "at most 253"),
-    (ENDPOINTS % "hints: {forZones: [{}]}", "document 1 (EndpointSlice default/web-1)",
-     "endpoints[0].hints.forZones[0].name", None, ""),
+    (ENDPOINTS % "hints: {forNodes: [{}]}", "document 1 (EndpointSlice default/web-1)",
+     "endpoints[0].hints.forNodes[0].name", None, ""),
+    (ENDPOINTS % "hints: {forZones: [{name: ''}, {}]}",
+     "document 1 (EndpointSlice default/web-1)", "endpoints[0].hints.forZones[1].name", "",
+     "distinct names"),
     ("apiVersion: pktsim/v1alpha1\nkind: Cluster\nspec: {zones: [a, '']}\n",
      "document 1 (Cluster)", "spec.zones[1]", "", "a non-empty label value"),
 ])
@@ -315,6 +318,13 @@ def test_check_prints_zones_and_hints() -> None:
     assert "podCIDR 10.244.1.0/24" in report and "  zone zone-b\n" in report
     assert ("- 80/TCP -> 10.244.0.2:8080 (for zone-a, node-1), 10.244.1.2:8080 (for zone-b, "
             "node-2), 10.244.2.2:8080 (for zone-a, node-3)") in report
+
+
+def test_an_empty_zone_hint_is_valid_and_kept() -> None:
+    """IsValidLabelValue accepts "": kube-proxy on a node without a zone matches it."""
+    [eps] = load_scenario([("s.yaml", ENDPOINTS % "hints: {forZones: [{name: ''}]}")],
+                          addons=False).endpoint_slices
+    assert eps.endpoints[0].for_zones == ("",)
 
 
 def test_a_v1beta1_topology_gives_node_and_zone() -> None:
