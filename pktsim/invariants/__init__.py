@@ -18,7 +18,8 @@ interface, so a failure can be looked up in Wireshark.
 ``service_replies_from_vip``       a Service client only hears back from the VIP:port it asked
 ``connections_keep_their_backend`` every packet after a connection's first goes to the same
                                    backend
-``backends_are_ready_endpoints``   kube-proxy DNATs new connections only to ready endpoints
+``backends_are_ready_endpoints``   kube-proxy DNATs new connections only to ready endpoints,
+                                   those its node uses (topology, traffic policy)
 ``dns_answers_match_model``        A answers and NXDOMAINs agree with the cluster model
 =================================  ============================================================
 
