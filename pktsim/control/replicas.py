@@ -162,17 +162,32 @@ def _stateful_step(plane: ControlPlane, work: Any) -> None:
 
 
 def _daemons(plane: ControlPlane, work: Any) -> None:
+    """One pod per node the nodeSelector picks (the Node's labels, ``kubernetes.io/hostname``
+    always among them: kubelet sets it); a pod on a node that no longer matches goes
+    (daemon_controller.go ``podsShouldBeOnNode``)."""
     pods = _pods_of(plane, work.key)
     covered = {node for p, node, _ in pods if not p.terminating}
-    nodes = [(n.name, {"kubernetes.io/hostname": n.name}) for n in plane.model.node_list()]
     seed = plane.model.config.seed
-    for node, labels in nodes:
-        if node in covered or node in plane.failed:
+    selector = work.spec.node_selector.items()
+    for info in plane.model.node_list():
+        labels = {**info.labels, "kubernetes.io/hostname": info.name}
+        wanted = all(labels.get(k) == v for k, v in selector)
+        if not wanted:
+            for pod, node, _ in pods:
+                if node == info.name and not pod.terminating:
+                    plane.delete_pod(pod.key, "daemonset-controller")
             continue
-        if not all(labels.get(k) == v for k, v in work.spec.node_selector.items()):
+        if info.name in covered or info.name in plane.failed:
             continue
-        name = _name(seed, work, f"{work.meta.name}-", node, _taken(plane))
-        plane.create_pod(_one(work, name, node), "daemonset-controller")
+        name = _name(seed, work, f"{work.meta.name}-", info.name, _taken(plane))
+        plane.create_pod(_one(work, name, info.name), "daemonset-controller")
+
+
+def node_labels_changed(plane: ControlPlane) -> None:
+    """A Node's labels changed: every DaemonSet's controller looks again (``updateNode``)."""
+    for key, work in sorted(plane.workloads.items()):
+        if work.kind == "DaemonSet":
+            plane.reconcile_later(key)
 
 
 def apply_workload(plane: ControlPlane, change: Change) -> None:

@@ -76,6 +76,7 @@ class NodeInfo:
     blocks: list[IPv4Network] = field(default_factory=list)
     tunnel_ip: IPv4Address | None = None
     zone: str = ""  # the topology.kubernetes.io/zone label ("": none)
+    labels: dict[str, str] = field(default_factory=dict)  # the Node's (DaemonSets select)
 
     @property
     def gateway(self) -> IPv4Interface:
@@ -154,6 +155,7 @@ def _allocate(scenario: Scenario) -> ClusterModel:
         for node in nodes:
             if node.name in model.nodes:
                 model.nodes[node.name].zone = node.labels.get(ZONE_LABEL, "")
+                model.nodes[node.name].labels = dict(node.labels)
     if not errors:
         _allocate_pods(model, errors)
     if len(errors) == 1:

@@ -218,9 +218,6 @@ def _apply_problem(change: Change, world: World) -> _Problem | None:
     if change.kind == "Node" and change.key not in nodes:
         return ("", _shown(change), "adds a node during the run, which is not modelled",
                 "a Node of the cluster at the start: " + _names(world, "Node"))
-    if change.kind == "Node":  # its labels would place DaemonSet pods anew: not modelled
-        return ("", _shown(change), "changes a node during the run, which is not modelled",
-                "fail: node:NAME and recover: node:NAME to stop and restart it")
     old = world.pods.get(change.key) if change.kind == "Pod" else None
     if old is not None and isinstance(change.obj, Pod):
         changed = _pod_spec_change(old, change.obj)

@@ -508,6 +508,41 @@ spec:
     assert len(agent_1) == 1 and not agent_1[0].pod.terminating
 
 
+def test_daemonsets_follow_node_labels(tmp_path: Path) -> None:
+    """A DaemonSet applied during the run selects nodes by their labels (kubelet's
+    ``kubernetes.io/os``); a node labelled later gets its pod, one that loses the label
+    loses it (pkg/controller/daemon ``updateNode``, ``podsShouldBeOnNode``)."""
+    daemon = ("{apiVersion: apps/v1, kind: DaemonSet, metadata: {name: agent}, spec: "
+              "{selector: {matchLabels: {app: agent}}, template: {metadata: {labels: "
+              "{app: agent}}, spec: {nodeSelector: {SELECTOR}, containers: [{name: a}]}}}}")
+    text = """\
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec: {nodes: 3}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  events:
+"""
+    linux = daemon.replace("SELECTOR", "kubernetes.io/os: linux")
+    edge = daemon.replace("agent", "edge").replace("SELECTOR", "role: edge")
+    node = ("{{apiVersion: v1, kind: Node, metadata: {{name: node-2, labels: "
+            "{{kubernetes.io/os: linux{extra}}}}}}}")
+    events = (f"  - {{at: 1s, apply: {linux}}}\n  - {{at: 1s, apply: {edge}}}\n"
+              f"  - {{at: 3s, apply: {node.format(extra=', role: edge')}}}\n"
+              f"  - {{at: 6s, apply: {node.format(extra='')}}}\n")
+    result = pktsim.load(text + events).run(until_ns=40 * SECOND)
+    made = [e for e in of(result, Event.CHANGE) if "running on" in e.summary]
+    agents = sorted(e.summary.split()[5] for e in made if "/agent-" in e.summary)
+    assert agents == ["node-1", "node-2", "node-3"]
+    edges = [(e.t, e.summary.split()[5]) for e in made if "/edge-" in e.summary]
+    assert edges == [(4 * SECOND, "node-2")]  # labelled at 3 s, Ready 1 s later
+    gone = [e for e in of(result, Event.CHANGE) if "/edge-" in e.summary
+            and "Terminating" in e.summary]
+    assert [e.t for e in gone] == [6 * SECOND]
+
+
 def test_the_endpointslice_batch_period_delays_the_rules(tmp_path: Path) -> None:
     """``--endpointslice-updates-batch-period`` 2s: the endpoint of a pod deleted at 1 s is
     written at 3 s, and kube-proxy syncs then."""

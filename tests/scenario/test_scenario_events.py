@@ -202,9 +202,6 @@ TRAFFIC_DOC = "document 4 (Traffic)"
      "valid: node-1, node-2"),
     ("- {at: 1s, delete: {kind: Node, name: node-1}}", "spec.events[0].delete: 'node-1' "
      "deletes a node during the run, which is not modelled; valid: fail: node:node-1"),
-    ("- {at: 1s, apply: {apiVersion: v1, kind: Node, metadata: {name: node-1, labels: "
-     "{a: b}}}}", "spec.events[0].apply: 'Node node-1' changes a node during the run, which "
-     "is not modelled; valid: fail: node:NAME and recover: node:NAME"),
     ("- {at: 1s, apply: {apiVersion: v1, kind: Pod, metadata: {name: solo}, spec: "
      "{terminationGracePeriodSeconds: 5, containers: [{name: c, ports: [{containerPort: "
      "81}]}]}}}", "spec.events[0].apply.spec.containers: 'Pod default/solo' changes a running "
