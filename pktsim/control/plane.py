@@ -43,7 +43,7 @@ from pktsim.build.topology import Topology
 from pktsim.control import endpoints, kubelet
 from pktsim.control.conntrack import cleanup_for, udp_view
 from pktsim.control.sync import SyncRunner, resync, sync_event
-from pktsim.core.events import ClusterChange, Event, TraceEvent
+from pktsim.core.events import ClusterChange, Event, PublishedPort, TraceEvent
 from pktsim.devices.dnsapps import CoreDnsApp
 from pktsim.devices.outcome import FlowResult
 from pktsim.kubeproxy.ports import service_ports
@@ -104,11 +104,11 @@ class ControlPlane:
 
     # -- the trace --------------------------------------------------------------------------
     def note(self, component: str, summary: str, objects: tuple[str, ...] = (),
-             host: str = CONTROL_HOST) -> None:
+             host: str = CONTROL_HOST, published: tuple[PublishedPort, ...] = ()) -> None:
         """One ``change`` line of the trace, and the node tables of this moment."""
         self.driver.record(TraceEvent(self.driver.now, "", None, host, "", Event.CHANGE,
                                       f"{component}: {summary}", None,
-                                      ClusterChange(component, objects)))
+                                      ClusterChange(component, objects, published)))
         self._snapshot()
 
     def _snapshot(self) -> None:
@@ -284,7 +284,7 @@ class ControlPlane:
         if not changed:
             return
         self.note("endpointslice-controller", "endpoints of " + ", ".join(changed) +
-                  " updated", tuple(changed))
+                  " updated", tuple(changed), published=endpoints.published(self.model, changed))
         self.proxy_sync()
 
     def proxy_sync(self) -> None:
