@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from pktsim.api import Result
 from pktsim.core.events import ClusterChange, Event, PublishedPort, RuleSync, TraceEvent
-from pktsim.invariants.paths import TCP, Hop, hops
+from pktsim.invariants.paths import _NAMES, TCP, UDP, UDP_TIMEOUT_NS, Hop, hops
 from pktsim.invariants.services import _client_ifaces
 from pktsim.model.timeline import SECOND
 
@@ -99,55 +99,83 @@ def _check_binding(e: TraceEvent, synced_at: int, ports: _Ports) -> None:
 
 RST, SYN, FIN, ACK = 0x04, 0x02, 0x01, 0x10
 HUNG_NS = 5 * SECOND  # a connection open this long after its handshake has hung
+ANSWER_NS = 1 * SECOND  # a datagram unanswered this long went unanswered
 
 
 @dataclass
 class Connection:
-    """One TCP connection as its client's ``eth0`` saw it (times in ns since the start)."""
+    """One TCP connection, or one UDP flow of datagrams (a conntrack entry's life), as its
+    client's ``eth0`` saw it; times in ns since the start of the run."""
 
+    proto: int  # 6 or 17
     iface: str
     key: tuple[str, int, str, int]  # client address:port -> the address:port it asked
-    syn_pid: int
+    first_pid: int  # the SYN, or the first datagram
     opened: int
-    established: int | None = None
-    closed: int | None = None  # the server's FIN reached the client
-    reset: Hop | None = None  # the first RST either way
+    established: int | None = None  # the SYN-ACK, or the first answer, came back
+    closed: int | None = None  # TCP: the server's FIN reached the client
+    reset: Hop | None = None  # TCP: the first RST either way
     last: int = 0
+    sent: list[int] = field(default_factory=list)  # UDP: datagrams sent once established
+    answered: int = 0  # UDP: answers after the first
 
     def text(self) -> str:
         src, sport, dst, dport = self.key
-        return f"tcp {src}:{sport} -> {dst}:{dport} ({self.iface})"
+        return f"{_NAMES[self.proto]} {src}:{sport} -> {dst}:{dport} ({self.iface})"
 
 
 def connections(result: Result) -> Iterator[Connection]:
-    """Every TCP connection a client with its own namespace (a pod, an external client)
-    opened, from its SYN on the client's ``eth0``: when it was established (the SYN-ACK
-    came back), closed (the server's FIN came back) or reset (a RST either way)."""
+    """Every TCP connection and UDP flow a client with its own namespace (a pod, an external
+    client) opened, on the client's ``eth0``: a TCP connection from its SYN, established
+    when the SYN-ACK came back, closed when the server's FIN did, or reset (a RST either
+    way); a UDP flow from its first datagram to a 30 s silence (``nf_conntrack_udp_timeout``
+    ends its entry), established by its first answer."""
     start = result.topology.driver.start_time_ns
     clients = _client_ifaces(result)
     open_: dict[tuple[str, tuple[str, int, str, int]], Connection] = {}
+    served: set[tuple[str, tuple[str, int, str, int]]] = set()  # UDP the other side began
     for hop in hops(result):
-        if hop.proto != TCP or hop.if_name not in clients:
+        if hop.proto not in (TCP, UDP) or hop.if_name not in clients:
             continue
         t = hop.t_ns - start
         out = hop.direction == "OUTBOUND"
         key = (hop.src, hop.sport, hop.dst, hop.dport) if out else \
             (hop.dst, hop.dport, hop.src, hop.sport)
         conn = open_.get((hop.if_name, key))
-        if out and hop.flags & (SYN | ACK) == SYN and (conn is None or conn.established):
-            if conn is not None:  # the port is used again: a new connection
-                yield conn
-            conn = open_[(hop.if_name, key)] = Connection(hop.if_name, key, hop.pid, t)
-        if conn is None:
+        if hop.proto == UDP and conn is None and (not out or (hop.if_name, key) in served):
+            served.add((hop.if_name, key))  # a server's side: its replies open nothing
             continue
-        conn.last = t
-        if hop.flags & RST and conn.reset is None:
-            conn.reset = hop
-        elif not out and hop.flags & (SYN | ACK) == SYN | ACK and conn.established is None:
-            conn.established = t
-        elif not out and hop.flags & FIN and conn.closed is None:
-            conn.closed = t
+        if out and _opens(hop, conn, t):
+            if conn is not None:  # the address and port used again: a new connection
+                yield conn
+            conn = open_[(hop.if_name, key)] = Connection(hop.proto, hop.if_name, key,
+                                                          hop.pid, t)
+        if conn is not None:
+            _follow(conn, hop, out, t)
     yield from open_.values()
+
+
+def _opens(hop: Hop, conn: Connection | None, t: int) -> bool:
+    if hop.proto == UDP:
+        return conn is None or t - conn.last >= UDP_TIMEOUT_NS
+    return hop.flags & (SYN | ACK) == SYN and (conn is None or conn.established is not None)
+
+
+def _follow(conn: Connection, hop: Hop, out: bool, t: int) -> None:
+    conn.last = t
+    if conn.proto == UDP:
+        if out and conn.established is not None:
+            conn.sent.append(t)
+        elif not out and conn.established is None:
+            conn.established = t
+        elif not out:
+            conn.answered += 1
+    elif hop.flags & RST and conn.reset is None:
+        conn.reset = hop
+    elif not out and hop.flags & (SYN | ACK) == SYN | ACK and conn.established is None:
+        conn.established = t
+    elif not out and hop.flags & FIN and conn.closed is None:
+        conn.closed = t
 
 
 def _owners(result: Result) -> dict[str, tuple[str, str]]:
@@ -174,7 +202,7 @@ def _depends_on(result: Result, conn: Connection, owners: dict[str, tuple[str, s
             return None
         touched.add(info.node)
     server = conn.key[2]
-    nat = nats.get(conn.syn_pid)
+    nat = nats.get(conn.first_pid)
     if nat is not None and nat.nat is not None:
         server = nat.nat.new.rpartition(":")[0]
         touched.add(nat.host)
@@ -199,25 +227,28 @@ def _touches(e: TraceEvent, touched: frozenset[str]) -> bool:
     return "NetworkPolicy" in e.summary or not touched.isdisjoint(d.objects)
 
 
-def unrelated_changes_keep_connections(result: Result, *,
-                                       hung_ns: int = HUNG_NS) -> None:
-    """An unrelated change never breaks an established TCP connection.
+def unrelated_changes_keep_connections(result: Result, *, hung_ns: int = HUNG_NS,
+                                       answer_ns: int = ANSWER_NS) -> None:
+    """An unrelated change never breaks an established connection.
 
-    A connection (``connections``: from the client's SYN on its ``eth0``) is judged when it
-    was established (the SYN-ACK came back) and the cluster changed or a node's rules were
-    rewritten (a ``change`` or ``sync`` event) between then and its end, and no change from
-    its SYN to its end was *related*.  A change is related when it names (``objects`` of
-    its ``change`` event; what a controller or kubelet does follows as events of its own)
-    the client pod, the server pod (the DNAT's endpoint, or the address asked), the node
-    of either, the node that DNATed it, or its Service; or when it applies or deletes a
+    A connection (``connections``: TCP from the client's SYN on its ``eth0``, UDP from its
+    first datagram) is judged when it was established (the SYN-ACK, or a first answer, came
+    back), the cluster changed or a node's rules were rewritten (a ``change`` or ``sync``
+    event) between then and its end (UDP: its last datagram), and no change from its start
+    to its end was *related*.  A change is related when it names (``objects`` of its
+    ``change`` event; what a controller or kubelet does follows as events of its own) the
+    client pod, the server pod (the DNAT's endpoint, or the address asked), the node of
+    either, the node that DNATed it, or its Service; or when it applies or deletes a
     NetworkPolicy (any: which pods a policy selects is not judged here).  An end missing
     from the model at the end of the run was deleted: related.  Endpoint updates and
     kube-proxy or felix syncs are never related: they are what must not break it.
 
-    Such a connection ends well: no RST either way, and the server's FIN reaches the
+    Such a TCP connection ends well: no RST either way, and the server's FIN reaches the
     client; one still open ``hung_ns`` after it was established (pktsim's clients finish
-    in milliseconds) is broken too.  Clients on a node's own namespace are not followed
-    (their packets meet no ``eth0`` of theirs before the rules)."""
+    in milliseconds) is broken too.  Such a UDP flow has every datagram sent once it was
+    established answered (those sent in the last ``answer_ns`` of the run may still be on
+    their way).  Clients on a node's own namespace are not followed (their packets meet no
+    ``eth0`` of theirs before the rules)."""
     model_events = [e for e in result.events if e.event in (Event.CHANGE, Event.SYNC)]
     times = [e.t for e in model_events]
     owners = _owners(result)
@@ -227,26 +258,42 @@ def unrelated_changes_keep_connections(result: Result, *,
     for conn in connections(result):
         if conn.established is None:
             continue
-        ended = conn.reset.t_ns - result.topology.driver.start_time_ns \
-            if conn.reset is not None else conn.closed if conn.closed is not None else end_of_run
+        ended = _end(conn, result.topology.driver.start_time_ns, end_of_run)
         window = model_events[bisect_left(times, conn.opened):bisect_right(times, ended)]
         during = [e for e in window if e.t >= conn.established]
         touched = _depends_on(result, conn, owners, nats)
         if not during or touched is None or any(_touches(e, touched) for e in window):
             continue
-        _judge(conn, during, end_of_run, hung_ns)
+        _judge(conn, during, end_of_run, hung_ns, answer_ns)
 
 
-def _judge(conn: Connection, during: list[TraceEvent], end_of_run: int, hung_ns: int) -> None:
+def _end(conn: Connection, start: int, end_of_run: int) -> int:
+    """Until when the connection depends on its ends: its RST or the server's FIN (TCP),
+    its last datagram (UDP), else the end of the run."""
+    if conn.proto == UDP:
+        return max(conn.sent, default=conn.last)
+    if conn.reset is not None:
+        return conn.reset.t_ns - start
+    return conn.closed if conn.closed is not None else end_of_run
+
+
+def _judge(conn: Connection, during: list[TraceEvent], end_of_run: int, hung_ns: int,
+           answer_ns: int) -> None:
     assert conn.established is not None
     what = "; ".join(f"{e.t / SECOND:g} s {e.host}: {e.summary}" for e in during[:3])
     more = f" (and {len(during) - 3} more)" if len(during) > 3 else ""
+    after = f"after changes that concern neither end: {what}{more}"
     since = f"established at {conn.established / SECOND:.6f} s"
+    if conn.proto == UDP:
+        due = [t for t in conn.sent if t <= end_of_run - answer_ns]
+        assert conn.answered >= len(due), (
+            f"{conn.text()}, {since}: {len(due)} datagrams sent since (by "
+            f"{due[-1] / SECOND:.6f} s, {answer_ns / SECOND:g} s before the run ended) got "
+            f"only {conn.answered} answers {after}")
+        return
     assert conn.reset is None, (
         f"{conn.text()}, {since}, was reset ({conn.reset.where()}: RST "
-        f"{conn.reset.src}:{conn.reset.sport} -> {conn.reset.dst}:{conn.reset.dport}) after "
-        f"changes that concern neither end: {what}{more}")
+        f"{conn.reset.src}:{conn.reset.sport} -> {conn.reset.dst}:{conn.reset.dport}) {after}")
     assert conn.closed is not None or end_of_run - conn.established < hung_ns, (
         f"{conn.text()}, {since}, never completed (no FIN from the server by "
-        f"{end_of_run / SECOND:g} s, last packet at {conn.last / SECOND:.6f} s) after "
-        f"changes that concern neither end: {what}{more}")
+        f"{end_of_run / SECOND:g} s, last packet at {conn.last / SECOND:.6f} s) {after}")

@@ -143,8 +143,7 @@ def timelines(cluster: Cluster, *, min_size: int = 0, max_size: int = 4, start_n
     shorter than drawn (never below ``min_size`` unless the cluster offers nothing)."""
     _check_range("min_size", min_size, "max_size", max_size, least=0, most=64)
     _check_range("start_ns", start_ns, "end_ns", end_ns, least=0, most=24 * 3600 * SECOND)
-    _check_range("tick_ns", tick_ns, "tick_ns", tick_ns, least=1,
-                 most=max(end_ns - start_ns, 1))
+    _check_range("tick_ns", tick_ns, "tick_ns", tick_ns, least=1, most=24 * 3600 * SECOND)
     _check_range("max_replicas", max_replicas, "max_replicas", max_replicas, least=0, most=20)
     chosen = st.sampled_from(TIMELINE_ACTIONS) if actions is None else actions
     _check_strategy("actions", chosen)

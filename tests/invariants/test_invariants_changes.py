@@ -58,13 +58,15 @@ def echo() -> pktsim.Cluster:
     return pktsim.load(ECHO)
 
 
-def tcp_flows(c: pktsim.Cluster, start: str = "2400ms") -> list[pktsim.Flow]:
-    """40 TCP connections to the VIP, one after another, and a UDP flow (its conntrack
-    entry lives through the run)."""
+def tcp_flows(c: pktsim.Cluster, start: str = "2400ms", udp_count: int = 5) -> list[
+        pktsim.Flow]:
+    """40 TCP connections to the VIP, one after another, and a UDP flow (one datagram a
+    second: its conntrack entry lives through the run)."""
     vip = c.model.services["default/echo"].cluster_ip
     return [pktsim.flow("default/client", f"{vip}:80", name="tcp", protocol="tcp", count=40,
                         start=start),
-            pktsim.flow("default/client", f"{vip}:9000", name="udp", protocol="udp", count=5)]
+            pktsim.flow("default/client", f"{vip}:9000", name="udp", protocol="udp",
+                        count=udp_count)]
 
 
 def new_bindings(result: pktsim.Result, after: int) -> list[str]:
@@ -158,7 +160,7 @@ def straddling(c: pktsim.Cluster, avoid: str = "") -> tuple[int, str]:
     for conn in [x for x in invariants.connections(result)
                  if x.iface == "default/client:eth0" and x.key[3] == 80][10:]:
         assert conn.established is not None and conn.closed is not None
-        backend = next(e.nat.new for e in result.events if e.packet == conn.syn_pid
+        backend = next(e.nat.new for e in result.events if e.packet == conn.first_pid
                        and e.nat is not None and e.summary.startswith("kube-proxy DNAT"))
         pod = next(k for k in echo_pods(c) if f"{ip_of(c, k)}:8080" == backend)
         if c.model.pods[pod].node != avoid:
@@ -239,3 +241,48 @@ def test_an_unrelated_node_failure_keeps_the_connection() -> None:
     assert judged(result, at)
     assert any(isinstance(e.detail, ClusterChange) and e.t == at for e in result.events)
     invariants.unrelated_changes_keep_connections(result)
+
+
+def udp_backend(c: pktsim.Cluster) -> str:
+    """The pod the UDP flow of ``tcp_flows`` is DNATed to, in a run without changes."""
+    result = c.run(flows=tcp_flows(c, udp_count=10)[1:])
+    new = next(e.nat.new for e in result.events if e.nat is not None
+               and e.nat.rule is not None and e.nat.new.endswith(":9000"))
+    return next(k for k in echo_pods(c) if f"{ip_of(c, k)}:9000" == new)
+
+
+def test_an_unrelated_pod_going_keeps_the_udp_flow_answered() -> None:
+    c = echo()
+    serving = udp_backend(c)
+    other = next(k for k in echo_pods(c) if k != serving)
+    c.scenario.changes = [Change(2 * SECOND, "delete", "Pod", *other.split("/"))]
+    result = c.run(flows=tcp_flows(c, udp_count=10)[1:])
+    (udp,) = [x for x in invariants.connections(result) if x.key[3] == 9000
+              and x.iface == "default/client:eth0"]
+    assert udp.established is not None and len(udp.sent) == 9 and udp.answered == 9
+    invariants.unrelated_changes_keep_connections(result)
+
+
+def test_a_cni_del_of_the_wrong_pod_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Break the model: when a pod's containers exit, kubelet's CNI DEL tears down another
+    pod's sandbox -- the one serving the UDP flow, which no change names."""
+    from pktsim.control import kubelet
+
+    c = echo()
+    serving = udp_backend(c)
+    other = next(k for k in echo_pods(c) if k != serving)
+    original = kubelet.remove_sandbox
+
+    def wrong_pod(topo: Any, info: Any) -> None:
+        original(topo, topo.model.pods[serving] if info.key == other else info)
+
+    monkeypatch.setattr(kubelet, "remove_sandbox", wrong_pod)
+    c.scenario.changes = [Change(2 * SECOND, "delete", "Pod", *other.split("/"))]
+    result = c.run(flows=tcp_flows(c, udp_count=10)[1:])
+    with pytest.raises(AssertionError, match=(
+            r"udp 10\.244\.0\.\d+:\d+ -> 10\.\d+\.\d+\.\d+:9000 \(default/client:eth0\), "
+            r"established at 0\.\d+ s: 8 datagrams sent since \(by 8\.000000 s, 1 s before the "
+            r"run ended\) got only 6 answers after changes that concern neither end: 2 s "
+            rf"control-plane: "
+            rf"kubectl: pod {other} Terminating")):
+        invariants.unrelated_changes_keep_connections(result)
