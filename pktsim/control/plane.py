@@ -100,7 +100,13 @@ class ControlPlane:
         # per flow, at each change: (t, label, sent, answered, errors so far)
         self._marks: dict[str, list[tuple[int, str, int, int, int]]] = {}
         for change in sorted(changes, key=lambda c: c.at_ns):
-            self.driver.at(change.at_ns, partial(self._do, change))
+            self.schedule(change)
+
+    def schedule(self, change: Change) -> None:
+        """``change`` happens at its ``at_ns`` (a moment already past: now): the
+        constructor's timeline, or one change more for a run already under way (a state
+        machine that decides the next change as it goes)."""
+        self.driver.at(change.at_ns, partial(self._do, change))
 
     # -- the trace --------------------------------------------------------------------------
     def note(self, component: str, summary: str, objects: tuple[str, ...] = (),

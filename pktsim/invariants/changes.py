@@ -178,17 +178,39 @@ def _follow(conn: Connection, hop: Hop, out: bool, t: int) -> None:
         conn.closed = t
 
 
-def _owners(result: Result) -> dict[str, tuple[str, str]]:
-    """address -> (what has it, its node) at the end: pods (their key) and nodes."""
-    model = result.topology.model
-    out = {str(n.ip): (name, name) for name, n in model.nodes.items()}
-    for key, info in model.pods.items():
-        if not info.pod.host_network:
-            out[str(info.ip)] = (key, info.node)
-    return out
+@dataclass(frozen=True)
+class _Owners:
+    """Who has each address at the end of the run (pods by key, nodes by name), and when
+    each pod made during the run was created: an address may have been a deleted pod's
+    before (host-local and Calico IPAM hand released addresses out again)."""
+
+    at_end: dict[str, tuple[str, str]]  # address -> (pod key or node, its node)
+    born: dict[str, int]  # pod key -> when the API created it (pods made during the run)
+
+    @classmethod
+    def of(cls, result: Result) -> _Owners:
+        model = result.topology.model
+        out = {str(n.ip): (name, name) for name, n in model.nodes.items()}
+        for key, info in model.pods.items():
+            if not info.pod.host_network:
+                out[str(info.ip)] = (key, info.node)
+        born: dict[str, int] = {}
+        for e in result.events:
+            if e.event is Event.CHANGE and isinstance(e.detail, ClusterChange) and \
+                    " created" in e.summary:
+                for key in e.detail.objects:
+                    born.setdefault(key, e.t)
+        return cls(out, born)
+
+    def then(self, address: str, since: int) -> tuple[str, str] | None:
+        """Who had ``address`` at ``since``, when it is who has it now."""
+        owner = self.at_end.get(address)
+        if owner is None or self.born.get(owner[0], -1) > since:
+            return None
+        return owner
 
 
-def _depends_on(result: Result, conn: Connection, owners: dict[str, tuple[str, str]],
+def _depends_on(result: Result, conn: Connection, owners: _Owners,
                 nats: dict[int, TraceEvent]) -> frozenset[str] | None:
     """What the connection depends on: its client and server (pods, or nodes), their
     nodes, the node that DNATed it and its Service; None when an end is no longer in the
@@ -198,7 +220,7 @@ def _depends_on(result: Result, conn: Connection, owners: dict[str, tuple[str, s
     touched = {client}
     if client not in result.topology.clients:  # a pod, not an external client
         info = model.pods.get(client)
-        if info is None:
+        if info is None or owners.born.get(client, -1) > conn.opened:
             return None
         touched.add(info.node)
     server = conn.key[2]
@@ -209,22 +231,27 @@ def _depends_on(result: Result, conn: Connection, owners: dict[str, tuple[str, s
         rule = nat.nat.rule.rule if nat.nat.rule is not None else ""
         match = _SEP_RULE.search(rule)
         if match is not None:
-            touched.add(match.group(2).partition(":")[0])  # ns/name of the Service
-    if server in owners:
-        touched |= set(owners[server])
+            touched.add("Service " + match.group(2).partition(":")[0])
+    owner = owners.then(server, conn.opened)
+    if owner is not None:
+        touched |= set(owner)
     elif IPv4Address(server) in model.config.pod_cidr:
-        return None  # a pod's address no pod has at the end: it was deleted
+        return None  # the pod that had it then is gone: it was deleted
     return frozenset(touched)
 
 
 def _touches(e: TraceEvent, touched: frozenset[str]) -> bool:
     """Does the change concern the connection?  Endpoint updates are consequences, not
     causes (their pods' own events say what happened to them); any NetworkPolicy change
-    counts, whichever pods it selects."""
+    counts, whichever pods it selects.  A Service (``Service ns/name`` in ``touched``) is
+    concerned by the user's ``apply``/``delete`` of it, not by a workload of its name."""
     d = e.detail
     if not isinstance(d, ClusterChange) or d.component == "endpointslice-controller":
         return False
-    return "NetworkPolicy" in e.summary or not touched.isdisjoint(d.objects)
+    if "NetworkPolicy" in e.summary:
+        return True
+    return any(re.search(rf"\b{re.escape(t)}(?=$|[:\s])", e.summary) if t.startswith("Service ")
+               else t in d.objects for t in touched)
 
 
 def unrelated_changes_keep_connections(result: Result, *, hung_ns: int = HUNG_NS,
@@ -251,7 +278,7 @@ def unrelated_changes_keep_connections(result: Result, *, hung_ns: int = HUNG_NS
     ``eth0`` of theirs before the rules)."""
     model_events = [e for e in result.events if e.event in (Event.CHANGE, Event.SYNC)]
     times = [e.t for e in model_events]
-    owners = _owners(result)
+    owners = _Owners.of(result)
     nats = {e.packet: e for e in result.events if e.packet is not None and e.nat is not None
             and e.nat.rule is not None and e.summary.startswith("kube-proxy DNAT")}
     end_of_run = result.topology.driver.now

@@ -3,6 +3,7 @@ and one that runs; shrinking goes to fewer, earlier events; bad arguments are re
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from pktsim.strategies import TIMELINE_ACTIONS, clusters, flow_lists, timelines
 
 pytestmark = pytest.mark.slow  # generated clusters, run with their timelines
 
+MS = 10**6
 RUNS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -42,10 +44,83 @@ def test_every_timeline_loads_as_spec_events_and_runs(data: st.DataObject) -> No
     timeline = data.draw(timelines(cluster, max_size=5, end_ns=4 * SECOND), label="timeline")
     loaded = pktsim.load(with_events(cluster.yaml, timeline.events))
     assert shape(loaded.scenario.changes) == shape(timeline)
-    flows = data.draw(flow_lists(cluster, max_size=2), label="flows")
+    flows = [spread(f) for f in data.draw(flow_lists(cluster, max_size=2), label="flows")]
     cluster.scenario.changes = list(timeline)
     result = cluster.run(flows=flows, until_ns=8 * SECOND)
     assert not result.stopped
+    invariants.new_connections_follow_the_last_sync(result)
+    invariants.unrelated_changes_keep_connections(result)
+
+
+ECHO = """\
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec: {network: NETWORK, nodes: 3}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec:
+  nodeName: node-1
+  containers: [{name: c}]
+""" + "".join(f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: default}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: {name}
+        ports: [{{containerPort: 9000, protocol: UDP}}, {{containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: default}}
+spec:
+  selector: {{app: {name}}}
+  ports:
+  - {{name: udp, port: 9000, protocol: UDP}}
+  - {{name: http, port: 80, targetPort: 8080}}
+""" for name, replicas in (("echo", 3), ("other", 2)))
+
+
+def spread(flow: pktsim.Flow, count: int = 8, interval_ns: int = 500 * MS) -> pktsim.Flow:
+    """The flow made to last through a timeline: ``count`` connections, datagrams or pings
+    ``interval_ns`` apart (lookups as they are)."""
+    if flow.lookup or flow.frame is not None:
+        return flow
+    return dataclasses.replace(flow, count=max(flow.count, count), interval_ns=interval_ns)
+
+
+@RUNS
+@given(network=st.sampled_from(["routes", "vxlan", "ipip", "calico"]), data=st.data())
+def test_the_invariants_hold_through_generated_timelines(network: str,
+                                                         data: st.DataObject) -> None:
+    """A Service ``echo`` with three endpoints and another, ``other``, with two; from
+    node-1's client, a UDP datagram to ``echo`` every half second and 100 TCP connections
+    to it back to back (10 µs apart) from 2 s; a timeline of up to four changes at any
+    100 µs of the stretch the connections cover, so most land inside one (kube-proxy syncs
+    at once: its start-up sync was more than ``minSyncPeriod`` before).  NetworkPolicies
+    are left out: any counts as related.  New connections follow the syncs; unrelated
+    changes break nothing."""
+    cluster = pktsim.load(ECHO.replace("NETWORK", network))
+    actions = st.sampled_from([a for a in TIMELINE_ACTIONS if a != "apply-policy"])
+    timeline = data.draw(timelines(cluster, max_size=4, start_ns=2 * SECOND,
+                                   end_ns=2 * SECOND + 25 * MS, tick_ns=100_000,
+                                   actions=actions), label="timeline")
+    vip = cluster.model.services["default/echo"].cluster_ip
+    tcp = pktsim.flow("default/client", f"{vip}:80", name="tcp", protocol="tcp", count=100,
+                      start="2s")
+    flows = [dataclasses.replace(tcp, interval_ns=10_000),
+             spread(pktsim.flow("default/client", f"{vip}:9000", name="udp",
+                                protocol="udp"), count=14)]
+    cluster.scenario.changes = list(timeline)
+    result = cluster.run(flows=flows, until_ns=12 * SECOND)
     invariants.new_connections_follow_the_last_sync(result)
     invariants.unrelated_changes_keep_connections(result)
 
