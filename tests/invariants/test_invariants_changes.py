@@ -150,6 +150,18 @@ def test_an_endpoint_update_carries_the_ports_as_kube_proxy_reads_them(tmp_path:
                      "ready": False, "serving": True, "terminating": True}]
 
 
+def test_a_deleted_service_is_published_with_no_endpoints() -> None:
+    """Its rules go at the next sync; the record says so (no endpoint is usable)."""
+    c = echo()
+    c.scenario.changes = [Change(2 * SECOND, "delete", "Service", "default", "echo")]
+    result = c.run(flows=tcp_flows(c)[1:])
+    (gone,) = [e.detail for e in result.events if isinstance(e.detail, ClusterChange)
+               and e.detail.objects == ("default/echo",) and e.detail.component == "kubectl"]
+    assert [(p.name, p.protocol, p.endpoints) for p in gone.published] == [
+        ("default/echo:http", "tcp", ()), ("default/echo:udp", "udp", ())]
+    invariants.new_connections_follow_the_last_sync(result)
+
+
 # -- an unrelated change never breaks an established connection ---------------------------
 
 def straddling(c: pktsim.Cluster, avoid: str = "") -> tuple[int, str]:
