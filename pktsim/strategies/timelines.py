@@ -48,6 +48,11 @@ class Timeline(list[Change]):
         super().__init__(changes)
         self.events = events
 
+    def __repr__(self) -> str:
+        """The entries, which is what hypothesis prints for a falsifying example: short,
+        and what to paste under ``spec.events`` to replay it."""
+        return f"Timeline(events={self.events!r})"
+
 
 @dataclass
 class _World:
@@ -116,7 +121,7 @@ def _duration(ns: int) -> str:
     return f"{ns}ns"
 
 
-def read_entry(entry: Entry, index: int) -> Change:
+def _read_entry(entry: Entry, index: int) -> Change:
     """One ``spec.events`` entry as the loader reads it (its readers and checks)."""
     state = State()
     source = Source("<timeline>", 1, "Traffic")
@@ -165,6 +170,6 @@ def _resolve(cluster: Cluster, plans: list[Plan], start_ns: int, tick_ns: int) -
         if body is None:
             continue
         entry = {"at": _duration(start_ns + tick * tick_ns), **body}
-        changes.append(read_entry(entry, len(events)))
+        changes.append(_read_entry(entry, len(events)))
         events.append(entry)
     return Timeline(changes, events)

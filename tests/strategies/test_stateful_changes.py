@@ -259,6 +259,14 @@ def test_the_scripted_machine_holds_and_judges_something() -> None:
     machine.teardown()
 
 
+def test_the_same_steps_give_the_same_run() -> None:
+    one, two = scripted("vxlan"), scripted("vxlan")
+    assert [(f.t_abs_ns, f.iface.if_name, f.data) for f in one.memory.frames] == \
+        [(f.t_abs_ns, f.iface.if_name, f.data) for f in two.memory.frames]
+    assert [e.to_json_dict() for e in one.memory.events] == \
+        [e.to_json_dict() for e in two.memory.events]
+
+
 def test_the_machine_catches_a_sync_that_keeps_a_deleted_endpoint(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import pktsim.control.sync as sync

@@ -161,6 +161,7 @@ def test_shrinks_to_one_early_event() -> None:
     late = find(timelines(cluster), lambda t: any(c.at_ns >= 5 * SECOND for c in t))
     assert [(c.at_ns, c.label()) for c in late] == [(5 * SECOND, "delete Pod default/app")]
     assert late.events == [{"at": "5s", "delete": "default/app"}]
+    assert repr(late) == "Timeline(events=[{'at': '5s', 'delete': 'default/app'}])"
 
 
 def test_actions_choose_what_is_drawn() -> None:
