@@ -18,6 +18,7 @@ from pktsim.api import Result
 from pktsim.core.events import ClusterChange, Event, PublishedPort, RuleSync, TraceEvent
 from pktsim.invariants.paths import _NAMES, TCP, UDP, UDP_TIMEOUT_NS, Hop, hops
 from pktsim.invariants.services import _client_ifaces
+from pktsim.model.cluster import ClusterModel
 from pktsim.model.timeline import SECOND
 
 # a KUBE-SEP chain's DNAT rule: ``-A KUBE-SEP-… -p udp -m comment --comment "ns/svc:port"``
@@ -240,18 +241,49 @@ def _depends_on(result: Result, conn: Connection, owners: _Owners,
     return frozenset(touched)
 
 
-def _touches(e: TraceEvent, touched: frozenset[str]) -> bool:
+def _touches(e: TraceEvent, touched: frozenset[str], policies: _Policies) -> bool:
     """Does the change concern the connection?  Endpoint updates are consequences, not
-    causes (their pods' own events say what happened to them); any NetworkPolicy change
-    counts, whichever pods it selects.  A Service (``Service ns/name`` in ``touched``) is
-    concerned by the user's ``apply``/``delete`` of it, not by a workload of its name."""
+    causes (their pods' own events say what happened to them).  A Service (``Service
+    ns/name`` in ``touched``) is concerned by the user's ``apply``/``delete`` of it, not by
+    a workload of its name; a NetworkPolicy change by ``policies.concern``."""
     d = e.detail
     if not isinstance(d, ClusterChange) or d.component == "endpointslice-controller":
         return False
     if "NetworkPolicy" in e.summary:
-        return True
+        return policies.concern(e, d, touched)
     return any(re.search(rf"\b{re.escape(t)}(?=$|[:\s])", e.summary) if t.startswith("Service ")
                else t in d.objects for t in touched)
+
+
+@dataclass(frozen=True)
+class _Policies:
+    """The NetworkPolicies of the run's end, and how often the user changed each."""
+
+    model: ClusterModel
+    changed: dict[str, int]  # policy key -> applies and deletes during the run
+
+    @classmethod
+    def of(cls, result: Result) -> _Policies:
+        changed: dict[str, int] = {}
+        for e in result.events:
+            d = e.detail
+            if isinstance(d, ClusterChange) and d.component == "kubectl" and \
+                    "NetworkPolicy" in e.summary:
+                for key in d.objects:
+                    changed[key] = changed.get(key, 0) + 1
+        return cls(result.topology.model, changed)
+
+    def concern(self, e: TraceEvent, d: ClusterChange, touched: frozenset[str]) -> bool:
+        """An ``apply`` of a policy that selects neither end's pod (namespace and
+        podSelector, ``NetworkPolicy.selects``) leaves the connection alone; a policy
+        deleted, changed twice or gone by the end may have selected them: it concerns it."""
+        key = d.objects[0] if len(d.objects) == 1 else ""
+        policy = next((p for p in self.model.network_policies if p.key == key), None)
+        if policy is None or self.changed.get(key) != 1 or " apply NetworkPolicy " not in \
+                f" {e.summary}":
+            return True
+        pods = [self.model.pods[t] for t in touched if t in self.model.pods]
+        return any(policy.selects(p.pod.namespace, p.pod.labels) for p in pods)
 
 
 def unrelated_changes_keep_connections(result: Result, *, hung_ns: int = HUNG_NS,
@@ -266,7 +298,8 @@ def unrelated_changes_keep_connections(result: Result, *, hung_ns: int = HUNG_NS
     ``change`` event; what a controller or kubelet does follows as events of its own) the
     client pod, the server pod (the DNAT's endpoint, or the address asked), the node of
     either, the node that DNATed it, or its Service; or when it applies or deletes a
-    NetworkPolicy (any: which pods a policy selects is not judged here).  An end missing
+    NetworkPolicy that selects either pod (as the policy is at the end of the run; one
+    deleted, or changed more than once, counts whichever pods it selected).  An end missing
     from the model at the end of the run was deleted: related.  Endpoint updates and
     kube-proxy or felix syncs are never related: they are what must not break it.
 
@@ -278,7 +311,7 @@ def unrelated_changes_keep_connections(result: Result, *, hung_ns: int = HUNG_NS
     ``eth0`` of theirs before the rules)."""
     model_events = [e for e in result.events if e.event in (Event.CHANGE, Event.SYNC)]
     times = [e.t for e in model_events]
-    owners = _Owners.of(result)
+    owners, policies = _Owners.of(result), _Policies.of(result)
     nats = {e.packet: e for e in result.events if e.packet is not None and e.nat is not None
             and e.nat.rule is not None and e.summary.startswith("kube-proxy DNAT")}
     end_of_run = result.topology.driver.now
@@ -289,7 +322,8 @@ def unrelated_changes_keep_connections(result: Result, *, hung_ns: int = HUNG_NS
         window = model_events[bisect_left(times, conn.opened):bisect_right(times, ended)]
         during = [e for e in window if e.t >= conn.established]
         touched = _depends_on(result, conn, owners, nats)
-        if not during or touched is None or any(_touches(e, touched) for e in window):
+        if not during or touched is None or any(_touches(e, touched, policies)
+                                                for e in window):
             continue
         _judge(conn, during, end_of_run, hung_ns, answer_ns)
 

@@ -25,8 +25,9 @@ Everything generated loads and runs; clusters shrink towards one node and one po
 
 Changes during the run: ``timelines(cluster)`` (a ``Timeline``: a list of
 ``pktsim.model.timeline.Change`` valid for that cluster -- pod deletions, scaling, node
-failures and recoveries, NetworkPolicies -- and the same as ``spec.events`` entries), for
-``cluster.scenario.changes``; it shrinks towards fewer and earlier events.
+failures and recoveries, NetworkPolicies, Services applied again -- and the same as
+``spec.events`` entries), for ``cluster.scenario.changes``; it shrinks towards fewer and
+earlier events.
 """
 
 

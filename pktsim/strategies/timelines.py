@@ -32,7 +32,8 @@ from pktsim.scenario.loader import State, read_applied
 from pktsim.strategies.clusters import _check_range, _check_strategy
 
 MS = 10**6
-TIMELINE_ACTIONS = ("delete-pod", "scale", "fail-node", "recover-node", "apply-policy")
+TIMELINE_ACTIONS = ("delete-pod", "scale", "fail-node", "recover-node", "apply-policy",
+                    "apply-service")
 # the add-on's namespace: CoreDNS is left alone, so flows by name keep resolving
 SPARED_NAMESPACES = ("kube-system",)
 Entry = dict[str, Any]
@@ -96,7 +97,49 @@ def _entry(world: _World, action: str, choice: int, replicas: int,
         return {"recover": f"node:{node}"}
     if action == "apply-policy" and cluster.model.pods:
         return {"apply": _policy(cluster, choice, world)}
+    services = _reapplied(cluster)
+    if action == "apply-service" and services:
+        return {"apply": _service(cluster, services[choice % len(services)])}
     return None
+
+
+def _reapplied(cluster: Cluster) -> list[str]:
+    """The Services an ``apply-service`` may change: ClusterIP and NodePort Services with a
+    selector, outside kube-system (the API server's ``default/kubernetes`` neither)."""
+    return sorted(k for k, info in cluster.model.services.items()
+                  if info.service.type in ("ClusterIP", "NodePort") and info.cluster_ip
+                  and info.service.selector and not info.service.external_ips
+                  and info.service.namespace not in SPARED_NAMESPACES)
+
+
+def _service(cluster: Cluster, key: str) -> Entry:
+    """The Service as it is, applied again with ``sessionAffinity`` switched (ClientIP <->
+    None): its rules change (kube-proxy's affinity ``recent`` matches), its endpoints do
+    not.  Its cluster IP and node ports are written as allocated (``kubectl apply`` of
+    what ``kubectl get`` shows)."""
+    info = cluster.model.services[key]
+    svc = info.service
+    ports = []
+    for port in info.ports:
+        entry: Entry = {"name": port.spec.name, "port": port.spec.port,
+                        "protocol": port.spec.protocol}
+        if port.spec.name == "":
+            del entry["name"]
+        if port.spec.target_port is not None:
+            entry["targetPort"] = port.spec.target_port
+        if svc.type == "NodePort" and port.node_port:
+            entry["nodePort"] = port.node_port
+        ports.append(entry)
+    spec: Entry = {"type": svc.type, "clusterIP": str(info.cluster_ip),
+                   "selector": dict(sorted((svc.selector or {}).items())), "ports": ports,
+                   "sessionAffinity": "None" if svc.session_affinity == "ClientIP"
+                   else "ClientIP",
+                   "publishNotReadyAddresses": svc.publish_not_ready_addresses,
+                   "internalTrafficPolicy": svc.internal_traffic_policy}
+    if svc.type == "NodePort":
+        spec["externalTrafficPolicy"] = svc.external_traffic_policy
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": svc.name, "namespace": svc.namespace}, "spec": spec}
 
 
 def _policy(cluster: Cluster, choice: int, world: _World) -> Entry:
@@ -144,8 +187,9 @@ def timelines(cluster: Cluster, *, min_size: int = 0, max_size: int = 4, start_n
     ``[start_ns, end_ns]``, each one of ``actions`` (default: ``TIMELINE_ACTIONS``, sampled):
     delete a pod that exists (outside kube-system), scale a Deployment, ReplicaSet or
     StatefulSet to ``0..max_replicas``, fail a node that is up, recover one that failed,
-    apply a NetworkPolicy.  Plans with nothing to act on are dropped, so a timeline may be
-    shorter than drawn (never below ``min_size`` unless the cluster offers nothing)."""
+    apply a NetworkPolicy, apply a Service again with its session affinity switched.
+    Plans with nothing to act on at their moment (a recover with no node failed) are
+    dropped, so a timeline may be shorter than drawn, ``min_size`` included."""
     _check_range("min_size", min_size, "max_size", max_size, least=0, most=64)
     _check_range("start_ns", start_ns, "end_ns", end_ns, least=0, most=24 * 3600 * SECOND)
     _check_range("tick_ns", tick_ns, "tick_ns", tick_ns, least=1, most=24 * 3600 * SECOND)

@@ -54,8 +54,20 @@ spec:
 """
 
 
-def echo() -> pktsim.Cluster:
-    return pktsim.load(ECHO)
+def echo(network: str = "routes") -> pktsim.Cluster:
+    return pktsim.load(ECHO.replace("network: routes", f"network: {network}"))
+
+
+def policy_at(at: int, app: str) -> Change:
+    """A deny-all-ingress NetworkPolicy for the pods labelled ``app``, applied at ``at``
+    (read as a file's ``spec.events`` entry is)."""
+    event = {"at": f"{at}ns", "apply": {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": f"deny-{app}", "namespace": "default"},
+        "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Ingress"]}}}
+    traffic = {"apiVersion": "pktsim/v1alpha1", "kind": "Traffic", "spec": {"events": [event]}}
+    (change,) = pktsim.load(ECHO + "---\n" + json.dumps(traffic)).scenario.changes
+    return change
 
 
 def tcp_flows(c: pktsim.Cluster, start: str = "2400ms", udp_count: int = 5) -> list[
@@ -298,3 +310,28 @@ def test_a_cni_del_of_the_wrong_pod_is_caught(monkeypatch: pytest.MonkeyPatch) -
             rf"control-plane: "
             rf"kubectl: pod {other} Terminating")):
         invariants.unrelated_changes_keep_connections(result)
+
+
+def test_a_policy_for_other_pods_leaves_the_connection_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """calico: a NetworkPolicy selecting neither end, applied inside a connection, is
+    unrelated: judged, and it holds; with the broken model (felix's rewrite flushing
+    conntrack, no pickup) it is caught.  One selecting the server's pods is related: not
+    judged, though the same broken model breaks the connection."""
+    c = echo("calico")
+    at, _ = straddling(c)
+    c.scenario.changes = [policy_at(at, "nobody")]
+    honest = c.run(flows=tcp_flows(c))
+    assert judged(honest, at)
+    invariants.unrelated_changes_keep_connections(honest)
+    flushing(monkeypatch)
+    broken = c.run(flows=tcp_flows(c))
+    with pytest.raises(AssertionError, match=r"never completed .* after changes that concern "
+                                             r"neither end: .* kubectl: apply NetworkPolicy "
+                                             r"default/deny-nobody"):
+        invariants.unrelated_changes_keep_connections(broken)
+    c.scenario.changes = [policy_at(at, "echo")]
+    related = c.run(flows=tcp_flows(c))
+    (conn,) = [x for x in invariants.connections(related) if x.established == at - 1]
+    assert conn.closed is None
+    invariants.unrelated_changes_keep_connections(related)
