@@ -30,6 +30,7 @@ from pktsim.devices.outcome import FlowResult
 from pktsim.errors import ScenarioError
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
+from pktsim.model.timeline import Change
 from pktsim.reach.cells import Reachability
 from pktsim.render.lines import trace_lines
 from pktsim.sinks.output import atomic_dir, file_sinks, write_dumps
@@ -63,16 +64,20 @@ def observing(observer: Callable[[Result], None]) -> Iterator[None]:
 def flow(source: str, to: str = "", *, name: str = "flow", lookup: str = "",
          protocol: str | None = None, count: int | None = None,
          payload: int | str | None = None, start: int | str | None = None,
-         type: str | None = None, ttl: int | None = None) -> Flow:
+         type: str | None = None, ttl: int | None = None, interval: int | str | None = None,
+         source_port: int | None = None) -> Flow:
     """A flow for ``Cluster.run(flows=...)`` / ``simulate``, checked exactly as an entry of
     ``kind: Traffic`` is (docs/scenario.md): ``flow("default/client", "web.shop:80")``.
-    ``source`` is the Traffic entry's ``from``; raises ``ScenarioError`` naming the field."""
+    ``source`` is the Traffic entry's ``from``, ``source_port`` its ``sourcePort``; raises
+    ``ScenarioError`` naming the field."""
     from pktsim.scenario.traffic import make_flow
 
     given: dict[str, object] = {
         "name": name, "from": source, "to": to, "lookup": lookup, "protocol": protocol,
-        "count": count, "payload": payload, "start": start, "type": type, "ttl": ttl}
-    return make_flow(given)  # None and "" are absent, as in a Traffic entry
+        "count": count, "payload": payload, "start": start, "type": type, "ttl": ttl,
+        "interval": interval, "sourcePort": source_port}
+    # None and "" are absent, as in a Traffic entry; errors name the keyword
+    return make_flow(given, fields={"sourcePort": "source_port"})
 
 
 def inject(interface: str, frame: bytes | str, *, at: int | str = 0,
@@ -156,6 +161,34 @@ def demo_cluster(network: str = "routes") -> Cluster:
     if network == "calico":
         _follow_pods(scenario, load_scenario([("<demo>", demo_text(network))]))
     return Cluster(scenario)
+
+
+DEMO_CHANGE_AT = 1500 * 10**6  # when the demo's change story deletes a CoreDNS pod
+
+
+def demo_changes(network: str = "routes", *, cleanup: bool = True) -> tuple[Cluster, Change]:
+    """``pktsim demo``'s change story (``data/demo-changes.yaml``) on the demo cluster:
+    its two resolvers' flows, and the deletion of the CoreDNS pod the stub resolver's one
+    conntrack entry is DNATed to (found by a run without it: which pod that is depends on
+    the network's random draws), with kube-proxy's conntrack cleanup or without it."""
+    from pktsim.scenario import load_scenario
+
+    text = demo_text(network) + "---\n" + resources.files("pktsim").joinpath(
+        "data", "demo-changes.yaml").read_text(encoding="utf-8")
+    scenario = load_scenario([("<demo>", text)])
+    scenario.config.network = network
+    scenario.flows = [f for f in scenario.flows if f.source is not None
+                      and f.source.name == "changes"]
+    calm = Cluster(scenario).run()
+    nat = next(e.nat for e in calm.events if e.flow == "stub-resolver" and e.nat is not None
+               and e.nat.field == "dst")
+    ip = nat.new.split(":")[0]
+    victim = next(k for k, p in calm.topology.model.pods.items() if str(p.ip) == ip)
+    namespace, name = victim.split("/")
+    change = Change(DEMO_CHANGE_AT, "delete", "Pod", namespace, name)
+    scenario.changes = [change]
+    scenario.config.control.conntrack_cleanup = cleanup
+    return Cluster(scenario), change
 
 
 def _follow_pods(scenario: Scenario, planned: Scenario) -> None:

@@ -232,7 +232,22 @@ def _demo(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_stories(result, Path(args.out))
         print(f"wrote {args.out}/ ({result.topology.driver.stats.frames} frames)")
+    _demo_changes(args)
     return 0
+
+
+def _demo_changes(args: argparse.Namespace) -> None:
+    """The demo's change story (``pktsim.api.demo_changes``), with kube-proxy's conntrack
+    cleanup and without it, into ``OUT/changes/cleanup`` and ``OUT/changes/no-cleanup``."""
+    from pktsim.api import demo_changes
+    from pktsim.render.explain import change_story
+
+    for cleanup in (True, False):
+        cluster, change = demo_changes(args.network, cleanup=cleanup)
+        out = Path(args.out) / "changes" / ("cleanup" if cleanup else "no-cleanup")
+        result = cluster.run(out, force=True, keep=True)
+        if not args.quiet:
+            print(change_story(result, change, cleanup, out))
 
 
 def _warnings(warnings: list[str], strict: bool) -> bool:

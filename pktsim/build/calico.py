@@ -39,6 +39,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING
 
 from pktsim import felix
+from pktsim.build.overlay import share_vteps
 from pktsim.core.capture import Interface, LinkType
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
@@ -155,10 +156,7 @@ def _vxlan(topo: Topology, node: NodeInfo) -> None:
     ns.tunnel_stack[f"udp/{VXLAN_PORT}"] = f"{VXLAN_DEV}.stack"
     dev = VxlanDevice(node.name, VXLAN_DEV, vni=VXLAN_VNI, local_ip=node.ip.packed,
                       seed=topo.model.config.seed, port=VXLAN_PORT)
-    for other in topo.model.node_list():
-        if other.name != node.name and other.tunnel_ip is not None:
-            ns.neigh.set(VXLAN_DEV, other.tunnel_ip.packed, other.vtep_mac, "PERMANENT")
-            dev.add_fdb(other.vtep_mac, other.ip.packed)
+    share_vteps(topo, node, dev, lambda n: n.tunnel_ip)
     iface = driver.add_interface(Interface(
         node.name, VXLAN_DEV, description=f"Calico VXLAN device, VNI {VXLAN_VNI}, UDP "
         f"{VXLAN_PORT}, MTU {VXLAN_MTU}, {node.tunnel_ip}/32 {mac_str(node.vtep_mac)}"))

@@ -33,6 +33,7 @@ from pktsim.model.objects import Flow
 
 _NAME = re.compile(r"^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
                    r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$")
+LOOKUP_INTERVAL = UDP_INTERVAL  # between a lookup flow's lookups: a second, as datagrams
 _URL = re.compile(r"^http://(?P<host>[^/:]+)(?::(?P<port>\d+))?(?P<path>/.*)?$")
 
 
@@ -136,9 +137,14 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]
     """The application a flow runs; behind a resolver when its target is a DNS name."""
     if flow.lookup:
         result = FlowResult(flow.name, f"dns {flow.qtype}", flow.lookup)
-        stub = StubResolver(_resolv(topo, flow, ns), flow.lookup, (flow.qtype,),
-                            rng=topo.streams.stream(f"resolver/{flow.name}"))
-        return ResolveApp(stub, result, flow.name), result
+        conf, rng = _resolv(topo, flow, ns), topo.streams.stream(f"resolver/{flow.name}")
+
+        def fresh() -> StubResolver:  # each lookup's own, from the flow's one stream
+            return StubResolver(conf, flow.lookup, (flow.qtype,), rng=rng)
+
+        gap = LOOKUP_INTERVAL if flow.interval_ns is None else flow.interval_ns
+        return ResolveApp(fresh(), result, flow.name, port=flow.source_port, again=fresh,
+                          count=flow.count, gap=gap), result
     target = resolve_target(topo, flow)
     if target.ip is not None:
         app = _client_app(topo, flow, ns, target, target.ip.packed)

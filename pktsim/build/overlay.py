@@ -28,6 +28,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING
 
 from pktsim.core.capture import Interface, LinkType
+from pktsim.devices.neigh import Neighbour
 from pktsim.devices.routes import Route, order_key
 from pktsim.devices.tunnels import IpipDevice, VxlanDevice
 from pktsim.model.cluster import NodeInfo
@@ -81,6 +82,32 @@ def add_routes(topo: Topology, node: NodeInfo, dev: str, *, onlink: bool,
                                             keys[:own] + keys[own + 1:])
 
 
+def share_vteps(topo: Topology, node: NodeInfo, dev: VxlanDevice,
+                address: Callable[[NodeInfo], IPv4Address | None]) -> None:
+    """The VTEP entries flannel (``handleSubnetEvents``) or felix (``vxlan_mgr.go``)
+    installs on ``node`` for every other node: a PERMANENT neighbour for the other VTEP's
+    ``address`` on the device, and an FDB entry from its MAC to the node's IP.  They are
+    the same on every node but for the node's own, so they are made once per build and
+    shared (``share_peers``/``share_fdb`` leave the node's own out): 5,000 nodes would
+    otherwise hold 25 million of each."""
+    key = ("vteps", dev.name)
+    shared = topo.shared.get(key)
+    if shared is None:
+        peers: dict[bytes, Neighbour] = {}
+        fdb: dict[bytes, bytes] = {}
+        for other in topo.model.node_list():
+            ip = address(other)
+            if ip is not None:
+                peers[ip.packed] = Neighbour(ip.packed, dev.name, other.vtep_mac, "PERMANENT")
+                fdb[other.vtep_mac] = other.ip.packed
+        shared = topo.shared[key] = (peers, fdb)
+    peers, fdb = shared
+    own = address(node)
+    topo.node_ns[node.name].neigh.share_peers(dev.name, peers,
+                                              own.packed if own is not None else b"")
+    dev.share_fdb(fdb, node.vtep_mac)
+
+
 def _vxlan(topo: Topology, node: NodeInfo) -> None:
     ns, driver = topo.node_ns[node.name], topo.driver
     name = "flannel.1"
@@ -91,10 +118,7 @@ def _vxlan(topo: Topology, node: NodeInfo) -> None:
     dev = VxlanDevice(node.name, name, vni=1, local_ip=node.ip.packed,
                       seed=topo.model.config.seed)
     add_routes(topo, node, name, onlink=True, via=lambda other: other.pod_cidr.network_address)
-    for other in _others(topo, node):
-        gw = other.pod_cidr.network_address
-        ns.neigh.set(name, gw.packed, other.vtep_mac, "PERMANENT")
-        dev.add_fdb(other.vtep_mac, other.ip.packed)
+    share_vteps(topo, node, dev, lambda n: n.pod_cidr.network_address)
     iface = driver.add_interface(Interface(
         node.name, name, description=f"flannel VXLAN device, VNI 1, UDP 8472, MTU 1450, "
         f"{node.pod_cidr.network_address}/32"))

@@ -6,7 +6,8 @@ The pod network's CNI configuration chains the ``portmap`` plugin after the main
 (flannel's conflist is named ``cbr0``, Calico's ``k8s-pod-network``; ``snat`` on, mark bit
 13).  At each pod's CNI ADD it writes, in the nat table (containernetworking/plugins
 plugins/meta/portmap/portmap.go ``forwardPorts``, chain.go ``setup``: rules appended,
-only the masquerade entry prepended):
+only the masquerade entry prepended; after the rules, the UDP conntrack entries to each
+UDP hostPort are deleted, main.go ``cmdAdd`` ``deletePortmapStaleConnections``):
 
 =========================  ===============================================================
 chain                      rules
@@ -94,10 +95,15 @@ def pod_rules(model: ClusterModel, info: PodInfo) -> tuple[str, list[str], list[
 
 
 def install(model: ClusterModel, node: str, nat: Table) -> None:
-    """The node's portmap rules for its pods with hostPorts, in CNI ADD order."""
-    pods = sorted((p for p in model.pods.values() if p.node == node and
-                   not p.pod.host_network and _mappings(p)), key=lambda p: p.key)
-    if not pods:
+    """The node's portmap rules for its pods with hostPorts, in CNI ADD order (the order
+    the pods were made in: ``InsertUnique`` appends, chain.go ``setup``).  The top-level
+    chains and their jumps stay once made: a DEL tears down only the pod's ``CNI-DN-``
+    chain and its entries (portmap_iptables.go ``unforwardPorts``)."""
+    pods = [p for p in model.pods.values() if p.node == node and
+            not p.pod.host_network and _mappings(p)]
+    if pods:
+        model.portmap_nodes.add(node)
+    if node not in model.portmap_nodes:
         return
     for name in (SETMARK_CHAIN, MASQ_CHAIN, DNAT_CHAIN):
         nat.ensure_chain(name)

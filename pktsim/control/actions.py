@@ -24,6 +24,7 @@ from pktsim.model.services import (
     allocate_node_ports,
 )
 from pktsim.model.timeline import Change
+from pktsim.model.topology import ZONE_LABEL
 
 if TYPE_CHECKING:
     from pktsim.control.plane import ControlPlane
@@ -42,10 +43,9 @@ def _apply(plane: ControlPlane, change: Change) -> None:
                   (obj.namespace, obj.name)]
         plane.model.slices = [*slices, obj]
         plane.note(USER, f"apply EndpointSlice {obj.namespace}/{obj.name}", (change.key,))
-        plane.publish_endpoints()
+        plane.publish_endpoints(at_once=True)
     elif isinstance(obj, Node):
-        plane.note(USER, f"apply Node {obj.name} (labels: the DaemonSets already placed keep "
-                   "their pods)", (obj.name,))
+        _apply_node(plane, obj)
     elif change.kind == "NetworkPolicy":
         _apply_policy(plane, change)
     else:
@@ -64,6 +64,30 @@ def _apply_pod(plane: ControlPlane, pod: Pod) -> None:
     info.pod = replace(info.pod, labels=dict(pod.labels))
     plane.note(USER, f"apply Pod {pod.key}: labels now {_labels(pod.labels)}", (pod.key,))
     plane.pods_changed(info.node)
+
+
+def _apply_node(plane: ControlPlane, node: Node) -> None:
+    """New labels.  The DaemonSet controller looks again (``updateNode``: a node that now
+    matches a DaemonSet's nodeSelector gets its pod, one that no longer does loses it,
+    pkg/controller/daemon daemon_controller.go).  A new ``topology.kubernetes.io/zone`` is
+    the node's zone from now on: the EndpointSlice controller rewrites the zone and hints
+    of the endpoints on it (``podToEndpoint`` reads the node) and kube-proxy, which
+    watches its node's topology labels (``NodeTopologyConfig``, kubernetes
+    ``pkg/proxy/config``), syncs."""
+    info = plane.model.nodes.get(node.name)
+    if info is None:  # the scenario refuses a node that joins (scenario/events.py)
+        raise ValueError(f"apply Node {node.name}: a node joining is not modelled")
+    zone = node.labels.get(ZONE_LABEL, "")
+    moved = info.zone != zone
+    info.zone = zone
+    info.labels = {**node.labels, "kubernetes.io/hostname": node.name}
+    now = f"; zone now {zone or 'none'}" if moved else ""
+    plane.note(USER, f"apply Node {node.name} (labels {_labels(node.labels)}{now})",
+               (node.name,))
+    replicas.node_labels_changed(plane)
+    if moved:
+        plane.publish_endpoints()
+        plane.proxy_sync()
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -94,7 +118,7 @@ def _apply_service(plane: ControlPlane, svc: Service) -> None:
     model.services[svc.key] = info
     verb = "changed" if old is not None else f"created, ClusterIP {info.cluster_ip}"
     plane.note(USER, f"apply Service {svc.key}: {verb}", (svc.key,))
-    plane.publish_endpoints()
+    plane.publish_endpoints(at_once=True)
     plane.proxy_sync()  # a Service's own rules change even with the same endpoints
 
 
@@ -127,12 +151,12 @@ def _delete(plane: ControlPlane, change: Change) -> None:
         gone = endpoints.published(model, [key], gone=True)
         model.services.pop(key, None)
         plane.note(USER, f"delete Service {key}", (key,), published=gone)
-        plane.publish_endpoints()
+        plane.publish_endpoints(at_once=True)
         plane.proxy_sync()
     elif kind == "EndpointSlice":
         model.slices = [s for s in model.slices if f"{s.namespace}/{s.name}" != key]
         plane.note(USER, f"delete EndpointSlice {key}", (key,))
-        plane.publish_endpoints()
+        plane.publish_endpoints(at_once=True)
     elif kind == "NetworkPolicy":
         model.network_policies = [p for p in model.network_policies
                                   if f"{p.namespace}/{p.name}" != key]

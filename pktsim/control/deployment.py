@@ -205,7 +205,7 @@ def _available_count(rs: ReplicaSetState, d: DeploymentState, now: float) -> int
 class _Pass:
     """One syncDeployment: the ReplicaSets as the controller's writes leave them."""
 
-    def __init__(self, d: DeploymentState, rss: Sequence[ReplicaSetState], now: float):
+    def __init__(self, d: DeploymentState, rss: Sequence[ReplicaSetState], now: float) -> None:
         self.d, self.now = d, now
         self.rss = sorted(rss, key=lambda r: (r.created_at, r.hash))  # ByCreationTimestamp
         self.actions: list[Action] = []

@@ -9,7 +9,8 @@ first, folding what changed meanwhile into one update.  A pod appears once it ha
 address; its conditions are ``podToEndpoint``'s (pkg/controller/util/endpointslice):
 serving = the pod's Ready condition, terminating = a deletion timestamp is set, ready =
 serving and not terminating (``publishNotReadyAddresses`` aside, applied where the
-endpoints are read).  Services without a selector keep the slices the stream or an
+endpoints are read); the zone of the pod's node and the ``trafficDistribution`` hints go
+with it (``pktsim.model.topology``).  Services without a selector keep the slices the stream or an
 ``apply`` gave them.  ``refresh`` does that for every Service and says which changed.
 
 CoreDNS's kubernetes plugin watches Services and EndpointSlices through informers and
@@ -26,15 +27,15 @@ from pktsim.core.events import PublishedEndpoint, PublishedPort
 from pktsim.dns import ClusterZone
 from pktsim.dns.records import ZoneIndex
 from pktsim.kubeproxy.ports import service_ports
-from pktsim.model.cluster import ClusterModel
+from pktsim.model.cluster import ClusterModel, node_zones
 from pktsim.model.services import PodIndex, PortInfo, derive_endpoints, slices_by_service
 
 
 def _shape(ports: list[PortInfo]) -> list[tuple[object, ...]]:
     """What a consumer of the slices sees of a service's endpoints."""
     return [(p.spec.port, p.spec.protocol,
-             tuple((e.ip, e.port, e.ready, e.serving, e.terminating, e.node)
-                   for e in p.endpoints)) for p in ports]
+             tuple((e.ip, e.port, e.ready, e.serving, e.terminating, e.node, e.zone,
+                    e.for_zones, e.for_nodes) for e in p.endpoints)) for p in ports]
 
 
 def refresh(model: ClusterModel) -> list[str]:
@@ -42,12 +43,14 @@ def refresh(model: ClusterModel) -> list[str]:
     the keys of the Services whose endpoints changed."""
     pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
     index, by_service = PodIndex(pods), slices_by_service(model.slices)
+    zones = node_zones(model)
     changed = []
     for key, info in model.services.items():
         svc = info.service
         if svc.type == "ExternalName":
             continue
-        ports = derive_endpoints(svc, pods, model.slices, index=index, by_service=by_service)
+        ports = derive_endpoints(svc, pods, model.slices, index=index, by_service=by_service,
+                                 zones=zones)
         for old, new in zip(info.ports, ports, strict=False):
             new.node_port = old.node_port
         if _shape(ports) != _shape(info.ports):

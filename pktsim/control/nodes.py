@@ -10,8 +10,11 @@ pkg/controller/nodelifecycle ``monitorNodeHealth``) and sets the node's Ready co
 Unknown, marks its pods not Ready (``MarkPodsNotReady``): the EndpointSlice controller
 drops them and every other node's kube-proxy syncs.  The ``node.kubernetes.io/unreachable``
 taint evicts the pods once their toleration runs out (300 s, kube-apiserver
-``--default-not-ready-toleration-seconds``, plugin/pkg/admission/defaulttolerationseconds):
-they are deleted and their ReplicaSets replace them on the nodes that are up; they stay
+``--default-unreachable-toleration-seconds``, plugin/pkg/admission/defaulttolerationseconds):
+every pod, bare or owned, hostNetwork or not (pkg/controller/tainteviction
+``processPodOnNode`` looks at tolerations only), but a DaemonSet's, which tolerate the taint
+without a time limit (pkg/controller/daemon/util ``AddOrUpdateDaemonPodTolerations``).  They
+are deleted and their controllers replace them on the nodes that are up; they stay
 Terminating while the kubelet that would end them is down.
 
 ``recover``: the node runs again with the state it had (a network partition that heals; a
@@ -65,7 +68,7 @@ def _not_ready(plane: ControlPlane, node: str, since: int) -> None:
     for info in [p for p in plane.model.pods.values() if p.node == node]:
         plane.set_ready(info, False, LIFECYCLE)
     plane.publish_endpoints()
-    plane.driver.at(plane.driver.now + plane.config.not_ready_toleration_ns,
+    plane.driver.at(plane.driver.now + plane.config.unreachable_toleration_ns,
                     partial(_evict, plane, node, since))
 
 
@@ -73,7 +76,7 @@ def _evict(plane: ControlPlane, node: str, since: int) -> None:
     if node not in plane.failed or plane.failed_at.get(node) != since:
         return
     for info in [p for p in plane.model.pods.values()
-                 if p.node == node and not p.pod.host_network and p.pod.owner]:
+                 if p.node == node and not p.pod.owner.startswith("DaemonSet/")]:
         plane.delete_pod(info.key, "taint-eviction-controller")
 
 

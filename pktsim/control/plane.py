@@ -50,6 +50,8 @@ from pktsim.kubeproxy.ports import service_ports
 from pktsim.model.cluster import PodInfo, host_ports
 from pktsim.model.objects import Pod
 from pktsim.model.timeline import SECOND, Change
+from pktsim.netfilter.conntrack import Conn
+from pktsim.netfilter.hooks import Netfilter
 
 CONTROL_HOST = "control-plane"
 COREDNS_LAMEDUCK_NS = 5 * SECOND  # kubeadm's Corefile: ``health { lameduck 5s }``
@@ -189,7 +191,7 @@ class ControlPlane:
         kubelet.add_sandbox(self.topo, info)
         self.note("kubelet", f"pod {key} running on {info.node} at {info.ip} ({info.veth}),"
                   " Ready", (key,), host=info.node)
-        self._portmap(info)
+        self._portmap(info, add=True)
         self.pods_changed(info.node)
         self.reconcile_owner(info.pod)
 
@@ -231,7 +233,7 @@ class ControlPlane:
         self.deleting.pop(key, None)
         self.note("kubelet", f"pod {key}'s containers exited; sandbox removed (CNI DEL: "
                   f"{info.veth} gone, {info.ip} released)", (key,), host=info.node)
-        self._portmap(info)
+        self._portmap(info, add=False)
         self.pods_changed(info.node)
         self.reconcile_owner(info.pod)
 
@@ -242,10 +244,24 @@ class ControlPlane:
 
         reconcile_owner(self, pod)
 
-    def _portmap(self, info: PodInfo) -> None:
-        """The portmap plugin's ADD or DEL writes the node's hostPort chains at once."""
-        if host_ports(info.pod) and not info.pod.host_network:
-            self._sync(info.node, "portmap")
+    def _portmap(self, info: PodInfo, add: bool) -> None:
+        """The portmap plugin's ADD or DEL writes the node's hostPort chains at once; an
+        ADD then deletes the UDP conntrack entries to its UDP hostPorts, whatever their
+        address (plugins/meta/portmap main.go ``cmdAdd``: ``deletePortmapStaleConnections``
+        -> ``DeleteConntrackEntriesForDstPort``), so a flow bound to a pod's old address
+        follows the new pod."""
+        if not host_ports(info.pod) or info.pod.host_network:
+            return
+        udp = {port for port, proto, _ in host_ports(info.pod) if proto == "UDP"}
+        cleanup = None
+        if add and udp:
+            def cleanup(nf: Netfilter, now: int) -> list[Conn]:
+                doomed = [c for c in nf.conntrack.entries(now)
+                          if c.proto == 17 and c.orig.dport in udp]
+                for conn in doomed:
+                    nf.conntrack.delete(conn)
+                return doomed
+        self._sync(info.node, "portmap", cleanup)
 
     def reconcile_later(self, key: tuple[str, str, str]) -> None:
         """The workload's controllers act once more, after the current action."""
@@ -275,15 +291,26 @@ class ControlPlane:
         if self.model.config.network == "calico":
             self.felix_sync([node])
 
-    def publish_endpoints(self) -> None:
-        """The EndpointSlice controller's next update (after the batch period)."""
+    def publish_endpoints(self, at_once: bool = False) -> None:
+        """The EndpointSlice controller's next update: after the batch period for a pod's
+        change (``addPod``/``updatePod``/``deletePod`` queue with ``AddAfter``), at once for
+        a Service's (``onServiceUpdate``: ``queue.Add``, pkg/controller/endpointslice
+        endpointslice_controller.go) and for a slice a user wrote (no controller between:
+        kube-proxy's informer sees it).  pktsim recomputes every slice at each update, so an
+        update at once carries the pod changes still waiting too."""
+        if at_once:
+            self._publish()
+            return
         if self._endpoints_due is not None:
             return
         self._endpoints_due = self.driver.now + self.config.endpoint_updates_batch_period_ns
-        self.driver.at(self._endpoints_due, self._publish)
+        self.driver.at(self._endpoints_due, self._batch_done)
+
+    def _batch_done(self) -> None:
+        self._endpoints_due = None
+        self._publish()
 
     def _publish(self) -> None:
-        self._endpoints_due = None
         self.invalidate()
         changed = endpoints.refresh(self.model)
         endpoints.refresh_zones(self.topo.zones, self.model)
@@ -306,12 +333,12 @@ class ControlPlane:
             if node not in self.failed:
                 self._sync(node, "felix")
 
-    def _sync(self, node: str, agent: str) -> None:
+    def _sync(self, node: str, agent: str,
+              cleanup: Callable[[Netfilter, int], list[Conn]] | None = None) -> None:
         if node in self.failed:
             return
         self.invalidate()
         self.generation[node] += 1
-        cleanup = None
         if agent == "kube-proxy" and self.config.conntrack_cleanup:
             cleanup = cleanup_for(self.topo, node, self.udp_views)
         sync = resync(self.topo, node, agent, self.generation[node], cleanup)

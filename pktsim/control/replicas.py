@@ -9,8 +9,9 @@ difference (``reconcile``), whenever one of its pods or the workload changes:
 * ReplicaSet (and a Deployment's current ReplicaSet): pods that are not terminating count
   (``controller.FilterActivePods``); too few, new pods are made at once; too many, the
   surplus is deleted in ``ActivePodsWithRanks`` order (pkg/controller/controller_utils.go
-  ``Less``): not yet running before running, not ready before ready, more pods of the set
-  on the same node first, then the newest;
+  ``Less``, ``pktsim.control.podrank``): unscheduled, then pending before running, not
+  ready before ready, more pods of the set on the same node first, then by log2-bucketed
+  ready and creation times, the newest first;
 * StatefulSet (``podManagementPolicy: OrderedReady``, pkg/controller/statefulset
   stateful_set_control.go): one pod at a time, the lowest missing ordinal first when
   scaling up and only once every other pod is Ready, the highest first when scaling down
@@ -26,8 +27,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from pktsim.control.podrank import PodState, ranked
 from pktsim.model.objects import Pod
-from pktsim.model.timeline import Change
+from pktsim.model.timeline import SECOND, Change
 from pktsim.scenario.workloads import expand, name_suffix, workload_pod
 
 if TYPE_CHECKING:
@@ -126,17 +128,17 @@ def _one(w: Any, name: str, node: str | None) -> Pod:
 
 def _ranked(plane: ControlPlane, pods: list[tuple[Pod, str, bool]]) -> list[
         tuple[Pod, str, bool]]:
-    """The order pods are deleted in when a ReplicaSet shrinks (``ActivePodsWithRanks``)."""
-    on_node: dict[str, int] = {}
-    for _, node, _ in pods:
-        on_node[node] = on_node.get(node, 0) + 1
-    created = plane.created
-
-    def rank(item: tuple[Pod, str, bool]) -> tuple[int, int, int, int]:
-        pod, node, started = item
-        return (int(started), int(pod.ready), -on_node[node], -created.get(pod.key, 0))
-
-    return sorted(pods, key=rank)
+    """The order pods are deleted in when a ReplicaSet shrinks: replica_set.go
+    ``getPodsToDelete`` over its own pods (a ReplicaSet without a Deployment has no
+    indirectly related pods), ranked as ``ActivePodsWithRanks`` (``podrank.ranked``)."""
+    now = plane.driver.now / SECOND
+    states = [PodState(pod.name, plane.created.get(pod.key, 0) / SECOND, node,
+                       "Running" if started else "Pending", pod.ready and started,
+                       plane.started.get(pod.key, 0) / SECOND if pod.ready and started else None,
+                       pod.terminating)
+              for pod, node, started in pods]
+    by_name = {pod.name: (pod, node, started) for pod, node, started in pods}
+    return [by_name[state.name] for state in ranked(states, states, now)]
 
 
 def _stateful_step(plane: ControlPlane, work: Any) -> None:
@@ -160,17 +162,32 @@ def _stateful_step(plane: ControlPlane, work: Any) -> None:
 
 
 def _daemons(plane: ControlPlane, work: Any) -> None:
+    """One pod per node the nodeSelector picks (the Node's labels, ``kubernetes.io/hostname``
+    always among them: kubelet sets it); a pod on a node that no longer matches goes
+    (daemon_controller.go ``podsShouldBeOnNode``)."""
     pods = _pods_of(plane, work.key)
     covered = {node for p, node, _ in pods if not p.terminating}
-    nodes = [(n.name, {"kubernetes.io/hostname": n.name}) for n in plane.model.node_list()]
     seed = plane.model.config.seed
-    for node, labels in nodes:
-        if node in covered or node in plane.failed:
+    selector = work.spec.node_selector.items()
+    for info in plane.model.node_list():
+        labels = {**info.labels, "kubernetes.io/hostname": info.name}
+        wanted = all(labels.get(k) == v for k, v in selector)
+        if not wanted:
+            for pod, node, _ in pods:
+                if node == info.name and not pod.terminating:
+                    plane.delete_pod(pod.key, "daemonset-controller")
             continue
-        if not all(labels.get(k) == v for k, v in work.spec.node_selector.items()):
+        if info.name in covered or info.name in plane.failed:
             continue
-        name = _name(seed, work, f"{work.meta.name}-", node, _taken(plane))
-        plane.create_pod(_one(work, name, node), "daemonset-controller")
+        name = _name(seed, work, f"{work.meta.name}-", info.name, _taken(plane))
+        plane.create_pod(_one(work, name, info.name), "daemonset-controller")
+
+
+def node_labels_changed(plane: ControlPlane) -> None:
+    """A Node's labels changed: every DaemonSet's controller looks again (``updateNode``)."""
+    for key, work in sorted(plane.workloads.items()):
+        if work.kind == "DaemonSet":
+            plane.reconcile_later(key)
 
 
 def apply_workload(plane: ControlPlane, change: Change) -> None:

@@ -11,6 +11,7 @@ as ``maxSurge``/``maxUnavailable`` allow, waiting for new pods to be Ready), pod
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -93,8 +94,10 @@ def reconcile_deployment(plane: ControlPlane, work: Any) -> None:
     for act in actions:
         _carry_out(plane, work, act)
     wake = next_wakeup(d, plane.replica_sets[key], now)
-    if wake is not None:
-        plane.driver.at(round(wake * SECOND), partial(plane.reconcile_workload, key))
+    if wake is not None:  # float seconds may round a wake-up onto this very instant,
+        # where the pod is still not available: the next nanosecond at the earliest
+        at = max(math.ceil(wake * SECOND), plane.driver.now + 1)
+        plane.driver.at(at, partial(plane.reconcile_workload, key))
 
 
 def _carry_out(plane: ControlPlane, work: Any, act: object) -> None:

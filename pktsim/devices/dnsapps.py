@@ -10,7 +10,13 @@ the datagrams and segments that arrive back into its events:
 * ``UpstreamDnsApp`` is the recursive resolver on the external network.
 * ``ResolveApp`` runs one ``StubResolver`` in a pod: a socket per resolver handle (one
   socket for A and AAAA, so one 5-tuple, as glibc), then hands the addresses to the flow
-  that wanted them (``then``), or, for a ``lookup`` flow, reports the answer.
+  that wanted them (``then``), or, for a ``lookup`` flow, reports the answer: its
+  ``count`` lookups, ``interval`` apart, each with a resolver of its own.  Each lookup opens
+  its socket on a new ephemeral port, as glibc does (``send_dg`` in resolv/res_send.c opens
+  a socket per exchange, and ``__res_iclose`` closes it after, without ``RES_STAYOPEN``);
+  with ``sourcePort`` they all go from one socket bound to that port, kept open between
+  lookups, as a long-lived stub keeps its socket.  That one 5-tuple is what keeps one
+  conntrack entry alive across lookups (docs/model.md, "Changes during a run").
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pktsim.dns import (
     StubResolver,
     UpstreamResolver,
 )
+from pktsim.dns.exchange import SECOND
 from pktsim.dns.wire import split_tcp
 from pktsim.wire.parse import ip_bytes, ip_str
 
@@ -189,11 +196,20 @@ class CoreDnsApp:
 
 
 class ResolveApp:
-    """getaddrinfo() (or dig) in a pod: one stub resolver, then whatever wanted the answer."""
+    """getaddrinfo() (or dig) in a pod: one stub resolver, then whatever wanted the answer.
+
+    A lookup flow (no ``then``) with ``again`` runs ``count`` lookups, each ``gap`` after
+    the one before it ended (a program calling the resolver in a loop with a sleep), each
+    with a resolver ``again`` makes; ``port`` binds every socket to that port."""
 
     def __init__(self, stub: StubResolver, result: FlowResult, flow: str,
-                 then: Callable[[list[str]], App | None] | None = None) -> None:
+                 then: Callable[[list[str]], App | None] | None = None, *,
+                 port: int | None = None, again: Callable[[], StubResolver] | None = None,
+                 count: int = 1, gap: int = SECOND) -> None:
         self.stub, self.result, self.flow, self.then = stub, result, flow, then
+        self.port = port  # every socket bound to this port, kept open (None: ephemeral)
+        self.again, self.count, self.gap = again, count, gap
+        self.due: int | None = None  # when the next lookup starts
         self.socks: dict[int, int] = {}  # resolver sock -> our port
         self.ports: dict[int, int] = {}
         self.conns: dict[int, TcpSocket] = {}
@@ -201,13 +217,27 @@ class ResolveApp:
         self.ip_ids: dict[int, int] = {}
 
     def start(self, now: int, t: Transport, r: Reaction) -> None:
+        """With ``port``, bind() first: a port another socket of the namespace holds (a
+        server, another flow's resolver) fails with EADDRINUSE and no lookup is made."""
+        if self.port is not None and t.udp.get(self.port) not in (None, self):
+            self.result.end(FlowStatus.ADDRESS_IN_USE,
+                            f"bind to UDP port {self.port}: address already in use")
+            return
+        if self.port is not None:
+            t.udp[self.port] = self
+            t.errors[(17, self.port)] = self
         self._act(now, t, r, self.stub.start(now))
 
     def next_deadline(self) -> int | None:
-        return self.stub.next_deadline()
+        return self.due if self.due is not None else self.stub.next_deadline()
 
     def on_deadline(self, now: int, t: Transport, r: Reaction) -> None:
-        self._act(now, t, r, self.stub.on_deadline(now))
+        if self.due is None:
+            self._act(now, t, r, self.stub.on_deadline(now))
+        elif now >= self.due and self.again is not None:
+            self.due = None
+            self.stub = self.again()
+            self._act(now, t, r, self.stub.start(now))
 
     def on_udp(self, now: int, t: Transport, r: Reaction, src: bytes, sport: int, dport: int,
                payload: bytes, frame: Frame) -> None:
@@ -238,7 +268,7 @@ class ResolveApp:
                 self._send_udp(now, t, r, action)
             elif isinstance(action, CloseUdp):
                 port = self.socks.pop(action.sock, None)
-                if port is not None:
+                if port is not None and self.port is None:
                     self.ports.pop(port, None)
                     t.udp.pop(port, None)
                     t.errors.pop((17, port), None)
@@ -257,11 +287,12 @@ class ResolveApp:
     def _send_udp(self, now: int, t: Transport, r: Reaction, action: SendUdp) -> None:
         port = self.socks.get(action.sock)
         if port is None:
-            port = t.ephemeral_port()
+            port = t.ephemeral_port() if self.port is None else self.port
             self.socks[action.sock], self.ports[port] = port, action.sock
             t.udp[port] = self
             t.errors[(17, port)] = self
-            self.ip_ids[port] = t.stack.rng.getrandbits(16)
+            if self.port is None or port not in self.ip_ids:
+                self.ip_ids[port] = t.stack.rng.getrandbits(16)
         ident = self.ip_ids[port]
         self.ip_ids[port] = (ident + 1) & 0xFFFF  # a connected socket's inet_id
         t.udp_send(now, r, port, ip_bytes(action.server), DNS_PORT, action.wire, self.flow,
@@ -270,11 +301,12 @@ class ResolveApp:
     def _done(self, now: int, t: Transport, r: Reaction, res: Resolution) -> None:
         self.result.notes.append(describe(res))
         if self.then is None:  # a lookup flow: the answer is the outcome
-            self.result.sent, self.result.answered = 1, 1 if res.answers else 0
-            if res.ok:
-                self.result.end(FlowStatus.OK)
-            else:
-                self.result.end(FlowStatus.DNS_ERROR, lookup_reason(res))
+            self._answered(res)
+            if self.again is not None and self.result.sent < self.count:
+                self.due = now + self.gap
+            elif self.port is not None:  # the last lookup: the kept socket is closed now
+                t.udp.pop(self.port, None)
+                t.errors.pop((17, self.port), None)
             return
         addresses = [a for a in res.addresses if ":" not in a]
         if not addresses:
@@ -284,6 +316,19 @@ class ResolveApp:
         if app is not None:
             t.apps.append(app)
             app.start(now, t, r)
+
+    def _answered(self, res: Resolution) -> None:
+        """One lookup's outcome: counted; the flow is ``ok`` once any lookup was, and an
+        error is kept (``errors``) so a change's impact can say what it did."""
+        was_ok = self.result.ok
+        self.result.sent += 1
+        self.result.answered += 1 if res.answers else 0
+        if res.ok:
+            self.result.end(FlowStatus.OK)
+            return
+        self.result.errors.append(lookup_reason(res))
+        if not was_ok:
+            self.result.end(FlowStatus.DNS_ERROR, lookup_reason(res))
 
 
 def describe(res: Resolution) -> str:

@@ -14,7 +14,11 @@ Theory of operation (Linux ``net/core/neighbour.c``, ``net/ipv4/arp.c``)
 * Reachability (``neigh_timer_handler``): a REACHABLE entry stays so for ``reachable_time``
   after its last confirmation -- an ARP reply, or a local TCP socket's ACK that moves
   forward (``sk_dst_confirm``); forwarded traffic and UDP confirm nothing.  Then it is
-  STALE, or DELAY at once when it was used in the last ``delay_first_probe_time`` (5 s).
+  STALE, or DELAY at once when it was used in the last ``delay_first_probe_time`` (5 s) --
+  which never happens here: a REACHABLE entry sends through its cached header
+  (``neigh_output`` -> ``neigh_hh_output``), which leaves ``used`` alone; only the slow
+  path (``neigh_resolve_output`` -> ``neigh_event_send``) stamps it (checked with the
+  kernel: UDP sent every 0.5 s through a REACHABLE entry, the entry still turns STALE).
   A STALE entry still sends, and its first use makes it DELAY; 5 s later, unless confirmed
   meanwhile, it is PROBE: ``ucast_solicit`` (3) ARP requests unicast to the cached MAC,
   ``retrans_time`` apart (``arp_solicit``); no answer, FAILED.  A FAILED entry's next use
@@ -67,18 +71,47 @@ class NeighTable:
         # resolved (a node of a big vxlan cluster has thousands of PERMANENT entries, and the
         # driver asks for the next deadline after every packet)
         self._unresolved: dict[tuple[str, bytes], Neighbour] = {}
+        # an overlay's PERMANENT entries, one per other node, shared by every node's table
+        # (5,000 nodes would otherwise hold 25 million): (device, ip -> entry, own ip left out)
+        self._peers: tuple[str, dict[bytes, Neighbour], bytes] | None = None
+
+    def share_peers(self, dev: str, peers: dict[bytes, Neighbour], own: bytes) -> None:
+        """Take ``peers`` (never changed: PERMANENT entries are not updated by traffic) as
+        ``dev``'s entries, but the one for ``own``; an entry set later shadows its peer."""
+        self._peers = (dev, peers, own)
+
+    def _find(self, dev: str, ip: bytes) -> Neighbour | None:
+        entry = self.entries.get((dev, ip))
+        if entry is None and self._peers is not None:
+            pdev, peers, own = self._peers
+            if dev == pdev and ip != own:
+                return peers.get(ip)
+        return entry
+
+    def all_entries(self) -> list[tuple[tuple[str, bytes], Neighbour]]:
+        """Every entry, the shared peers' included, as ``((dev, ip), entry)``."""
+        out = list(self.entries.items())
+        if self._peers is not None:
+            pdev, peers, own = self._peers
+            out += [((pdev, ip), e) for ip, e in peers.items()
+                    if ip != own and (pdev, ip) not in self.entries]
+        return out
 
     def get(self, dev: str, ip: bytes) -> Neighbour | None:
-        return self.entries.get((dev, ip))
+        return self._find(dev, ip)
 
     def resolved(self, dev: str, ip: bytes) -> bytes | None:
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
         if entry is not None and entry.mac is not None and entry.state != "FAILED":
             return entry.mac
         return None
 
     def set(self, dev: str, ip: bytes, mac: bytes, state: str, now: int = 0) -> Neighbour:
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
+        if entry is not None and (dev, ip) not in self.entries:  # a shared peer's
+            if state != "PERMANENT":
+                return entry
+            entry = None
         if entry is None:
             entry = Neighbour(ip, dev)
             self.entries[(dev, ip)] = entry
@@ -114,16 +147,18 @@ class NeighTable:
     def use(self, dev: str, ip: bytes, now: int, flow: str = "") -> bytes | None:
         """The MAC a packet to ``ip`` leaves with now (None: resolve first), moving the entry
         through REACHABLE -> STALE -> DELAY as ``neigh_event_send`` and the timer do."""
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
         if entry is None or entry.mac is None or entry.state in ("FAILED", "INCOMPLETE"):
             return None
+        if entry.state == "PERMANENT":  # never probed: nothing to stamp
+            return entry.mac
         if entry.state == "REACHABLE":
             expiry = entry.confirmed + self.reachable_time(dev, entry.confirmed)
-            if now <= expiry:
-                if now >= expiry - DELAY_PROBE_NS:  # the timer will find it used: arm it
-                    self._arm(entry, expiry)
-            else:  # its timer ran, unused in the 5 s before: it went STALE then
-                entry.state, entry.updated = "STALE", expiry
+            if now <= expiry:  # the cached header (neigh_hh_output): ``used`` not touched
+                entry.flow = flow
+                return entry.mac
+            # its timer ran and found it unused since the last slow-path send: STALE then
+            entry.state, entry.updated = "STALE", expiry
         if entry.state == "STALE":
             entry.state, entry.updated = "DELAY", now
             self._arm(entry, now + DELAY_PROBE_NS)
@@ -133,8 +168,8 @@ class NeighTable:
 
     def confirm(self, dev: str, ip: bytes, now: int) -> None:
         """``neigh_confirm``: the peer answered a local socket (its next timer sees it)."""
-        entry = self.entries.get((dev, ip))
-        if entry is not None and entry.mac is not None:
+        entry = self._find(dev, ip)
+        if entry is not None and entry.mac is not None and entry.state != "PERMANENT":
             entry.confirmed = now
 
     def _arm(self, entry: Neighbour, at: int) -> None:
@@ -165,7 +200,7 @@ class NeighTable:
         return "PROBE"
 
     def incomplete(self, dev: str, ip: bytes) -> Neighbour:
-        entry = self.entries.get((dev, ip))
+        entry = self._find(dev, ip)
         if entry is None or entry.state == "FAILED":
             entry = Neighbour(ip, dev)
             self.entries[(dev, ip)] = entry
@@ -183,6 +218,8 @@ class NeighTable:
         for key in [k for k in self.entries if k[0] == dev]:
             del self.entries[key]
             self._unresolved.pop(key, None)
+        if self._peers is not None and self._peers[0] == dev:
+            self._peers = None
 
     def next_deadline(self) -> int | None:
         times = [e.next_probe for e in self._unresolved.values() if e.next_probe is not None]
@@ -195,7 +232,7 @@ class NeighTable:
     def dump(self, now: int = 0) -> str:
         """``ip neigh show`` lines."""
         lines = []
-        for (dev, ip), e in sorted(self.entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        for (dev, ip), e in sorted(self.all_entries(), key=lambda kv: (kv[0][1], kv[0][0])):
             mac = f" lladdr {mac_str(e.mac)}" if e.mac is not None else ""
             lines.append(f"{ip_str(ip)} dev {dev}{mac} {self.state_at(e, now)}\n")
         return "".join(lines)

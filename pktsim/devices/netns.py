@@ -5,7 +5,7 @@ Theory of operation
 This is the part of the Linux stack a pod sandbox or a node's root namespace runs:
 
 * ``receive`` is the driver's entry: Ethernet in (``eth_type_trans``: frames for another MAC
-  are ``PACKET_OTHERHOST`` and dropped), ARP to ``_arp_in``, IPv4 to ``_ip_in``.
+  are ``PACKET_OTHERHOST`` and dropped), ARP to ``arp.arp_in``, IPv4 to ``_ip_in``.
 * ``_ip_in`` validates the header (``ip_rcv_core``), then routes: a local address is delivered
   (``ip_local_deliver``) to ICMP, UDP or TCP; anything else is forwarded when ``forwarding``
   is on (the node) — TTL checked and decremented, a route looked up, ICMP errors sent as
@@ -32,21 +32,19 @@ from typing import TYPE_CHECKING, Protocol
 
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
+from pktsim.devices import arp
 from pktsim.devices.ifaces import IfConfig, ipv4_problem, pid_counter
 from pktsim.devices.neigh import (
-    MCAST_SOLICIT,
     RETRANS_NS,
-    UCAST_SOLICIT,
     UNRES_QLEN,
-    Neighbour,
     NeighTable,
 )
 from pktsim.devices.outcome import FlowStatus, SocketError
 from pktsim.devices.routes import Route, RoutingTable
 from pktsim.wire import build
-from pktsim.wire.build import BROADCAST, ETH_P_ARP, ETH_P_IP, PROTO_ICMP, ZERO_MAC
+from pktsim.wire.build import ETH_P_ARP, ETH_P_IP, PROTO_ICMP, ZERO_MAC
 from pktsim.wire.checksum import checksum, update16
-from pktsim.wire.parse import ip_str, mac_str
+from pktsim.wire.parse import ip_str
 
 if TYPE_CHECKING:
     from pktsim.devices.l4 import Transport
@@ -150,9 +148,9 @@ class Netns:
         r = Reaction()
         for entry in self.neigh.due(now):
             if entry.state == "INCOMPLETE":
-                self._arp_retry(now, entry.dev, entry.ip, r)
+                arp.arp_retry(self, now, entry.dev, entry.ip, r)
             elif entry.state == "PROBE" or self.neigh.check(entry, now) == "PROBE":
-                self._probe(now, entry, r)
+                arp.probe(self, now, entry, r)
         self.l4.on_deadline(now, r)
         return r
 
@@ -187,119 +185,12 @@ class Netns:
         if ethertype == ETH_P_IP:
             self._ip_in(now, port, data[14:], frame, r)
         elif ethertype == ETH_P_ARP:
-            self._arp_in(now, port, data[14:], frame, r)
+            arp.arp_in(self, now, port, data[14:], frame, r)
         else:
             r.drop(DropReason.UNKNOWN_ETHERTYPE, port, frame, f"0x{ethertype:04x}")
         return r
 
     # -- ARP ------------------------------------------------------------------------------
-    def _arp_in(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
-        if len(pkt) < 28 or pkt[0:6] != b"\x00\x01\x08\x00\x06\x04":
-            r.drop(DropReason.MALFORMED, port, frame, "not an Ethernet/IPv4 ARP packet")
-            return
-        op = (pkt[6] << 8) | pkt[7]
-        sha, spa, tpa = pkt[8:14], pkt[14:18], pkt[24:28]
-        iface = self.ifaces[port]
-        for_us = any(a.ip.packed == tpa for a in iface.addrs)
-        entry = self.neigh.get(port, spa)
-        if op == 2 and entry is not None:
-            self._neigh_resolved(now, port, spa, sha, "REACHABLE", r)
-        elif op == 1 and for_us:
-            if entry is None or entry.mac != sha:
-                self._neigh_resolved(now, port, spa, sha, "STALE", r)
-            reply = build.ether(sha, iface.mac, ETH_P_ARP,
-                                build.arp(2, iface.mac, tpa, sha, spa))
-            r.step(Event.ARP, f"ARP reply {ip_str(tpa)} is-at our {port}", port, frame)
-            r.send(port, Frame(reply, self.new_pid(), frame.flow))
-        elif op == 1 and (proxied := self._proxy_route(port, iface, tpa)) is not None:
-            if entry is None or entry.mac != sha:  # neigh_event_ns
-                self._neigh_resolved(now, port, spa, sha, "STALE", r)
-            reply = build.ether(sha, iface.mac, ETH_P_ARP,
-                                build.arp(2, iface.mac, tpa, sha, spa))
-            r.step(Event.ARP, f"ARP reply {ip_str(tpa)} is-at our {port} (proxy ARP: routed "
-                   f"via {proxied.dev})", port, frame)
-            r.send(port, Frame(reply, self.new_pid(), frame.flow))
-        elif op == 1:
-            r.step(Event.ARP, f"ARP request for {ip_str(tpa)}: not ours, ignored", port, frame)
-        elif op == 2:  # arp_process(): no entry, and arp_accept (0) creates none for it
-            r.step(Event.ARP, f"ARP reply {ip_str(spa)} is-at {mac_str(sha)}: unsolicited "
-                   "(no neighbour entry; arp_accept=0 creates none), ignored", port, frame)
-        else:  # net/ipv4/arp.c, arp_process(): only ARPOP_REQUEST and ARPOP_REPLY are read
-            r.drop(DropReason.UNSUPPORTED, port, frame,
-                   f"ARP opcode {op} is neither request nor reply (arp_process drops it)")
-
-    def _proxy_route(self, port: str, iface: IfConfig, tpa: bytes) -> Route | None:
-        """``arp_process``'s proxy case (``net/ipv4/arp.c``): forwarding on, the route to the
-        target a unicast one (not local, not a blackhole), and ``arp_fwd_proxy``: proxy_arp
-        on the interface and the route leaving by another device."""
-        if not (iface.proxy_arp and self.forwarding) or self.is_local(tpa):
-            return None
-        route = self.routes.lookup(tpa)
-        ok = route is not None and route.type == "" and route.dev != port
-        return route if ok else None
-
-    def _neigh_resolved(self, now: int, dev: str, ip: bytes, mac: bytes, state: str,
-                        r: Reaction) -> None:
-        entry = self.neigh.set(dev, ip, mac, state, now)
-        queued, entry.queue = entry.queue, []
-        for pkt, tags in queued:
-            self._emit_ether(dev, mac, pkt, tags, r)
-
-    def _arp_request(self, dev: str, target: bytes, tags: Frame, r: Reaction) -> None:
-        iface = self.ifaces[dev]
-        src = self._arp_source(dev, target)
-        req = build.ether(BROADCAST, iface.mac, ETH_P_ARP,
-                          build.arp(1, iface.mac, src, ZERO_MAC, target))
-        frame = Frame(req, self.new_pid(), tags.flow)
-        r.step(Event.ARP, f"ARP who-has {ip_str(target)} on {dev}", dev, frame)
-        r.send(dev, frame)
-
-    def _arp_source(self, dev: str, target: bytes) -> bytes:
-        addrs = self.ifaces[dev].addrs
-        for a in addrs:
-            if IPv4Address(target) in a.network:
-                return a.ip.packed
-        # no address on ``dev`` (a cali* veth): inet_select_addr's first address of link
-        # scope or wider on any device (lo's 127.0.0.1 is host scope)
-        return addrs[0].ip.packed if addrs else self._any_ip() or b"\x00" * 4
-
-    def _arp_retry(self, now: int, dev: str, ip: bytes, r: Reaction) -> None:
-        entry = self.neigh.get(dev, ip)
-        if entry is None:
-            return
-        if entry.probes >= MCAST_SOLICIT:
-            self.neigh.fail(entry)
-            for pkt, tags in entry.queue:
-                r.drop(DropReason.NEIGH_FAILED, dev, tags, f"{ip_str(ip)} did not answer")
-                self._unreachable_to_sender(now, pkt, tags, r)
-            entry.queue = []
-            return
-        entry.probes += 1
-        entry.next_probe = now + RETRANS_NS
-        self._arp_request(dev, ip, entry.queue[0][1] if entry.queue else Frame(b"", 0), r)
-
-    def _probe(self, now: int, entry: Neighbour, r: Reaction) -> None:
-        """PROBE: ``arp_solicit`` unicasts a request to the MAC it has, ``ucast_solicit``
-        times; no answer and the entry is FAILED (nothing waits on it: it still sent)."""
-        if entry.probes >= UCAST_SOLICIT:
-            self.neigh.fail(entry)
-            r.step(Event.ARP, f"{ip_str(entry.ip)} on {entry.dev} did not answer "
-                   f"{UCAST_SOLICIT} unicast probes: FAILED", entry.dev,
-                   Frame(b"", 0, entry.flow))
-            return
-        entry.probes += 1
-        entry.next_probe = now + RETRANS_NS
-        assert entry.mac is not None
-        iface = self.ifaces[entry.dev]
-        src = self._arp_source(entry.dev, entry.ip)
-        req = build.ether(entry.mac, iface.mac, ETH_P_ARP,
-                          build.arp(1, iface.mac, src, ZERO_MAC, entry.ip))
-        frame = Frame(req, self.new_pid(), entry.flow)
-        r.step(Event.ARP, f"ARP who-has {ip_str(entry.ip)} on {entry.dev}, unicast to "
-               f"{mac_str(entry.mac)} (probe {entry.probes} of {UCAST_SOLICIT}: the entry "
-               "was not confirmed)", entry.dev, frame)
-        r.send(entry.dev, frame)
-
     def _unreachable_to_sender(self, now: int, pkt: bytes, tags: Frame, r: Reaction) -> None:
         if self.is_local(pkt[12:16]):
             self.l4.local_error(now, pkt, SocketError(FlowStatus.NO_ROUTE, "host unreachable"),
@@ -483,7 +374,7 @@ class Netns:
         if entry.next_probe is None:
             entry.probes = 1
             entry.next_probe = now + RETRANS_NS
-            self._arp_request(dev, nexthop, frame, r)
+            arp.arp_request(self, dev, nexthop, frame, r)
 
     def _emit_ether(self, dev: str, mac: bytes, pkt: bytes, tags: Frame, r: Reaction) -> None:
         frame = Frame(build.ether(mac, self.ifaces[dev].mac, ETH_P_IP, pkt), tags.pid,

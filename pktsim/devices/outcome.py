@@ -34,6 +34,7 @@ class FlowStatus(enum.StrEnum):
     ICMP_ERROR = "ICMP error"  # another ICMP error reached the socket (reason says which)
     UNRESOLVED = "could not resolve"  # a name that resolved to no address
     DNS_ERROR = "DNS error"  # a lookup flow whose answer was an error (reason: the rcode)
+    ADDRESS_IN_USE = "address already in use"  # EADDRINUSE: bind() to a port a socket holds
 
 
 # ICMP error -> the errno a socket is told, as icmp_err_convert[] (net/ipv4/icmp.c) and

@@ -66,12 +66,23 @@ class VxlanDevice:
         self.vni = vni
         self.port = port
         self.local_ip = local_ip
-        self.fdb: dict[bytes, bytes] = {}  # remote VTEP MAC -> remote node IP (permanent)
+        # VTEP MAC -> node IP (permanent); shared by every node (share_fdb): see fdb_entries
+        self.fdb: dict[bytes, bytes] = {}
+        self._own_mac: bytes | None = None  # left out of a shared ``fdb``
         self._seed = seed
         self._ids = _IpIds(seed)
 
     def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
         self.fdb[mac] = remote_ip
+
+    def share_fdb(self, fdb: dict[bytes, bytes], own_mac: bytes) -> None:
+        """Every VTEP of the cluster, shared by all nodes' devices (never changed after
+        the build); this device's own MAC is not one of its entries."""
+        self.fdb, self._own_mac = fdb, own_mac
+
+    def fdb_entries(self) -> list[tuple[bytes, bytes]]:
+        """``bridge fdb show dev NAME``'s entries: (MAC, remote IP), by MAC."""
+        return sorted((mac, ip) for mac, ip in self.fdb.items() if mac != self._own_mac)
 
     def next_deadline(self) -> int | None:
         return None
@@ -100,7 +111,7 @@ class VxlanDevice:
     def _encap(self, frame: Frame) -> Reaction:
         r = Reaction()
         inner = frame.data
-        remote = self.fdb.get(inner[0:6])
+        remote = self.fdb.get(inner[0:6]) if inner[0:6] != self._own_mac else None
         if remote is None:
             r.drop(DropReason.NO_ROUTE, self.name, frame, f"no FDB entry for {mac_str(inner[0:6])}")
             return r

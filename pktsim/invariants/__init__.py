@@ -18,21 +18,25 @@ interface, so a failure can be looked up in Wireshark.
 ``checksums_valid``                         every IPv4/ICMP/TCP/UDP checksum verifies
 ``service_replies_from_vip``                a Service client only hears back from the VIP:port
                                             it asked
-``connections_keep_their_backend``          every packet after a connection's first goes to the same
-                                            backend
-``backends_are_ready_endpoints``            kube-proxy DNATs new connections only to ready endpoints
-``dns_answers_match_model``                 A answers and NXDOMAINs agree with the cluster model
-``new_connections_follow_the_last_sync``    a new connection never reaches a pod whose deletion its
-                                            node's kube-proxy has synced (``spec.events``)
-``unrelated_changes_keep_connections``      a change touching neither end of an established TCP
+``connections_keep_their_backend``          every packet after a connection's first goes to
+                                            the same backend
+``backends_are_ready_endpoints``            kube-proxy DNATs new connections only to ready
+                                            endpoints, those its node uses (topology, traffic
+                                            policy)
+``dns_answers_match_model``                 A answers and NXDOMAINs agree with the cluster
+                                            model
+``new_connections_follow_the_last_sync``    a new connection never reaches a pod whose
+                                            deletion its node's kube-proxy has synced
+                                            (``spec.events``)
+``unrelated_changes_keep_connections``      a change touching neither end of an established
                                             connection never breaks it (``spec.events``)
 ==========================================  ==================================================
 
 ``check_all`` runs every one but ``flows_delivered`` when ``delivered=False`` (for flows that
 may legitimately fail).  The last two judge only what a run with ``spec.events`` changed: on
 a run without changes they find nothing to judge.  ``hops(result)`` gives every captured
-IPv4 packet (a ``Hop``); ``connections`` (of a result) every TCP connection a client opened,
-from its SYN to its end (a ``Connection``).
+IPv4 packet (a ``Hop``); ``connections`` (of a result) every TCP connection and UDP flow a
+client opened, from its first packet to its end (a ``Connection``).
 """
 
 

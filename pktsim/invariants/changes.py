@@ -28,10 +28,12 @@ _Ports = dict[tuple[str, str], tuple[PublishedPort, int]]  # (name, proto) -> (p
 
 def usable_endpoints(port: PublishedPort, node: str) -> set[str]:
     """The endpoints (``IP:port``) kube-proxy on ``node`` may send a new connection to:
-    ``CategorizeEndpoints`` (kubernetes pkg/proxy/topology.go) without topology hints.
-    Ready endpoints; when none is ready anywhere, the serving terminating ones (cluster
-    traffic policy); when none is ready on ``node``, ``node``'s serving terminating ones
-    (local policy).  A port whose traffic uses both sets may use either."""
+    ``CategorizeEndpoints`` (kubernetes pkg/proxy/topology.go).  Ready endpoints; when none
+    is ready anywhere, the serving terminating ones (cluster traffic policy); when none is
+    ready on ``node``, ``node``'s serving terminating ones (local policy).  A port whose
+    traffic uses both sets may use either.  Topology hints may narrow the ready ones to
+    this node's or zone's (``pktsim.kubeproxy.topology``); that is not judged here (it is
+    ``backends_are_ready_endpoints``'): the property is about endpoints that left."""
     eps = port.endpoints
     fallback = [e for e in eps if e.serving and e.terminating]
     cluster = [e for e in eps if e.ready] or fallback

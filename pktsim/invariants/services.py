@@ -208,6 +208,22 @@ def _ready_endpoints(model: ClusterModel, svc: ServiceInfo, index: int) -> set[s
     return ready or {f"{ep.ip}:{ep.port}" for ep in eps if ep.serving and ep.terminating}
 
 
+def _node_view(model: ClusterModel, node: str) -> dict[tuple[str, int, str], set[str]]:
+    """The endpoints kube-proxy on ``node`` writes rules for, per (Service key, port,
+    protocol): ``CategorizeEndpoints``' reachable ones, topology hints and traffic
+    policies applied (``pktsim.kubeproxy.topology``) -- computed from the model, so a
+    node loaded with another node's rules is caught."""
+    from pktsim.kubeproxy.ports import service_ports
+    from pktsim.kubeproxy.topology import categorize
+
+    zone = model.nodes[node].zone
+    out: dict[tuple[str, int, str], set[str]] = {}
+    for sp in service_ports(model, node):
+        key = (sp.name.partition(":")[0], sp.port, sp.protocol.upper())
+        out.setdefault(key, set()).update(ep.addr for ep in categorize(sp, node, zone)[2])
+    return out
+
+
 def _protos_of(result: Result, number: int | None) -> list[int]:
     """The IP protocol of captured frame ``number`` (its innermost IPv4 header), or both
     TCP and UDP when the frame is not in memory."""
@@ -219,9 +235,11 @@ def _protos_of(result: Result, number: int | None) -> list[int]:
 def backends_are_ready_endpoints(result: Result) -> None:
     """Every connection kube-proxy DNATs goes to a ready endpoint of the Service whose
     address it asked (or any endpoint, with ``publishNotReadyAddresses``): never to a
-    deleted pod, a not-ready one, or another Service's."""
+    deleted pod, a not-ready one, or another Service's; and, on a node, to one that node's
+    kube-proxy uses (its zone's or its own, when the endpoints are hinted so)."""
     model = result.topology.model
     front = frontends(model)
+    views: dict[str, dict[tuple[str, int, str], set[str]]] = {}
     seen_after: dict[int, int] = {}
     for e in reversed(result.events):  # the first capture after each event, per packet
         if e.packet is not None and e.frame is not None:
@@ -247,4 +265,13 @@ def backends_are_ready_endpoints(result: Result) -> None:
             f"packet {e.packet} ({e.flow}) at {where}{seen}: kube-proxy DNAT {old} -> {new}, "
             f"but {new} is not a ready endpoint of Service {svc.key} "
             f"(ready: {', '.join(sorted(ready)) or 'none'})")
+        if e.host not in model.nodes:
+            continue
+        used = views.setdefault(e.host, _node_view(model, e.host)).get(
+            (svc.key, svc.ports[index].spec.port, svc.ports[index].protocol), set())
+        zone = model.nodes[e.host].zone or "none"
+        assert new in used, (
+            f"packet {e.packet} ({e.flow}) at {where}{seen}: kube-proxy DNAT {old} -> {new}, "
+            f"but kube-proxy on {e.host} (zone {zone}) uses only "
+            f"{', '.join(sorted(used)) or 'none'} of Service {svc.key} (CategorizeEndpoints)")
 

@@ -19,7 +19,8 @@ from a ``ClusterModel``, as seen from node ``node_name``:
 * endpoints are deduplicated and sorted by their ``ip:port`` string, as
   ``endpointsMapFromEndpointInfo`` sorts them (``byEndpoint``), and an endpoint is local when
   its ``nodeName`` is this node.  Each keeps its ``ready``/``serving``/``terminating``
-  conditions for ``CategorizeEndpoints`` (``pktsim.kubeproxy.rules``).  When the
+  conditions and its ``hints.forZones``/``forNodes`` for ``CategorizeEndpoints``
+  (``pktsim.kubeproxy.topology``).  When the
   service has ``publishNotReadyAddresses`` and its endpoints come from the selector, every
   endpoint counts as ready: the EndpointSlice controller writes ``ready: true`` for them
   (``ready := service.Spec.PublishNotReadyAddresses || podutil.IsPodReady(pod)``).  Slices
@@ -79,6 +80,8 @@ class Endpoint:
     chain: str  # KUBE-SEP-...
     serving: bool = True
     terminating: bool = False
+    zone_hints: frozenset[str] = frozenset()  # hints.forZones[].name
+    node_hints: frozenset[str] = frozenset()  # hints.forNodes[].name
 
     @property
     def addr(self) -> str:
@@ -158,7 +161,8 @@ def _endpoints(name: str, protocol: str, addrs: list[EndpointAddr], node: str,
             seen[text] = Endpoint(a.ip, a.port, bool(node) and a.node == node,
                                   a.ready or all_ready,
                                   endpoint_chain_name(name, protocol, text),
-                                  a.serving, a.terminating)
+                                  a.serving, a.terminating, frozenset(a.for_zones),
+                                  frozenset(a.for_nodes))
     return [seen[k] for k in sorted(seen)]
 
 

@@ -58,6 +58,7 @@ from pktsim.kubeproxy.chains import (
 )
 from pktsim.kubeproxy.ports import Endpoint, ProxyConfig, ServicePortInfo, service_ports
 from pktsim.kubeproxy.tables import RuleMaker, restore_direct
+from pktsim.kubeproxy.topology import categorize
 from pktsim.model.cluster import ClusterModel
 from pktsim.netfilter.document import Item, RuleLine
 from pktsim.netfilter.rules import Rule, Table
@@ -111,6 +112,8 @@ class _Ctx:
     cfg: ProxyConfig
     cidr: IPv4Network | None  # the local-traffic detector's CIDR (None: no detector)
     node_ip: IPv4Address | None
+    node: str = ""  # the node's name and zone, for CategorizeEndpoints' topology
+    zone: str = ""
 
 
 def _w(buf: list[str] | _NatRules, *words: str) -> None:
@@ -137,42 +140,8 @@ class _Plan:
     ext_comment: str = ""
 
 
-def _fallback(ep: Endpoint) -> bool:
-    return ep.serving and ep.terminating
-
-
-def _categorize(sp: ServicePortInfo) -> tuple[
-        list[Endpoint], list[Endpoint], list[Endpoint], bool]:
-    """``CategorizeEndpoints`` (kubernetes ``pkg/proxy/topology.go``, without topology
-    hints): (cluster, local, all reachable endpoints, whether any is usable anywhere).
-
-    Ready endpoints are used; when none is ready in the whole cluster, the serving
-    terminating ones are (for Cluster policy), and when none is ready on this node, the
-    local serving terminating ones (for Local policy): kube-proxy's fallback that keeps a
-    rollout's last pods answering instead of a REJECT."""
-    cluster: list[Endpoint] = []
-    has_any = False
-    if sp.uses_cluster_endpoints:
-        cluster = [ep for ep in sp.endpoints if ep.ready] or \
-            [ep for ep in sp.endpoints if _fallback(ep)]
-        has_any = bool(cluster)
-    if not sp.uses_local_endpoints:
-        return cluster, [], cluster, has_any
-    has_any = has_any or any(ep.ready or _fallback(ep) for ep in sp.endpoints)
-    local = [ep for ep in sp.endpoints if ep.local and ep.ready]
-    terminating = not local
-    if terminating:
-        local = [ep for ep in sp.endpoints if ep.local and _fallback(ep)]
-    if not sp.uses_cluster_endpoints:
-        return cluster, local, local, has_any
-    if not terminating or not local:
-        return cluster, local, cluster, has_any
-    merged = {ep.addr: ep for ep in (*cluster, *local)}  # Go merges through a map
-    return cluster, local, [merged[k] for k in sorted(merged)], has_any
-
-
-def _plan(sp: ServicePortInfo) -> _Plan:
-    cluster, local, reachable, has = _categorize(sp)
+def _plan(ctx: _Ctx, sp: ServicePortInfo) -> _Plan:
+    cluster, local, reachable, has = categorize(sp, ctx.node, ctx.zone)
     p = _Plan(cluster, local, reachable, has,
               has and (not sp.internal_local or bool(local)),
               has and (not sp.external_local or bool(local)),
@@ -345,7 +314,7 @@ def _endpoint_chains(out: _Out, sp: ServicePortInfo, endpoints: list[Endpoint]) 
 
 
 def _service(out: _Out, ctx: _Ctx, sp: ServicePortInfo) -> None:
-    p = _plan(sp)
+    p = _plan(ctx, sp)
     _capture_cluster_ip(out, sp, p)
     _capture_external(out, sp, p)
     _capture_node_ports(out, ctx, sp, p)
@@ -402,7 +371,8 @@ def _build(model: ClusterModel, node_name: str, cfg: ProxyConfig,
     if node_name not in model.nodes:
         raise KeyError(f"no node {node_name!r} in the model ({', '.join(model.nodes)})")
     cidr = (cfg.cluster_cidr or model.config.pod_cidr) if cfg.detect_local else None
-    ctx = _Ctx(cfg, cidr, model.nodes[node_name].ip)
+    info = model.nodes[node_name]
+    ctx = _Ctx(cfg, cidr, info.ip, node_name, info.zone)
     out = _Out(maker=maker)
     _preamble(out, cfg)
     for sp in service_ports(model, node_name):

@@ -12,8 +12,9 @@ by an explicit branch, so an error is the one ``parse`` reports.  Nothing is cau
 in the fast path raises (a test checks fast == slow on kube-proxy's own rule text).
 
 ``sharing_key(model, node)`` says which nodes get the same rules: kube-proxy's rules depend
-on the node only through its local endpoints (Services with a ``Local`` traffic policy) and
-its address (``loadBalancerSourceRanges``).  Without such Services every node has the same
+on the node only through its local endpoints (Services with a ``Local`` traffic policy), its
+address (``loadBalancerSourceRanges``), and its name and zone (endpoints with topology
+hints, ``pktsim.kubeproxy.topology``).  Without such Services every node has the same
 rules (key ``None``) and the builder loads them once, frozen, with one overlay per node.
 """
 
@@ -39,27 +40,37 @@ from pktsim.netfilter.save import parse, parse_rule, parse_target
 from pktsim.netfilter.targets import Dnat, Jump, Target
 
 
-def node_specific(model: ClusterModel) -> bool:
-    """Whether some Service makes kube-proxy's rules differ from node to node."""
+def node_specific(model: ClusterModel) -> str:
+    """What makes kube-proxy's rules differ from node to node: ``"node"`` (a Service with a
+    ``Local`` traffic policy or ``loadBalancerSourceRanges``, or an endpoint with
+    ``hints.forNodes``), ``"zone"`` (an endpoint with ``hints.forZones``: the rules differ
+    by the node's zone, ``CategorizeEndpoints``), else ``""``."""
+    level = ""
     for info in model.services.values():
         svc = info.service
         if info.cluster_ip is None or info.headless or svc.type == "ExternalName":
             continue
         if svc.internal_traffic_policy == "Local" or svc.external_traffic_policy == "Local" \
                 or svc.load_balancer_source_ranges:
-            return True
-    return False
+            return "node"
+        for port in info.ports:
+            for ep in port.endpoints:
+                if ep.for_nodes:
+                    return "node"
+                if ep.for_zones:
+                    level = "zone"
+    return level
 
 
-def sharing_key(model: ClusterModel, node: str, specific: bool | None = None) -> Hashable:
+def sharing_key(model: ClusterModel, node: str, specific: str | None = None) -> Hashable:
     """Nodes with equal keys get equal kube-proxy rules: ``None`` for all when no Service
-    makes them node-specific, else the node's name.  ``specific``: ``node_specific(model)``
-    if known (it looks at every Service)."""
+    makes them node-specific, the node's zone when only zone hints do, else the node's
+    name.  ``specific``: ``node_specific(model)`` if known (it looks at every Service)."""
     if specific is None:
         specific = node_specific(model)
+    if specific == "zone":
+        return ("zone", model.nodes[node].zone)
     return node if specific else None
-
-
 
 
 def restore_tables(text: str) -> dict[str, Table]:

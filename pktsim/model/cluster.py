@@ -58,6 +58,7 @@ from pktsim.model.services import (
     derive_endpoints,
     slices_by_service,
 )
+from pktsim.model.topology import ZONE_LABEL, generated_zone
 
 
 @dataclass(slots=True)
@@ -74,6 +75,8 @@ class NodeInfo:
     # then the first block (or the pool, for a node that holds none)
     blocks: list[IPv4Network] = field(default_factory=list)
     tunnel_ip: IPv4Address | None = None
+    zone: str = ""  # the topology.kubernetes.io/zone label ("": none)
+    labels: dict[str, str] = field(default_factory=dict)  # the Node's (DaemonSets select)
 
     @property
     def gateway(self) -> IPv4Interface:
@@ -112,6 +115,8 @@ class ClusterModel:
     handed_out: set[IPv4Address] = field(default_factory=set)
     released: list[IPv4Address] = field(default_factory=list)
     incarnations: dict[str, int] = field(default_factory=dict)  # pod key -> sandboxes made
+    # nodes where the portmap plugin made its top-level chains (they outlive the pods)
+    portmap_nodes: set[str] = field(default_factory=set)
     # every EndpointSlice the Services' endpoints come from (the stream's, default/kubernetes')
     slices: list[EndpointSlice] = field(default_factory=list)
 
@@ -141,13 +146,16 @@ def _allocate(scenario: Scenario) -> ClusterModel:
                          network_policies=list(scenario.network_policies),
                          namespace_labels=namespace_labels(scenario))
     errors: list[ScenarioError] = config_conflicts(cfg)
-    nodes = sorted(scenario.nodes or [Node(f"node-{i + 1}") for i in range(cfg.nodes)],
-                   key=lambda n: n.name)
+    nodes = sorted(scenario.nodes or generated_nodes(cfg), key=lambda n: n.name)
     too_many = node_count_problem(cfg, nodes)
     if too_many is not None and not errors:
         errors.append(too_many)
     if not errors:
         _allocate_nodes(model, nodes, errors)
+        for node in nodes:
+            if node.name in model.nodes:
+                model.nodes[node.name].zone = node.labels.get(ZONE_LABEL, "")
+                model.nodes[node.name].labels = dict(node.labels)
     if not errors:
         _allocate_pods(model, errors)
     if len(errors) == 1:
@@ -156,6 +164,26 @@ def _allocate(scenario: Scenario) -> ClusterModel:
         raise ScenarioErrors(errors)
     _allocate_services(model)
     return model
+
+
+def generated_nodes(cfg: ClusterConfig) -> list[Node]:
+    """``node-1`` ... ``node-N`` of a stream without Node objects, labelled as kubelet
+    labels a node (``kubernetes.io/hostname``, ``kubernetes.io/os``), with the zone
+    ``Cluster.spec.zones`` gives each (``pktsim.model.topology.generated_zone``)."""
+    out = []
+    for i in range(cfg.nodes):
+        name = f"node-{i + 1}"
+        labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+        zone = generated_zone(cfg.zones, i)
+        if zone:
+            labels[ZONE_LABEL] = zone
+        out.append(Node(name, labels=labels))
+    return out
+
+
+def node_zones(model: ClusterModel) -> dict[str, str]:
+    """Each node's zone, for the EndpointSlice controller (``podToEndpoint``)."""
+    return {name: info.zone for name, info in model.nodes.items()}
 
 
 def namespace_labels(scenario: Scenario) -> dict[str, dict[str, str]]:
@@ -195,9 +223,11 @@ def _allocate_services(model: ClusterModel) -> None:
     model.slices = slices
     pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
     pod_index, by_service = PodIndex(pods), slices_by_service(slices)
+    zones = node_zones(model)
     for svc in services:
-        ports = derive_endpoints(svc, pods, slices, index=pod_index, by_service=by_service) \
-            if svc.type != "ExternalName" else [PortInfo(p) for p in svc.ports]
+        ports = [PortInfo(p) for p in svc.ports] if svc.type == "ExternalName" else \
+            derive_endpoints(svc, pods, slices, index=pod_index, by_service=by_service,
+                             zones=zones)
         for index, info in enumerate(ports):
             info.node_port = node_ports.get((svc.key, index))
         if svc.key in health:

@@ -79,6 +79,9 @@ class ClusterConfig:
     external_cidr: IPv4Network = IPv4Network("203.0.113.0/24")
     load_balancer_cidr: IPv4Network = IPv4Network("198.51.100.0/24")
     nodes: int = 2
+    # Cluster.spec.zones: the topology.kubernetes.io/zone labels of the generated nodes
+    # node-1 ... node-N, given out round robin (empty: no zone label)
+    zones: list[str] = field(default_factory=list)
     # routes | vxlan | ipip (flannel) | calico (model.policy.enforces_policy: which enforce)
     network: str = "routes"
     calico: CalicoPool = field(default_factory=CalicoPool)  # read on network: calico
@@ -172,6 +175,11 @@ class Service:
     publish_not_ready_addresses: bool = False
     load_balancer_source_ranges: list[IPv4Network] = field(default_factory=list)
     health_check_node_port: int | None = None
+    # spec.trafficDistribution: "" | PreferClose | PreferSameZone | PreferSameNode
+    traffic_distribution: str = ""
+    # the service.kubernetes.io/topology-mode annotation (or the deprecated
+    # topology-aware-hints one) says Auto: the controller ignores trafficDistribution
+    topology_auto: bool = False
     source: Source | None = None
 
     @property
@@ -195,6 +203,9 @@ class Endpoint:
     hostname: str = ""
     node_name: str = ""
     target_pod: str = ""  # "ns/name"
+    zone: str = ""
+    for_zones: tuple[str, ...] = ()  # hints.forZones[].name
+    for_nodes: tuple[str, ...] = ()  # hints.forNodes[].name
 
 
 @dataclass(slots=True)
@@ -223,6 +234,9 @@ class Flow:
     ttl: int | None = None  # IP TTL of the packets the flow sends (None: the kernel's 64)
     # the gap between connections, datagrams or echo requests (None: the apps' own defaults)
     interval_ns: int | None = None
+    # a lookup's resolver socket bound to this port for every lookup (None: a new
+    # ephemeral port each time, as glibc)
+    source_port: int | None = None
     source: Source | None = None
     path: str = ""  # where in its document: ``spec.flows[3]`` (errors name its fields so)
     frame: bytes | None = None  # an injected frame: these bytes arrive on ``interface``

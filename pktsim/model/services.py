@@ -18,17 +18,20 @@ Theory of operation
   ``ready: false``; consumers decide (kube-proxy skips it, unless
   ``publishNotReadyAddresses``).  A pod's hostname goes with its endpoint when the pod's
   ``subdomain`` is the service's name (kubernetes/website ``dns-pod-service.md``, "Pod's
-  hostname and subdomain fields").
+  hostname and subdomain fields").  Each endpoint carries its node's zone and the topology
+  hints the Service's ``trafficDistribution`` asks for (``pktsim.model.topology``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from pktsim.core.seeding import stream_digest
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import ClusterConfig, EndpointSlice, Pod, Service, ServicePort, Source
+from pktsim.model.topology import hints
 
 NODE_PORT_RANGE = (30000, 32767)
 
@@ -46,6 +49,11 @@ class EndpointAddr:
     # Ready condition, terminating = a deletion timestamp, ready = serving and not terminating
     serving: bool = True
     terminating: bool = False
+    # the endpoint's zone and its hints (pktsim.model.topology: what the controller sets
+    # for a pod of the selector; a slice of the stream's as written)
+    zone: str = ""
+    for_zones: tuple[str, ...] = ()
+    for_nodes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -240,12 +248,14 @@ def slices_by_service(slices: list[EndpointSlice]) -> dict[tuple[str, str], list
 
 def derive_endpoints(svc: Service, pods: list[PodEntry], slices: list[EndpointSlice], *,
                      index: PodIndex | None = None,
-                     by_service: dict[tuple[str, str], list[EndpointSlice]] | None = None) -> \
-        list[PortInfo]:
+                     by_service: dict[tuple[str, str], list[EndpointSlice]] | None = None,
+                     zones: Mapping[str, str] | None = None) -> list[PortInfo]:
     """Endpoints per service port, from the stream's EndpointSlices or from the selector.
 
     ``pods``: (pod, node name, pod IP) in creation order.  ``index`` and ``by_service``
     (``PodIndex(pods)``, ``slices_by_service(slices)``) make it fast for many Services.
+    ``zones``: each node's zone, which a pod's endpoint carries, with the hints the
+    Service's ``trafficDistribution`` asks for (``pktsim.model.topology``).
     """
     ports = [PortInfo(p) for p in svc.ports]
     mine = by_service.get((svc.namespace, svc.name), []) if by_service is not None else \
@@ -261,12 +271,19 @@ def derive_endpoints(svc: Service, pods: list[PodEntry], slices: list[EndpointSl
         if pod.namespace != svc.namespace or not _selects(svc.selector, pod.labels):
             continue
         hostname = pod.hostname if pod.subdomain == svc.name else ""
+        ready = pod.ready and not pod.terminating
+        zone = zones.get(node, "") if zones is not None else ""
+        # trafficdist's endpointReady: the Ready condition as written, which
+        # publishNotReadyAddresses makes true (podToEndpoint)
+        for_zones, for_nodes = hints(svc.traffic_distribution, svc.topology_auto,
+                                     ready or svc.publish_not_ready_addresses, zone, node)
         for info in ports:
             target = _resolve_target(info.spec, pod)
             if target is not None:
                 info.endpoints.append(EndpointAddr(
-                    ip, target, pod.ready and not pod.terminating, node, hostname, pod.key,
-                    serving=pod.ready, terminating=pod.terminating))
+                    ip, target, ready, node, hostname, pod.key, serving=pod.ready,
+                    terminating=pod.terminating, zone=zone, for_zones=for_zones,
+                    for_nodes=for_nodes))
     return ports
 
 
@@ -278,5 +295,6 @@ def _from_slice(spec: ServicePort, eps: EndpointSlice) -> list[EndpointAddr]:
         for ep in eps.endpoints:
             for addr in ep.addresses:
                 out.append(EndpointAddr(addr, sp.port, ep.ready, ep.node_name, ep.hostname,
-                                        ep.target_pod, ep.serving, ep.terminating))
+                                        ep.target_pod, ep.serving, ep.terminating, ep.zone,
+                                        ep.for_zones, ep.for_nodes))
     return out

@@ -76,10 +76,10 @@ class ControlConfig:
     # before), RecommendedDefaultNodeLifecycleControllerConfiguration
     # (pkg/controller/nodelifecycle/config/v1alpha1/defaults.go)
     node_monitor_grace_period_ns: int = 50 * SECOND
-    # kube-apiserver --default-not-ready-toleration-seconds 300: the NoExecute toleration
-    # every pod gets for node.kubernetes.io/not-ready and unreachable (the flag of
-    # plugin/pkg/admission/defaulttolerationseconds/admission.go)
-    not_ready_toleration_ns: int = 300 * SECOND
+    # kube-apiserver --default-unreachable-toleration-seconds 300: the NoExecute toleration
+    # every pod gets for node.kubernetes.io/unreachable, the taint of a node whose Ready
+    # condition is Unknown (plugin/pkg/admission/defaulttolerationseconds/admission.go)
+    unreachable_toleration_ns: int = 300 * SECOND
     # pktsim's own: from a pod's creation to its containers running and Ready (no probes
     # are modelled); real clusters take from well under a second to many
     pod_startup_ns: int = 1 * SECOND

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pktsim.api import Cluster
     from pktsim.build.topology import Topology
     from pktsim.model.cluster import NodeInfo
+    from pktsim.model.services import EndpointAddr
 
 
 def cluster_report(cluster: Cluster) -> str:
@@ -70,12 +71,20 @@ def _pod_side(cluster: Cluster) -> str:
 def _node_line(cluster: Cluster, node: NodeInfo) -> str:
     cfg = cluster.model.config
     head = f"  {node.name:<16} {node.ip!s:<15} "
+    zone = f"  zone {node.zone}" if node.zone else ""
     if cfg.network == "calico":
         blocks = ",".join(str(b) for b in node.blocks) or "-"
         return (f"{head}blocks {blocks:<18} eth0 {mac_str(node.eth0_mac)}  tunnel "
-                f"{node.tunnel_ip or '-'}")
+                f"{node.tunnel_ip or '-'}{zone}")
     return (f"{head}podCIDR {node.pod_cidr!s:<18} eth0 {mac_str(node.eth0_mac)}  "
-            f"{cfg.bridge} {node.gateway} {mac_str(node.bridge_mac)}")
+            f"{cfg.bridge} {node.gateway} {mac_str(node.bridge_mac)}{zone}")
+
+
+def _endpoint(e: EndpointAddr) -> str:
+    """``ip:port``, whether it is ready, and the topology hints kube-proxy reads."""
+    hinted = ", ".join((*e.for_zones, *e.for_nodes))
+    return f"{e.ip}:{e.port}" + ("" if e.ready else " (not ready)") + \
+        (f" (for {hinted})" if hinted else "")
 
 
 def _services(cluster: Cluster) -> list[str]:
@@ -89,8 +98,7 @@ def _services(cluster: Cluster) -> list[str]:
         out.append(f"  {key:<40} {svc.type:<12} {ip}{extra}")
         for port in info.ports:
             node_port = f" nodePort {port.node_port}" if port.node_port else ""
-            eps = ", ".join(f"{e.ip}:{e.port}" + ("" if e.ready else " (not ready)")
-                            for e in port.endpoints) or "no endpoints"
+            eps = ", ".join(_endpoint(e) for e in port.endpoints) or "no endpoints"
             out.append(f"      {port.name or '-'} {port.spec.port}/{port.protocol}{node_port}"
                        f" -> {eps}")
     return out

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pktsim.devices.tunnels import VxlanDevice
 from pktsim.netfilter.conntrack import NS, Conn
 from pktsim.netfilter.tuples import PROTO_NAMES, Tuple
 from pktsim.wire.parse import ip_str, mac_str
@@ -48,7 +49,7 @@ def neigh_rows(ns: Netns, now: int = 0) -> list[tuple[str, str, str, str]]:
     ``now``: a REACHABLE entry past its reachable time shows STALE)."""
     return [(ip_str(ip), dev, mac_str(e.mac) if e.mac is not None else "",
              ns.neigh.state_at(e, now))
-            for (dev, ip), e in sorted(ns.neigh.entries.items(),
+            for (dev, ip), e in sorted(ns.neigh.all_entries(),
                                        key=lambda kv: (kv[0][1], kv[0][0]))]
 
 
@@ -72,10 +73,9 @@ def fdb_rows(topo: Topology, host: str, now: int) -> list[FdbRow]:
         rows += [FdbRow(mac, port, bridge.name, flags, age, "")
                  for mac, port, flags, age in bridge.fdb_table(now)]
     tunnel = topo.tunnels.get(host)
-    fdb = getattr(tunnel, "fdb", None)
-    if tunnel is not None and fdb:
+    if isinstance(tunnel, VxlanDevice):
         rows += [FdbRow(mac_str(mac), tunnel.name, "", "self permanent", None, ip_str(ip))
-                 for mac, ip in sorted(fdb.items())]
+                 for mac, ip in tunnel.fdb_entries()]
     return rows
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pktsim.core.events import FRAME_EVENTS, Event, PolicyVerdict, TraceEvent
+from pktsim.core.events import FRAME_EVENTS, Event, PolicyVerdict, RuleSync, TraceEvent
 from pktsim.trace import QUIET, Packet, Trace
 
 if TYPE_CHECKING:
     from pktsim.api import Result
+    from pktsim.model.timeline import Change
 
 
 def decision(e: TraceEvent) -> str:
@@ -139,3 +140,20 @@ def print_stories(result: Result, out: Path) -> None:
     for f in result.flows:
         print(story(result, f.flow))
     print(f"capture: {out / 'capture.pcapng'}  trace: {out / 'trace.txt'}")
+
+
+def change_story(result: Result, change: Change, cleanup: bool, out: Path) -> str:
+    """The demo's change story: the change, each flow's line and what the change did to
+    it, and the conntrack entries kube-proxy deleted (``kubeProxy.conntrackCleanup``)."""
+    lines = [f"== change: {change.label()} (stub-resolver's CoreDNS) at "
+             f"{change.at_ns / 1e9:g} s; kubeProxy.conntrackCleanup: "
+             f"{'true' if cleanup else 'false'}"]
+    for f in result.flows:
+        lines.append(f.line())
+        lines += [f"  {line}" for line in result.impact.get(f.flow, ())]
+    for e in result.events:
+        if e.event is Event.SYNC and isinstance(e.detail, RuleSync) and e.detail.deleted:
+            lines += [f"  {e.host} kube-proxy at {e.t / 1e9:g} s deleted: {entry}"
+                      for entry in e.detail.deleted]
+    lines.append(f"capture: {out / 'capture.pcapng'}  trace: {out / 'trace.txt'}")
+    return "\n".join(lines) + "\n"

@@ -35,7 +35,8 @@ _META = "bookkeeping of the API server"
 _STATUS = "status reported by controllers; what pktsim reads of it is listed beside"
 _HOSTPORT = ("the portmap CNI plugin's chains (CNI-HOSTPORT-DNAT, CNI-DN-...): the node's "
              "port is DNATed to the pod; the scheduler places no two pods on one hostPort")
-_ZONES = "kube-proxy uses every endpoint, whatever its zone (no topology-aware routing)"
+_HINTS = ("kube-proxy keeps to the endpoints hinted for its node or zone when every ready "
+          "endpoint has hints and one matches (CategorizeEndpoints, pktsim.kubeproxy.topology)")
 
 _OBJECT = {"apiVersion": "m", "kind": "m", "metadata": "m", "spec": "m", "status": "m"}
 _WORKLOAD = {"selector": "m:matchLabels must match the template's labels",
@@ -52,8 +53,12 @@ FIELDS: dict[str, dict[str, str]] = {
                         "addressType": "m:IPv4; IPv6 and FQDN slices are skipped with a "
                                        "warning", "endpoints": "m", "ports": "m"},
     "V1ObjectMeta": {
-        "name": "m", "namespace": "m", "labels": "m", "ownerReferences": "m:the controller",
-        "annotations": "i:annotations are not read", "creationTimestamp": f"i:{_META}",
+        "name": "m", "namespace": "m", "labels": "m:a Node's topology.kubernetes.io/zone is "
+                                                   "its zone",
+        "ownerReferences": "m:the controller",
+        "annotations": "m:only a Service's service.kubernetes.io/topology-mode: Auto, which is "
+                       "warned about (no proportional zone hints: node CPU is not modelled)",
+        "creationTimestamp": f"i:{_META}",
         "deletionGracePeriodSeconds": f"i:{_META}", "finalizers": f"i:{_META}",
         "deletionTimestamp": "w:a terminating object is modelled as if it were not being "
                              "deleted",
@@ -172,7 +177,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "healthCheckNodePort": "m:kube-proxy's health-check server answers on it, 200 or "
                                "503 by the node's ready endpoints (pkg/proxy/healthcheck)",
         "loadBalancerClass": "i:one load balancer implementation is modelled",
-        "trafficDistribution": f"w:{_ZONES}"},
+        "trafficDistribution": "m:PreferClose, PreferSameZone, PreferSameNode: the "
+                               "EndpointSlice controller's hints (trafficdist)"},
     "V1ServicePort": {"port": "m", "protocol": "m", "name": "m", "targetPort": "m",
                       "nodePort": "m", "appProtocol": "i:a hint to layer-7 implementations"},
     "V1SessionAffinityConfig": {"clientIP": "m"},
@@ -187,9 +193,14 @@ FIELDS: dict[str, dict[str, str]] = {
     # -- EndpointSlice -----------------------------------------------------------------------
     "V1Endpoint": {
         "addresses": "m", "conditions": "m", "hostname": "m", "nodeName": "m",
-        "targetRef": "m", "topology": "m:discovery/v1beta1's kubernetes.io/hostname",
+        "targetRef": "m", "topology": "m:discovery/v1beta1's kubernetes.io/hostname and "
+                                      "topology.kubernetes.io/zone",
         "deprecatedTopology": "i:read by nothing in kube-proxy",
-        "zone": f"i:read only through hints: {_ZONES}", "hints": f"w:{_ZONES}"},
+        "zone": "m:set from the pod's node; read only through hints",
+        "hints": f"m:{_HINTS}"},
+    "V1EndpointHints": {"forZones": "m:at most 8", "forNodes": "m:at most 8"},
+    "V1ForZone": {"name": "m"},
+    "V1ForNode": {"name": "m"},
     "V1EndpointConditions": {"ready": "m:unset is true", "serving": "m:unset is true",
                              "terminating": "m:serving terminating endpoints are used when "
                                             "none is ready (CategorizeEndpoints)"},

@@ -15,11 +15,11 @@ from pktsim.scenario.calico import check_pool, read_pool
 from pktsim.scenario.control import GROUPS as CONTROL_GROUPS
 from pktsim.scenario.control import read_control
 from pktsim.scenario.fields import Obj, as_ipv4, as_str
-from pktsim.scenario.syntax import domain_name, interface_name, parse_rfc3339
+from pktsim.scenario.syntax import domain_name, interface_name, label_value, parse_rfc3339
 
 FIELDS = ("clusterDomain", "podCIDR", "serviceCIDR", "nodeCIDR", "externalCIDR",
-          "loadBalancerCIDR", "nodes", "network", "bridge", "hairpinMode", "proxyMode", "dns",
-          "upstream", "startTime", "seed", "calico", *CONTROL_GROUPS)
+          "loadBalancerCIDR", "nodes", "zones", "network", "bridge", "hairpinMode",
+          "proxyMode", "dns", "upstream", "startTime", "seed", "calico", *CONTROL_GROUPS)
 NETWORKS = ("routes", "vxlan", "ipip", "calico")
 OBJECT_KEYS = ("apiVersion", "kind", "metadata")
 MAX_SEED = 2**64 - 1
@@ -55,6 +55,7 @@ def read_cluster(doc: Obj, source: Source) -> ClusterConfig:
     cfg.cluster_domain = domain.lower().rstrip(".") or cfg.cluster_domain
     _read_cidrs(body, cfg)
     cfg.nodes = body.integer("nodes", cfg.nodes, 1, 10000)
+    cfg.zones = _read_zones(body)
     cfg.network = body.choice("network", NETWORKS, cfg.network)
     if body.has("calico"):
         calico = body.mapping("calico")
@@ -78,6 +79,18 @@ def read_cluster(doc: Obj, source: Source) -> ClusterConfig:
     cfg.seed = body.integer("seed", cfg.seed, 0, MAX_SEED)
     cfg.control = read_control(body)
     return cfg
+
+
+def _read_zones(body: Obj) -> list[str]:
+    """``zones``: the ``topology.kubernetes.io/zone`` label values the generated nodes get,
+    round robin (``pktsim.model.cluster.generated_nodes``); each a non-empty label value."""
+    return body.strings("zones", _zone, "a non-empty label value")
+
+
+def _zone(text: str) -> tuple[str, str] | None:
+    if text == "":
+        return "is empty", "a non-empty label value"
+    return label_value(text)
 
 
 def _read_cidrs(body: Obj, cfg: ClusterConfig) -> None:

@@ -3,7 +3,7 @@ control loops react to ``spec.events`` (``model.timeline.ControlConfig``).
 
 Durations are Go durations (``1s``, ``250ms``), as the components' own flags and
 configuration files write them: a bare integer is refused, since ``30`` could mean seconds
-(``notReadyTolerationSeconds``) or milliseconds (a flow's ``start``).  What each component
+(``unreachableTolerationSeconds``) or milliseconds (a flow's ``start``).  What each component
 refuses is refused here, cited where checked; a default is the component's own, cited in
 ``model.timeline``.
 """
@@ -17,7 +17,7 @@ from pktsim.scenario.syntax import parse_duration
 GROUPS = ("kubeProxy", "controllers", "kubelet")
 KUBE_PROXY = ("minSyncPeriod", "syncPeriod", "conntrackCleanup")
 CONTROLLERS = ("endpointUpdatesBatchPeriod", "nodeMonitorGracePeriod",
-               "notReadyTolerationSeconds")
+               "unreachableTolerationSeconds")
 KUBELET = ("podStartup",)
 GO_DURATION = "a Go duration like 0s, 250ms, 1s, 1m30s"
 SECOND = 10**9
@@ -54,9 +54,9 @@ def read_control(body: Obj) -> ControlConfig:
         ctl, "endpointUpdatesBatchPeriod", cfg.endpoint_updates_batch_period_ns)
     cfg.node_monitor_grace_period_ns = go_duration(ctl, "nodeMonitorGracePeriod",
                                                    cfg.node_monitor_grace_period_ns)
-    seconds = ctl.integer("notReadyTolerationSeconds", cfg.not_ready_toleration_ns // SECOND,
+    seconds = ctl.integer("unreachableTolerationSeconds", cfg.unreachable_toleration_ns // SECOND,
                           0, MAX_TOLERATION)
-    cfg.not_ready_toleration_ns = seconds * SECOND
+    cfg.unreachable_toleration_ns = seconds * SECOND
     kubelet = body.mapping("kubelet")
     kubelet.unknown_keys(KUBELET)
     cfg.pod_startup_ns = go_duration(kubelet, "podStartup", cfg.pod_startup_ns)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pktsim.errors import ScenarioError
-from pktsim.model.objects import Source
+from pktsim.model.objects import Pod, Source
 from pktsim.model.timeline import ACTIONS, Change
 from pktsim.scenario.fields import Obj, wrong_type
 from pktsim.scenario.syntax import DURATION_VALID, dns_label, dns_subdomain
@@ -169,6 +169,7 @@ class World:
 
     objects: dict[str, set[str]] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
+    pods: dict[str, Pod] = field(default_factory=dict)  # the pods as they were created
 
     def has(self, kind: str, key: str) -> bool:
         return key in self.objects.get(kind, set())
@@ -196,6 +197,9 @@ def _problem(change: Change, world: World) -> _Problem | None:
     kind, key, shown = change.kind, change.key, _shown(change)
     if change.action == "apply":
         return _apply_problem(change, world)
+    if change.action == "delete" and kind == "Node":
+        return ("", shown, "deletes a node during the run, which is not modelled",
+                f"fail: node:{key} (the node stops; recover: brings it back)")
     if not world.has(kind, key):
         return ("", shown, f"names no {kind} that exists at {_moment(change)}",
                 f"a {kind} of the stream or applied by an earlier event: {_names(world, kind)}")
@@ -214,6 +218,14 @@ def _apply_problem(change: Change, world: World) -> _Problem | None:
     if change.kind == "Node" and change.key not in nodes:
         return ("", _shown(change), "adds a node during the run, which is not modelled",
                 "a Node of the cluster at the start: " + _names(world, "Node"))
+    old = world.pods.get(change.key) if change.kind == "Pod" else None
+    if old is not None and isinstance(change.obj, Pod):
+        changed = _pod_spec_change(old, change.obj)
+        if changed:
+            return (f".spec.{changed}", _shown(change), "changes a running pod's spec, which "
+                    "the API server refuses (pod updates may change labels, annotations and "
+                    "images only: ValidatePodUpdate)", "the pod's own spec, or delete it and "
+                    "apply a new one")
     spec = getattr(change.obj, "spec", None)  # a Workload's pod template
     pinned = getattr(change.obj, "node_name", None) or getattr(spec, "node_name", None)
     if pinned and pinned not in nodes:
@@ -223,12 +235,32 @@ def _apply_problem(change: Change, world: World) -> _Problem | None:
     return None
 
 
+# Pod fields of the spec and the spec field each one is (pkg/apis/core/validation
+# ValidatePodUpdate: what a pod update may not change, among those pktsim reads)
+_POD_SPEC = (("containers", "containers"), ("host_network", "hostNetwork"),
+             ("hostname", "hostname"), ("subdomain", "subdomain"),
+             ("dns_policy", "dnsPolicy"), ("dns_config", "dnsConfig"),
+             ("termination_grace_ns", "terminationGracePeriodSeconds"))
+
+
+def _pod_spec_change(old: Pod, new: Pod) -> str:
+    """The first spec field ``new`` changes (a nodeName it leaves out keeps the bound
+    node, as kubectl apply's merge does), or ""."""
+    if new.node_name is not None and new.node_name != old.node_name:
+        return "nodeName"
+    return next((name for attr, name in _POD_SPEC
+                 if getattr(old, attr) != getattr(new, attr)), "")
+
+
 def _apply_to(change: Change, world: World) -> None:
     names = world.objects.setdefault(change.kind, set())
     if change.action == "apply":
         names.add(change.key)
+        if isinstance(change.obj, Pod) and change.key not in world.pods:
+            world.pods[change.key] = change.obj
     elif change.action == "delete":
         names.discard(change.key)
+        world.pods.pop(change.key, None)
         world.failed.discard(change.key if change.kind == "Node" else "")
     elif change.action == "fail":
         world.failed.add(change.key)

@@ -16,6 +16,7 @@ from typing import Any, cast
 from pktsim.core.capture import PCAP_END_NS
 from pktsim.errors import SHOWN_ERRORS, ScenarioError, ScenarioErrors
 from pktsim.model.bulk import gc_paused
+from pktsim.model.cluster import generated_nodes
 from pktsim.model.objects import (
     CalicoPool,
     ClusterConfig,
@@ -251,8 +252,7 @@ def _node_names(state: State, config: ClusterConfig) -> list[tuple[str, dict[str
     """Nodes a DaemonSet runs on: the stream's (by name), else ``node-1`` … ``node-N``."""
     if state.nodes:
         return [(n.name, n.labels) for n in sorted(state.nodes, key=lambda n: n.name)]
-    names = [f"node-{i}" for i in range(1, config.nodes + 1)]
-    return [(n, {"kubernetes.io/hostname": n, "kubernetes.io/os": "linux"}) for n in names]
+    return [(n.name, n.labels) for n in generated_nodes(config)]
 
 
 def expand_pods(state: State, config: ClusterConfig) -> list[Pod]:
@@ -342,7 +342,7 @@ def _world(state: State, scenario: Scenario) -> World:
                         ("NetworkPolicy", scenario.network_policies)):
         objects[kind] = {f"{o.namespace}/{o.name}" for o in found}
     objects["Node"] = {name for name, _ in _node_names(state, scenario.config)}
-    return World(objects)
+    return World(objects, pods={p.key: p for p in scenario.pods})
 
 
 def assemble(state: State, seed: int | None) -> Scenario:
@@ -351,6 +351,11 @@ def assemble(state: State, seed: int | None) -> Scenario:
         config.seed = seed
     _apply_ippools(state, config)
     check_clock(state, config)
+    if config.zones and state.nodes:
+        src = config.source or Source()
+        state.warnings.append(f"{src.file}: {src.document()}: zones has no effect: the "
+                              "stream has Node objects (give each its "
+                              "topology.kubernetes.io/zone label)")
     pods = expand_pods(state, config)
     check_node_ports(state.services, state.errors)
     for name in ALWAYS_NAMESPACES:

@@ -4,7 +4,8 @@
 LoadBalancer Service its address.  ``selector: {}`` means no selector, as in Kubernetes.
 EndpointSlices of address type IPv6 or FQDN, and slices without the
 ``kubernetes.io/service-name`` label (they belong to no Service), are skipped with a warning;
-an endpoint port without ``port`` ("all ports") is left out.
+an endpoint port without ``port`` ("all ports") is left out.  An endpoint's ``zone`` and
+``hints`` are read for kube-proxy's topology-aware routing (pktsim.kubeproxy.topology).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from pktsim.model.objects import (
     ServicePort,
     Source,
 )
+from pktsim.model.topology import (
+    TOPOLOGY_AWARE_HINTS,
+    TOPOLOGY_MODE,
+    TRAFFIC_DISTRIBUTIONS,
+    ZONE_LABEL,
+    hints_enabled,
+)
 from pktsim.scenario.fields import (
+    Check,
     Obj,
     as_int,
     as_network,
@@ -72,7 +81,25 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
             svc.load_balancer_source_ranges.append(net)
     svc.health_check_node_port = spec.optional_int("healthCheckNodePort", 1, 65535)
     _ip_families(spec, svc)
+    _topology(doc, spec, svc)
     return svc
+
+
+def _topology(doc: Obj, spec: Obj, svc: Service) -> None:
+    """``spec.trafficDistribution``, validated as ``validateServiceTrafficDistribution``
+    (kubernetes ``pkg/apis/core/validation/validation.go``) does since 1.35, and the Auto
+    topology mode of the annotations, which pktsim does not model (pktsim.model.topology)."""
+    svc.traffic_distribution = spec.choice("trafficDistribution", TRAFFIC_DISTRIBUTIONS, "")
+    annotations = doc.mapping("metadata").raw("annotations")
+    if not isinstance(annotations, dict) or not hints_enabled(annotations):
+        return
+    svc.topology_auto = True
+    ignored = f"; trafficDistribution {svc.traffic_distribution} is ignored, as the " \
+        "EndpointSlice controller ignores it in Auto mode" if svc.traffic_distribution else ""
+    key = TOPOLOGY_AWARE_HINTS if TOPOLOGY_AWARE_HINTS in annotations else TOPOLOGY_MODE
+    doc.ctx.warn(f"topology mode Auto (annotation {key}) is not modelled: the EndpointSlice "
+                 "controller's proportional zone hints need the nodes' allocatable CPU; the "
+                 f"endpoints get no hints, and kube-proxy uses every endpoint{ignored}")
 
 
 def _ip_families(spec: Obj, svc: Service) -> None:
@@ -220,6 +247,33 @@ def read_endpoint_slice(doc: Obj, meta: Meta, source: Source) -> EndpointSlice |
     return out
 
 
+MAX_HINTS = 8  # maxZoneHints (and maxNodeHints), pkg/apis/discovery/validation
+
+
+def _hint_names(hints: Obj, key: str, check: Check, *, empty: bool) -> tuple[str, ...]:
+    """``hints.forZones[].name`` or ``hints.forNodes[].name`` as ``validateHints``
+    (kubernetes ``pkg/apis/discovery/validation/validation.go``) checks them: at most 8,
+    none twice, a label value (zones: ``""`` too, ``empty``, which kube-proxy then matches
+    to a node without a zone) or a node name (nodes)."""
+    entries = hints.mappings(key)
+    if len(entries) > MAX_HINTS:
+        hints.ctx.error(hints.at(key), len(entries), "has too many entries",
+                        f"at most {MAX_HINTS}")
+        return ()
+    names: list[str] = []
+    for entry in entries:
+        raw = entry.raw("name")
+        if empty and raw in (None, ""):
+            name: str | None = ""
+        else:
+            name = entry.string("name", required=True, check=check) or None
+        if name is not None and name in names:
+            hints.ctx.error(entry.at("name"), name, "is given twice", "distinct names")
+        elif name is not None:
+            names.append(name)
+    return tuple(names)
+
+
 def _endpoint(obj: Obj, namespace: str) -> Endpoint:
     addresses = [IPv4Address(a) for a in obj.strings("addresses", ipv4_problem)]
     if not addresses and not obj.has("addresses"):
@@ -231,9 +285,16 @@ def _endpoint(obj: Obj, namespace: str) -> Endpoint:
                    serving=cond.boolean("serving", True),
                    terminating=cond.boolean("terminating", False))
     end.hostname = obj.string("hostname", check=dns_label)
-    topology = obj.mapping("topology").raw("kubernetes.io/hostname")  # discovery/v1beta1
-    fallback = topology if isinstance(topology, str) else ""
-    end.node_name = obj.string("nodeName", fallback, check=dns_subdomain)
+    # discovery/v1beta1's topology labels, as its conversion to v1 moves them to nodeName and
+    # zone (pkg/apis/discovery/v1beta1 conversion.go)
+    topology = obj.mapping("topology")
+    host, zone = topology.raw("kubernetes.io/hostname"), topology.raw(ZONE_LABEL)
+    end.node_name = obj.string("nodeName", host if isinstance(host, str) else "",
+                               check=dns_subdomain)
+    end.zone = obj.string("zone", zone if isinstance(zone, str) else "", check=label_value)
+    hints = obj.mapping("hints")
+    end.for_zones = _hint_names(hints, "forZones", label_value, empty=True)
+    end.for_nodes = _hint_names(hints, "forNodes", dns_subdomain, empty=False)
     ref = obj.mapping("targetRef")
     if ref.raw("kind") == "Pod" and ref.has("name"):
         pod_ns = ref.string("namespace", namespace, check=dns_label) or namespace

@@ -9,9 +9,13 @@
 - ``start``: a Go-style duration (``0ms``, ``250us``, ``1.5s``, ``1m30s``) or an integer of
   milliseconds.
 - ``ttl``: the IP TTL of the flow's packets, 1-255 (default: the kernel's 64).
-- ``interval``: a duration like ``start``: the gap between a flow's connections (after one
-  ends, before the next opens), datagrams or echo requests.  Unset, each client keeps its
-  own: 1 ms between connections, 1 s between datagrams and between echo requests.
+- ``interval``: a duration like ``start``: the gap between a flow's connections or lookups
+  (after one ends, before the next opens), datagrams or echo requests.  Unset, each client
+  keeps its own: 1 ms between connections, 1 s between lookups, datagrams and echo requests.
+- ``count`` with ``lookup``: that many lookups one after another, ``interval`` apart.
+- ``sourcePort`` (lookups only, 1-65535): the resolver's socket is bound to that port for
+  every lookup of the flow, as a long-lived stub keeps its socket; unset, each lookup opens a
+  socket on a new ephemeral port, as glibc does (``send_dg`` in resolv/res_send.c).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pktsim.scenario.syntax import (
 )
 
 FIELDS = ("name", "from", "to", "protocol", "count", "payload", "start", "lookup", "type",
-          "ttl", "frame", "interface", "interval")
+          "ttl", "frame", "interface", "interval", "sourcePort")
 QTYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "ANY")
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 MAX_DATAGRAM = 65507
@@ -119,11 +123,12 @@ def read_flow(obj: Obj, number: int, source: Source) -> Flow:
     flow.payload = _payload(obj, flow)
     flow.start_ns = _start(obj)
     flow.ttl = obj.optional_int("ttl", 1, 255)
-    if obj.has("interval") and obj.has("lookup"):
-        obj.ctx.error(obj.at("interval"), obj.raw("interval"), "is not used by lookups "
-                      "(a lookup sends one query)", "no interval with lookup")
-    elif obj.has("interval"):
+    if obj.has("interval"):
         flow.interval_ns = read_duration(obj, "interval")
+    if obj.has("sourcePort") and not obj.has("lookup"):
+        obj.ctx.error(obj.at("sourcePort"), obj.raw("sourcePort"), "is only for lookups",
+                      "lookup: NAME")
+    flow.source_port = obj.optional_int("sourcePort", 1, 65535)
     return flow
 
 
@@ -209,7 +214,7 @@ def read_duration(obj: Obj, key: str) -> int:
 def make_flow(spec: dict[str, object], *, fields: dict[str, str] | None = None) -> Flow:
     """One flow from a mapping written as an entry of ``kind: Traffic`` (``from``, ``to``,
     ``lookup``, ``protocol``, ``count``, ``payload``, ``start``, ``interval``, ``type``,
-    ``ttl``, ``name``):
+    ``ttl``, ``sourcePort``, ``name``):
     the same checks and defaults as the loader, so a flow made in Python or by the CLI is
     never one a scenario file could not hold.  Errors name the field (``fields`` renames
     them: the CLI's ``to`` is ``--to``); several problems raise ``ScenarioErrors``.

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from pktsim.api import Cluster
+from pktsim.model.topology import TRAFFIC_DISTRIBUTIONS, ZONE_LABEL
 
 NETWORKS = ("routes", "vxlan", "ipip", "calico")
 # the IP pools a calico cluster draws: IPIP (the manifest's default), no encapsulation, VXLAN,
@@ -30,6 +31,7 @@ CONTAINER_PORTS = ((80, "TCP", "http"), (8080, "TCP", "http-alt"), (53, "UDP", "
                    (5432, "TCP", "pg"), (9999, "UDP", "echo"))
 _BASES = ("web", "api", "db", "cache")
 _ROLES = ("worker", "edge")
+_ZONE_OF = {"worker": "zone-a", "edge": "zone-b"}
 _MAX_NODES = 64
 _MAX_PODS = 200
 
@@ -71,7 +73,8 @@ def manifests(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_
               ready: st.SearchStrategy[bool] = _READY) -> st.SearchStrategy[list[Manifest]]:
     """Lists of valid Kubernetes objects, as the dicts ``yaml.safe_dump_all`` writes.
 
-    ``Node`` objects ``node-1`` … (labelled ``role: worker|edge``), a ``Namespace`` for every
+    ``Node`` objects ``node-1`` … (labelled ``role: worker|edge``, in ``zone-a`` and
+    ``zone-b`` by role: ``topology.kubernetes.io/zone``), a ``Namespace`` for every
     namespace but ``default``, between ``min_pods`` and ``max_pods`` pods made by
     ``kinds`` of workload (``Pod``, ``Deployment``, ``StatefulSet``, ``DaemonSet`` — a
     DaemonSet counts a pod per node it selects), each listening on some of
@@ -79,8 +82,8 @@ def manifests(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_
     of ``service_types`` (``ClusterIP``, ``Headless``, ``NodePort``, ``LoadBalancer``,
     ``ExternalName``), with selectors that match a workload, several, or none, numeric and
     named ``targetPort``s, fixed and allocated ``nodePort``s, ``externalTrafficPolicy``,
-    ``sessionAffinity`` and ``publishNotReadyAddresses``.  Shrinks towards one node, one
-    bare pod and no Service.
+    ``sessionAffinity``, ``publishNotReadyAddresses`` and ``trafficDistribution``.  Shrinks
+    towards one node, one bare pod and no Service.
     """
     _check_range("min_nodes", min_nodes, "max_nodes", max_nodes, least=1, most=_MAX_NODES)
     _check_range("min_pods", min_pods, "max_pods", max_pods, least=0, most=_MAX_PODS)
@@ -169,6 +172,8 @@ def _service_plans(namespaces: st.SearchStrategy[str],
         "affinity": st.booleans(),  # sessionAffinity: ClientIP
         "publish": st.booleans(),  # publishNotReadyAddresses
         "external": st.integers(0, 50),  # ExternalName: 0 example.com, else an earlier Service
+        # spec.trafficDistribution (the nodes' zones are drawn with the manifests)
+        "distribution": st.sampled_from((None, *TRAFFIC_DISTRIBUTIONS)),
     }).map(check)
 
 
@@ -179,10 +184,13 @@ def _manifests(draw: st.DrawFn, node_counts: st.SearchStrategy[int],
                service_lists: st.SearchStrategy[list[Manifest]]) -> list[Manifest]:
     n_nodes = draw(node_counts, label="nodes")
     roles = draw(roles_of[n_nodes], label="roles")
+    # each role its zone: edge nodes in zone-b, workers in zone-a (no draw of its own, so
+    # shrinking is unchanged); trafficDistribution then keeps Services to a zone's endpoints
     nodes = [{"apiVersion": "v1", "kind": "Node",
               "metadata": {"name": f"node-{i + 1}",
                            "labels": {"kubernetes.io/hostname": f"node-{i + 1}",
-                                      "role": roles[i]}}} for i in range(n_nodes)]
+                                      "role": roles[i], ZONE_LABEL: _ZONE_OF[roles[i]]}}}
+             for i in range(n_nodes)]
     plans = draw(plan_lists, label="workloads")
     plans = plans + [_SIMPLEST] * (min_pods - len(plans))  # bare pods: lists shrink freely
     workloads: list[tuple[str, str, str, list[tuple[int, str, str]], Manifest]] = []
@@ -295,6 +303,8 @@ def _services(plans: list[Manifest],
             spec["sessionAffinity"] = "ClientIP"
         if plan["publish"]:
             spec["publishNotReadyAddresses"] = True
+        if plan.get("distribution"):
+            spec["trafficDistribution"] = plan["distribution"]
         out.append({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec})
     return out
 

@@ -24,6 +24,11 @@ def test_a_flow_has_the_traffic_defaults() -> None:
                                                                       1_500_000_000, 2)
     lookup = pktsim.flow("default/client", lookup="web.shop", type="srv")
     assert (lookup.lookup, lookup.qtype, lookup.protocol) == ("web.shop", "SRV", "udp")
+    stub = pktsim.flow("default/client", lookup="web.shop", count=3, interval="250ms",
+                       source_port=5353)
+    assert (stub.count, stub.interval_ns, stub.source_port) == (3, 250_000_000, 5353)
+    with pytest.raises(pktsim.ScenarioError, match="source_port: 0 is out of range"):
+        pktsim.flow("default/client", lookup="web.shop", source_port=0)
 
 
 @pytest.mark.parametrize(("kwargs", "line"), [

@@ -177,3 +177,69 @@ spec:
     assert [e.t for e in portmap] == [2 * 10**9]
     assert any("CNI-HOSTPORT-DNAT" in line for line in
                portmap[0].detail.added)  # type: ignore[union-attr]
+
+
+UDP_POD = ("{{apiVersion: v1, kind: Pod, metadata: {{name: {name}}}, spec: {{nodeName: node-2, "
+           "terminationGracePeriodSeconds: 1, containers: [{{name: u, ports: [{{containerPort: "
+           "9000, protocol: UDP, hostPort: 9999}}]}}]}}}}")
+
+
+def test_a_new_pod_takes_over_the_udp_host_port_flows_of_the_old(tmp_path: Path) -> None:
+    """cmdAdd deletes the UDP conntrack entries to the new pod's UDP hostPorts
+    (``deletePortmapStaleConnections``): a client that keeps its source port, stuck on the
+    deleted pod's address, is answered by the new pod after its CNI ADD."""
+    text = f"""\
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {{name: u, from: external, to: "172.18.0.3:9999", protocol: udp, count: 7}}
+  events:
+  - {{at: 0s, apply: {UDP_POD.format(name="old")}}}
+  - {{at: 2500ms, delete: default/old}}
+  - {{at: 4500ms, apply: {UDP_POD.format(name="new")}}}
+"""
+    result = pktsim.load(text).run()
+    pods = result.topology.model.pods
+    new_ip = str(pods["default/new"].ip)
+    flow = result.flows[0]
+    # t = 1, 2, 3 s to old (it exits at 3.5 s: grace 1 s), 4 and 5 s to its address,
+    # unanswered; the ADD at 5.5 s (podStartup 1 s) clears the entry: 6 s to new
+    assert flow.sent == 7 and flow.answered == 4, flow.line()
+    add = next(e for e in result.events if e.event is Event.SYNC and e.t == 5500 * 10**6
+               and e.detail.component == "portmap")  # type: ignore[union-attr]
+    assert len(add.detail.deleted) == 1  # type: ignore[union-attr]
+    last = [e for e in result.events if e.event is Event.NAT and e.t > 5500 * 10**6]
+    assert any(e.nat and e.nat.new.startswith(new_ip) for e in last)
+
+
+def test_the_top_level_chains_stay_after_the_last_pod_goes(tmp_path: Path) -> None:
+    """unforwardPorts tears down the pod's CNI-DN- chain and its entries only; a pod made
+    later is appended after the ones before it, whatever its name (InsertUnique)."""
+    text = f"""\
+apiVersion: v1
+kind: Pod
+metadata: {{name: zz}}
+spec:
+  nodeName: node-2
+  containers: [{{name: u, ports: [{{containerPort: 80, hostPort: 8081}}]}}]
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  events:
+  - {{at: 1s, apply: {UDP_POD.format(name="aa")}}}
+  - {{at: 3s, delete: default/aa}}
+  - {{at: 3s, delete: default/zz}}
+"""
+    midway = pktsim.load(text).run(until_ns=2500 * 10**6).topology.netfilters["node-2"]
+    entries = [line for line in midway.save().splitlines()
+               if line.startswith("-A CNI-HOSTPORT-DNAT")]
+    assert ["8081" in entries[0], "9999" in entries[1]] == [True, True]  # zz's, then aa's
+    result = pktsim.load(text).run()
+    adds = [e for e in result.events if e.event is Event.SYNC and e.t == 2 * 10**9]
+    assert adds, "the ADD of aa at 2 s"
+    saved = result.topology.netfilters["node-2"].save()
+    assert ":CNI-HOSTPORT-DNAT - [0:0]" in saved and "-j CNI-HOSTPORT-DNAT" in saved
+    assert "-A POSTROUTING -m comment --comment \"CNI portfwd requiring masquerade\"" in saved
+    assert "CNI-DN-" not in saved and "--dports" not in saved

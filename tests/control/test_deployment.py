@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pktsim
 from pktsim.control import deployment as dep
 from pktsim.control.deployment import (
     CreatePods,
@@ -270,3 +271,40 @@ def test_min_ready_seconds_holds_back_the_old_pods() -> None:
     eng.now = 15.0
     acts = eng.step()
     assert ScaleReplicaSet("old", 1, 2, 3) in acts
+
+
+def test_a_wake_up_rounded_onto_its_own_instant_does_not_spin() -> None:
+    """minReadySeconds: the engine wakes when a pod becomes available; float seconds can put
+    that wake-up on a nanosecond where the pod is not yet available (a scale at 999,978 µs
+    gives one).  The run must still end, the pod available a nanosecond later at most."""
+    from pktsim.build.budget import Budget
+
+    text = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  minReadySeconds: 5
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: http, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {containers: [{name: c}]}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows: [{name: f, from: default/client, to: 10.96.0.1, protocol: icmp, start: 9s}]
+  events:
+  - {at: 999978us, scale: default/web, replicas: 2}
+"""
+    result = pktsim.load(text).run(budget=Budget(horizon_ns=60 * 10**9, max_events=20_000))
+    assert not result.stopped, result.stopped
+    web = [k for k in result.topology.model.pods if k.startswith("default/web-")]
+    assert len(web) == 2

@@ -441,11 +441,11 @@ def _with_knobs(tmp_path: Path, knobs: str, events: str, count: int = 1) -> pkts
 
 def test_pods_of_a_silent_node_are_evicted_after_the_toleration_and_replaced(
         tmp_path: Path) -> None:
-    """The not-ready toleration (``--default-not-ready-toleration-seconds``) after the node
+    """The not-ready toleration (``--default-unreachable-toleration-seconds``) after the node
     went not ready: its pods are deleted; their ReplicaSet makes new ones on nodes that
     are up; the old ones stay Terminating while their kubelet is down."""
     c = _with_knobs(tmp_path, "controllers: {nodeMonitorGracePeriod: 5s, "
-                    "notReadyTolerationSeconds: 10}", "  - {at: 1s, fail: 'node:node-2'}\n")
+                    "unreachableTolerationSeconds: 10}", "  - {at: 1s, fail: 'node:node-2'}\n")
     on_2 = sorted(k for k, p in c.model.pods.items() if p.node == "node-2" and "echo" in k)
     assert on_2
     result = c.run(until_ns=30 * SECOND)
@@ -457,6 +457,90 @@ def test_pods_of_a_silent_node_are_evicted_after_the_toleration_and_replaced(
     assert evicted and all(e.t == 16 * SECOND for e in evicted)
     echo = [p for k, p in model.pods.items() if "echo" in k and not p.pod.terminating]
     assert len(echo) == 3 and all(p.node != "node-2" for p in echo)
+
+
+def test_eviction_spares_daemonset_pods_and_takes_bare_ones(tmp_path: Path) -> None:
+    """A DaemonSet's pods tolerate node.kubernetes.io/unreachable for ever
+    (pkg/controller/daemon/util ``AddOrUpdateDaemonPodTolerations``); every other pod, a
+    bare one too, gets the 300 s default and is evicted (pkg/controller/tainteviction
+    ``processPodOnNode`` looks at tolerations, not owners)."""
+    text = """\
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec:
+  controllers: {nodeMonitorGracePeriod: 1s, unreachableTolerationSeconds: 0}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: a, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bare}
+spec: {nodeName: node-1, containers: [{name: a, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-2, containers: [{name: curl}]}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  flows:
+  - {name: p, from: default/client, to: "10.96.0.1:443", count: 4, interval: 1s}
+  events:
+  - {at: 500ms, fail: "node:node-1"}
+"""
+    result = pktsim.load(text).run()
+    evicted = {e.summary.split()[2] for e in of(result, Event.CHANGE)
+               if e.summary.startswith("taint-eviction-controller")}
+    assert "default/bare" in evicted
+    assert not any(k.startswith("default/agent") for k in evicted)
+    pods = result.topology.model.pods
+    agent_1 = [p for k, p in pods.items() if k.startswith("default/agent") and p.node == "node-1"]
+    assert len(agent_1) == 1 and not agent_1[0].pod.terminating
+
+
+def test_daemonsets_follow_node_labels(tmp_path: Path) -> None:
+    """A DaemonSet applied during the run selects nodes by their labels (kubelet's
+    ``kubernetes.io/os``); a node labelled later gets its pod, one that loses the label
+    loses it (pkg/controller/daemon ``updateNode``, ``podsShouldBeOnNode``)."""
+    daemon = ("{apiVersion: apps/v1, kind: DaemonSet, metadata: {name: agent}, spec: "
+              "{selector: {matchLabels: {app: agent}}, template: {metadata: {labels: "
+              "{app: agent}}, spec: {nodeSelector: {SELECTOR}, containers: [{name: a}]}}}}")
+    text = """\
+apiVersion: pktsim/v1alpha1
+kind: Cluster
+spec: {nodes: 3}
+---
+apiVersion: pktsim/v1alpha1
+kind: Traffic
+spec:
+  events:
+"""
+    linux = daemon.replace("SELECTOR", "kubernetes.io/os: linux")
+    edge = daemon.replace("agent", "edge").replace("SELECTOR", "role: edge")
+    node = ("{{apiVersion: v1, kind: Node, metadata: {{name: node-2, labels: "
+            "{{kubernetes.io/os: linux{extra}}}}}}}")
+    events = (f"  - {{at: 1s, apply: {linux}}}\n  - {{at: 1s, apply: {edge}}}\n"
+              f"  - {{at: 3s, apply: {node.format(extra=', role: edge')}}}\n"
+              f"  - {{at: 6s, apply: {node.format(extra='')}}}\n")
+    result = pktsim.load(text + events).run(until_ns=40 * SECOND)
+    made = [e for e in of(result, Event.CHANGE) if "running on" in e.summary]
+    agents = sorted(e.summary.split()[5] for e in made if "/agent-" in e.summary)
+    assert agents == ["node-1", "node-2", "node-3"]
+    edges = [(e.t, e.summary.split()[5]) for e in made if "/edge-" in e.summary]
+    assert edges == [(4 * SECOND, "node-2")]  # labelled at 3 s, Ready 1 s later
+    gone = [e for e in of(result, Event.CHANGE) if "/edge-" in e.summary
+            and "Terminating" in e.summary]
+    assert [e.t for e in gone] == [6 * SECOND]
 
 
 def test_the_endpointslice_batch_period_delays_the_rules(tmp_path: Path) -> None:
@@ -471,6 +555,25 @@ def test_the_endpointslice_batch_period_delays_the_rules(tmp_path: Path) -> None
                  if e.summary.startswith("endpointslice-controller")]
     assert published[0] == 3 * SECOND
     assert syncs(result)[0] == 3 * SECOND
+
+
+def test_a_service_change_is_not_held_by_the_batch_period(tmp_path: Path) -> None:
+    """The batch period is for pod changes (``AddAfter``); a Service's change is queued at
+    once (``onServiceUpdate``, pkg/controller/endpointslice endpointslice_controller.go):
+    a headless Service made at 1 s has its endpoints, and CoreDNS its records, at once."""
+    svc = ("{apiVersion: v1, kind: Service, metadata: {name: echo-hl}, spec: {clusterIP: "
+           "None, selector: {app: echo}, ports: [{name: udp, port: 9000, protocol: UDP}]}}")
+    text = ECHO.replace("REPLICAS", "2").replace("COUNT", "1").replace("NETWORK", "routes")
+    text = text.replace("spec: {network: routes, nodes: 3}", "spec: {network: routes, "
+                        "nodes: 3, controllers: {endpointUpdatesBatchPeriod: 2s}}")
+    text = text.replace("count: 1}", "count: 1}\n  - {name: hl, from: default/client, "
+                        "lookup: echo-hl.default, start: 1500ms}")
+    result = pktsim.load(text + f"  events:\n  - {{at: 1s, apply: {svc}}}\n").run()
+    hl = next(f for f in result.flows if f.flow == "hl")
+    assert hl.status == "ok", hl.line()
+    for key, info in result.topology.model.pods.items():
+        if key.startswith("default/echo"):
+            assert f" A {info.ip}" in hl.line(), hl.line()
 
 
 def test_an_established_connection_keeps_its_nat_binding_when_the_service_goes(

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # seconds in all: `make test-fast` leaves the mod
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["01-tour", "02-services-and-kube-proxy", "03-dns", "04-overlays",
-            "05-property-testing", "06-network-policy"]
+            "05-property-testing", "06-network-policy", "07-changes"]
 
 
 def test_the_notebooks_are_there() -> None:

@@ -13,6 +13,7 @@ from scapy.layers.vxlan import VXLAN
 import pktsim
 from pktsim import FlowStatus
 from pktsim.core.events import DropReason, Event
+from pktsim.devices.arp import proxy_route
 from pktsim.model.calico_ipam import fnv1_32, veth_name, vtep_mac
 from pktsim.render.dumps import ip_addr, ip_route
 from tests.helpers.sim import frames_on, run_yaml
@@ -115,12 +116,12 @@ def test_proxy_arp_only_for_a_route_out_of_another_device() -> None:
     ns = topo.node_ns["node-1"]
     va = veth_name("default", "a")
     cfg = ns.ifaces[va]
-    assert ns._proxy_route(va, cfg, bytes([169, 254, 1, 1])) is not None  # via eth0
-    assert ns._proxy_route(va, cfg, bytes([10, 244, 41, 193])) is None  # a's own veth
-    assert ns._proxy_route(va, cfg, bytes([10, 244, 41, 250])) is None  # the blackhole
-    assert ns._proxy_route(va, cfg, bytes([172, 18, 0, 2])) is None  # local: not proxied
+    assert proxy_route(ns, va, cfg, bytes([169, 254, 1, 1])) is not None  # via eth0
+    assert proxy_route(ns, va, cfg, bytes([10, 244, 41, 193])) is None  # a's own veth
+    assert proxy_route(ns, va, cfg, bytes([10, 244, 41, 250])) is None  # the blackhole
+    assert proxy_route(ns, va, cfg, bytes([172, 18, 0, 2])) is None  # local: not proxied
     cfg.proxy_arp = False
-    assert ns._proxy_route(va, cfg, bytes([169, 254, 1, 1])) is None
+    assert proxy_route(ns, va, cfg, bytes([169, 254, 1, 1])) is None
 
 
 def test_same_node_pods_are_routed_not_bridged(tmp_path: Path) -> None:
@@ -167,7 +168,7 @@ def test_vxlan_node_has_felix_routes_neighbours_and_fdb() -> None:
     assert "blackhole 10.244.41.192/26 proto 80\n" in ip_route(ns)
     entry = ns.neigh.get("vxlan.calico", bytes([10, 244, 41, 0]))
     assert entry is not None and entry.state == "PERMANENT" and entry.mac == vtep_mac("node-2")
-    assert topo.tunnels["node-1"].fdb == {vtep_mac("node-2"): bytes([172, 18, 0, 3])}
+    assert topo.tunnels["node-1"].fdb_entries() == [(vtep_mac("node-2"), bytes([172, 18, 0, 3]))]
     assert ns.ifaces["vxlan.calico"].mtu == 1450 and ns.ifaces["vxlan.calico"].mac == \
         vtep_mac("node-1")
 

@@ -66,6 +66,35 @@ def test_reference_captures_regenerate_byte_for_byte(tmp_path: Path, network: st
     assert not mismatch and not errors
 
 
+@pytest.mark.parametrize("network", ["routes", "calico"])
+def test_demo_tells_the_change_story_with_and_without_the_cleanup(
+        tmp_path: Path, network: str) -> None:
+    """The CoreDNS pod the stub resolver's entry goes to is deleted (which one that is
+    differs by network): with kube-proxy's cleanup its entry is deleted at the sync after
+    the pod's end and every lookup is answered; without it the stub's last five fail,
+    glibc's never do."""
+    out = tmp_path / network
+    proc = pktsim("demo", "--out", str(out), "--network", network)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    on, off = text[text.index("== change: "):].split("\n\n")[:2]
+    assert on.splitlines()[0].endswith("kubeProxy.conntrackCleanup: true")
+    assert off.splitlines()[0].endswith("kubeProxy.conntrackCleanup: false")
+    victim = re.search(r"delete Pod (kube-system/coredns-\S+)", on)
+    assert victim is not None and victim.group(1) in off
+    name = "web.shop.svc.cluster.local."
+    for story in (on, off):
+        assert f"glibc-resolver: dns A to {name}: ok (12/12 answered)" in story
+    assert f"stub-resolver: dns A to {name}: ok (12/12 answered)" in on
+    deleted = [line for line in on.splitlines() if " kube-proxy at 6.5 s deleted: " in line]
+    assert len(deleted) == 1 and "sport=5353 dport=53" in deleted[0]
+    assert f"stub-resolver: dns A to {name}: ok (7/12 answered)" in off
+    assert f"  5 × DNS error (TRY_AGAIN) after delete Pod {victim.group(1)} at 1.5 s" in off
+    assert "deleted:" not in off
+    for folder in ("cleanup", "no-cleanup"):
+        validate_folder(out / "changes" / folder)
+
+
 def test_trace_of_pod_to_service_names_every_decision_in_order() -> None:
     proc = pktsim("trace", "pktsim/data/demo.yaml", "--from", "default/client", "--to",
                   "10.96.45.12", "--port", "80")

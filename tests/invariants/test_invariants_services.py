@@ -127,11 +127,12 @@ def test_a_dnat_that_picks_a_backend_per_packet_is_caught(
 
 def test_kube_proxy_using_not_ready_endpoints_is_caught(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def everyone(sp: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    def everyone(sp: Any, node: str = "", zone: str = "") -> tuple[
+            list[Any], list[Any], list[Any], bool]:
         ready = [dataclasses.replace(ep, ready=True) for ep in sp.endpoints]
         return ready, [ep for ep in ready if ep.local], ready, bool(ready)
 
-    monkeypatch.setattr(kp_rules, "_categorize", everyone)
+    monkeypatch.setattr(kp_rules, "categorize", everyone)
     result = cluster().run()
     with pytest.raises(AssertionError, match=(
             r"packet \d+ \(vip\) at node-1:cbr0, next captured as frame #\d+: kube-proxy DNAT "

@@ -18,7 +18,7 @@ import pytest
 
 import pktsim
 from pktsim.kubeproxy.ports import Endpoint, ServicePortInfo
-from pktsim.kubeproxy.rules import _categorize
+from pktsim.kubeproxy.topology import categorize
 
 
 def _ep(last: int, *, ready: bool = True, serving: bool = True, terminating: bool = False,
@@ -68,7 +68,7 @@ CASES = [
 @pytest.mark.parametrize(("sp", "want"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_categorize_endpoints(sp: ServicePortInfo,
                               want: tuple[list[int], list[int], list[int], bool]) -> None:
-    cluster, local, reachable, has = _categorize(sp)
+    cluster, local, reachable, has = categorize(sp)
     assert (_ips(cluster), _ips(local), _ips(reachable), has) == want
 
 

@@ -119,6 +119,7 @@ spec:
   selector: {app: web}
   ports: [{port: 80}]
   trafficDistribution: PreferClose
+status: {loadBalancer: {ingress: [{hostname: lb.example}]}}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -131,8 +132,10 @@ endpoints:
     found = _warnings(text)
     assert not any("hostPort" in w for w in found)  # modelled: the portmap plugin's chains
     assert any('field "spec.affinity" is not applied: pktsim places' in w for w in found)
-    assert any('field "spec.trafficDistribution" is not modelled' in w for w in found)
-    assert any('field "endpoints[0].hints" is not modelled' in w for w in found)
+    assert any('field "status.loadBalancer.ingress[0].hostname" is not modelled' in w
+               for w in found)
+    # topology-aware routing is modelled (pktsim.kubeproxy.topology): neither is named
+    assert not any("trafficDistribution" in w or "hints" in w for w in found)
 
 
 def test_placement_is_not_warned_about_for_a_pinned_pod() -> None:
