@@ -85,6 +85,7 @@ spec:
   nodeName: node-1
   containers: [{name: c}]
 """
+CLIENT = "default/client"  # evicted after its node has been down 350 s: then no traffic
 OFFSETS = (50 * US, 120 * US, 200 * US, 300 * US, 2 * MS)  # a change inside fresh traffic
 
 
@@ -159,18 +160,18 @@ class ChangeMachine(RuleBasedStateMachine):
             self.sent += 1
             name = f"{self.sent}-{kind}"
             if kind == "tcp-service":
-                out.append(pktsim.flow("default/client", f"{vip}:80", name=name,
+                out.append(pktsim.flow(CLIENT, f"{vip}:80", name=name,
                                        protocol="tcp", count=4))
             elif kind == "udp-service":
-                out.append(pktsim.flow("default/client", f"{vip}:9000", name=name,
+                out.append(pktsim.flow(CLIENT, f"{vip}:9000", name=name,
                                        protocol="udp", count=3))
             elif self.pods():
                 pod = self.topo.model.pods[self.pods()[0]]
-                out.append(pktsim.flow("default/client", f"{pod.ip}:8080", name=name,
+                out.append(pktsim.flow(CLIENT, f"{pod.ip}:8080", name=name,
                                        protocol="tcp", count=4))
         return [dataclasses.replace(f, start_ns=self.now) for f in out]
 
-    @precondition(lambda self: self.topo is not None)
+    @precondition(lambda self: self.topo is not None and CLIENT in self.topo.model.pods)
     @rule(kinds=st.lists(st.sampled_from(["tcp-service", "udp-service", "tcp-pod"]),
                          min_size=1, max_size=3, unique=True),
           then=st.sampled_from(["nothing", "delete_pod", "scale", "fail_node"]),
@@ -186,7 +187,7 @@ class ChangeMachine(RuleBasedStateMachine):
             self._delete_pod(data, offset)
         elif then == "fail_node" and len(self.failed) < len(NODES):
             self._fail_node(data, offset)
-        self.advance(10 * MS)
+        self.advance(10)
 
     @precondition(lambda self: self.topo is not None)
     @rule(ms=st.sampled_from([1, 300, 1000, 2500, 5000, 60_000]))
