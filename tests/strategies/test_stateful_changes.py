@@ -106,6 +106,18 @@ class ChangeMachine(RuleBasedStateMachine):
         self.topo = cluster.build([self.memory])
         self.plane = ControlPlane(self.topo, [], self.results)
         self.topo.driver.run(until=0)  # the servers listen
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """One connection from the client to every pod, and a second: the neighbours are
+        known (a change right after a handshake then meets an established connection, not
+        one waiting for ARP), and ``minSyncPeriod`` is past (a change's sync comes at once)."""
+        assert self.topo is not None
+        pods = [self.topo.model.pods[k] for k in self.pods()]
+        self.results += start_flows(self.topo, [
+            pktsim.flow(CLIENT, f"{p.ip}:8080", name=f"warm-up-{i}", protocol="tcp")
+            for i, p in enumerate(pods)])
+        self.advance(1000)
 
     # -- the changes ------------------------------------------------------------------------
     def change(self, change: Change) -> None:
@@ -305,9 +317,7 @@ def test_the_machine_catches_a_change_that_breaks_an_unrelated_connection(
     monkeypatch.setattr(plane, "resync", flush)
     machine = ChangeMachine()
     machine.start("routes")
-    assert machine.topo is not None
-    machine.results += start_flows(machine.topo, machine.flows(["tcp-service"]))  # ARP
-    machine.advance(1000)
+    assert machine.topo is not None  # warmed up: a second on, the neighbours known
     other = next(p for p in machine.pods() if p.startswith("default/other"))
     machine.results += start_flows(machine.topo, machine.flows(["tcp-service"]))
     machine.change(Change(machine.now + 120 * US, "delete", "Pod", *other.split("/")))
