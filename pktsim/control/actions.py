@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pktsim.control import nodes, replicas
+from pktsim.control import endpoints, nodes, replicas
 from pktsim.model.cluster import ServiceInfo
 from pktsim.model.objects import EndpointSlice, Node, Pod, Service
 from pktsim.model.services import (
@@ -148,8 +148,9 @@ def _delete(plane: ControlPlane, change: Change) -> None:
     if kind == "Pod":
         plane.delete_pod(key, USER)
     elif kind == "Service":
+        gone = endpoints.published(model, [key], gone=True)
         model.services.pop(key, None)
-        plane.note(USER, f"delete Service {key}", (key,))
+        plane.note(USER, f"delete Service {key}", (key,), published=gone)
         plane.publish_endpoints(at_once=True)
         plane.proxy_sync()
     elif kind == "EndpointSlice":

@@ -21,8 +21,12 @@ plugin may still hold an older answer).  Each CoreDNS pod's zone is rebuilt from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from pktsim.core.events import PublishedEndpoint, PublishedPort
 from pktsim.dns import ClusterZone
 from pktsim.dns.records import ZoneIndex
+from pktsim.kubeproxy.ports import service_ports
 from pktsim.model.cluster import ClusterModel, node_zones
 from pktsim.model.services import PodIndex, PortInfo, derive_endpoints, slices_by_service
 
@@ -60,3 +64,23 @@ def refresh_zones(zones: list[ClusterZone], model: ClusterModel) -> None:
     index = ZoneIndex.from_model(model)
     for zone in zones:
         zone.backend.index = index
+
+
+def published(model: ClusterModel, keys: Sequence[str], *,
+              gone: bool = False) -> tuple[PublishedPort, ...]:
+    """The proxied ports of Services ``keys`` as kube-proxy will read them at its next sync
+    (``pktsim.kubeproxy.ports.service_ports``: ready counts ``publishNotReadyAddresses``),
+    each endpoint with its node; ``gone``: the Services are being deleted (no endpoints)."""
+    wanted = set(keys)
+    nodes = {(str(ep.ip), ep.port): ep.node for key in wanted if key in model.services
+             for port in model.services[key].ports for ep in port.endpoints}
+    out = []
+    for sp in service_ports(model, ""):
+        if sp.name.partition(":")[0] not in wanted:
+            continue
+        eps = () if gone else tuple(
+            PublishedEndpoint(ep.addr, nodes.get((str(ep.ip), ep.port), ""), ep.ready,
+                              ep.serving, ep.terminating) for ep in sp.endpoints)
+        out.append(PublishedPort(sp.name, sp.protocol, sp.uses_cluster_endpoints,
+                                 sp.uses_local_endpoints, eps))
+    return tuple(out)

@@ -43,7 +43,7 @@ from pktsim.build.topology import Topology
 from pktsim.control import endpoints, kubelet
 from pktsim.control.conntrack import cleanup_for, udp_view
 from pktsim.control.sync import SyncRunner, resync, sync_event
-from pktsim.core.events import ClusterChange, Event, TraceEvent
+from pktsim.core.events import ClusterChange, Event, PublishedPort, TraceEvent
 from pktsim.devices.dnsapps import CoreDnsApp
 from pktsim.devices.outcome import FlowResult
 from pktsim.kubeproxy.ports import service_ports
@@ -102,15 +102,21 @@ class ControlPlane:
         # per flow, at each change: (t, label, sent, answered, errors so far)
         self._marks: dict[str, list[tuple[int, str, int, int, int]]] = {}
         for change in sorted(changes, key=lambda c: c.at_ns):
-            self.driver.at(change.at_ns, partial(self._do, change))
+            self.schedule(change)
+
+    def schedule(self, change: Change) -> None:
+        """``change`` happens at its ``at_ns`` (a moment already past: now): the
+        constructor's timeline, or one change more for a run already under way (a state
+        machine that decides the next change as it goes)."""
+        self.driver.at(change.at_ns, partial(self._do, change))
 
     # -- the trace --------------------------------------------------------------------------
     def note(self, component: str, summary: str, objects: tuple[str, ...] = (),
-             host: str = CONTROL_HOST) -> None:
+             host: str = CONTROL_HOST, published: tuple[PublishedPort, ...] = ()) -> None:
         """One ``change`` line of the trace, and the node tables of this moment."""
         self.driver.record(TraceEvent(self.driver.now, "", None, host, "", Event.CHANGE,
                                       f"{component}: {summary}", None,
-                                      ClusterChange(component, objects)))
+                                      ClusterChange(component, objects, published)))
         self._snapshot()
 
     def _snapshot(self) -> None:
@@ -311,7 +317,7 @@ class ControlPlane:
         if not changed:
             return
         self.note("endpointslice-controller", "endpoints of " + ", ".join(changed) +
-                  " updated", tuple(changed))
+                  " updated", tuple(changed), published=endpoints.published(self.model, changed))
         self.proxy_sync()
 
     def proxy_sync(self) -> None:

@@ -22,7 +22,7 @@ event             detail                 JSON keys it adds to the line
 ``learn``         ``FdbLearn``           ``mac port``
 ``encap``         ``Encap``              ``remote``, ``vni`` (VXLAN only)
 ``policy``        ``PolicyVerdict``      ``pod direction allowed selecting policy rule``
-``change``        ``ClusterChange``      ``component``, ``objects``
+``change``        ``ClusterChange``      ``component``, ``objects`` (``published``)
 ``sync``          ``RuleSync``           ``component generation added removed deleted``
 ================  =====================  ===============================================
 
@@ -249,16 +249,55 @@ class PolicyVerdict(Detail):
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedEndpoint:
+    """One endpoint as the EndpointSlice controller published it, with the conditions
+    kube-proxy reads (``ready`` already counts ``publishNotReadyAddresses``)."""
+
+    addr: str  # IP:port
+    node: str
+    ready: bool
+    serving: bool
+    terminating: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"addr": self.addr, "node": self.node, "ready": self.ready,
+                "serving": self.serving, "terminating": self.terminating}
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPort:
+    """A proxied Service port's endpoints after an update (none: the Service went), and
+    which of kube-proxy's endpoint sets its traffic policies use (``cluster``: KUBE-SVC,
+    ``local``: KUBE-SVL), so a reader can apply ``CategorizeEndpoints`` itself."""
+
+    name: str  # kube-proxy's ServicePortName: ns/name:port
+    protocol: str  # tcp | udp | sctp
+    cluster: bool
+    local: bool
+    endpoints: tuple[PublishedEndpoint, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "protocol": self.protocol, "cluster": self.cluster,
+                "local": self.local, "endpoints": [e.as_json() for e in self.endpoints]}
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterChange(Detail):
     """What changed in the cluster and who did it: the user (``spec.events``), a controller
     (``endpointslice-controller``, ``deployment-controller``, ``node-lifecycle-controller``)
-    or a node agent (``kubelet``, ``coredns``); ``objects`` names what it touched."""
+    or a node agent (``kubelet``, ``coredns``); ``objects`` names what it touched.  An
+    update of endpoints (and a Service's deletion) carries the Service ports as kube-proxy
+    will read them at its next sync (``published``): what a sync's rules must agree with."""
 
     component: str
     objects: tuple[str, ...] = ()
+    published: tuple[PublishedPort, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"component": self.component, "objects": list(self.objects)}
+        out: dict[str, Any] = {"component": self.component, "objects": list(self.objects)}
+        if self.published:
+            out["published"] = [p.as_json() for p in self.published]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

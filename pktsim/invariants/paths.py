@@ -70,7 +70,7 @@ _shared: contextvars.ContextVar[tuple[Result, dict[str, Any]] | None] = \
 def sharing(result: Result) -> Iterator[None]:
     """While active, the tables derived from ``result`` (packet ids, hops, paths) are made
     once and shared by every invariant, instead of once per invariant: ``check_all`` runs
-    ten of them over the same frames.  Outside it every call derives afresh, so a result
+    twelve of them over the same frames.  Outside it every call derives afresh, so a result
     that changes between calls (a live simulation) is never judged on stale tables."""
     token = _shared.set((result, {}))
     try:

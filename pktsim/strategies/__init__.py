@@ -22,6 +22,12 @@ pods, Deployments, StatefulSets, DaemonSets, Services of every type, readiness),
 ``flows(cluster)`` / ``flow_lists(cluster)`` (Traffic flows between things that exist in that
 cluster, which a correct cluster answers) and ``scenarios()`` (all of it as one YAML stream).
 Everything generated loads and runs; clusters shrink towards one node and one pod.
+
+Changes during the run: ``timelines(cluster)`` (a ``Timeline``: a list of
+``pktsim.model.timeline.Change`` valid for that cluster -- pod deletions, scaling, node
+failures and recoveries, NetworkPolicies, Services applied again -- and the same as
+``spec.events`` entries), for ``cluster.scenario.changes``; it shrinks towards fewer and
+earlier events.
 """
 
 
@@ -41,13 +47,16 @@ from pktsim.strategies.frames import (
     malformed_frames,
     packets,
 )
+from pktsim.strategies.timelines import TIMELINE_ACTIONS, Timeline, timelines
 
 __all__ = [
     "FLOW_KINDS",
     "NETWORKS",
     "SERVICE_TYPES",
+    "TIMELINE_ACTIONS",
     "WORKLOAD_KINDS",
     "GeneratedCluster",
+    "Timeline",
     "clusters",
     "flow_lists",
     "flows",
@@ -58,5 +67,6 @@ __all__ = [
     "manifests",
     "packets",
     "scenarios",
+    "timelines",
 ]
 

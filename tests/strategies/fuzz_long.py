@@ -3,9 +3,9 @@ test_*; skipped unless ``PKTSIM_FUZZ`` is set).
 
 ``PKTSIM_FUZZ=N`` runs N examples of each input-hardening property (malformed and valid
 frames into every device, random and mutated YAML into the loader), N/10 generated clusters
-with their flows checked against every invariant, and N/100 runs of the state machine, all
-randomized (not the CI profile): each run explores new inputs.  docs/property-testing.md
-records what the runs found.
+with their flows checked against every invariant, and N/100 runs of each state machine (the
+static one and the change events' one), all randomized (not the CI profile): each run
+explores new inputs.  docs/property-testing.md records what the runs found.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests.devices import test_robustness as robustness
 from tests.hardening import fuzz_targets as hardening
 from tests.scenario import test_scenario_fuzz as loader
 from tests.strategies.test_stateful import ClusterMachine
+from tests.strategies.test_stateful_changes import ChangeMachine
 
 N = int(os.environ.get("PKTSIM_FUZZ", "0") or 0)
 pytestmark = pytest.mark.skipif(N <= 0, reason="the long fuzz run: make fuzz (PKTSIM_FUZZ=N)")
@@ -105,6 +106,12 @@ def test_fuzz_generated_clusters_keep_every_invariant(data: st.DataObject) -> No
 
 def test_fuzz_the_state_machine() -> None:
     run_state_machine_as_test(ClusterMachine, settings=settings(
+        fuzz(N // 100), stateful_step_count=40))
+
+
+def test_fuzz_the_change_machine() -> None:
+    """Issue 17: one live run whose cluster changes, rule by rule (N/100 runs)."""
+    run_state_machine_as_test(ChangeMachine, settings=settings(
         fuzz(N // 100), stateful_step_count=40))
 
 
