@@ -73,6 +73,7 @@ class ScenarioErrors(ScenarioError):
         shown = [e.line() for e in self.errors[:SHOWN_ERRORS]]
         rest = len(self.errors) - len(shown)
         if rest > 0:
-            shown.append(f"... and {rest:,} more problems (the first {SHOWN_ERRORS} "
+            noun = "problem" if rest == 1 else "problems"
+            shown.append(f"... and {rest:,} more {noun} (the first {SHOWN_ERRORS} "
                          "are shown)")
         return shown

@@ -313,22 +313,16 @@ def check_clock(state: State, config: ClusterConfig) -> None:
             "is outside what a capture can stamp", file=src.file, document=src.document(),
             field="spec.startTime", value=config.start_time_ns // 10**9, valid=valid))
         return
-    for flow in state.flows:
-        if config.start_time_ns + flow.start_ns > PCAP_END_NS - DAY_NS:
-            where = flow.source or Source()
+    late = [(f.start_ns, f.source, f"{f.path}.start", "starts", "start") for f in state.flows]
+    late += [(c.at_ns, c.source, f"{c.path}.at", "is", "time") for c in state.changes]
+    for at_ns, source, path, verb, what in late:
+        if config.start_time_ns + at_ns > PCAP_END_NS - DAY_NS:
+            where = source or Source()
             state.errors.append(ScenarioError(
-                "starts after the last time a capture can stamp (2106-02-07, pcap's 32-bit "
+                f"{verb} after the last time a capture can stamp (2106-02-07, pcap's 32-bit "
                 "seconds, less a day to run)", file=where.file, document=where.document(),
-                field=f"{flow.path}.start", value=flow.start_ns // 10**6,
-                valid="an earlier start (milliseconds shown)"))
-    for change in state.changes:
-        if config.start_time_ns + change.at_ns > PCAP_END_NS - DAY_NS:
-            where = change.source or Source()
-            state.errors.append(ScenarioError(
-                "is after the last time a capture can stamp (2106-02-07, pcap's 32-bit "
-                "seconds, less a day to run)", file=where.file, document=where.document(),
-                field=f"{change.path}.at", value=change.at_ns // 10**6,
-                valid="an earlier time (milliseconds shown)"))
+                field=path, value=at_ns // 10**6,
+                valid=f"an earlier {what} (milliseconds shown)"))
 
 
 def _world(state: State, scenario: Scenario) -> World:

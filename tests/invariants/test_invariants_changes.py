@@ -3,7 +3,6 @@ honest runs with something to judge, and catches the model broken on purpose."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pktsim
 from pktsim import invariants
 from pktsim.core.events import ClusterChange, Event
 from pktsim.model.timeline import SECOND, Change
+from tests.helpers.echo import CLIENT_POD, echo_app, flush_conntrack_at_each_sync
 
 MS = 10**6
 
@@ -21,37 +21,7 @@ ECHO = """\
 apiVersion: pktsim/v1alpha1
 kind: Cluster
 spec: {network: routes, nodes: 3}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: default}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: echo
-        ports: [{containerPort: 9000, protocol: UDP}, {containerPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: default}
-spec:
-  selector: {app: echo}
-  ports:
-  - {name: udp, port: 9000, protocol: UDP}
-  - {name: http, port: 80, targetPort: 8080}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default}
-spec:
-  nodeName: node-1
-  containers: [{name: c}]
-"""
+""" + echo_app("echo", 3, 5) + "---\n" + CLIENT_POD
 
 
 def echo(network: str = "routes") -> pktsim.Cluster:
@@ -209,21 +179,8 @@ def test_deleting_another_backend_keeps_the_established_connection() -> None:
 
 
 def flushing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Break the model: every kube-proxy sync flushes the node's conntrack table, TCP
-    included, on nodes that do not pick up established connections again
-    (``nf_conntrack_tcp_loose=0``)."""
-    import pktsim.control.plane as plane
-
-    original = plane.resync
-
-    def flush(topo: Any, node: str, agent: str, generation: int, cleanup: Any) -> Any:
-        sync = original(topo, node, agent, generation, cleanup)
-        table = topo.netfilters[node].conntrack
-        table.config = dataclasses.replace(table.config, tcp_loose=False)
-        table.delete_where(topo.driver.now, lambda conn: True)
-        return sync
-
-    monkeypatch.setattr(plane, "resync", flush)
+    """Break the model: every kube-proxy sync flushes the node's conntrack table."""
+    flush_conntrack_at_each_sync(monkeypatch)
 
 
 def test_a_change_that_breaks_established_connections_is_caught(

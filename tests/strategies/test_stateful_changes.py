@@ -44,6 +44,7 @@ from pktsim.control.plane import ControlPlane
 from pktsim.devices.outcome import FlowResult
 from pktsim.model.timeline import Change
 from pktsim.sinks.trace import MemorySink
+from tests.helpers.echo import CLIENT_POD, echo_app, flush_conntrack_at_each_sync
 
 pytestmark = pytest.mark.slow
 
@@ -54,37 +55,7 @@ CLUSTER = """\
 apiVersion: pktsim/v1alpha1
 kind: Cluster
 spec: {network: NETWORK, nodes: 3}
-""" + "".join(f"""---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: default}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: {name}
-        ports: [{{containerPort: 9000, protocol: UDP}}, {{containerPort: 8080}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: default}}
-spec:
-  selector: {{app: {name}}}
-  ports:
-  - {{name: udp, port: 9000, protocol: UDP}}
-  - {{name: http, port: 80, targetPort: 8080}}
-""" for name in DEPLOYMENTS) + """---
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default}
-spec:
-  nodeName: node-1
-  containers: [{name: c}]
-"""
+""" + "".join(echo_app(name, 2, 2) for name in DEPLOYMENTS) + "---\n" + CLIENT_POD
 CLIENT = "default/client"  # evicted after its node has been down 350 s: then no traffic
 OFFSETS = (50 * US, 120 * US, 200 * US, 300 * US, 2 * MS)  # a change inside fresh traffic
 
@@ -303,18 +274,7 @@ def test_the_machine_catches_a_change_that_breaks_an_unrelated_connection(
     """Every kube-proxy sync flushes conntrack on nodes that cannot pick connections up
     again: a pod of the *other* Deployment deleted inside a connection to ``echo`` breaks
     it (the deletion's sync comes at once: a second has passed since the start-up sync)."""
-    import pktsim.control.plane as plane
-
-    original = plane.resync
-
-    def flush(topo: Any, node: str, agent: str, generation: int, cleanup: Any) -> Any:
-        done = original(topo, node, agent, generation, cleanup)
-        table = topo.netfilters[node].conntrack
-        table.config = dataclasses.replace(table.config, tcp_loose=False)
-        table.delete_where(topo.driver.now, lambda conn: True)
-        return done
-
-    monkeypatch.setattr(plane, "resync", flush)
+    flush_conntrack_at_each_sync(monkeypatch)
     machine = ChangeMachine()
     machine.start("routes")
     assert machine.topo is not None  # warmed up: a second on, the neighbours known

@@ -16,6 +16,7 @@ import pktsim
 from pktsim import invariants
 from pktsim.model.timeline import SECOND, Change
 from pktsim.strategies import TIMELINE_ACTIONS, clusters, flow_lists, timelines
+from tests.helpers.echo import CLIENT_POD, echo_app
 
 pytestmark = pytest.mark.slow  # generated clusters, run with their timelines
 
@@ -57,36 +58,7 @@ apiVersion: pktsim/v1alpha1
 kind: Cluster
 spec: {network: NETWORK, nodes: 3}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default}
-spec:
-  nodeName: node-1
-  containers: [{name: c}]
-""" + "".join(f"""---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: default}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: {name}
-        ports: [{{containerPort: 9000, protocol: UDP}}, {{containerPort: 8080}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: default}}
-spec:
-  selector: {{app: {name}}}
-  ports:
-  - {{name: udp, port: 9000, protocol: UDP}}
-  - {{name: http, port: 80, targetPort: 8080}}
-""" for name, replicas in (("echo", 3), ("other", 2)))
+""" + CLIENT_POD + echo_app("echo", 3, 1) + echo_app("other", 2, 1)
 
 
 def spread(flow: pktsim.Flow, count: int = 8, interval_ns: int = 500 * MS) -> pktsim.Flow:
