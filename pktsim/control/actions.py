@@ -70,10 +70,14 @@ def _apply_node(plane: ControlPlane, node: Node) -> None:
     """New labels.  The DaemonSet controller looks again (``updateNode``: a node that now
     matches a DaemonSet's nodeSelector gets its pod, one that no longer does loses it,
     pkg/controller/daemon daemon_controller.go).  A new ``topology.kubernetes.io/zone`` is
-    the node's zone from now on: the EndpointSlice controller rewrites the zone and hints
-    of the endpoints on it (``podToEndpoint`` reads the node) and kube-proxy, which
-    watches its node's topology labels (``NodeTopologyConfig``, kubernetes
-    ``pkg/proxy/config``), syncs."""
+    the node's zone from now on: kube-proxy, which watches its node's topology labels
+    (``NodeTopologyConfig``, kubernetes ``pkg/proxy/config``), syncs at once; the
+    EndpointSlice controller does not rewrite the slices for it (``updateNode`` only
+    queues ``checkNodeTopologyDistribution``, for ``topology-mode: Auto`` Services,
+    pkg/controller/endpointslice endpointslice_controller.go): the endpoints on the node
+    keep their zone and hints until their Service's slices are next written.  (pktsim
+    writes every Service's slices at each EndpointSlice update, so the next update of
+    any Service brings the new zone to all.)"""
     info = plane.model.nodes.get(node.name)
     if info is None:  # the scenario refuses a node that joins (scenario/events.py)
         raise ValueError(f"apply Node {node.name}: a node joining is not modelled")
@@ -86,7 +90,6 @@ def _apply_node(plane: ControlPlane, node: Node) -> None:
                (node.name,))
     replicas.node_labels_changed(plane)
     if moved:
-        plane.publish_endpoints()
         plane.proxy_sync()
 
 

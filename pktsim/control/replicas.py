@@ -166,7 +166,9 @@ def _daemons(plane: ControlPlane, work: Any) -> None:
     always among them: kubelet sets it); a pod on a node that no longer matches goes
     (daemon_controller.go ``podsShouldBeOnNode``)."""
     pods = _pods_of(plane, work.key)
-    covered = {node for p, node, _ in pods if not p.terminating}
+    # a terminating pod still counts until it is gone (``getNodesToDaemonPods`` drops only
+    # terminal ones): no second pod on a node while the first ends
+    covered = {node for _, node, _ in pods}
     seed = plane.model.config.seed
     selector = work.spec.node_selector.items()
     for info in plane.model.node_list():

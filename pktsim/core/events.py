@@ -268,7 +268,8 @@ class PublishedEndpoint:
 class PublishedPort:
     """A proxied Service port's endpoints after an update (none: the Service went), and
     which of kube-proxy's endpoint sets its traffic policies use (``cluster``: KUBE-SVC,
-    ``local``: KUBE-SVL), so a reader can apply ``CategorizeEndpoints`` itself."""
+    ``local``: KUBE-SVL): what ``CategorizeEndpoints`` needs but the topology hints (a
+    reader that ignores them may count more endpoints usable than a node uses)."""
 
     name: str  # kube-proxy's ServicePortName: ns/name:port
     protocol: str  # tcp | udp | sctp

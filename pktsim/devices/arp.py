@@ -74,6 +74,8 @@ def proxy_route(ns: Netns, port: str, iface: IfConfig, tpa: bytes) -> Route | No
 def _neigh_resolved(ns: Netns, now: int, dev: str, ip: bytes, mac: bytes, state: str,
                     r: Reaction) -> None:
     entry = ns.neigh.set(dev, ip, mac, state, now)
+    if not entry.queue:  # nothing waits (and a shared PERMANENT peer is never written)
+        return
     queued, entry.queue = entry.queue, []
     for pkt, tags in queued:
         ns._emit_ether(dev, mac, pkt, tags, r)

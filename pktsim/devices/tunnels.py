@@ -72,9 +72,6 @@ class VxlanDevice:
         self._seed = seed
         self._ids = _IpIds(seed)
 
-    def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
-        self.fdb[mac] = remote_ip
-
     def share_fdb(self, fdb: dict[bytes, bytes], own_mac: bytes) -> None:
         """Every VTEP of the cluster, shared by all nodes' devices (never changed after
         the build); this device's own MAC is not one of its entries."""

@@ -232,6 +232,25 @@ def _protos_of(result: Result, number: int | None) -> list[int]:
     return [ip[9]] if ip is not None and ip[9] in (TCP, UDP) else [TCP, UDP]
 
 
+def _settled(result: Result) -> dict[str, int]:
+    """On a run with ``spec.events``, per host: from when its rules are those of the model
+    as the run ends (its last rule sync after the last change; never, when none came).
+    The model is all this invariant knows, so it judges only what came after; what came
+    before is ``new_connections_follow_the_last_sync``'s to judge."""
+    changes = [e.t for e in result.events if e.event is Event.CHANGE]
+    if not changes:
+        return {}
+    last = max(changes)
+    hosts = {e.host for e in result.events if e.nat is not None}
+    syncs: dict[str, int] = {}
+    for e in result.events:
+        if e.event is Event.SYNC and e.t >= last:
+            syncs[e.host] = max(syncs.get(e.host, 0), e.t)
+    never = 2**63
+    return {h: syncs.get(h, never) if h in result.topology.model.nodes else last
+            for h in hosts}
+
+
 def backends_are_ready_endpoints(result: Result) -> None:
     """Every connection kube-proxy DNATs goes to a ready endpoint of the Service whose
     address it asked (or any endpoint, with ``publishNotReadyAddresses``): never to a
@@ -241,11 +260,14 @@ def backends_are_ready_endpoints(result: Result) -> None:
     front = frontends(model)
     views: dict[str, dict[tuple[str, int, str], set[str]]] = {}
     seen_after: dict[int, int] = {}
+    settled = _settled(result)
     for e in reversed(result.events):  # the first capture after each event, per packet
         if e.packet is not None and e.frame is not None:
             seen_after[e.packet] = e.frame
         diff = e.nat
         if diff is None or not e.summary.startswith("kube-proxy DNAT"):
+            continue
+        if e.t < settled.get(e.host, 0):  # rules of before the run's last change
             continue
         old, new = diff.old, diff.new
         host, _, port = old.rpartition(":")

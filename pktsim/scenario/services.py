@@ -287,11 +287,11 @@ def _endpoint(obj: Obj, namespace: str) -> Endpoint:
     end.hostname = obj.string("hostname", check=dns_label)
     # discovery/v1beta1's topology labels, as its conversion to v1 moves them to nodeName and
     # zone (pkg/apis/discovery/v1beta1 conversion.go)
-    topology = obj.mapping("topology")
-    host, zone = topology.raw("kubernetes.io/hostname"), topology.raw(ZONE_LABEL)
-    end.node_name = obj.string("nodeName", host if isinstance(host, str) else "",
-                               check=dns_subdomain)
-    end.zone = obj.string("zone", zone if isinstance(zone, str) else "", check=label_value)
+    topology = obj.mapping("topology")  # label values: strings, checked as such
+    host = topology.string("kubernetes.io/hostname", check=dns_subdomain)
+    zone = topology.string(ZONE_LABEL, check=label_value)
+    end.node_name = obj.string("nodeName", host, check=dns_subdomain)
+    end.zone = obj.string("zone", zone, check=label_value)
     hints = obj.mapping("hints")
     end.for_zones = _hint_names(hints, "forZones", label_value, empty=True)
     end.for_nodes = _hint_names(hints, "forNodes", dns_subdomain, empty=False)

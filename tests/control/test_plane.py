@@ -531,13 +531,16 @@ spec:
             "{{kubernetes.io/os: linux{extra}}}}}}}")
     events = (f"  - {{at: 1s, apply: {linux}}}\n  - {{at: 1s, apply: {edge}}}\n"
               f"  - {{at: 3s, apply: {node.format(extra=', role: edge')}}}\n"
-              f"  - {{at: 6s, apply: {node.format(extra='')}}}\n")
+              f"  - {{at: 6s, apply: {node.format(extra='')}}}\n"
+              f"  - {{at: 7s, apply: {node.format(extra=', role: edge')}}}\n")
     result = pktsim.load(text + events).run(until_ns=40 * SECOND)
     made = [e for e in of(result, Event.CHANGE) if "running on" in e.summary]
     agents = sorted(e.summary.split()[5] for e in made if "/agent-" in e.summary)
     assert agents == ["node-1", "node-2", "node-3"]
     edges = [(e.t, e.summary.split()[5]) for e in made if "/edge-" in e.summary]
-    assert edges == [(4 * SECOND, "node-2")]  # labelled at 3 s, Ready 1 s later
+    # labelled at 3 s, Ready 1 s later; labelled again at 7 s, while the first pod is
+    # Terminating (grace 30 s): the next one only once it is gone (getNodesToDaemonPods)
+    assert edges == [(4 * SECOND, "node-2"), (37 * SECOND, "node-2")]
     gone = [e for e in of(result, Event.CHANGE) if "/edge-" in e.summary
             and "Terminating" in e.summary]
     assert [e.t for e in gone] == [6 * SECOND]
