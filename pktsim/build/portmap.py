@@ -94,13 +94,24 @@ def pod_rules(model: ClusterModel, info: PodInfo) -> tuple[str, list[str], list[
     return chain, entries, rules
 
 
-def install(model: ClusterModel, node: str, nat: Table) -> None:
+def mapped_pods(model: ClusterModel) -> dict[str, list[PodInfo]]:
+    """Per node, its pods with hostPorts in the order they were made (one pass over the
+    pods for all nodes: 150,000 pods on 5,000 nodes)."""
+    out: dict[str, list[PodInfo]] = {}
+    for info in model.pods.values():
+        if not info.pod.host_network and _mappings(info):
+            out.setdefault(info.node, []).append(info)
+    return out
+
+
+def install(model: ClusterModel, node: str, nat: Table,
+            pods_by_node: dict[str, list[PodInfo]] | None = None) -> None:
     """The node's portmap rules for its pods with hostPorts, in CNI ADD order (the order
     the pods were made in: ``InsertUnique`` appends, chain.go ``setup``).  The top-level
     chains and their jumps stay once made: a DEL tears down only the pod's ``CNI-DN-``
-    chain and its entries (portmap_iptables.go ``unforwardPorts``)."""
-    pods = [p for p in model.pods.values() if p.node == node and
-            not p.pod.host_network and _mappings(p)]
+    chain and its entries (portmap_iptables.go ``unforwardPorts``).  ``pods_by_node``:
+    ``mapped_pods(model)``, made once for a build of every node."""
+    pods = (pods_by_node if pods_by_node is not None else mapped_pods(model)).get(node, [])
     if pods:
         model.portmap_nodes.add(node)
     if node not in model.portmap_nodes:

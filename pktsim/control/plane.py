@@ -349,7 +349,7 @@ class ControlPlane:
         """What builds share between nodes was made from the old model: made again."""
         shared = self.topo.shared
         for key in ("felix", "felix world", "felix hosts", "kube-proxy node-specific",
-                    "calico pods"):
+                    "calico pods", "portmap pods", "health services"):
             shared.pop(key, None)
         self.topo.kube_proxy_tables.clear()
 
