@@ -250,17 +250,15 @@ class ControlPlane:
         address (plugins/meta/portmap main.go ``cmdAdd``: ``deletePortmapStaleConnections``
         -> ``DeleteConntrackEntriesForDstPort``), so a flow bound to a pod's old address
         follows the new pod."""
-        if not host_ports(info.pod) or info.pod.host_network:
+        mapped = host_ports(info.pod)
+        if not mapped or info.pod.host_network:
             return
-        udp = {port for port, proto, _ in host_ports(info.pod) if proto == "UDP"}
+        udp = {port for port, proto, _ in mapped if proto == "UDP"}
         cleanup = None
         if add and udp:
             def cleanup(nf: Netfilter, now: int) -> list[Conn]:
-                doomed = [c for c in nf.conntrack.entries(now)
-                          if c.proto == 17 and c.orig.dport in udp]
-                for conn in doomed:
-                    nf.conntrack.delete(conn)
-                return doomed
+                return nf.conntrack.delete_where(
+                    now, lambda c: c.proto == 17 and c.orig.dport in udp)
         self._sync(info.node, "portmap", cleanup)
 
     def reconcile_later(self, key: tuple[str, str, str]) -> None:

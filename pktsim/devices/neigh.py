@@ -177,24 +177,12 @@ class NeighTable:
         self._unresolved[(entry.dev, entry.ip)] = entry
 
     def check(self, entry: Neighbour, now: int) -> str:
-        """A REACHABLE or DELAY entry's timer (``neigh_timer_handler``): its new state;
-        ``"PROBE"`` means send the first unicast probe now."""
-        key = (entry.dev, entry.ip)
-        if entry.state == "REACHABLE":
-            expiry = entry.confirmed + self.reachable_time(entry.dev, entry.confirmed)
-            if now < expiry:
-                self._arm(entry, expiry)
-            elif entry.used >= now - DELAY_PROBE_NS:
-                entry.state, entry.updated = "DELAY", now
-                self._arm(entry, now + DELAY_PROBE_NS)
-            else:
-                entry.state, entry.updated, entry.next_probe = "STALE", now, None
-                self._unresolved.pop(key, None)
-            return entry.state
-        # DELAY: confirmed since it began?  REACHABLE again; else probe
+        """A DELAY entry's timer (``neigh_timer_handler``; the only timer of a reachable
+        entry here, since REACHABLE turns STALE lazily in ``use``): confirmed since it
+        began, REACHABLE again; else ``"PROBE"``: send the first unicast probe now."""
         if entry.confirmed >= entry.updated:
             entry.state, entry.updated, entry.next_probe = "REACHABLE", now, None
-            self._unresolved.pop(key, None)
+            self._unresolved.pop((entry.dev, entry.ip), None)
             return "REACHABLE"
         entry.state, entry.updated, entry.probes = "PROBE", now, 0
         return "PROBE"

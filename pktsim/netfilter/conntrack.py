@@ -188,12 +188,12 @@ class Conntrack:
         self._conns.pop(conn.id, None)
         conn.dying = True
 
-    def delete_where(self, now: int, pred: Callable[[Conn], bool]) -> int:
-        """Delete the live entries ``pred`` selects (``conntrack -D``); returns how many."""
+    def delete_where(self, now: int, pred: Callable[[Conn], bool]) -> list[Conn]:
+        """Delete the live entries ``pred`` selects (``conntrack -D``); returns them."""
         doomed = [c for c in self.entries(now) if pred(c)]
         for conn in doomed:
             self.delete(conn)
-        return len(doomed)
+        return doomed
 
     def confirm(self, conn: Conn) -> bool:
         """``__nf_conntrack_confirm``: insert a new entry; False on a tuple clash.

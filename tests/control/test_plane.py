@@ -12,6 +12,7 @@ import pytest
 import pktsim
 from pktsim.core.events import DropReason, Event
 from pktsim.model.timeline import SECOND, Change
+from tests.helpers.echo import CLIENT_POD
 from tests.helpers.tshark import validate_capture
 
 MS = 10**6
@@ -39,13 +40,7 @@ spec:
   - {name: udp, port: 9000, protocol: UDP}
   - {name: http, port: 80, targetPort: 8080}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default}
-spec:
-  nodeName: node-1
-  containers: [{name: c}]
----
+""" + CLIENT_POD + """---
 apiVersion: pktsim/v1alpha1
 kind: Cluster
 spec: {network: NETWORK, nodes: 3}

@@ -174,8 +174,9 @@ def resync(topo: Topology, model: Any, now: int) -> int:
         nf.load(node_rules(model, name))
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(model.config.pod_cidr))
         nf.validate()
-        deleted += nf.conntrack.delete_where(now, lambda c: c.proto == 17 and c.dst_nat and (
-            pktsim_ip(c.reply.src), c.reply.sport) not in live)
+        deleted += len(nf.conntrack.delete_where(now, lambda c: c.proto == 17 and c.dst_nat
+                                                 and (pktsim_ip(c.reply.src), c.reply.sport)
+                                                 not in live))
     topo.model = model
     return deleted
 
