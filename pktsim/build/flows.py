@@ -2,14 +2,16 @@
 
 A flow's ``from`` names a pod (``ns/pod[/container]``), a node (``node:NAME``) or an external
 client; its target (docs/scenario.md §4 "Targets") is resolved against the cluster: ``localhost``,
-an IPv4 address, ``ns/pod``, ``node:NAME``, each with ``:PORT``, or ``http://HOST[:PORT]/PATH``.
+an IPv4 address, an IPv6 one (``[fd00::1]:80`` with a port), ``ns/pod``, ``node:NAME``, each
+with ``:PORT``, or ``http://HOST[:PORT]/PATH``.  A flow's ``family`` picks which address of a
+pod or node it aims at (its primary one, ``status.podIP``, by default).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from pktsim.build.start import starter
 from pktsim.build.topology import Topology, pod_resolv_conf, upstream_ip
@@ -34,13 +36,15 @@ from pktsim.model.objects import Flow
 _NAME = re.compile(r"^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
                    r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$")
 LOOKUP_INTERVAL = UDP_INTERVAL  # between a lookup flow's lookups: a second, as datagrams
-_URL = re.compile(r"^http://(?P<host>[^/:]+)(?::(?P<port>\d+))?(?P<path>/.*)?$")
+_URL = re.compile(r"^http://(?P<host>\[[0-9A-Fa-f:.]+\]|[^/:\[\]]+)(?::(?P<port>\d+))?"
+                  r"(?P<path>/.*)?$")
+IP = IPv4Address | IPv6Address
 
 
 @dataclass(slots=True)
 class Target:
-    host: str
-    ip: IPv4Address | None  # None: a DNS name, resolved at run time
+    host: str  # as written, an IPv6 address without its brackets
+    ip: IP | None  # None: a DNS name, resolved at run time
     port: int | None
     path: str = ""
     http: bool = False
@@ -80,7 +84,7 @@ def resolve_target(topo: Topology, flow: Flow) -> Target:
     text = flow.target
     m = _URL.match(text)
     if m:
-        host = m.group("host")
+        host = m.group("host").strip("[]")
         return Target(host, _host_ip(topo, flow, host), int(m.group("port") or 80),
                       m.group("path") or "/", True)
     host, maybe_port = _split_port(flow, text)
@@ -94,6 +98,20 @@ def external_host(ref: str) -> str:
 
 
 def _split_port(flow: Flow, text: str) -> tuple[str, int | None]:
+    if text.startswith("["):  # [IPv6] or [IPv6]:PORT
+        addr, _, rest = text[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            raise _fail(flow, "to", text, "is not [IPv6]:PORT", "[fd00::1]:80")
+        text = addr + rest
+        if not rest:
+            return addr, None
+        head, tail = addr, rest[1:]
+        port = int(tail)
+        if not 1 <= port <= 65535:
+            raise _fail(flow, "to", text, "port out of range", "1-65535")
+        return head, port
+    if text.count(":") > 1 and not text.startswith(("node:", "external:")):
+        return text, None  # a bare IPv6 address: no port can follow it
     head, sep, tail = text.rpartition(":")
     if sep and tail.isdigit() and head not in ("node", ""):
         port = int(tail)
@@ -103,11 +121,12 @@ def _split_port(flow: Flow, text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def _host_ip(topo: Topology, flow: Flow, host: str) -> IPv4Address | None:
+def _host_ip(topo: Topology, flow: Flow, host: str) -> IP | None:
+    v6 = getattr(flow, "family", "") == "IPv6"
     if host == "localhost":
-        return IPv4Address("127.0.0.1")
+        return IPv6Address("::1") if v6 else IPv4Address("127.0.0.1")
     try:
-        return IPv4Address(host)
+        return ip_address(host)
     except ValueError:
         pass
     if host == "external" or host.startswith("external:"):
@@ -121,16 +140,26 @@ def _host_ip(topo: Topology, flow: Flow, host: str) -> IPv4Address | None:
         node = topo.model.nodes.get(host[5:])
         if node is None:
             raise _fail(flow, "to", host, "names no node", ", ".join(sorted(topo.model.nodes)))
-        return node.ip
+        return _family_ip(flow, host, node.ip, getattr(node, "ip6", None), v6)
     if "/" in host:
         info = topo.model.pods.get(host)
         if info is None:
             raise _fail(flow, "to", host, "names no pod", "NAMESPACE/POD of a pod in the scenario")
-        return info.ip
+        return _family_ip(flow, host, info.ip, getattr(info, "ip6", None), v6)
     if _NAME.match(host):
         return None  # a DNS name: resolved on the wire by the pod's resolver
-    raise _fail(flow, "to", host, "is not a host", "localhost, an IPv4 address, "
-                "NAMESPACE/POD, node:NAME, external[:NAME] or a DNS name")
+    raise _fail(flow, "to", host, "is not a host", "localhost, an IPv4 address, [an IPv6 "
+                "address], NAMESPACE/POD, node:NAME, external[:NAME] or a DNS name")
+
+
+def _family_ip(flow: Flow, host: str, ip4: IPv4Address, ip6: IPv6Address | None,
+               v6: bool) -> IP:
+    """A pod's or node's address of the flow's ``family``."""
+    if not v6:
+        return ip4
+    if ip6 is None:
+        raise _fail(flow, "family", "IPv6", f"{host} has no IPv6 address", "IPv4")
+    return ip6
 
 
 def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]:
@@ -187,7 +216,8 @@ def _client_app(topo: Topology, flow: Flow, ns: Netns, target: Target, dst: byte
                             ttl, ns.l4.ephemeral_port(), shown,
                             UDP_INTERVAL if gap is None else gap)
     if target.http:
-        host = target.host if target.port == 80 else f"{target.host}:{target.port}"
+        name = f"[{target.host}]" if ":" in target.host else target.host
+        host = name if target.port == 80 else f"{name}:{target.port}"
         request = (f"GET {target.path} HTTP/1.1\r\nHost: {host}\r\n"
                    "User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n").encode()
     else:

@@ -47,6 +47,7 @@ class Event(enum.StrEnum):
     FLOOD = "flood"  # a bridge flooded an unknown, broadcast or multicast destination
     ROUTE = "route"  # the routing decision of a forwarded packet
     ARP = "arp"  # an ARP request sent, answered or ignored
+    ND = "nd"  # an IPv6 Neighbor Discovery message sent, answered or ignored
     NETFILTER = "netfilter"  # a filter/mangle/raw walk that decided something
     CONNTRACK = "conntrack"  # the connection a packet belongs to, and its state
     NAT = "nat"  # an address or port rewritten (DNAT, SNAT, MASQUERADE, un-NAT)
@@ -88,6 +89,10 @@ class DropReason(enum.Enum):
     CONNTRACK_FULL = "nf_conntrack: table full, dropping packet"
     QUEUE_FULL = "neighbour queue full"
     BLACKHOLE = "blackhole route"
+    HOP_LIMIT = "hop limit exceeded in transit"  # IPv6's TTL_EXCEEDED
+    NDISC_FAILED = "neighbour discovery failed"  # IPv6's NEIGH_FAILED
+    TOO_BIG = "packet too big (IPv6 routers never fragment)"
+    NOT_A_MEMBER = "multicast group not joined on this interface"
 
 
 FRAME_EVENTS = frozenset((Event.RX, Event.TX))  # the steps that are captured frames

@@ -147,7 +147,7 @@ class PingApp:
     def on_echo_reply(self, now: int, t: Transport, r: Reaction, pkt: bytes,
                       frame: Frame) -> None:
         self.result.answer()
-        self.result.answered_by = ip_str(pkt[12:16])
+        self.result.answered_by = ip_str(pkt[8:24] if pkt[0] >> 4 == 6 else pkt[12:16])
 
     def on_error(self, now: int, t: Transport, r: Reaction, what: SocketError,
                  frame: Frame) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv6Interface
 
 
 @dataclass(slots=True)
@@ -19,6 +19,9 @@ class IfConfig:
     mac: bytes
     mtu: int = 1500
     addrs: list[IPv4Interface] = field(default_factory=list)
+    # IPv6 addresses, link-local included, in the order ``ip -6 addr`` lists them (newest
+    # first); empty when the namespace has no IPv6 (an IPv4-only cluster's, as pktsim builds it)
+    addrs6: list[IPv6Interface] = field(default_factory=list)
     kind: str = "ether"  # loopback | ether | bridge | vxlan | ipip
     up: bool = True
     # net.ipv4.conf.<dev>.proxy_arp, with neigh.<dev>.proxy_delay 0 (what Calico's CNI

@@ -20,6 +20,13 @@ before the woken process runs (checked against the kernel, docs/kernel-observati
 Sockets sending with DF (TCP, UDP, ping) number their IP ids from a per-socket counter
 (``inet_id``); a SYN/ACK carries id 0 (``ip_build_and_send_pkt``).
 
+IPv6 (16-byte addresses) takes the same paths: ICMPv6 echo is answered by the kernel
+(``icmpv6_echo_reply``), ICMPv6 errors reach the socket they quote, the MSS is the MTU less
+60 (``tcp_v6_connect``), and every packet carries a flow label (``auto_flowlabels`` 1): a
+TCP socket's comes from its random ``sk_txhash`` (``tcp_v6_connect``; the SYN/ACK's and
+the accepted socket's from the request's), the rest from a hash of the flow
+(``ip6_make_flowlabel``).
+
 The transport sees its namespace only as an ``IpStack``: the few things a socket layer asks
 of IP (a source address and path MTU, IP output, ids, ICMP errors, the tunnel sockets).  It
 does not import ``netns`` and cannot reach the namespace's tables, so the two layers can be
@@ -37,12 +44,13 @@ from typing import Protocol
 
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
+from pktsim.devices import icmp
 from pktsim.devices.outcome import SocketError
 from pktsim.devices.tcp import Segment, SocketEvent, TcpConn, parse_options
-from pktsim.wire import build
-from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP
+from pktsim.wire import build, ip6
+from pktsim.wire.build import IP_DF, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_TCP, PROTO_UDP
 from pktsim.wire.checksum import l4_checksum
-from pktsim.wire.parse import TCP_ACK, TCP_RST, TCP_SYN, ip_str
+from pktsim.wire.parse import TCP_ACK, TCP_RST, TCP_SYN, ip_str, sock_str
 
 __all__ = ["APP_WAKEUP_NS", "EPHEMERAL", "App", "IpStack", "SocketEvent", "TcpHandler",
            "TcpSocket", "Transport", "UdpHandler"]
@@ -74,7 +82,11 @@ class IpStack(Protocol):
         ...
 
     def ip_output(self, now: int, pkt: bytes, frame: Frame, r: Reaction) -> None:
-        """Send a locally made IPv4 packet (header complete, checksum set)."""
+        """Send a locally made IPv4 (header complete, checksum set) or IPv6 packet."""
+        ...
+
+    def flow_label(self, src: bytes, dst: bytes, proto: int, ports: bytes) -> int:
+        """The automatic IPv6 flow label of a packet of this flow (no socket's own)."""
         ...
 
     def confirm_neighbour(self, now: int, dst: bytes) -> None:
@@ -125,6 +137,7 @@ class TcpSocket:
     ttl: int = 64
     ip_id: int = 0
     sk_err: SocketError | None = None  # the last error an ICMP message or the stack reported
+    flow_label: int = 0  # IPv6: from the socket's sk_txhash (0 for IPv4)
 
     @property
     def key(self) -> tuple[bytes, int, bytes, int]:
@@ -236,11 +249,15 @@ class Transport:
             r.drop_as(f"sendto {ip_str(dst)}: network unreachable",
                       DropReason.NO_ROUTE, "", None)
             return
-        ident = self.stack.rng.getrandbits(16) if ip_id is None else ip_id
-        pkt = build.ipv4(src, dst, PROTO_UDP, build.udp(src, dst, sport, dport, payload),
-                         ttl=ttl, ident=ident, flags=IP_DF)
+        segment = build.udp(src, dst, sport, dport, payload)
+        if len(src) == 4:
+            ident = self.stack.rng.getrandbits(16) if ip_id is None else ip_id
+            pkt = build.ipv4(src, dst, PROTO_UDP, segment, ttl=ttl, ident=ident, flags=IP_DF)
+        else:
+            pkt = build.ipv6(src, dst, PROTO_UDP, segment, hlim=ttl,
+                             flow=self.stack.flow_label(src, dst, PROTO_UDP, segment[:4]))
         frame = Frame(pkt, self.stack.new_pid(), flow)
-        r.step(Event.SEND, f"UDP {ip_str(src)}:{sport} -> {ip_str(dst)}:{dport}, "
+        r.step(Event.SEND, f"UDP {sock_str(src, sport)} -> {sock_str(dst, dport)}, "
                f"{len(payload)} bytes", "", frame)
         self.stack.ip_output(now, pkt, frame, r)
 
@@ -251,8 +268,13 @@ class Transport:
             r.drop_as(f"ping {ip_str(dst)}: network unreachable",
                       DropReason.NO_ROUTE, "", None)
             return
-        body = build.icmp_echo(8, ident, seq, payload)
-        pkt = build.ipv4(src, dst, PROTO_ICMP, body, ttl=ttl, ident=ip_id, flags=IP_DF)
+        if len(src) == 4:
+            body = build.icmp_echo(8, ident, seq, payload)
+            pkt = build.ipv4(src, dst, PROTO_ICMP, body, ttl=ttl, ident=ip_id, flags=IP_DF)
+        else:
+            body = ip6.echo(src, dst, ip6.ICMP6_ECHO_REQUEST, ident, seq, payload)
+            pkt = build.ipv6(src, dst, PROTO_ICMPV6, body, hlim=ttl,
+                             flow=self.stack.flow_label(src, dst, PROTO_ICMPV6, body[4:6]))
         frame = Frame(pkt, self.stack.new_pid(), flow)
         r.step(Event.SEND, f"ping {ip_str(dst)} id {ident} seq {seq}", "", frame)
         self.stack.ip_output(now, pkt, frame, r)
@@ -265,10 +287,12 @@ class Transport:
                       DropReason.NO_ROUTE, "", None)
             return None
         rng = self.stack.rng
-        conn = TcpConn(mss=min(65536 if mtu is None else mtu, 65535) - 40, isn=rng.getrandbits(32),
-                       ts_offset=rng.getrandbits(32))
+        conn = TcpConn(mss=min(65536 if mtu is None else mtu, 65535) - _HEADERS[len(src)],
+                       isn=rng.getrandbits(32), ts_offset=rng.getrandbits(32))
         sock = TcpSocket(src, self.ephemeral_port(), dst, dport, conn, handler, flow, ttl,
                          rng.getrandbits(16))
+        if len(src) == 16:
+            sock.flow_label = rng.getrandbits(20)
         self._add(sock)
         conn.connect(now)
         self.flush(now, sock, r)
@@ -293,21 +317,29 @@ class Transport:
         synack = seg.flags & (TCP_SYN | TCP_ACK) == (TCP_SYN | TCP_ACK)
         body = build.tcp(sock.local, sock.remote, sock.lport, sock.rport, seg.seq, seg.ack,
                          seg.flags, seg.window, seg.payload, seg.options)
-        ident = 0 if synack else sock.ip_id
-        if not synack:
-            sock.ip_id = (sock.ip_id + 1) & 0xFFFF
-        pkt = build.ipv4(sock.local, sock.remote, PROTO_TCP, body, ttl=sock.ttl, ident=ident,
-                         flags=IP_DF)
+        if len(sock.local) == 4:
+            ident = 0 if synack else sock.ip_id
+            if not synack:
+                sock.ip_id = (sock.ip_id + 1) & 0xFFFF
+            pkt = build.ipv4(sock.local, sock.remote, PROTO_TCP, body, ttl=sock.ttl,
+                             ident=ident, flags=IP_DF)
+        else:
+            pkt = build.ipv6(sock.local, sock.remote, PROTO_TCP, body, hlim=sock.ttl,
+                             flow=sock.flow_label)
         frame = Frame(pkt, self.stack.new_pid(), sock.flow)
         self.stack.ip_output(now, pkt, frame, r)
 
     # -- receiving ------------------------------------------------------------------------
     def deliver(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
-        proto = pkt[9]
-        ihl = (pkt[0] & 0x0F) * 4
-        body = pkt[ihl:]
+        if pkt[0] >> 4 == 6:
+            proto, body = pkt[6], pkt[40:]
+        else:
+            proto = pkt[9]
+            body = pkt[(pkt[0] & 0x0F) * 4:]
         if proto == PROTO_ICMP:
-            self._icmp_in(now, port, pkt, body, frame, r)
+            icmp.icmp_in(self, now, port, pkt, body, frame, r)
+        elif proto == PROTO_ICMPV6:
+            icmp.icmp6_in(self, now, port, pkt, body, frame, r)
         elif proto == PROTO_UDP:
             self._udp_in(now, port, pkt, body, frame, r)
         elif proto == PROTO_TCP:
@@ -319,60 +351,25 @@ class Transport:
             r.drop(DropReason.UNSUPPORTED, port, frame, f"IP protocol {proto}")
             self.stack.icmp_error(now, 3, 2, pkt, frame, r)
 
-    def _icmp_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
-                 r: Reaction) -> None:
-        from pktsim.wire.checksum import checksum
-
-        if len(body) < 8 or checksum(body) != 0:
-            r.drop(DropReason.BAD_CHECKSUM if len(body) >= 8 else DropReason.MALFORMED, port,
-                   frame, "ICMP")
-            return
-        icmp_type = body[0]
-        if icmp_type == 8:
-            src, dst = pkt[12:16], pkt[16:20]
-            reply = build.icmp(0, 0, body[4:8], body[8:])
-            out = build.ipv4(dst, src, PROTO_ICMP, reply, ttl=64, ident=self.stack.ip_id(src))
-            rf = Frame(out, self.stack.new_pid(), frame.flow)
-            r.step(Event.DELIVER, f"ICMP echo request from {ip_str(src)}: kernel replies", port,
-                   frame)
-            self.stack.ip_output(now, out, rf, r)
-        elif icmp_type == 0:
-            ident = (body[4] << 8) | body[5]
-            app = self.echo.get(ident)
-            r.step(Event.DELIVER, f"ICMP echo reply from {ip_str(pkt[12:16])} id {ident}", port,
-                   frame)
-            if app is not None and hasattr(app, "on_echo_reply"):
-                app.on_echo_reply(now, self, r, pkt, frame)
-        elif icmp_type in (3, 11, 12):
-            self._icmp_error_in(now, port, pkt, body, frame, r)
-        else:
-            r.step(Event.DELIVER, f"ICMP type {icmp_type} ignored", port, frame)
-
-    def _icmp_error_in(self, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
-                       r: Reaction) -> None:
-        inner = body[8:]
-        if len(inner) < 28:
-            r.drop(DropReason.MALFORMED, port, frame, "ICMP error quotes too little")
-            return
-        what = SocketError.icmp(body[0], body[1], ip_str(pkt[12:16]))
-        r.step(Event.DELIVER, f"ICMP {what}", port, frame)
-        self.local_error(now, inner, what, r, frame)
-
     def local_error(self, now: int, offending: bytes, what: SocketError, r: Reaction,
                     frame: Frame) -> None:
         """Tell the socket that sent ``offending`` about an error (``ip_icmp_error``)."""
-        ihl = (offending[0] & 0x0F) * 4
-        proto = offending[9]
+        if offending[0] >> 4 == 6:
+            ihl, proto, src, dst = 40, offending[6], offending[8:24], offending[24:40]
+        else:
+            ihl, proto = (offending[0] & 0x0F) * 4, offending[9]
+            src, dst = offending[12:16], offending[16:20]
         if len(offending) < ihl + 8:
             return
         sport, dport = struct.unpack_from("!HH", offending, ihl)
         if proto == PROTO_TCP:
-            sock = self.conns.get((offending[12:16], sport, offending[16:20], dport))
+            sock = self.conns.get((src, sport, dst, dport))
             if sock is not None:
                 sock.sk_err = what
                 sock.handler.on_tcp(now, self, r, sock, SocketEvent.ERROR, what.text.encode())
             return
-        if proto == PROTO_ICMP:  # the echo id stands where a port would
+        if proto in (PROTO_ICMP, PROTO_ICMPV6):  # the echo id stands where a port would
+            proto = PROTO_ICMP
             sport = (offending[ihl + 4] << 8) | offending[ihl + 5]
         app = self.errors.get((proto, sport))
         if app is not None and hasattr(app, "on_error"):
@@ -388,7 +385,8 @@ class Transport:
             r.drop(DropReason.MALFORMED, port, frame, f"UDP length {length}")
             return
         body = body[:length]
-        if csum and l4_checksum(pkt[12:16], pkt[16:20], PROTO_UDP, body) != 0:
+        src, dst = (pkt[12:16], pkt[16:20]) if pkt[0] >> 4 == 4 else (pkt[8:24], pkt[24:40])
+        if (csum or len(src) == 16) and l4_checksum(src, dst, PROTO_UDP, body) != 0:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "UDP")
             return
         tunnel = self.stack.tunnel_socket(f"udp/{dport}")
@@ -402,7 +400,7 @@ class Transport:
             self.stack.icmp_error(now, 3, 3, pkt, frame, r)
             return
         r.step(Event.DELIVER, f"UDP to port {dport} ({type(handler).__name__})", port, frame)
-        src, payload = pkt[12:16], body[8:]
+        payload = body[8:]
         self.wake(now, lambda at, rr: handler.on_udp(at, self, rr, src, sport, dport, payload,
                                                       frame))
 
@@ -411,19 +409,19 @@ class Transport:
         if len(body) < 20 or (body[12] >> 4) * 4 < 20 or (body[12] >> 4) * 4 > len(body):
             r.drop(DropReason.MALFORMED, port, frame, "TCP header")
             return
-        if l4_checksum(pkt[12:16], pkt[16:20], PROTO_TCP, body) != 0:
+        src, dst = (pkt[12:16], pkt[16:20]) if pkt[0] >> 4 == 4 else (pkt[8:24], pkt[24:40])
+        if l4_checksum(src, dst, PROTO_TCP, body) != 0:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "TCP")
             return
         sport, dport, seq, ack, off, flags, window, _c, _u = _TCPH.unpack_from(body)
         hlen = (off >> 4) * 4
         seg = Segment(flags, seq, ack, window, body[20:hlen], body[hlen:])
-        src, dst = pkt[12:16], pkt[16:20]
         ts = parse_options(seg.options).get("ts") if hlen > 20 else None
         tsval = ts[0] if isinstance(ts, tuple) else None
         sock = self.conns.get((dst, dport, src, sport))
         if sock is not None:
-            r.step(Event.DELIVER, f"TCP to {ip_str(dst)}:{dport} ({sock.conn.state.value})", port,
-                   frame)
+            r.step(Event.DELIVER, f"TCP to {sock_str(dst, dport)} ({sock.conn.state.value})",
+                   port, frame)
             conn = sock.conn
             conn.segment_in(now, seg, tsval)
             if conn.progressed:
@@ -433,39 +431,46 @@ class Transport:
             return
         listener = self.listeners.get(dport)
         if listener is not None and flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN:
-            self._accept(now, pkt, seg, sport, dport, listener, frame, r, port)
+            self._accept(now, src, dst, seg, sport, dport, listener, frame, r, port)
             return
         if flags & TCP_RST:
             r.step(Event.DELIVER, "RST for no connection: ignored", port, frame)
             return
         r.drop(DropReason.NO_LISTENER, port, frame, f"TCP port {dport}: send RST")
-        self._send_rst(now, pkt, seg, sport, dport, frame, r)
+        self._send_rst(now, src, dst, seg, sport, dport, frame, r)
 
-    def _accept(self, now: int, pkt: bytes, seg: Segment, sport: int, dport: int,
+    def _accept(self, now: int, src: bytes, dst: bytes, seg: Segment, sport: int, dport: int,
                 listener: TcpHandler, frame: Frame, r: Reaction, port: str) -> None:
-        src, dst = pkt[12:16], pkt[16:20]
         _, mtu = self.stack.source_for(src)
         rng = self.stack.rng
-        conn = TcpConn(mss=min(1500 if mtu is None else mtu, 65535) - 40, isn=rng.getrandbits(32),
-                       ts_offset=rng.getrandbits(32))
+        conn = TcpConn(mss=min(1500 if mtu is None else mtu, 65535) - _HEADERS[len(src)],
+                       isn=rng.getrandbits(32), ts_offset=rng.getrandbits(32))
         sock = TcpSocket(dst, dport, src, sport, conn, listener, frame.flow, 64,
                          rng.getrandbits(16))
+        if len(src) == 16:  # the request's txhash (tcp_conn_request), kept by the child
+            sock.flow_label = rng.getrandbits(20)
         self._add(sock)
         r.step(Event.DELIVER, f"TCP SYN to listening port {dport}: SYN/ACK", port, frame)
         conn.accept(now, seg)
         self.flush(now, sock, r)
 
-    def _send_rst(self, now: int, pkt: bytes, seg: Segment, sport: int, dport: int,
-                  frame: Frame, r: Reaction) -> None:
-        src, dst = pkt[12:16], pkt[16:20]
+    def _send_rst(self, now: int, src: bytes, dst: bytes, seg: Segment, sport: int,
+                  dport: int, frame: Frame, r: Reaction) -> None:
         if seg.flags & TCP_ACK:
             flags, seq, ack = TCP_RST, seg.ack, 0
         else:
             extra = 1 if seg.flags & TCP_SYN else 0
             flags, seq, ack = TCP_RST | TCP_ACK, 0, seg.seq + len(seg.payload) + extra
         body = build.tcp(dst, src, dport, sport, seq, ack, flags, 0)
-        out = build.ipv4(dst, src, PROTO_TCP, body, ttl=64, ident=0, flags=IP_DF)
+        if len(src) == 4:
+            out = build.ipv4(dst, src, PROTO_TCP, body, ttl=64, ident=0, flags=IP_DF)
+        else:  # tcp_v6_send_response: no socket, the flow's hash labels it
+            out = build.ipv6(dst, src, PROTO_TCP, body, hlim=64,
+                             flow=self.stack.flow_label(dst, src, PROTO_TCP, body[:4]))
         self.stack.ip_output(now, out, Frame(out, self.stack.new_pid(), frame.flow), r)
+
+
+_HEADERS = {4: 40, 16: 60}  # IP + TCP header bytes: MSS = MTU - this (tcp_mtu_to_mss)
 
 
 def _tcp_event(t: Transport, sock: TcpSocket, event: SocketEvent,

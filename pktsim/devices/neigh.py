@@ -58,6 +58,7 @@ class Neighbour:
     used: int = 0  # when a packet last went out through it
     updated: int = 0  # when it entered its state
     flow: str = ""  # the flow whose packet used it last (its probes are that flow's)
+    router: bool = False  # IPv6: the last NA had the Router flag (``ip -6 neigh``: router)
     # packets waiting for resolution: (IPv4 packet bytes, frame tags)
     queue: list[tuple[bytes, Frame]] = field(default_factory=list)
 

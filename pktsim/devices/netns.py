@@ -5,7 +5,10 @@ Theory of operation
 This is the part of the Linux stack a pod sandbox or a node's root namespace runs:
 
 * ``receive`` is the driver's entry: Ethernet in (``eth_type_trans``: frames for another MAC
-  are ``PACKET_OTHERHOST`` and dropped), ARP to ``arp.arp_in``, IPv4 to ``_ip_in``.
+  are ``PACKET_OTHERHOST`` and dropped), ARP to ``arp.arp_in``, IPv4 to ``_ip_in``, IPv6 to
+  ``pktsim.devices.ipv6`` (which has its own input, forwarding, output and Neighbor
+  Discovery); the entry points the transport calls (``ip_output``, ``source_for``,
+  ``icmp_error``) hand IPv6 packets and addresses there too.
 * ``_ip_in`` validates the header (``ip_rcv_core``), then routes: a local address is delivered
   (``ip_local_deliver``) to ICMP, UDP or TCP; anything else is forwarded when ``forwarding``
   is on (the node) — TTL checked and decremented, a route looked up, ICMP errors sent as
@@ -27,12 +30,12 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Callable, Iterator
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import TYPE_CHECKING, Protocol
 
 from pktsim.core.events import Event
 from pktsim.core.frame import DropReason, Frame, Reaction
-from pktsim.devices import arp
+from pktsim.devices import arp, ipv6, ndisc
 from pktsim.devices.ifaces import IfConfig, ipv4_problem, pid_counter
 from pktsim.devices.neigh import (
     RETRANS_NS,
@@ -41,8 +44,8 @@ from pktsim.devices.neigh import (
 )
 from pktsim.devices.outcome import FlowStatus, SocketError
 from pktsim.devices.routes import Route, RoutingTable
-from pktsim.wire import build
-from pktsim.wire.build import ETH_P_ARP, ETH_P_IP, PROTO_ICMP, ZERO_MAC
+from pktsim.wire import build, ip6
+from pktsim.wire.build import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, PROTO_ICMP, ZERO_MAC
 from pktsim.wire.checksum import checksum, update16
 from pktsim.wire.parse import ip_str
 
@@ -77,6 +80,8 @@ class Netns:
         self._rng_factory = rng_factory
         self.ifaces: dict[str, IfConfig] = {}
         self.routes = RoutingTable()
+        self.routes6 = RoutingTable()  # the IPv6 main table (empty without IPv6)
+        self._flow_secret: int | None = None  # the auto flow label hash's key, drawn once
         self.neigh = NeighTable(host)
         self.hooks: Hooks | None = None
         # "ipip" / "udp/8472" -> the port of the tunnel device's socket in this namespace
@@ -116,6 +121,33 @@ class Netns:
         if connected_route and addr.network.prefixlen < 32 and dev != "lo":
             self.routes.add(Route(addr.network, dev, src=ip, proto="kernel", scope="link"))
 
+    def add_addr6(self, dev: str, addr: IPv6Interface, *, connected_route: bool = True) -> None:
+        """An IPv6 address (``addrconf``: newest first in ``ip -6 addr``), and its prefix
+        route, metric 256 (``addrconf_prefix_route``; ``fe80::/64`` for a link-local)."""
+        cfg = self.ifaces[dev]
+        cfg.addrs6.insert(0, addr)
+        self._local[addr.ip.packed] = dev
+        if connected_route and addr.network.prefixlen < 128 and dev != "lo" and \
+                all(r.dst != addr.network or r.dev != dev for r in self.routes6.routes):
+            self.routes6.add(Route(addr.network, dev, proto="kernel", metric=256))
+
+    def enable_ipv6(self) -> None:
+        """IPv6 on: ``::1`` on ``lo`` and each interface's EUI-64 link-local address (what
+        ``addrconf_dev_config`` gives an Ethernet device when it comes up)."""
+        for name, cfg in self.ifaces.items():
+            if cfg.kind == "loopback":
+                self.add_addr6(name, IPv6Interface("::1/128"))
+            elif cfg.kind in ("ether", "bridge"):
+                self.add_addr6(name, IPv6Interface((ip6.link_local(cfg.mac), 64)))
+
+    def add_route6(self, dst: IPv6Network, dev: str, via: bytes | None = None, *,
+                   metric: int = 1024) -> None:
+        """A route as ``ip -6 route add`` makes it (metric 1024, ``IP6_RT_PRIO_USER``)."""
+        from ipaddress import IPv6Address
+
+        gw = IPv6Address(via) if via is not None else None
+        self.routes6.add(Route(dst, dev, gw, metric=metric))
+
     def add_route(self, dst: str | IPv4Network, dev: str, via: str | IPv4Address | None = None,
                   *, onlink: bool = False, src: IPv4Address | None = None) -> None:
         # parsed only when given as text: a big cluster adds 150,000 default routes
@@ -126,8 +158,12 @@ class Netns:
     def new_pid(self) -> int:
         return self._pid_counter()
 
+    def flow_label(self, src: bytes, dst: bytes, proto: int, ports: bytes) -> int:
+        """``IpStack.flow_label``: ``ipv6.flow_label``."""
+        return ipv6.flow_label(self, src, dst, proto, ports)
+
     def is_local(self, ip: bytes) -> bool:
-        return ip in self._local or ip[0] == 127
+        return ip in self._local or (ip[0] == 127 and len(ip) == 4)
 
     def masquerade_source(self, dev: str) -> bytes | None:
         """MASQUERADE's new source (``nf_nat_masquerade_ipv4``: ``inet_select_addr`` of the
@@ -147,7 +183,12 @@ class Netns:
     def on_deadline(self, now: int) -> Reaction:
         r = Reaction()
         for entry in self.neigh.due(now):
-            if entry.state == "INCOMPLETE":
+            if len(entry.ip) == 16:
+                if entry.state == "INCOMPLETE":
+                    ndisc.retry(self, now, entry, r)
+                elif entry.state == "PROBE" or self.neigh.check(entry, now) == "PROBE":
+                    ndisc.probe(self, now, entry, r)
+            elif entry.state == "INCOMPLETE":
                 arp.arp_retry(self, now, entry.dev, entry.ip, r)
             elif entry.state == "PROBE" or self.neigh.check(entry, now) == "PROBE":
                 arp.probe(self, now, entry, r)
@@ -184,6 +225,8 @@ class Netns:
         ethertype = (data[12] << 8) | data[13]
         if ethertype == ETH_P_IP:
             self._ip_in(now, port, data[14:], frame, r)
+        elif ethertype == ETH_P_IPV6 and iface.addrs6:
+            ipv6.ip6_in(self, now, port, data[14:], frame, r)
         elif ethertype == ETH_P_ARP:
             arp.arp_in(self, now, port, data[14:], frame, r)
         else:
@@ -192,7 +235,7 @@ class Netns:
 
     # -- ARP ------------------------------------------------------------------------------
     def _unreachable_to_sender(self, now: int, pkt: bytes, tags: Frame, r: Reaction) -> None:
-        if self.is_local(pkt[12:16]):
+        if self.is_local(pkt[8:24] if pkt[0] >> 4 == 6 else pkt[12:16]):
             self.l4.local_error(now, pkt, SocketError(FlowStatus.NO_ROUTE, "host unreachable"),
                                r, tags)
         else:
@@ -272,7 +315,8 @@ class Netns:
     def source_for(self, dst: bytes) -> tuple[bytes | None, int | None]:
         """``IpStack.source_for``: what a socket needs of ``select_source`` -- the address
         and the MTU of the device the route leaves by (the socket's MSS comes from it)."""
-        route, src = self.select_source(dst)
+        route, src = self.select_source(dst) if len(dst) == 4 else \
+            ipv6.select_source6(self, dst)
         if route is None:
             return None, None
         cfg = self.ifaces.get(route.dev)
@@ -280,7 +324,7 @@ class Netns:
 
     def confirm_neighbour(self, now: int, dst: bytes) -> None:
         """``dst_confirm_neigh``: the neighbour entry of the route's next hop to ``dst``."""
-        route = self.routes.lookup(dst)
+        route = self.routes.lookup(dst) if len(dst) == 4 else self.routes6.lookup(dst)
         if route is not None:
             self.neigh.confirm(route.dev, route.via.packed if route.via else dst, now)
 
@@ -303,7 +347,11 @@ class Netns:
         return cur
 
     def ip_output(self, now: int, pkt: bytes, frame: Frame, r: Reaction) -> None:
-        """Send a locally generated IPv4 packet (header complete, checksum set)."""
+        """Send a locally generated IPv4 packet (header complete, checksum set), or an IPv6
+        one (``pktsim.devices.ipv6``)."""
+        if pkt[0] >> 4 == 6:
+            ipv6.ip6_output(self, now, pkt, frame, r)
+            return
         dst = pkt[16:20]
         route, _src = self.select_source(dst)
         if route is None:
@@ -398,7 +446,12 @@ class Netns:
     # -- ICMP errors -----------------------------------------------------------------------
     def icmp_error(self, now: int, icmp_type: int, code: int, offending: bytes, tags: Frame,
                    r: Reaction, *, mtu: int = 0, in_dev: str = "") -> None:
-        """``icmp_send``: never about an ICMP error, a fragment or a broadcast."""
+        """``icmp_send``: never about an ICMP error, a fragment or a broadcast (an IPv6
+        packet's error is ICMPv6's: ``ipv6.icmp_error_as6``)."""
+        if offending[0] >> 4 == 6:
+            ipv6.icmp_error_as6(self, now, icmp_type, code, offending, tags, r, mtu=mtu,
+                                in_dev=in_dev)
+            return
         if offending[9] == PROTO_ICMP and len(offending) > 20 + 0 and \
                 offending[(offending[0] & 0x0F) * 4] not in (0, 8):
             return

@@ -49,6 +49,10 @@ UNREACH_STATUS = {0: FlowStatus.NET_UNREACHABLE, 1: FlowStatus.NO_ROUTE,
 ERRNO_STATUSES = frozenset((FlowStatus.NET_UNREACHABLE, FlowStatus.NO_ROUTE,
                             FlowStatus.REFUSED))
 ICMP_KINDS = {3: "destination unreachable", 11: "time exceeded", 12: "parameter problem"}
+UNREACH6_STATUS = {0: FlowStatus.NET_UNREACHABLE, 2: FlowStatus.NO_ROUTE,
+                   3: FlowStatus.NO_ROUTE, 4: FlowStatus.REFUSED}
+ICMP6_KINDS = {1: ("destination unreachable", 3), 2: ("packet too big", 3),
+               3: ("time exceeded", 11), 4: ("parameter problem", 12)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,17 @@ class SocketError:
         status = UNREACH_STATUS.get(code, FlowStatus.ICMP_ERROR) if icmp_type == 3 \
             else FlowStatus.ICMP_ERROR
         return cls(status, f"{kind} (code {code}) from {sender}", icmp_type)
+
+    @classmethod
+    def icmp6(cls, icmp_type: int, code: int, sender: str) -> SocketError:
+        """An ICMPv6 error, with ``icmpv6_err_convert``'s errno (net/ipv6/icmp.c:
+        destination unreachable 0 ENETUNREACH, 2 and 3 EHOSTUNREACH, 4 ECONNREFUSED; time
+        exceeded EHOSTUNREACH).  ``icmp_type`` keeps ICMPv4's number for the same error, so
+        ``connect_status`` reads both families alike."""
+        kind, v4_type = ICMP6_KINDS.get(icmp_type, (f"ICMPv6 type {icmp_type}", 0))
+        status = UNREACH6_STATUS.get(code, FlowStatus.ICMP_ERROR) if icmp_type == 1 else \
+            FlowStatus.NO_ROUTE if icmp_type == 3 else FlowStatus.ICMP_ERROR
+        return cls(status, f"{kind} (code {code}) from {sender}", v4_type)
 
     def __str__(self) -> str:
         return self.text

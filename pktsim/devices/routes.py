@@ -14,17 +14,17 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from pktsim.core.events import Route as RouteDetail
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    dst: IPv4Network
+    dst: IPv4Network | IPv6Network
     dev: str
-    via: IPv4Address | None = None
-    src: IPv4Address | None = None
+    via: IPv4Address | IPv6Address | None = None
+    src: IPv4Address | IPv6Address | None = None
     proto: str = ""  # "kernel" for connected routes
     scope: str = ""  # "link" for connected routes, "host" for local
     onlink: bool = False
@@ -54,6 +54,8 @@ class Route:
         return detail
 
     def _render(self) -> str:
+        if self.dst.version == 6:
+            return self._render6()
         dst = "default" if self.dst.prefixlen == 0 else (
             str(self.dst.network_address) if self.dst.prefixlen == 32 else str(self.dst))
         parts = ["blackhole", dst] if self.type == "blackhole" else [dst]
@@ -71,6 +73,23 @@ class Route:
             parts += ["metric", str(self.metric)]
         if self.onlink:
             parts.append("onlink")
+        return " ".join(parts)
+
+
+    def _render6(self) -> str:
+        """``ip -6 route``: the metric always, then the router preference (RFC 4191)."""
+        dst = "default" if self.dst.prefixlen == 0 else (
+            str(self.dst.network_address) if self.dst.prefixlen == 128 else str(self.dst))
+        parts = ["blackhole", dst] if self.type == "blackhole" else [dst]
+        if self.via is not None:
+            parts += ["via", str(self.via)]
+        if self.dev:
+            parts += ["dev", self.dev]
+        if self.proto:
+            parts += ["proto", self.proto]
+        if self.src is not None:
+            parts += ["src", str(self.src)]
+        parts += ["metric", str(self.metric or 1024), "pref", "medium"]
         return " ".join(parts)
 
 
@@ -110,12 +129,12 @@ class RoutingTable:
         self.routes = merged
         self._cache.clear()
 
-    def remove(self, dst: IPv4Network) -> None:
+    def remove(self, dst: IPv4Network | IPv6Network) -> None:
         self.routes = [r for r in self.routes if r.dst != dst]
         self._cache.clear()
 
     def lookup(self, dst: bytes) -> Route | None:
-        """The route for a destination address (4 raw bytes), or ``None``."""
+        """The route for a destination address (4 or 16 raw bytes), or ``None``."""
         key = int.from_bytes(dst, "big")
         if key in self._cache:
             return self._cache[key]

@@ -45,12 +45,14 @@ def route_rows(ns: Netns) -> list[Route]:
 
 
 def neigh_rows(ns: Netns, now: int = 0) -> list[tuple[str, str, str, str]]:
-    """``(ip, dev, lladdr or "", state)`` in ``ip neigh show`` order (the state as of
-    ``now``: a REACHABLE entry past its reachable time shows STALE)."""
+    """``(ip, dev, lladdr or "", state)`` in ``ip neigh show`` order: ARP's table, then
+    Neighbor Discovery's (``neigh_dump_info`` walks ``arp_tbl`` before ``nd_tbl``), an IPv6
+    router's state prefixed by ``router`` (the state as of ``now``: a REACHABLE entry past
+    its reachable time shows STALE)."""
     return [(ip_str(ip), dev, mac_str(e.mac) if e.mac is not None else "",
-             ns.neigh.state_at(e, now))
+             ("router " if e.router else "") + ns.neigh.state_at(e, now))
             for (dev, ip), e in sorted(ns.neigh.all_entries(),
-                                       key=lambda kv: (kv[0][1], kv[0][0]))]
+                                       key=lambda kv: (len(kv[0][1]), kv[0][1], kv[0][0]))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,8 @@ def ip_addr(ns: Netns, ports: list[IfConfig] | None = None) -> str:
     with ``ports`` (``bridge_ports``) after its own interfaces.
 
     A veth's peer (``@ifN``, ``link-netnsid``) is not shown: pktsim numbers no peer
-    interfaces; IPv6 is not modelled, so no ``inet6`` lines (the kernel twin disables it)."""
+    interfaces.  ``inet6`` lines only where the namespace has IPv6 (a dual-stack cluster's:
+    an IPv4-only one is built, and twinned, with IPv6 off)."""
     lines = []
     rows = address_rows(ns)
     last = rows[-1][0] if rows else 0
@@ -167,12 +170,29 @@ def ip_addr(ns: Netns, ports: list[IfConfig] | None = None) -> str:
                 if addr.network.prefixlen < 31 and not addr.ip.is_loopback else ""
             lines += [f"    inet {addr.with_prefixlen}{brd} scope {scope} {name}",
                       "       valid_lft forever preferred_lft forever"]
+        for addr6 in cfg.addrs6:
+            scope = "host" if addr6.ip.is_loopback else \
+                "link" if addr6.ip.is_link_local else "global"
+            lines += [f"    inet6 {addr6.with_prefixlen} scope {scope} ",
+                      "       valid_lft forever preferred_lft forever"]
     return "\n".join(lines) + "\n"
 
 
 def ip_route(ns: Netns) -> str:
     """``ip route show``."""
     return "".join(r.text + "\n" for r in route_rows(ns))
+
+
+def route6_rows(ns: Netns) -> list[Route]:
+    """``ip -6 route show`` order: by destination, the default route last."""
+    return sorted(ns.routes6.routes, key=lambda r: (r.dst.prefixlen == 0,
+                                                    int(r.dst.network_address),
+                                                    r.dst.prefixlen, r.metric))
+
+
+def ip6_route(ns: Netns) -> str:
+    """``ip -6 route show``."""
+    return "".join(r.text + "\n" for r in route6_rows(ns))
 
 
 def ip_neigh(ns: Netns, now: int = 0) -> str:
@@ -247,6 +267,8 @@ def node_dumps(topo: Topology, now: int) -> dict[str, str]:
     for name, ns in sorted(topo.node_ns.items()):
         out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns, bridge_ports(topo, name))
         out[f"nodes/{name}/ip-route.txt"] = ip_route(ns)
+        if ns.routes6.routes:
+            out[f"nodes/{name}/ip-6-route.txt"] = ip6_route(ns)
         out[f"nodes/{name}/ip-neigh.txt"] = ip_neigh(ns, now)
         out[f"nodes/{name}/bridge-fdb.txt"] = bridge_fdb(topo, name, now)
         nf = topo.netfilters.get(name)

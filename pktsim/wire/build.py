@@ -1,7 +1,9 @@
-"""Frame builders: Ethernet, ARP, IPv4, ICMP, UDP, TCP — the bytes scapy would write.
+"""Frame builders: Ethernet, ARP, IPv4, IPv6, ICMP, UDP, TCP — the bytes scapy would write.
 
-Addresses are raw ``bytes`` (6 for a MAC, 4 for an IPv4 address) so that the per-hop code never
-converts.  ``tests/wire/test_wire.py`` checks each builder against scapy, field for field.
+Addresses are raw ``bytes`` (6 for a MAC, 4 for an IPv4 address, 16 for an IPv6 one) so that
+the per-hop code never converts; ``ip`` picks the family by the address length.  ICMPv6 and
+Neighbor Discovery are in ``pktsim.wire.ip6``.  ``tests/wire/test_wire.py`` checks each
+builder against scapy, field for field.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ from pktsim.wire.checksum import checksum, l4_checksum
 
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
 PROTO_ICMP = 1
 PROTO_IPIP = 4
 PROTO_TCP = 6
 PROTO_UDP = 17
+PROTO_ICMPV6 = 58
 
 BROADCAST = b"\xff" * 6
 ZERO_MAC = b"\x00" * 6
 
 _ETH = struct.Struct("!6s6sH")
 _IP = struct.Struct("!BBHHHBBH4s4s")
+_IP6 = struct.Struct("!IHBB16s16s")
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 _UDP = struct.Struct("!HHHH")
 _TCP = struct.Struct("!HHIIBBHHH")
@@ -48,6 +53,23 @@ def ipv4(src: bytes, dst: bytes, proto: int, payload: bytes, *, ttl: int = 64, i
     header = _IP.pack(0x45, tos, total, ident & 0xFFFF, flags, ttl, proto, 0, src, dst)
     csum = checksum(header)
     return header[:10] + csum.to_bytes(2, "big") + header[12:] + payload
+
+
+def ipv6(src: bytes, dst: bytes, nh: int, payload: bytes, *, hlim: int = 64, tclass: int = 0,
+         flow: int = 0) -> bytes:
+    """An IPv6 header (no extension headers: ``nh`` is the payload's protocol), then
+    ``payload``; IPv6 has no header checksum (RFC 8200 §3)."""
+    first = (6 << 28) | ((tclass & 0xFF) << 20) | (flow & 0xFFFFF)
+    return _IP6.pack(first, len(payload), nh, hlim, src, dst) + payload
+
+
+def ip(src: bytes, dst: bytes, proto: int, payload: bytes, *, ttl: int = 64, ident: int = 0,
+       flags: int = 0, tos: int = 0, flow: int = 0) -> bytes:
+    """``ipv4`` or, for 16-byte addresses, ``ipv6`` (``ttl`` the hop limit, ``tos`` the
+    traffic class; IPv6 has no id and no DF: it never fragments on the way)."""
+    if len(src) == 4:
+        return ipv4(src, dst, proto, payload, ttl=ttl, ident=ident, flags=flags, tos=tos)
+    return ipv6(src, dst, proto, payload, hlim=ttl, tclass=tos, flow=flow)
 
 
 def udp(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, *,

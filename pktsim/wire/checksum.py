@@ -23,7 +23,14 @@ def checksum(data: bytes) -> int:
 
 
 def pseudo_header_sum(src: bytes, dst: bytes, proto: int, length: int) -> int:
-    """The one's-complement sum of the IPv4 pseudo-header TCP and UDP checksums cover."""
+    """The one's-complement sum of the pseudo-header TCP, UDP and ICMPv6 checksums cover:
+    IPv4's (RFC 793), or IPv6's for 16-byte addresses (RFC 8200 §8.1: the addresses, a
+    32-bit upper-layer length and the next header -- the same sum, word for word)."""
+    if len(src) == 16:
+        total = ones_sum(src + dst) + (length >> 16) + (length & 0xFFFF) + proto
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        return total
     total = ((src[0] << 8) | src[1]) + ((src[2] << 8) | src[3])
     total += ((dst[0] << 8) | dst[1]) + ((dst[2] << 8) | dst[3])
     total += proto + length
@@ -33,7 +40,8 @@ def pseudo_header_sum(src: bytes, dst: bytes, proto: int, length: int) -> int:
 
 
 def l4_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
-    """TCP/UDP checksum over pseudo-header + segment (checksum field zeroed by the caller)."""
+    """TCP/UDP (and ICMPv6) checksum over pseudo-header + segment (checksum field zeroed by
+    the caller)."""
     total = pseudo_header_sum(src, dst, proto, len(segment)) + ones_sum(segment)
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
