@@ -183,6 +183,7 @@ def _family(obj: Obj, flow: Flow) -> str:
             obj.ctx.error(obj.at("family"), family, f"does not match the target "
                           f"{flow.target}, an IPv{literal.version} address",
                           f"IPv{literal.version}, or no family")
+            return ""
         return family
     if flow.lookup or not (host.startswith("node:") or _pod_ref(host)):
         obj.ctx.error(obj.at("family"), family, "is only for a NAMESPACE/POD or node:NAME "
