@@ -8,6 +8,7 @@ allocator as the IPAM plugin would: ``host-local`` hands out the address after t
 it gave (``lastReservedIP``, round robin, plugins/ipam/host-local/backend/allocator
 ``Get``), so a new pod never reuses the address a deleted pod just freed; Calico IPAM takes
 the block's next unallocated ordinal (libcalico-go ipam ``assignFromExistingBlock``).
+With the IPv6 family, host-local's IPv6 range does the same (``model.ipv6.next_host_local6``).
 When its sandbox is up (CNI ``ADD``) the node has the pod's veth -- a ``cbr0`` port, or a
 ``cali`` interface with its ``/32`` route -- and the containers' servers listen.
 
@@ -33,6 +34,7 @@ from pktsim.devices.routes import Route
 from pktsim.model.calico_ipam import HOST_VETH_MAC, veth_name
 from pktsim.model.cluster import ClusterModel, HostPort, PodInfo, host_ports, port_clash
 from pktsim.model.draws import OneShot
+from pktsim.model.ipv6 import next_host_local6, wants_ipv6
 from pktsim.model.objects import Pod
 
 
@@ -76,8 +78,12 @@ def allocate(model: ClusterModel, pod: Pod, node: str) -> PodInfo | None:
     if model.config.network == "calico":
         return PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
                        veth_name(pod.namespace, pod.name), HOST_VETH_MAC)  # Calico's: by name
+    ip6 = info.ip6 if pod.host_network else \
+        next_host_local6(model, node) if wants_ipv6(model.config, pod) else None
+    if ip6 is None and wants_ipv6(model.config, pod) and not pod.host_network:
+        return None  # host-local fails the ADD when a range of the pod's is full
     return PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
-                   "veth" + draw.hex8(f"pod/{key}/veth"), draw.mac(f"pod/{key}/veth"))
+                   "veth" + draw.hex8(f"pod/{key}/veth"), draw.mac(f"pod/{key}/veth"), ip6)
 
 
 def _host_local(model: ClusterModel, node: str) -> IPv4Address | None:

@@ -14,14 +14,22 @@ takes every value the manifests give as they are (docs/scenario.md §5):
   reserved first;
 * MACs are random as the kernel makes them (``eth_random_addr``) but drawn from named streams
   of the seed; the node's ``eth0`` MAC follows Docker's ``02:42:<IPv4>`` as kind nodes have;
-  host-side veths are ``veth`` + 8 hex digits (``RandomVethName``).
+  host-side veths are ``veth`` + 8 hex digits (``RandomVethName``);
+* with the IPv6 family, each node and pod gets its IPv6 address too (``pktsim.model.ipv6``).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 
 from pktsim.core.seeding import Streams
 from pktsim.errors import ScenarioError, ScenarioErrors
@@ -34,6 +42,7 @@ from pktsim.model.conflicts import (
     pod_ip_problem,
 )
 from pktsim.model.draws import OneShot
+from pktsim.model.ipv6 import allocate_nodes6, node_count_problem6, pod_ip6, reserved6
 from pktsim.model.objects import (
     ClusterConfig,
     Endpoint,
@@ -77,10 +86,23 @@ class NodeInfo:
     tunnel_ip: IPv4Address | None = None
     zone: str = ""  # the topology.kubernetes.io/zone label ("": none)
     labels: dict[str, str] = field(default_factory=dict)  # the Node's (DaemonSets select)
+    # with the IPv6 family (ClusterConfig.has_ipv6): the node's IPv6 InternalIP and pod
+    # CIDR (a /64), pktsim.model.ipv6; None in an IPv4-only cluster
+    ip6: IPv6Address | None = None
+    pod_cidr6: IPv6Network | None = None
 
     @property
     def gateway(self) -> IPv4Interface:
         return IPv4Interface(f"{self.pod_cidr.network_address + 1}/{self.pod_cidr.prefixlen}")
+
+    @property
+    def gateway6(self) -> IPv6Interface | None:
+        """The bridge's IPv6 address, the pod CIDR's ``::1``: host-local's default gateway
+        (``Range.Canonicalize``, plugins/ipam/host-local/backend/allocator/range.go)."""
+        cidr = self.pod_cidr6
+        if cidr is None:
+            return None
+        return IPv6Interface(f"{cidr.network_address + 1}/{cidr.prefixlen}")
 
 
 @dataclass(slots=True)
@@ -91,6 +113,7 @@ class PodInfo:
     mac: bytes = b""
     veth: str = ""  # host side: vethXXXXXXXX (bridge port) or caliXXXXXXXXXXX (Calico)
     veth_mac: bytes = b""
+    ip6: IPv6Address | None = None  # with the IPv6 family (pktsim.model.ipv6), else None
 
     @property
     def key(self) -> str:
@@ -112,6 +135,7 @@ class ClusterModel:
     # the IPAM state pods created during a run allocate from (``pktsim.control.kubelet``):
     # host-local's last reserved address per node; Calico's addresses handed out and released
     last_reserved: dict[str, IPv4Address] = field(default_factory=dict)
+    last_reserved6: dict[str, IPv6Address] = field(default_factory=dict)  # the IPv6 range's
     handed_out: set[IPv4Address] = field(default_factory=set)
     released: list[IPv4Address] = field(default_factory=list)
     incarnations: dict[str, int] = field(default_factory=dict)  # pod key -> sandboxes made
@@ -147,11 +171,12 @@ def _allocate(scenario: Scenario) -> ClusterModel:
                          namespace_labels=namespace_labels(scenario))
     errors: list[ScenarioError] = config_conflicts(cfg)
     nodes = sorted(scenario.nodes or generated_nodes(cfg), key=lambda n: n.name)
-    too_many = node_count_problem(cfg, nodes)
+    too_many = node_count_problem(cfg, nodes) or node_count_problem6(cfg, nodes)
     if too_many is not None and not errors:
         errors.append(too_many)
     if not errors:
         _allocate_nodes(model, nodes, errors)
+        allocate_nodes6(model, nodes, errors)
         for node in nodes:
             if node.name in model.nodes:
                 model.nodes[node.name].zone = node.labels.get(ZONE_LABEL, "")
@@ -324,16 +349,19 @@ def _allocate_pods(model: ClusterModel, errors: list[ScenarioError]) -> None:
         calico_pods(model, placed, errors)
         return
     cursor = {name: model.nodes[name].pod_cidr.network_address + 2 for name in model.nodes}
+    cursor6: dict[str, IPv6Address] = {}
+    taken6 = reserved6(placed, errors)
     draw = OneShot(model.streams.seed)  # each name is drawn from once
     for pod, node in placed:
         info = model.nodes[node]
         ip = _pod_ip(pod, info, reserved[node], cursor, errors)
         if ip is None:
             continue
+        ip6 = pod_ip6(model.config, pod, info, taken6.setdefault(node, set()), cursor6, errors)
         key = pod.key
         model.pods[key] = PodInfo(pod, node, ip, draw.mac(f"pod/{key}/eth0"),
                                   "veth" + draw.hex8(f"pod/{key}/veth"),
-                                  draw.mac(f"pod/{key}/veth"))
+                                  draw.mac(f"pod/{key}/veth"), ip6)
 
 
 def _place_pods(model: ClusterModel, errors: list[ScenarioError]) -> tuple[

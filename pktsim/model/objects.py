@@ -8,7 +8,7 @@ generated pods, MACs) is decided later, deterministically, by ``pktsim.model.clu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any
 
 from pktsim.model.timeline import SECOND, Change, ControlConfig
@@ -78,6 +78,15 @@ class ClusterConfig:
     node_cidr: IPv4Network = IPv4Network("172.18.0.0/16")
     external_cidr: IPv4Network = IPv4Network("203.0.113.0/24")
     load_balancer_cidr: IPv4Network = IPv4Network("198.51.100.0/24")
+    # spec.ipFamilies, the first the primary: what kind's networking.ipFamily (ipv4, ipv6,
+    # dual) and kubeadm's "v4,v6" podSubnet say.  With IPv6, its ranges are kind's defaults
+    # (SetDefaultsCluster, kind pkg/apis/config/v1alpha4/default.go) and the kind docker
+    # network's IPv6 subnet (generateULASubnetFromName, kind
+    # pkg/cluster/internal/providers/docker/network.go); pktsim.model.ipv6 cuts them up
+    ip_families: tuple[str, ...] = ("IPv4",)
+    pod_cidr6: IPv6Network = IPv6Network("fd00:10:244::/56")
+    service_cidr6: IPv6Network = IPv6Network("fd00:10:96::/112")
+    node_cidr6: IPv6Network = IPv6Network("fc00:f853:ccd:e793::/64")
     nodes: int = 2
     # Cluster.spec.zones: the topology.kubernetes.io/zone labels of the generated nodes
     # node-1 ... node-N, given out round robin (empty: no zone label)
@@ -95,6 +104,20 @@ class ClusterConfig:
     # spec.kubeProxy, spec.controllers, spec.kubelet: how fast the control loops react
     control: ControlConfig = field(default_factory=ControlConfig)
     source: Source | None = None
+
+    @property
+    def has_ipv4(self) -> bool:
+        return "IPv4" in self.ip_families
+
+    @property
+    def has_ipv6(self) -> bool:
+        """Whether nodes and pods get IPv6 addresses (dual-stack, or IPv6 only)."""
+        return "IPv6" in self.ip_families
+
+    @property
+    def primary_family(self) -> str:
+        """``IPv4`` or ``IPv6``: the family of ``status.podIP`` and of a Service's default."""
+        return self.ip_families[0]
 
 
 @dataclass(slots=True)
@@ -119,6 +142,11 @@ class Node:
     pod_cidr: IPv4Network | None = None  # spec.podCIDR
     labels: dict[str, str] = field(default_factory=dict)
     source: Source | None = None
+    internal_ip6: IPv6Address | None = None  # the IPv6 InternalIP of status.addresses
+    pod_cidr6: IPv6Network | None = None  # the IPv6 entry of spec.podCIDRs
+    # the families spec.podCIDRs (else the InternalIPs) list, in their order: () when none
+    # is given; the stream's families are inferred from it (pktsim.scenario.families)
+    families: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -128,8 +156,14 @@ class Pod:
     containers: list[Container]
     labels: dict[str, str] = field(default_factory=dict)
     node_name: str | None = None  # spec.nodeName
-    pod_ip: IPv4Address | None = None  # status.podIP
-    host_ip: IPv4Address | None = None  # status.hostIP
+    pod_ip: IPv4Address | None = None  # status.podIP(s): the IPv4 one
+    host_ip: IPv4Address | None = None  # status.hostIP(s): the IPv4 one
+    pod_ip6: IPv6Address | None = None  # status.podIPs: the IPv6 one
+    host_ip6: IPv6Address | None = None  # status.hostIPs: the IPv6 one
+    # the families status.podIPs lists, in order (() when the status gives no address): a
+    # pod whose status gives addresses has only those families (one made before the
+    # cluster turned dual-stack keeps one), a pod without gets every family of the cluster
+    families: tuple[str, ...] = ()
     ready: bool = True  # status.conditions[Ready] / readinessGates
     terminating: bool = False  # metadata.deletionTimestamp set (during a run: being deleted)
     host_network: bool = False
@@ -181,6 +215,13 @@ class Service:
     # topology-aware-hints one) says Auto: the controller ignores trafficDistribution
     topology_auto: bool = False
     source: Source | None = None
+    # spec.ipFamilies as written, else the families of spec.clusterIPs in their order (as the
+    # API server defaults them: initIPFamilyFields, kubernetes
+    # pkg/registry/core/service/storage/alloc.go); spec.ipFamilyPolicy ("" unset); the IPv6
+    # entry of clusterIPs, kept but not served (kube-proxy's IPv6 rules are not modelled)
+    ip_families: tuple[str, ...] = ()
+    ip_family_policy: str = ""
+    cluster_ip6: str | None = None
 
     @property
     def key(self) -> str:
@@ -241,6 +282,9 @@ class Flow:
     path: str = ""  # where in its document: ``spec.flows[3]`` (errors name its fields so)
     frame: bytes | None = None  # an injected frame: these bytes arrive on ``interface``
     interface: str = ""  # HOST:IFNAME of the capture (``node-1:eth0``), for ``frame``
+    # IPv4 | IPv6: which of a NAMESPACE/POD or node:NAME target's addresses ("": the
+    # primary one, status.podIP)
+    family: str = ""
 
 
 @dataclass(slots=True)

@@ -15,7 +15,15 @@ from __future__ import annotations
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import AddressValueError, IPv4Address, IPv4Network, ip_address, ip_network
+from ipaddress import (
+    AddressValueError,
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    ip_address,
+    ip_network,
+)
 from typing import Any
 
 from pktsim.errors import ScenarioError, clip, value_text
@@ -167,8 +175,37 @@ def ipv4_problem(text: str) -> tuple[str, str] | None:
             ip_address(text)
         except ValueError:
             return "is not an IP address", "an IPv4 address like 10.0.0.1"
-        return "is an IPv6 address", "an IPv4 address (pktsim models IPv4 only)"
+        return "is an IPv6 address", "an IPv4 address (IPv6 is not modelled here)"
     return None
+
+
+IP_VALID = "an IPv4 or IPv6 address like 10.0.0.1 or fd00::1"
+CIDR_VALID = "an IPv4 or IPv6 network in CIDR notation like 10.244.0.0/16 or fd00:10:244::/56"
+
+
+def ip_of(text: str) -> IPv4Address | IPv6Address | None:
+    """``text`` as an address of either family (None: not one; a scoped ``fe80::1%eth0``
+    is not one either: no Kubernetes address field takes a zone)."""
+    if "%" in text:
+        return None
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def network_of(text: str) -> IPv4Network | IPv6Network | tuple[str, str]:
+    """``text`` as a network of either family, or ``(message, valid)`` saying why not."""
+    if "/" not in text:
+        return "is not in CIDR notation", CIDR_VALID
+    try:
+        return ip_network(text)
+    except ValueError:
+        try:
+            loose = ip_network(text, strict=False)
+        except ValueError:
+            return "is not an IP network", CIDR_VALID
+        return "has host bits set", str(loose)
 
 
 def as_ipv4(ctx: Ctx, path: str, value: object) -> IPv4Address | None:
@@ -189,7 +226,7 @@ def network_problem(text: str, strict: bool = True) -> tuple[str, str] | None:
         except ValueError:
             return "is not an IPv4 network", valid
         if loose.version == 6:
-            return "is an IPv6 network", "an IPv4 network (pktsim models IPv4 only)"
+            return "is an IPv6 network", "an IPv4 network (IPv6 is not modelled here)"
         return "has host bits set", str(loose)
     return None
 

@@ -35,6 +35,7 @@ from pktsim.scenario.apifields import Memo, check_fields
 from pktsim.scenario.calico import IPPOOL_GROUPS, check_pool, read_pool
 from pktsim.scenario.cluster import read_cluster
 from pktsim.scenario.events import APPLIED, World, check_changes, read_events
+from pktsim.scenario.families import check_families
 from pktsim.scenario.fields import Check, Ctx, Obj
 from pktsim.scenario.meta import Meta, peek_key, read_meta
 from pktsim.scenario.pods import PodMemo, read_node, read_pod
@@ -57,6 +58,7 @@ class State:
     errors: list[ScenarioError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     config: ClusterConfig | None = None
+    families_by: str = ""  # the Cluster field that decided the families ("": infer them)
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     entries: list[Pod | Workload] = field(default_factory=list)  # in creation order
@@ -141,7 +143,7 @@ def _cluster(state: State, doc: Obj, meta: Meta, source: Source) -> None:
         doc.ctx.error("kind", "Cluster", f"is given twice: first at {first.file}: "
                       f"{first.document()}", "at most one Cluster")
         return
-    state.config = read_cluster(doc, source)
+    state.config, state.families_by = read_cluster(doc, source)
 
 
 def _ippool(state: State, doc: Obj, meta: Meta, source: Source) -> None:
@@ -351,6 +353,9 @@ def assemble(state: State, seed: int | None) -> Scenario:
                               "stream has Node objects (give each its "
                               "topology.kubernetes.io/zone label)")
     pods = expand_pods(state, config)
+    check_families(config, state.families_by, [*state.nodes, *pods, *state.services],
+                   [c.obj for c in state.changes if c.obj is not None], state.flows,
+                   state.errors, state.warnings)
     check_node_ports(state.services, state.errors)
     for name in ALWAYS_NAMESPACES:
         state.namespaces.setdefault(name, {})

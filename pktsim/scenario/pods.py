@@ -9,10 +9,17 @@ count as containers: they run beside the others and their ports listen too.  Pod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from pktsim.model.objects import Container, ContainerPort, Node, Pod, Source
-from pktsim.scenario.fields import Obj, ipv4_problem, network_problem, wrong_type
+from pktsim.scenario.fields import (
+        IP_VALID,
+    Obj,
+    ip_of,
+    ipv4_problem,
+    network_of,
+    wrong_type,
+)
 from pktsim.scenario.meta import Meta
 from pktsim.scenario.syntax import (
     dns_label,
@@ -151,20 +158,57 @@ def pod_ready(status: Obj, gates: list[str]) -> bool:
     return all(conditions.get(gate) == "True" for gate in gates)
 
 
-def status_ipv4(status: Obj, single: str, plural: str) -> IPv4Address | None:
-    """The first IPv4 of ``status.<single>`` / ``status.<plural>[*].ip`` (IPv6 ones skipped)."""
+# an address list read per family: (the IPv4 one, the IPv6 one, the families in their order)
+Addrs = tuple[IPv4Address | None, IPv6Address | None, tuple[str, ...]]
+NO_ADDRS: Addrs = (None, None, ())
+
+
+def status_ips(status: Obj, single: str, plural: str) -> Addrs:
+    """``status.<single>`` and ``status.<plural>[*].ip`` per family: ``podIP`` is
+    ``podIPs[0]``, so an address given in both counts once."""
     candidates: list[tuple[str, object]] = []
     if status.has(single):
         candidates.append((status.at(single), status.raw(single)))
     candidates += [(o.at("ip"), o.raw("ip")) for o in status.mappings(plural) if o.has("ip")]
-    return first_ipv4(status, candidates)
+    return dual_addresses(status, candidates)
+
+
+def dual_addresses(where: Obj, candidates: list[tuple[str, object]], *,
+                   once: bool = True) -> Addrs:
+    """The IPv4 and the IPv6 address of a dual-stack list, first of each family, and the
+    families in their order (which of the cluster's families come first is inferred from
+    them, pktsim.scenario.families).  ``once``: a second, different address of a family is
+    an error, as ``validatePodIPs`` (kubernetes pkg/apis/core/validation/validation.go)
+    refuses it; a node's InternalIPs may repeat a family (the first is its address)."""
+    v4: IPv4Address | None = None
+    v6: IPv6Address | None = None
+    families: list[str] = []
+    for path, value in candidates:
+        if not isinstance(value, str):
+            wrong_type(where.ctx, path, value, "an IP address")
+            continue
+        ip = ip_of(value)
+        if ip is None:
+            where.ctx.error(path, value, "is not an IP address", IP_VALID)
+            continue
+        family = f"IPv{ip.version}"
+        if family in families:
+            if once and ip not in (v4, v6):
+                where.ctx.error(path, value, f"is a second {family} address",
+                                "at most one address per IP family")
+            continue
+        families.append(family)
+        if isinstance(ip, IPv4Address):
+            v4 = ip
+        else:
+            v6 = ip
+    return v4, v6, tuple(families)
 
 
 def first_ipv4(where: Obj, candidates: list[tuple[str, object]]) -> IPv4Address | None:
-    """The first IPv4 address of a dual-stack list (IPv6 ones skipped: pktsim models IPv4).
-
-    Addresses that are all IPv6 are an error rather than an IPv4 address handed out in
-    silence: until IPv6 is modelled, an IPv6-only object cannot be represented."""
+    """The first IPv4 address of a list where IPv6 is not modelled (a LoadBalancer's
+    ingress): IPv6 ones are skipped, and addresses that are all IPv6 are an error rather
+    than an IPv4 address handed out in silence."""
     ipv6: tuple[str, str] | None = None
     for path, value in candidates:
         if not isinstance(value, str):
@@ -179,7 +223,8 @@ def first_ipv4(where: Obj, candidates: list[tuple[str, object]]) -> IPv4Address 
             ipv6 = (path, value)
     if ipv6 is not None:
         where.ctx.error(ipv6[0], ipv6[1], "is an IPv6 address and no IPv4 one is given: "
-                        "IPv6 is not modelled", "an IPv4 address (or a dual-stack list with one)")
+                        "IPv6 is not modelled here", "an IPv4 address (or a dual-stack list "
+                        "with one)")
     return None
 
 
@@ -192,7 +237,7 @@ def make_pod(meta: Meta, name: str, spec: PodSpec, source: Source) -> Pod:
                source=source)
 
 
-_Status = tuple[str, bool, IPv4Address | None, IPv4Address | None]
+_Status = tuple[str, bool, Addrs, Addrs]
 
 
 @dataclass(slots=True)
@@ -236,9 +281,9 @@ def _status(doc: Obj, gates: list[str], memo: PodMemo | None) -> _Status:
         before = _problems(doc)
         phase = status.string("phase")
         if phase in ("Succeeded", "Failed"):
-            return phase, False, None, None
-        found = (phase, pod_ready(status, gates), status_ipv4(status, "podIP", "podIPs"),
-                 status_ipv4(status, "hostIP", "hostIPs"))
+            return phase, False, NO_ADDRS, NO_ADDRS
+        found = (phase, pod_ready(status, gates), status_ips(status, "podIP", "podIPs"),
+                 status_ips(status, "hostIP", "hostIPs"))
         if memo is not None and _problems(doc) == before:
             memo.statuses[key] = found
     return found
@@ -247,18 +292,21 @@ def _status(doc: Obj, gates: list[str], memo: PodMemo | None) -> _Status:
 def read_pod(doc: Obj, meta: Meta, source: Source, memo: PodMemo | None = None) -> Pod | None:
     """The pod of a ``Pod`` document; ``memo`` keeps what equal specs and statuses gave."""
     spec = _spec(doc, memo)
-    phase, ready, pod_ip, host_ip = _status(doc, spec.readiness_gates, memo)
+    phase, ready, pod_ips, host_ips = _status(doc, spec.readiness_gates, memo)
     if phase in ("Succeeded", "Failed"):
         doc.ctx.warn(f"pod skipped (status.phase {phase}: not running)")
         return None
     pod = make_pod(meta, meta.name, spec, source)
-    pod.ready, pod.pod_ip, pod.host_ip = ready, pod_ip, host_ip
+    pod.ready, (pod.pod_ip, pod.pod_ip6, pod.families) = ready, pod_ips
+    pod.host_ip, pod.host_ip6 = host_ips[0], host_ips[1]
     if meta.owner is not None:
         pod.owner = f"{meta.owner[0]}/{meta.owner[1]}"
     return pod
 
 
 def read_node(doc: Obj, meta: Meta, source: Source) -> Node:
+    """A Node: its pod CIDR and InternalIP per family (``spec.podCIDR`` is
+    ``spec.podCIDRs[0]``), and the families they list, in order."""
     spec = doc.mapping("spec")
     status = doc.mapping("status")
     node = Node(meta.name, labels=dict(meta.labels), source=source)
@@ -266,23 +314,37 @@ def read_node(doc: Obj, meta: Meta, source: Source) -> Node:
     if spec.has("podCIDR"):
         cidrs.append((spec.at("podCIDR"), spec.raw("podCIDR")))
     cidrs += spec.sequence("podCIDRs")
-    ipv6: tuple[str, object] | None = None
-    for path, value in cidrs:
-        if not isinstance(value, str):
-            wrong_type(doc.ctx, path, value, "an IPv4 network like 10.244.1.0/24")
-            continue
-        problem = network_problem(value)
-        if problem is None:
-            node.pod_cidr = IPv4Network(value)
-            break
-        if problem[0] != "is an IPv6 network":
-            doc.ctx.error(path, value, *problem)
-        elif ipv6 is None:
-            ipv6 = (path, value)
-    if node.pod_cidr is None and ipv6 is not None:
-        doc.ctx.error(ipv6[0], ipv6[1], "is an IPv6 network and no IPv4 one is given: IPv6 "
-                      "is not modelled", "an IPv4 pod CIDR (or a dual-stack list with one)")
+    families = _node_cidrs(doc, node, cidrs)
     internal = [(a.at("address"), a.raw("address")) for a in status.mappings("addresses")
                 if a.string("type") == "InternalIP" and a.has("address")]
-    node.internal_ip = first_ipv4(status, internal)
+    node.internal_ip, node.internal_ip6, by_address = dual_addresses(status, internal,
+                                                                      once=False)
+    node.families = families or by_address
     return node
+
+
+def _node_cidrs(doc: Obj, node: Node, cidrs: list[tuple[str, object]]) -> tuple[str, ...]:
+    """``spec.podCIDRs`` per family: at most one of each, as ``ValidateNode`` (kubernetes
+    pkg/apis/core/validation/validation.go) requires of a dual-stack node."""
+    families: list[str] = []
+    for path, value in cidrs:
+        if not isinstance(value, str):
+            wrong_type(doc.ctx, path, value, "a network like 10.244.1.0/24 or fd00:10:244:1::/64")
+            continue
+        net = network_of(value)
+        if isinstance(net, tuple):
+            doc.ctx.error(path, value, *net)
+            continue
+        family = f"IPv{net.version}"
+        if family in families:
+            if net not in (node.pod_cidr, node.pod_cidr6):
+                doc.ctx.error(path, value, f"is a second {family} CIDR",
+                              "at most one pod CIDR per IP family")
+            continue
+        families.append(family)
+        if isinstance(net, IPv4Network):
+            node.pod_cidr = net
+        else:
+            assert isinstance(net, IPv6Network)
+            node.pod_cidr6 = net
+    return tuple(families)

@@ -14,6 +14,7 @@ from ipaddress import IPv4Address
 
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import (
+    ClusterConfig,
     Endpoint,
     EndpointPort,
     EndpointSlice,
@@ -38,7 +39,7 @@ from pktsim.scenario.fields import (
     wrong_type,
 )
 from pktsim.scenario.meta import Meta
-from pktsim.scenario.pods import first_ipv4
+from pktsim.scenario.pods import dual_addresses, first_ipv4
 from pktsim.scenario.syntax import (
     dns_label,
     dns_subdomain,
@@ -60,7 +61,7 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
     svc = Service(meta.namespace, meta.name, source=source)
     svc.type = spec.choice("type", SERVICE_TYPES, "ClusterIP")
     known = None if spec.has("type") and spec.raw("type") != svc.type else svc.type
-    svc.cluster_ip = _cluster_ip(spec, known)
+    implied = _cluster_ip(spec, svc, known)
     svc.selector = spec.str_map("selector", label_key, label_value) or None
     svc.ports = _ports(spec, svc, known)
     svc.external_name = spec.string("externalName", required=svc.type == "ExternalName",
@@ -80,7 +81,7 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
         if net is not None:
             svc.load_balancer_source_ranges.append(net)
     svc.health_check_node_port = spec.optional_int("healthCheckNodePort", 1, 65535)
-    _ip_families(spec, svc)
+    _ip_families(spec, svc, implied)
     _topology(doc, spec, svc)
     return svc
 
@@ -102,52 +103,111 @@ def _topology(doc: Obj, spec: Obj, svc: Service) -> None:
                  f"endpoints get no hints, and kube-proxy uses every endpoint{ignored}")
 
 
-def _ip_families(spec: Obj, svc: Service) -> None:
-    """``ipFamilies``/``ipFamilyPolicy`` as the API server reads them (kubernetes
-    ``pkg/registry/core/service/ipallocator``, ``validateIPFamilies``): an IPv6-only Service
-    is an error (IPv6 is not modelled: it would otherwise get an IPv4 ClusterIP in silence);
-    a dual-stack one is a warning, and gets its IPv4 family only."""
-    policy = spec.choice("ipFamilyPolicy", IP_FAMILY_POLICIES, "SingleStack")
-    families = [(path, value) for path, value in spec.sequence("ipFamilies")
-                if as_str(spec.ctx, path, value, _family, "IPv4 | IPv6") is not None]
-    if svc.type == "ExternalName" or (not families and policy == "SingleStack"):
-        return
-    first_path, first = families[0] if families else ("", "IPv4")
-    if first == "IPv6" and (policy == "SingleStack" or len(families) == 1):
-        spec.ctx.error(first_path, first, "asks for an IPv6-only Service: IPv6 is not modelled",
-                       "IPv4, or a dual-stack Service (ipFamilyPolicy PreferDualStack)")
-        return
-    if policy != "SingleStack" or len(families) > 1:
-        primary = " (IPv6 first: IPv4 stands in as its primary family)" if first == "IPv6" \
-            else ""
-        spec.ctx.warn(f"dual-stack Service (ipFamilyPolicy {policy}, ipFamilies "
-                      f"{', '.join(str(v) for _, v in families) or 'unset'}): only its IPv4 "
-                      f"family is modelled{primary}")
+def _ip_families(spec: Obj, svc: Service, implied: tuple[str, ...]) -> None:
+    """``ipFamilies`` (each family once, ``ValidateService``'s ``validateIPFamilies``,
+    kubernetes pkg/apis/core/validation/validation.go) and ``ipFamilyPolicy`` as written;
+    without ``ipFamilies``, the families ``clusterIPs`` imply (``implied``), as the API
+    server defaults them.  What they ask of the cluster is checked once its families are
+    known (``services_checked``)."""
+    svc.ip_family_policy = spec.choice("ipFamilyPolicy", IP_FAMILY_POLICIES, "")
+    families: list[str] = []
+    for path, value in spec.sequence("ipFamilies"):
+        name = as_str(spec.ctx, path, value, _family, "IPv4 | IPv6")
+        if name in families:
+            spec.ctx.error(path, name, "is given twice", "each family once")
+        elif name is not None:
+            families.append(name)
+    svc.ip_families = tuple(families) or implied
+
+
+def services_checked(cfg: ClusterConfig, services: list[Service]) -> tuple[
+        list[ScenarioError], list[str]]:
+    """What each Service's families ask of the cluster, as ``initIPFamilyFields`` (kubernetes
+    ``pkg/registry/core/service/storage/alloc.go``) judges it: a family the cluster lacks,
+    and ``RequireDualStack`` in a single-stack cluster, are errors; ``PreferDualStack`` there
+    is single-stack without a word.  In a dual-stack cluster pktsim serves the IPv4 family
+    only (kube-proxy's IPv6 proxier is not modelled yet): a dual-stack Service is a warning
+    and gets its IPv4 ClusterIP, one that can only be IPv6 an error."""
+    errors: list[ScenarioError] = []
+    warnings: list[str] = []
+    for svc in services:
+        if svc.type == "ExternalName":
+            continue
+        src = svc.source or Source()
+        problem = _family_problem(cfg, svc)
+        if problem is not None:
+            field, value, message, valid = problem
+            errors.append(ScenarioError(message, file=src.file, document=src.document(),
+                                        field=field, value=value, valid=valid))
+            continue
+        policy = _policy(svc)
+        if policy != "SingleStack" and len(cfg.ip_families) == 2:
+            primary = " (IPv6 first: IPv4 stands in as its primary family)" if \
+                svc.ip_families[:1] == ("IPv6",) else ""
+            warnings.append(f"{src.file}: {src.document()}: dual-stack Service (ipFamilyPolicy "
+                            f"{policy}, ipFamilies {', '.join(svc.ip_families) or 'unset'}) "
+                            f"gets its IPv4 ClusterIP only: the IPv6 ClusterIP is not "
+                            f"modelled yet{primary}")
+    return errors, warnings
+
+
+def _policy(svc: Service) -> str:
+    """``ipFamilyPolicy`` as defaulted: two families or two clusterIPs ask for both."""
+    if svc.ip_family_policy:
+        return svc.ip_family_policy
+    return "RequireDualStack" if len(svc.ip_families) == 2 else "SingleStack"
+
+
+def _family_problem(cfg: ClusterConfig, svc: Service) -> tuple[str, object, str, str] | None:
+    shown = ", ".join(svc.ip_families)
+    cluster = f"[{', '.join(cfg.ip_families)}]"
+    if svc.ip_family_policy == "SingleStack" and len(svc.ip_families) == 2:
+        return ("spec.ipFamilyPolicy", "SingleStack", "is single-stack, and ipFamilies gives "
+                f"two families ({shown})", "PreferDualStack or RequireDualStack")
+    missing = [f for f in svc.ip_families if f not in cfg.ip_families]
+    if missing:
+        return ("spec.ipFamilies", shown, f"asks for {missing[0]}, which is not configured "
+                f"on this cluster (ipFamilies {cluster})", f"families of {cluster}")
+    policy = _policy(svc)
+    if policy == "RequireDualStack" and len(cfg.ip_families) < 2:
+        return ("spec.ipFamilyPolicy", policy, "asks for both families: this cluster is not "
+                f"configured for dual-stack services (ipFamilies {cluster})",
+                "SingleStack or PreferDualStack")
+    first = (svc.ip_families or cfg.ip_families)[0]
+    if first == "IPv6" and (policy == "SingleStack" or len(cfg.ip_families) < 2):
+        return ("spec.ipFamilies", shown or first, "asks for an IPv6-only Service: IPv6 "
+                "Services are not modelled yet (kube-proxy's IPv6 rules are not built)",
+                "IPv4, or a dual-stack Service (ipFamilyPolicy PreferDualStack)")
+    return None
 
 
 def _family(text: str) -> tuple[str, str] | None:
     return None if text in ("IPv4", "IPv6") else ("is not an IP family", "IPv4 | IPv6")
 
 
-def _cluster_ip(spec: Obj, kind: str | None) -> str | None:
-    """``spec.clusterIP`` (else the IPv4 one of ``clusterIPs``): an address, "None" or None."""
+def _cluster_ip(spec: Obj, svc: Service, kind: str | None) -> tuple[str, ...]:
+    """``spec.clusterIP``/``clusterIPs``: ``svc.cluster_ip`` an IPv4 address, "None" or None,
+    ``svc.cluster_ip6`` the IPv6 one; returns the families they list, in order."""
     candidates: list[tuple[str, object]] = []
     if spec.has("clusterIP"):
         candidates.append((spec.at("clusterIP"), spec.raw("clusterIP")))
     candidates += spec.sequence("clusterIPs")
     if not candidates:
-        return None
+        return ()
     if candidates[0][1] == "None":
         if kind not in ("ClusterIP", None):
             spec.ctx.error(candidates[0][0], "None", f"(headless) is not allowed for type {kind}",
                            "type ClusterIP")
-        return "None"
+        svc.cluster_ip = "None"
+        return ()
     if kind == "ExternalName":
         spec.ctx.error(candidates[0][0], candidates[0][1], "is not allowed for type ExternalName",
                        "no clusterIP")
-        return None
-    found = first_ipv4(spec, candidates)
-    return None if found is None else str(found)
+        return ()
+    v4, v6, families = dual_addresses(spec, candidates)
+    svc.cluster_ip = None if v4 is None else str(v4)
+    svc.cluster_ip6 = None if v6 is None else str(v6)
+    return families
 
 
 def _ports(spec: Obj, svc: Service, kind: str | None) -> list[ServicePort]:

@@ -13,6 +13,12 @@
   (after one ends, before the next opens), datagrams or echo requests.  Unset, each client
   keeps its own: 1 ms between connections, 1 s between lookups, datagrams and echo requests.
 - ``count`` with ``lookup``: that many lookups one after another, ``interval`` apart.
+- ``family`` (``IPv4`` | ``IPv6``): which address of a ``NAMESPACE/POD`` or ``node:NAME``
+  target (unset: the primary one, ``status.podIP``); checked against the cluster's and the
+  pod's families once the stream is read (``pktsim.scenario.families``).
+- An IPv6 literal target is written as a URL writes it (RFC 3986 section 3.2.2):
+  ``[fd00:10:244:1::2]:8080``, ``http://[fd00:10:244:1::2]:8080/``; a bare
+  ``fd00:10:244:1::2`` has no port (for ``icmp``).  ``Flow.target`` keeps the text as written.
 - ``sourcePort`` (lookups only, 1-65535): the resolver's socket is bound to that port for
   every lookup of the flow, as a long-lived stub keeps its socket; unset, each lookup opens a
   socket on a new ephemeral port, as glibc does (``send_dg`` in resolv/res_send.c).
@@ -24,7 +30,7 @@ import re
 
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.objects import Flow, Source
-from pktsim.scenario.fields import Ctx, Obj, wrong_type
+from pktsim.scenario.fields import Ctx, Obj, ip_of, wrong_type
 from pktsim.scenario.inject import read_injection
 from pktsim.scenario.syntax import (
     DURATION_VALID,
@@ -36,15 +42,17 @@ from pktsim.scenario.syntax import (
 )
 
 FIELDS = ("name", "from", "to", "protocol", "count", "payload", "start", "lookup", "type",
-          "ttl", "frame", "interface", "interval", "sourcePort")
+          "ttl", "frame", "interface", "interval", "sourcePort", "family")
+FAMILIES = ("IPv4", "IPv6")
 QTYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "ANY")
 PATTERN = b"abcdefghijklmnopqrstuvwxyz"
 MAX_DATAGRAM = 65507
 MAX_STREAM = 64 * 2**20
 MAX_COUNT = 1_000_000
 SOURCE_VALID = "NAMESPACE/POD[/CONTAINER], node:NAME or external[:NAME]"
-TARGET_VALID = ("a DNS name, an IPv4 address, localhost, NAMESPACE/POD or node:NAME, each with "
-                "an optional :PORT, or a URL http://HOST[:PORT]/PATH")
+TARGET_VALID = ("a DNS name, an IPv4 address, [an IPv6 address], localhost, NAMESPACE/POD or "
+                "node:NAME, each with an optional :PORT, a bare IPv6 address, or a URL "
+                "http://HOST[:PORT]/PATH")
 _PORT = re.compile(r":(\d+)\Z")
 
 
@@ -68,18 +76,47 @@ def source_problem(text: str) -> tuple[str, str] | None:
     return "is not a valid flow source", SOURCE_VALID
 
 
+def split_target(text: str) -> tuple[str, str | None] | None:
+    """``(host, port digits or None)`` of a target (a URL's host and port), IPv6 literals
+    unbracketed; None when the syntax is wrong.  A bare IPv6 address has no port: its last
+    group is not one (``fd00::2``)."""
+    hostport = text.split("://", 1)[1].split("/", 1)[0] if "://" in text else text
+    if hostport.startswith("["):
+        host, close, rest = hostport[1:].partition("]")
+        if not close or (rest and not rest.startswith(":")):
+            return None
+        literal = ip_of(host)
+        if literal is None or literal.version != 6:
+            return None
+        return host, rest[1:] if rest else None
+    literal = ip_of(hostport)
+    if literal is not None and literal.version == 6:
+        return (hostport, None) if "://" not in text else None  # a URL needs the brackets
+    port = _PORT.search(hostport)
+    if port is None:
+        return hostport, None
+    return hostport[:port.start()], port.group(1)
+
+
+def target_host(text: str) -> str:
+    """The host part of a target as ``split_target`` reads it (``""`` when it cannot)."""
+    found = split_target(text)
+    return "" if found is None else found[0]
+
+
 def target_problem(text: str) -> tuple[str, str] | None:
     """Why ``text`` is no flow target, or None when its syntax is fine."""
-    hostport = text
     if "://" in text:
         scheme, _, rest = text.partition("://")
         if scheme.lower() != "http":
             return f"uses the scheme {scheme!r}", "an http:// URL (TLS is not modelled)"
-        hostport = rest.split("/", 1)[0]
-    if not hostport or any(c.isspace() for c in text):
+        if ip_of(rest.split("/", 1)[0]) is not None and ":" in rest.split("/", 1)[0]:
+            return "has an IPv6 address without brackets", "http://[IPv6]:PORT/PATH"
+    found = split_target(text)
+    if found is None or not found[0] or any(c.isspace() for c in text):
         return "is not a valid target", TARGET_VALID
-    port = _PORT.search(hostport)
-    if port is not None and (len(port.group(1)) > 5 or not 1 <= int(port.group(1)) <= 65535):
+    port = found[1]
+    if port is not None and (len(port) > 5 or not 1 <= int(port) <= 65535):
         return "has a port out of range", "a port 1-65535"
     return None
 
@@ -129,7 +166,35 @@ def read_flow(obj: Obj, number: int, source: Source) -> Flow:
         obj.ctx.error(obj.at("sourcePort"), obj.raw("sourcePort"), "is only for lookups",
                       "lookup: NAME")
     flow.source_port = obj.optional_int("sourcePort", 1, 65535)
+    flow.family = _family(obj, flow)
     return flow
+
+
+def _family(obj: Obj, flow: Flow) -> str:
+    """``family``: for the targets that have an address per family (a pod, a node); an IP
+    literal has its own, which must agree."""
+    family = obj.choice("family", FAMILIES, "")
+    if not family:
+        return ""
+    host = target_host(flow.target)
+    literal = ip_of(host)
+    if literal is not None:
+        if f"IPv{literal.version}" != family:
+            obj.ctx.error(obj.at("family"), family, f"does not match the target "
+                          f"{flow.target}, an IPv{literal.version} address",
+                          f"IPv{literal.version}, or no family")
+            return ""
+        return family
+    if flow.lookup or not (host.startswith("node:") or _pod_ref(host)):
+        obj.ctx.error(obj.at("family"), family, "is only for a NAMESPACE/POD or node:NAME "
+                      "target", "no family (a DNS name's address is getaddrinfo's choice)")
+        return ""
+    return family
+
+
+def _pod_ref(host: str) -> bool:
+    parts = host.split("/")
+    return len(parts) == 2 and dns_label(parts[0]) is None and dns_subdomain(parts[1]) is None
 
 
 def _flow_name(text: str) -> tuple[str, str] | None:
@@ -150,7 +215,8 @@ def _protocol(obj: Obj, flow: Flow) -> str:
     if "://" in flow.target and protocol != "tcp":
         obj.ctx.error(obj.at("protocol"), protocol, "does not carry a URL", "tcp (or no protocol)")
         return "tcp"
-    if protocol == "icmp" and _PORT.search(flow.target):
+    found = split_target(flow.target)
+    if protocol == "icmp" and found is not None and found[1] is not None:
         obj.ctx.error(obj.at("to"), flow.target, "has a port, which ICMP does not use",
                       "a target without :PORT")
     return protocol

@@ -80,7 +80,7 @@ def test_node_fields() -> None:
         apiVersion: v1
         kind: Node
         metadata: {name: worker-1, labels: {zone: a}}
-        spec: {podCIDRs: ["fd00::/64", 10.244.7.0/24]}
+        spec: {podCIDRs: [10.244.7.0/24, "fd00::/64"]}
         status:
           addresses:
           - {type: Hostname, address: worker-1}
@@ -91,6 +91,9 @@ def test_node_fields() -> None:
     assert node.name == "worker-1" and node.labels == {"zone": "a"}
     assert node.pod_cidr == IPv4Network("10.244.7.0/24")
     assert node.internal_ip == IPv4Address("172.18.0.9")
+    # a dual-stack node: both families kept, and the cluster's inferred from them
+    assert str(node.pod_cidr6) == "fd00::/64" and str(node.internal_ip6) == "fd00::2"
+    assert node.families == ("IPv4", "IPv6") and s.config.ip_families == ("IPv4", "IPv6")
     assert node.source is not None and node.source.document() == "document 1 (Node worker-1)"
 
 
