@@ -1,7 +1,8 @@
 """The world outside the cluster: a router and external clients (docs/scenario.md §5).
 
 The router sits on the node network at ``nodeCIDR`` ``.1`` (as Docker's bridge gateway does
-for kind nodes) and on the external network at ``externalCIDR`` ``.1``.  Nodes use it as their
+for kind nodes; in a dual-stack cluster also at the IPv6 ``nodeCIDR``'s ``::1``, IPv6 routing
+nowhere else) and on the external network at ``externalCIDR`` ``.1``.  Nodes use it as their
 default route.  It routes ``loadBalancerCIDR`` to the nodes (towards the first node, as a
 MetalLB-style speaker would announce it) and knows nothing of pod or service addresses:
 pods reach it only masqueraded to their node's IP.  External clients live on the external
@@ -19,7 +20,7 @@ themselves are not sent as packets: their answer is known when the cluster is bu
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
 from typing import TYPE_CHECKING
 
 from pktsim.build.start import starter
@@ -82,6 +83,10 @@ def build_external(topo: Topology) -> None:
         mac = b"\x02\x42" + addr.packed if dev == "eth0" else streams.mac(f"external/{dev}")
         router.add_iface(dev, mac)
         router.add_addr(dev, IPv4Interface(f"{addr}/{net.prefixlen}"))
+    if cfg.has_ipv6:  # the docker network's IPv6 gateway: the nodes' default route
+        router.enable_ipv6()
+        router.add_addr6("eth0", IPv6Interface((cfg.node_cidr6.network_address + 1,
+                                                cfg.node_cidr6.prefixlen)))
     first = topo.model.node_list()[0]
     router.add_route(cfg.load_balancer_cidr, "eth0", first.ip)
     for vip, node_ip in healthy_backends(topo.model):

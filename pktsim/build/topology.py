@@ -18,7 +18,7 @@ from functools import partial
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
-from pktsim.build import calico, overlay, portmap
+from pktsim.build import calico, dualstack, overlay, portmap
 from pktsim.build.external import RESOLVER_HOST, build_external
 from pktsim.build.start import start_at_zero
 from pktsim.core.capture import Interface, Sink
@@ -121,6 +121,8 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
             calico.install(topo, node)
         else:
             overlay.install(topo, node)
+            if node.ip6 is not None and cfg.network == "routes":
+                dualstack.routes_ipv6(topo, node)
         install_netfilter(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         build_pod(topo, pod)
@@ -148,6 +150,7 @@ def _build_node(topo: Topology, node: NodeInfo) -> None:
     driver.connect(ns, "eth0", eth0, topo.switch, node.name, None, latency=NODE_NET_LATENCY)
     if cfg.network != "calico":
         _build_bridge(topo, node, ns)
+    dualstack.node_ipv6(topo, node, ns)
     if node.index == 0:  # the control plane: kube-apiserver behind default/kubernetes
         start_at_zero(driver, ns, TcpServerApp(6443, f"kube-apiserver on {node.name}"))
     _health_servers(topo, node, ns)
@@ -272,6 +275,7 @@ def _pod_netns(topo: Topology, info: PodInfo, key: str) -> Netns:
     ns.add_iface("eth0", info.mac, mtu=net.mtu)
     ns.add_addr("eth0", IPv4Interface((int(info.ip), net.prefixlen)))
     ns.routes.add(net.default)  # ns.add_route("0.0.0.0/0", "eth0", gateway)
+    dualstack.pod_ipv6(topo, info, ns)
     topo.pod_ns[key] = ns
     lo = driver.add_interface(Interface(key, "lo", description=f"pod {key} lo"))
     driver.loopback(ns, "lo", lo)

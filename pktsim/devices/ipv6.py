@@ -261,14 +261,16 @@ def source6(ns: Netns, dev: str, link_local: bool) -> bytes | None:
 
 
 def groups6(ns: Netns, dev: str) -> set[bytes]:
-    """The IPv6 groups ``dev`` joined: all-nodes, all-routers when forwarding, and the
-    solicited-node group of each of its addresses (``addrconf_join_solict``)."""
+    """The IPv6 groups ``dev`` joined: all-nodes, the solicited-node group of each of its
+    addresses (``addrconf_join_solict``), and on a forwarding node all-routers and the
+    subnet-router anycast addresses' group (``addrconf_join_anycast``; the anycast
+    addresses themselves are not answered for: docs/model.md, "IPv6")."""
     cfg = ns.ifaces.get(dev)
     if cfg is None or not cfg.addrs6:
         return set()
     groups = {ip6.ALL_NODES} | {ip6.solicited_node(a.ip.packed) for a in cfg.addrs6}
-    if ns.forwarding:
-        groups.add(ip6.ALL_NODES[:15] + b"\x02")
+    if ns.forwarding:  # all-routers, and the subnet-router anycast's group (of fe80:: too)
+        groups |= {ip6.ALL_NODES[:15] + b"\x02", ip6.solicited_node(ip6.UNSPECIFIED)}
     return groups
 
 

@@ -8,8 +8,9 @@ unicast solicitations, delay 5 s, reachable 30 s) -- so only the messages differ
 
 * Resolution (:func:`solicit`, ``ndisc_solicit``): a Neighbor Solicitation to the target's
   solicited-node group (``ff02::1:ffXX:XXXX``, MAC ``33:33:ff:XX:XX:XX``), from the
-  waiting packet's source when it is ours on that device (else the device's address of the
-  target's scope), hop limit 255, with the source link-layer option.  A probe of an
+  waiting packet's source when it is ours on that device, else (a forwarded packet, a
+  probe) from the device's link-local address (``ndisc_send_ns``), hop limit 255, with the
+  source link-layer option.  A probe of an
   unconfirmed entry is the same message unicast to the cached MAC and address.
 * An NS for one of our addresses (``ndisc_recv_ns``) makes the asker's entry STALE with its
   link-layer option (created only when the NS has the option or was unicast), then earns a
@@ -178,11 +179,12 @@ def solicit(ns: Netns, dev: str, target: bytes, pkt_src: bytes | None, unicast: 
             tags: Frame, r: Reaction, why: str = "") -> None:
     """``ndisc_solicit``: an NS for ``target``, multicast to its solicited-node group, or
     unicast to the cached ``unicast`` MAC (a probe)."""
-    from pktsim.devices.ipv6 import source6
-
     iface = ns.ifaces[dev]
-    src = pkt_src if pkt_src is not None and ns._local.get(pkt_src) == dev else \
-        source6(ns, dev, ip6.is_link_local(target))
+    if pkt_src is not None and ns._local.get(pkt_src) == dev:
+        src: bytes | None = pkt_src
+    else:  # ndisc_send_ns without a source: the device's link-local (ipv6_get_lladdr)
+        src = next((a.ip.packed for a in iface.addrs6 if ip6.is_link_local(a.ip.packed)),
+                   None)
     if src is None:
         return
     dst = target if unicast is not None else ip6.solicited_node(target)

@@ -58,6 +58,11 @@ LOOPBACK_ADDR = IPv4Interface("127.0.0.1/8")  # every lo's address (immutable, s
 ICMP_ROOM = 576 - 20 - 8  # icmp_send(): the quoted original fits a 576-byte datagram
 
 
+def _scope(addr: IPv6Interface) -> int:
+    """An address's scope as the kernel numbers it: host 1, link 2, global 14."""
+    return 1 if addr.ip.is_loopback else 2 if addr.ip.is_link_local else 14
+
+
 class Hooks(Protocol):
     """Netfilter as seen by the stack: each hook may rewrite the packet or drop it."""
 
@@ -122,10 +127,13 @@ class Netns:
             self.routes.add(Route(addr.network, dev, src=ip, proto="kernel", scope="link"))
 
     def add_addr6(self, dev: str, addr: IPv6Interface, *, connected_route: bool = True) -> None:
-        """An IPv6 address (``addrconf``: newest first in ``ip -6 addr``), and its prefix
+        """An IPv6 address (``addrconf``: in ``ip -6 addr`` order, by scope), and its prefix
         route, metric 256 (``addrconf_prefix_route``; ``fe80::/64`` for a link-local)."""
         cfg = self.ifaces[dev]
-        cfg.addrs6.insert(0, addr)
+        # ipv6_link_dev_addr: the list is kept by scope, wider first, newest first within
+        at = next((i for i, a in enumerate(cfg.addrs6) if _scope(a) <= _scope(addr)),
+                  len(cfg.addrs6))
+        cfg.addrs6.insert(at, addr)
         self._local[addr.ip.packed] = dev
         if connected_route and addr.network.prefixlen < 128 and dev != "lo" and \
                 all(r.dst != addr.network or r.dev != dev for r in self.routes6.routes):

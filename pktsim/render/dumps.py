@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from ipaddress import IPv6Interface, IPv6Network
 from typing import TYPE_CHECKING
 
 from pktsim.devices.tunnels import VxlanDevice
 from pktsim.netfilter.conntrack import NS, Conn
 from pktsim.netfilter.tuples import PROTO_NAMES, Tuple
+from pktsim.wire.ip6 import link_local, multicast_mac, solicited_node
 from pktsim.wire.parse import ip_str, mac_str
 
 if TYPE_CHECKING:
@@ -142,7 +144,11 @@ def bridge_ports(topo: Topology, node: str) -> list[IfConfig]:
         return []
     macs = {p.veth: p.veth_mac for p in topo.model.pods_on(node)}
     mtu = ns.ifaces[bridge.name].mtu
-    return [IfConfig(port, macs.get(port, b"\0" * 6), mtu) for port in bridge.hairpin]
+    ports = [IfConfig(port, macs.get(port, b"\0" * 6), mtu) for port in bridge.hairpin]
+    if ns.ifaces[bridge.name].addrs6:  # IPv6 on: each veth has its EUI-64 link-local
+        for cfg in ports:
+            cfg.addrs6.append(IPv6Interface((link_local(cfg.mac), 64)))
+    return ports
 
 
 def ip_addr(ns: Netns, ports: list[IfConfig] | None = None) -> str:
@@ -183,16 +189,29 @@ def ip_route(ns: Netns) -> str:
     return "".join(r.text + "\n" for r in route_rows(ns))
 
 
-def route6_rows(ns: Netns) -> list[Route]:
-    """``ip -6 route show`` order: by destination, the default route last."""
-    return sorted(ns.routes6.routes, key=lambda r: (r.dst.prefixlen == 0,
-                                                    int(r.dst.network_address),
-                                                    r.dst.prefixlen, r.metric))
+def route6_rows(ns: Netns, ports: list[IfConfig] | None = None) -> list[Route]:
+    """``ip -6 route show`` order (the fib6 tree walk): by destination, the default route
+    last, routes to one prefix in the order they were added -- ``fe80::/64`` per device as
+    each got its link-local: ``eth0``, the first bridge port, the bridge (which has carrier
+    once a port is up), then the other ports (``ports``: ``bridge_ports``)."""
+    from pktsim.devices.routes import Route
+
+    routes = list(ns.routes6.routes)
+    if ports:
+        link = IPv6Network("fe80::/64")
+        bridge = next((r for r in routes if r.dst == link and
+                       ns.ifaces[r.dev].kind == "bridge"), None)
+        at = routes.index(bridge) if bridge is not None else len(routes)
+        added = [Route(link, p.name, proto="kernel", metric=256) for p in ports]
+        routes[at:at] = added[:1]
+        routes[at + 2:at + 2] = added[1:]
+    return sorted(routes, key=lambda r: (r.dst.prefixlen == 0, int(r.dst.network_address),
+                                         r.dst.prefixlen, r.metric))
 
 
-def ip6_route(ns: Netns) -> str:
+def ip6_route(ns: Netns, ports: list[IfConfig] | None = None) -> str:
     """``ip -6 route show``."""
-    return "".join(r.text + "\n" for r in route6_rows(ns))
+    return "".join(r.text + "\n" for r in route6_rows(ns, ports))
 
 
 def ip_neigh(ns: Netns, now: int = 0) -> str:
@@ -206,6 +225,24 @@ def ip_neigh(ns: Netns, now: int = 0) -> str:
 _SELF = ("33:33:00:00:00:01", "01:00:5e:00:00:01")
 _BRIDGE_SELF = ("33:33:00:00:00:01", "01:00:5e:00:00:6a", "33:33:00:00:00:6a",
                 "01:00:5e:00:00:01")
+
+
+def _self_macs(cfg: IfConfig, forwarding: bool) -> tuple[str, ...]:
+    """A device's multicast MACs in the order its groups were joined (seen in namespaces
+    with the node's setup order: addresses, then link up, then carrier).  With IPv6 each
+    device adds all-routers (a forwarding node), the solicited-node group of each address
+    and, forwarding, that of the subnet-router anycast ``::`` of its prefixes
+    (``addrconf_join_anycast``: ``ff02::1:ff00:0``, the link-local prefix's included)."""
+    own = _BRIDGE_SELF if cfg.kind == "bridge" else _SELF
+    if not cfg.addrs6:
+        return own
+    def group(addr: IPv6Interface) -> str:
+        return mac_str(multicast_mac(solicited_node(addr.ip.packed)))
+    globals_ = tuple(group(a) for a in reversed(cfg.addrs6) if not a.ip.is_link_local)
+    links = tuple(group(a) for a in cfg.addrs6 if a.ip.is_link_local)
+    routers = ("33:33:00:00:00:02",) if forwarding else ()
+    anycast = ("33:33:ff:00:00:00",) if forwarding else ()
+    return own[:1] + routers + globals_ + own[1:] + links + anycast
 
 
 def bridge_fdb(topo: Topology, node: str, now: int) -> str:
@@ -232,8 +269,7 @@ def bridge_fdb(topo: Topology, node: str, now: int) -> str:
         permanent = [f"{r.mac} dev {name} master {r.master} permanent" for r in own if r.flags]
         if name in ports and bridge is not None:
             permanent.append(f"{mac_str(cfg.mac)} dev {name} master {bridge.name} permanent")
-        selfs = [f"{m} dev {name} self permanent"
-                 for m in (_BRIDGE_SELF if cfg.kind == "bridge" else _SELF)]
+        selfs = [f"{m} dev {name} self permanent" for m in _self_macs(cfg, ns.forwarding)]
         lines += selfs + permanent if cfg.kind == "bridge" else learned + permanent + selfs
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -268,7 +304,7 @@ def node_dumps(topo: Topology, now: int) -> dict[str, str]:
         out[f"nodes/{name}/ip-addr.txt"] = ip_addr(ns, bridge_ports(topo, name))
         out[f"nodes/{name}/ip-route.txt"] = ip_route(ns)
         if ns.routes6.routes:
-            out[f"nodes/{name}/ip-6-route.txt"] = ip6_route(ns)
+            out[f"nodes/{name}/ip-6-route.txt"] = ip6_route(ns, bridge_ports(topo, name))
         out[f"nodes/{name}/ip-neigh.txt"] = ip_neigh(ns, now)
         out[f"nodes/{name}/bridge-fdb.txt"] = bridge_fdb(topo, name, now)
         nf = topo.netfilters.get(name)

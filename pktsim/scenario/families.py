@@ -91,6 +91,13 @@ def infer(strong: list[Evidence], weak: list[Evidence]) -> tuple[
     return ("IPv4",), None, ""
 
 
+# what a dual-stack run leaves out, said once per run (docs/model.md, "IPv6")
+IPV6_LIMITS = ("IPv6 is modelled for pods and nodes (addresses, routes, Neighbor Discovery, "
+               "ICMPv6, TCP and UDP); IPv6 packets cross no ip6tables rules and no IPv6 "
+               "conntrack (kube-proxy's IPv6 proxier and Services over IPv6 are not modelled "
+               "yet), and the setup's router solicitations and MLD reports are not sent")
+
+
 def settle_families(cfg: ClusterConfig, decided: str, nodes: list[Node], pods: list[Pod],
                     services: list[Service], errors: list[ScenarioError],
                     warnings: list[str]) -> bool:
@@ -109,6 +116,9 @@ def settle_families(cfg: ClusterConfig, decided: str, nodes: list[Node], pods: l
                             f"but {ambiguous}; give Cluster.spec.ipFamilies to say")
     refusal = family_refusal(cfg.ip_families, cfg.network)
     if refusal is None:
+        if cfg.has_ipv6:
+            src = cfg.source or Source()
+            warnings.append(f"{src.file}: {src.document()}: {IPV6_LIMITS}")
         return True
     errors.append(_err(where[0], where[1] or "spec.ipFamilies", _shown(cfg.ip_families),
                        *refusal))
