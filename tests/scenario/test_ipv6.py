@@ -17,6 +17,7 @@ import pytest
 from pktsim.errors import ScenarioError, ScenarioErrors
 from pktsim.model.objects import Scenario
 from pktsim.scenario import load_scenario
+from pktsim.scenario.families import IPV6_LIMITS
 
 CLUSTER = "apiVersion: pktsim/v1alpha1\nkind: Cluster\nspec: {%s}\n---\n"
 DUAL = CLUSTER % "ipFamilies: [IPv4, IPv6]"
@@ -29,7 +30,19 @@ DUAL_POD = POD % ("p", "{ip: 10.244.0.7}, {ip: 'fd00:10:244::7'}")
 
 
 def _load(text: str) -> Scenario:
-    return load_scenario([("v6.yaml", text)], addons=False)
+    """The scenario, its warnings without the one every dual-stack run gets (checked in
+    ``test_a_dual_stack_run_says_once_what_ipv6_leaves_out``)."""
+    scenario = load_scenario([("v6.yaml", text)], addons=False)
+    scenario.warnings = [w for w in scenario.warnings if IPV6_LIMITS not in w]
+    return scenario
+
+
+def test_a_dual_stack_run_says_once_what_ipv6_leaves_out() -> None:
+    text = "apiVersion: pktsim/v1alpha1\nkind: Cluster\nspec: {ipFamilies: [IPv4, IPv6]}\n"
+    warnings = load_scenario([("v6.yaml", text)], addons=False).warnings
+    assert warnings == [f"v6.yaml: document 1 (Cluster): {IPV6_LIMITS}"]
+    four = text.replace("[IPv4, IPv6]", "[IPv4]")
+    assert load_scenario([("v6.yaml", four)], addons=False).warnings == []
 
 
 def _errors(text: str) -> list[str]:
