@@ -1,7 +1,8 @@
 """The pods' cross-node path in the cross-node twin, one function per ``network:`` mode
 pktsim models:
 
-    routes  : <remote pod CIDR> via <remote node IP> dev eth0
+    routes  : <remote pod CIDR> via <remote node IP> dev eth0 (dual-stack: and
+              <remote pod /64> via <remote node IPv6> dev eth0)
     vxlan   : flannel.1 = vxlan id 1 local <node IP> dev eth0 dstport 8472 nolearning,
               MAC = VTEP MAC given, MTU 1450, <pod CIDR>.0/32; per remote node:
               route <remote CIDR> via <remote .0> dev flannel.1 onlink,
@@ -45,6 +46,8 @@ def build_overlay(twin: Twin, ns: str, mode: str, n: NodeSpec, others: list[Node
     if mode == "routes":
         for o in others:
             twin.ip(ns, "route", "add", o.pod_cidr, "via", o.ip, "dev", "eth0")
+            if n.pod_cidr6 and o.pod_cidr6 and o.ip6:  # the /64 via the node's IPv6
+                twin.ip(ns, "-6", "route", "add", o.pod_cidr6, "via", o.ip6, "dev", "eth0")
     elif mode == "vxlan":
         _vxlan(twin, ns, n, others, vxlan_udp_csum)
     else:
