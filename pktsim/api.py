@@ -142,24 +142,31 @@ def load(*sources: str | os.PathLike[str], seed: int | None = None) -> Cluster:
     return Cluster(scenario)
 
 
-def demo_text(network: str = "routes") -> str:
+def demo_text(network: str = "routes", ip_families: tuple[str, ...] = ("IPv4",)) -> str:
     """The demo's manifests; on ``calico``, with its NetworkPolicy story (the one network
-    that enforces NetworkPolicy: ``data/demo-policy.yaml``)."""
+    that enforces NetworkPolicy: ``data/demo-policy.yaml``); with the IPv6 family, a
+    dual-stack Cluster and the IPv6 paths (``data/demo-ipv6.yaml``)."""
     data = resources.files("pktsim").joinpath("data")
     text = data.joinpath("demo.yaml").read_text(encoding="utf-8")
     if network == "calico":
         text += data.joinpath("demo-policy.yaml").read_text(encoding="utf-8")
+    if ip_families != ("IPv4",):
+        families = ", ".join(ip_families)
+        text = text.replace("  seed: 0\n", f"  seed: 0\n  ipFamilies: [{families}]\n", 1)
+        if "IPv6" in ip_families:
+            text += "---\n" + data.joinpath("demo-ipv6.yaml").read_text(encoding="utf-8")
     return text
 
 
-def demo_cluster(network: str = "routes") -> Cluster:
-    """The built-in two-node cluster of ``pktsim demo``."""
+def demo_cluster(network: str = "routes", ip_families: tuple[str, ...] = ("IPv4",)) -> Cluster:
+    """The built-in two-node cluster of ``pktsim demo`` (dual-stack with ``ip_families``
+    ``("IPv4", "IPv6")``: ``network: routes`` only, as docs/scenario.md says)."""
     from pktsim.scenario import load_scenario
 
-    scenario = load_scenario([("<demo>", demo_text(network))])
+    scenario = load_scenario([("<demo>", demo_text(network, ip_families))])
     scenario.config.network = network
     if network == "calico":
-        _follow_pods(scenario, load_scenario([("<demo>", demo_text(network))]))
+        _follow_pods(scenario, load_scenario([("<demo>", demo_text(network, ip_families))]))
     return Cluster(scenario)
 
 

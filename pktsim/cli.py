@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="output folder (default: %(default)s)")
     demo.add_argument("--network", choices=NETWORKS, default="routes",
                       help="how nodes reach each other's pods (default: %(default)s)")
+    demo.add_argument("--ip-families", default="IPv4", metavar="FAMILIES",
+                      help="the cluster's ipFamilies, comma-separated: IPv4 (default) or "
+                      "IPv4,IPv6 (dual-stack, with the IPv6 paths; network routes)")
     demo.add_argument("--quiet", action="store_true", help="print nothing, no progress")
     demo.add_argument("--force", action="store_true", help=FORCE_HELP)
     run = _sub(sub, "run", "run every flow of the scenario files", "§4, §6, §7",
@@ -224,7 +227,8 @@ def _demo(args: argparse.Namespace) -> int:
     from pktsim.api import demo_cluster
     from pktsim.render.explain import print_stories
 
-    cluster = demo_cluster(args.network)
+    families = tuple(f.strip() for f in args.ip_families.split(",") if f.strip())
+    cluster = demo_cluster(args.network, families)
     progress = None if args.quiet else Progress()
     result = cluster.run(args.out, force=args.force, keep=True, progress=progress)
     if progress is not None:
