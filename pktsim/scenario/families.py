@@ -30,6 +30,7 @@ from typing import Any
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import ClusterConfig, Flow, Node, Pod, Service, Source
 from pktsim.scenario.cluster import family_refusal
+from pktsim.scenario.fields import ip_of
 from pktsim.scenario.traffic import target_host
 
 
@@ -181,7 +182,8 @@ def flows_checked(cfg: ClusterConfig, flows: list[Flow], pods: dict[str, Pod]) -
     out: list[ScenarioError] = []
     for flow in flows:
         host = target_host(flow.target)
-        if ":" in host and not cfg.has_ipv6:
+        literal = ip_of(host)
+        if literal is not None and literal.version == 6 and not cfg.has_ipv6:
             out += _family_errors(flow.source, {f"{flow.path}.to": flow.target}, cfg,
                                   "target")
         if not flow.family:
