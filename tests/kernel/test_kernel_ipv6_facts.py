@@ -277,7 +277,7 @@ def test_an_address_nobody_has_fails_after_3_ns_1_s_apart(same_node: KernelNode)
                                           strict=True) if r["dir"] == "out"]
     assert [kind(r) for _, r in sent] == ["ns", "ns", "ns"]
     gaps = [(later[0] - earlier[0]) / 1e9 for earlier, later in itertools.pairwise(sent)]
-    assert all(0.9 < g < 1.2 for g in gaps), gaps
+    assert all(0.9 < g < 1.5 for g in gaps), gaps  # retrans_time 1 s (timer slack under load)
     assert neigh(same_node, "a")["fd00:10:244::9"][1] == ["FAILED"]
 
 
