@@ -386,6 +386,11 @@ def test_address_unreachable_after_the_remote_node_s_3_ns(cross_node: KernelClus
     a = rows(cross_node, cap, "a:eth0")
     assert kinds(a)[3:] == [("out", "echo-request"), ("in", "unreachable/3")]
     assert a[4]["ip6_src"] == NODE2_6
+    # the error leaves when the entry fails: 3 x retrans_time after the first NS
+    quiet = cap.without_router_solicitations()
+    first_ns = quiet.records["node-2:cbr0"][0][0]
+    error = [ts for (ts, f) in quiet.records["node-2:eth0"] if len(f) == 166][-1]
+    assert 2.9 < (error - first_ns) / 1e9 < 3.6
 
 
 def test_ip6_route_dumps(cross_node: KernelCluster) -> None:
