@@ -277,7 +277,7 @@ def test_an_address_nobody_has_fails_after_3_ns_1_s_apart(same_node: KernelNode)
                                           strict=True) if r["dir"] == "out"]
     assert [kind(r) for _, r in sent] == ["ns", "ns", "ns"]
     gaps = [(later[0] - earlier[0]) / 1e9 for earlier, later in itertools.pairwise(sent)]
-    assert all(0.9 < g < 1.2 for g in gaps), gaps
+    assert all(0.9 < g < 1.5 for g in gaps), gaps  # retrans_time 1 s (timer slack under load)
     assert neigh(same_node, "a")["fd00:10:244::9"][1] == ["FAILED"]
 
 
@@ -386,6 +386,11 @@ def test_address_unreachable_after_the_remote_node_s_3_ns(cross_node: KernelClus
     a = rows(cross_node, cap, "a:eth0")
     assert kinds(a)[3:] == [("out", "echo-request"), ("in", "unreachable/3")]
     assert a[4]["ip6_src"] == NODE2_6
+    # the error leaves when the entry fails: 3 x retrans_time after the first NS
+    quiet = cap.without_router_solicitations()
+    first_ns = quiet.records["node-2:cbr0"][0][0]
+    error = [ts for (ts, f) in quiet.records["node-2:eth0"] if len(f) == 166][-1]
+    assert 2.9 < (error - first_ns) / 1e9 < 3.6
 
 
 def test_ip6_route_dumps(cross_node: KernelCluster) -> None:

@@ -14,7 +14,8 @@ IPv6 half is configured as the bridge CNI plugin does it (containernetworking/pl
 plugins/main/bridge/bridge.go cmdAdd, pkg/ip/link_linux.go SetupVethWithName,
 pkg/ipam/ipam_linux.go ConfigureIface): node net.ipv6.conf.all.forwarding=1
 (ip.EnableIP6Forward), accept_ra=0 on cbr0 (ensureBridge) and on every host veth;
-in the pod accept_dad=0 on eth0 (``enabledad`` false, the default), keep_addr_on_down=1,
+in the pod accept_dad=0 on eth0 (``enabledad`` false, the default), arp_notify=1 (a
+gratuitous ARP at link-up, over before any capture), keep_addr_on_down=1,
 the /64 added while eth0 is down, then eth0 up (no DAD: no tentative address to
 settle) and ``default via <gateway_ip6>`` (isDefaultGateway); the gateway ``::1/64`` on
 cbr0 (ensureAddr, DAD on: the node's default accept_dad=1).  Before the first capture
@@ -87,7 +88,7 @@ def plug_pod(twin: Twin, node_ns: str, pod_ns: str, p: PodSpec, *, veth_mac: str
     twin.ip(node_ns, "link", "set", p.veth, "up")
     twin.ip(pod_ns, "link", "set", "eth0", "address", p.mac, "mtu", str(mtu))
     if dual:  # bridge.go cmdAdd (enabledad false), ipam.ConfigureIface
-        twin.sysctl(pod_ns, "net.ipv6.conf.eth0.accept_dad=0",
+        twin.sysctl(pod_ns, "net.ipv6.conf.eth0.accept_dad=0", "net.ipv4.conf.eth0.arp_notify=1",
                     "net.ipv6.conf.eth0.keep_addr_on_down=1")
     twin.ip(pod_ns, "addr", "add", f"{p.ip}/{prefix_len}", "dev", "eth0")
     if dual:
