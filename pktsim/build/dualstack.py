@@ -13,8 +13,10 @@
 
 Duplicate address detection is off on the pod's ``eth0`` (the bridge plugin's default
 ``enabledad: false`` -> ``disableIPV6DAD``), so its addresses are usable at once; the
-setup's own frames (router solicitations, MLD reports) happen before a run starts and are
-not emitted (docs/model.md, "IPv6").
+setup's own frames (router solicitations, MLD reports, the bridge's DAD) happen before a run
+starts and are not emitted (docs/model.md, "IPv6"), but what they leave behind is: the node
+holds a STALE entry for each pod's link-local, learned from its first router solicitation
+(docs/kernel-observations.md, "IPv6").
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
+from pktsim.wire.ip6 import link_local
 from pktsim.model.cluster import NodeInfo, PodInfo
 
 if TYPE_CHECKING:
@@ -58,6 +61,12 @@ def pod_ipv6(topo: Topology, info: PodInfo, ns: Netns) -> None:
     ns.enable_ipv6()
     ns.add_addr6("eth0", IPv6Interface((info.ip6, gateway.network.prefixlen)))
     ns.add_route6(DEFAULT6, "eth0", gateway.ip.packed)
+    # the pod's first router solicitation, at link-up, left the node a STALE entry for its
+    # link-local (ndisc_recv_rs); the solicitation itself is setup, before any run
+    bridge = topo.model.config.bridge
+    node_ns = topo.node_ns.get(info.node)
+    if node_ns is not None and bridge in node_ns.ifaces:
+        node_ns.neigh.set(bridge, link_local(info.mac), info.mac, "STALE")
 
 
 def routes_ipv6(topo: Topology, node: NodeInfo) -> None:
