@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
-from pktsim.wire.ip6 import link_local
 from pktsim.model.cluster import NodeInfo, PodInfo
+from pktsim.wire.ip6 import link_local
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
