@@ -59,17 +59,18 @@ from pktsim.netfilter.rules import BUILTIN_CHAINS
 from pktsim.wire.parse import mac_str
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+ZERO_MAC = b"\x00" * 6
+NODE_NET_LATENCY = 20_000  # 20 µs across the node network
+VETH_LATENCY = 1_000
 
 
 def _calico() -> ModuleType:
     """``pktsim.build.calico``, imported by the first Calico cluster: felix's rules and
-    policy model are a quarter of pktsim's import time, which flannel's modes never need."""
+    policy model (~10 ms of imports) are never needed by flannel's modes (``pktsim check``
+    on them, docs/performance.md "The command line")."""
     from pktsim.build import calico
 
     return calico
-ZERO_MAC = b"\x00" * 6
-NODE_NET_LATENCY = 20_000  # 20 µs across the node network
-VETH_LATENCY = 1_000
 
 
 @dataclass(slots=True)
