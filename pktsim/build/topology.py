@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Interface, IPv4Network
+from types import ModuleType
 from typing import Any
 
-from pktsim.build import calico, dualstack, overlay, portmap
+from pktsim.build import dualstack, overlay, portmap
 from pktsim.build.external import RESOLVER_HOST, build_external
 from pktsim.build.start import start_at_zero
 from pktsim.core.capture import Interface, Sink
@@ -61,6 +62,15 @@ DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 ZERO_MAC = b"\x00" * 6
 NODE_NET_LATENCY = 20_000  # 20 µs across the node network
 VETH_LATENCY = 1_000
+
+
+def _calico() -> ModuleType:
+    """``pktsim.build.calico``, imported by the first Calico cluster: felix's rules and
+    policy model (~10 ms of imports) are never needed by flannel's modes (``pktsim check``
+    on them, docs/performance.md "The command line")."""
+    from pktsim.build import calico
+
+    return calico
 
 
 @dataclass(slots=True)
@@ -118,7 +128,7 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
     build_external(topo)
     for node in model.node_list():
         if cfg.network == "calico":
-            calico.install(topo, node)
+            _calico().install(topo, node)
         else:
             overlay.install(topo, node)
             if node.ip6 is not None and cfg.network == "routes":
@@ -250,7 +260,7 @@ def build_pod(topo: Topology, info: PodInfo,
         ns = topo.node_ns[info.node]
         topo.pod_ns[key] = ns
     elif model.config.network == "calico":
-        ns = calico.pod_netns(topo, info)
+        ns = _calico().pod_netns(topo, info)
     else:
         ns = _pod_netns(topo, info, key)
     coredns = is_coredns(pod) and model.config.dns == "coredns"
@@ -351,7 +361,7 @@ def load_rules(topo: Topology, node: NodeInfo, nf: Netfilter,
         mapped = topo.shared["portmap pods"] = portmap.mapped_pods(topo.model)
     if cfg.network == "calico":  # felix keeps its jumps above the portmap plugin's
         portmap.install(topo.model, node.name, nf.table("nat"), mapped)
-        calico.install_felix(topo, node, nf)
+        _calico().install_felix(topo, node, nf)
     else:  # the plugin prepends its masquerade jump at each pod's ADD, after flanneld's
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
         flannel_forward(nf.table("filter"), str(cfg.pod_cidr))

@@ -5,44 +5,51 @@
 ``render``/``parse`` convert tables to and from ``iptables-save`` text.
 """
 
-from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
-from pktsim.netfilter.engine import Hit, Outcome, evaluate
-from pktsim.netfilter.hooks import Netfilter
-from pktsim.netfilter.matches import (
-    AddrType,
-    Comment,
-    CtState,
-    Destination,
-    IcmpType,
-    InIface,
-    Mark,
-    Match,
-    OutIface,
-    Ports,
-    Protocol,
-    Recent,
-    Source,
-    Statistic,
-)
-from pktsim.netfilter.presets import flannel_forward, flannel_masquerade, kube_proxy_masquerade
-from pktsim.netfilter.rules import Chain, Rule, Table
-from pktsim.netfilter.save import parse, parse_rule, render
-from pktsim.netfilter.targets import (
-    ACCEPT,
-    DROP,
-    RETURN,
-    Dnat,
-    Jump,
-    Masquerade,
-    Reject,
-    SetMark,
-    Snat,
-    Target,
-    Verdict,
-)
-from pktsim.netfilter.tcpstate import TcpTimeouts
-from pktsim.netfilter.tuples import Tuple
-from pktsim.netfilter.view import Env, PacketView, RecentTables
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pktsim.core.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names; at run time each module loads on first use (core.lazy)
+    from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
+    from pktsim.netfilter.engine import Hit, Outcome, evaluate
+    from pktsim.netfilter.hooks import Netfilter
+    from pktsim.netfilter.matches import (
+        AddrType,
+        Comment,
+        CtState,
+        Destination,
+        IcmpType,
+        InIface,
+        Mark,
+        Match,
+        OutIface,
+        Ports,
+        Protocol,
+        Recent,
+        Source,
+        Statistic,
+    )
+    from pktsim.netfilter.presets import flannel_forward, flannel_masquerade, kube_proxy_masquerade
+    from pktsim.netfilter.rules import Chain, Rule, Table
+    from pktsim.netfilter.save import parse, parse_rule, render
+    from pktsim.netfilter.targets import (
+        ACCEPT,
+        DROP,
+        RETURN,
+        Dnat,
+        Jump,
+        Masquerade,
+        Reject,
+        SetMark,
+        Snat,
+        Target,
+        Verdict,
+    )
+    from pktsim.netfilter.tcpstate import TcpTimeouts
+    from pktsim.netfilter.tuples import Tuple
+    from pktsim.netfilter.view import Env, PacketView, RecentTables
 
 __all__ = [
     "ACCEPT", "DROP", "RETURN", "AddrType", "Chain", "Comment", "Conn", "Conntrack",
@@ -53,3 +60,20 @@ __all__ = [
     "evaluate", "flannel_forward", "flannel_masquerade", "kube_proxy_masquerade", "parse",
     "parse_rule", "render",
 ]
+
+_EXPORTS = {
+    "conntrack": ("Conn", "Conntrack", "ConntrackConfig", "Track"),
+    "engine": ("Hit", "Outcome", "evaluate"),
+    "hooks": ("Netfilter",),
+    "matches": ("AddrType", "Comment", "CtState", "Destination", "IcmpType", "InIface", "Mark",
+                "Match", "OutIface", "Ports", "Protocol", "Recent", "Source", "Statistic"),
+    "presets": ("flannel_forward", "flannel_masquerade", "kube_proxy_masquerade"),
+    "rules": ("Chain", "Rule", "Table"),
+    "save": ("parse", "parse_rule", "render"),
+    "targets": ("ACCEPT", "DROP", "RETURN", "Dnat", "Jump", "Masquerade", "Reject", "SetMark",
+                "Snat", "Target", "Verdict"),
+    "tcpstate": ("TcpTimeouts",),
+    "tuples": ("Tuple",),
+    "view": ("Env", "PacketView", "RecentTables"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

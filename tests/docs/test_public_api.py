@@ -67,10 +67,14 @@ def _namespace(cls: type) -> dict[str, object]:
 
     import pktsim.display
     import pktsim.dns
+    from pktsim.reach.cells import Reachability
+    from pktsim.sinks.trace import MemorySink
 
     names = dict(vars(importlib.import_module(cls.__module__)))
     names.update({n: getattr(pktsim.display, n) for n in pktsim.display.__all__})
     names.update(pandas=pandas, ResolvConf=pktsim.dns.ResolvConf)
+    # imported by pktsim.api under TYPE_CHECKING (and where a run needs them)
+    names.update(Reachability=Reachability, MemorySink=MemorySink)
     return names
 
 
