@@ -87,6 +87,7 @@ class Topology:
     router: Netns | None = None
     clients: dict[str, Netns] = field(default_factory=dict)
     tunnels: dict[str, VxlanDevice | IpipDevice] = field(default_factory=dict)
+    tunnels6: dict[str, VxlanDevice] = field(default_factory=dict)  # flannel-v6.1 (vxlan)
     netfilters: dict[str, Netfilter] = field(default_factory=dict)
     # the random streams of this build: fresh per build, so every run of a cluster is the
     # same run (the model's own streams decided its addresses once, at allocation)
@@ -131,8 +132,8 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
             _calico().install(topo, node)
         else:
             overlay.install(topo, node)
-            if node.ip6 is not None and cfg.network == "routes":
-                dualstack.routes_ipv6(topo, node)
+            if node.ip6 is not None:
+                dualstack.overlay_ipv6(topo, node)
         install_netfilter(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         build_pod(topo, pod)

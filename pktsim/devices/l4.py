@@ -389,7 +389,8 @@ class Transport:
         if (csum or len(src) == 16) and l4_checksum(src, dst, PROTO_UDP, body) != 0:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "UDP")
             return
-        tunnel = self.stack.tunnel_socket(f"udp/{dport}")
+        # the VXLAN socket of the packet's family (flannel.1's IPv4, flannel-v6.1's IPv6)
+        tunnel = self.stack.tunnel_socket(f"udp/{dport}" if len(src) == 4 else f"udp6/{dport}")
         if tunnel is not None:  # the VXLAN socket: hand the payload to the device
             r.step(Event.DELIVER, f"UDP {dport}: VXLAN socket", port, frame)
             r.send(tunnel, frame.with_data(body[8:]))

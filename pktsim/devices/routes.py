@@ -89,7 +89,10 @@ class Route:
             parts += ["proto", self.proto]
         if self.src is not None:
             parts += ["src", str(self.src)]
-        parts += ["metric", str(self.metric or 1024), "pref", "medium"]
+        parts += ["metric", str(self.metric or 1024)]
+        if self.onlink:
+            parts.append("onlink")
+        parts += ["pref", "medium"]
         return " ".join(parts)
 
 

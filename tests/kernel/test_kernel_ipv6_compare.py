@@ -1,5 +1,5 @@
 """pktsim's IPv6 against the Linux kernel's: a dual-stack cluster (``ipFamilies: [IPv4,
-IPv6]``, ``network: routes``), the same traffic over IPv6, the same frames on every
+IPv6]``, ``network: routes`` and ``vxlan``), the same traffic over IPv6, the same frames on every
 interface -- Neighbor Discovery (solicitations, adverts with their flags and options, the
 probes of unconfirmed entries), ICMPv6 echo and errors, TCP over IPv6, hop limits.
 
@@ -22,6 +22,7 @@ import pytest
 
 import pktsim
 from pktsim.api import Result
+from pktsim.build.dualstack import VXLAN6_DEV, vtep_mac6
 from pktsim.wire.parse import mac_str
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.kernel
 SCENARIO = """
 apiVersion: pktsim/v1alpha1
 kind: Cluster
-spec: {{nodes: {nodes}, network: routes, ipFamilies: [IPv4, IPv6], dns: none}}
+spec: {{nodes: {nodes}, network: {network}, ipFamilies: [IPv4, IPv6], dns: none}}
 ---
 apiVersion: v1
 kind: Pod
@@ -63,9 +64,9 @@ spec:
   - {{name: refused, from: default/a, to: '[{b6}]:9999'}}
   - {{name: unreachable, from: default/a, to: '{nobody}', protocol: icmp, count: 1}}
 """
-SAME, CROSS = "same-node", "cross-node"
-B6 = {SAME: "fd00:10:244::3", CROSS: "fd00:10:244:1::2"}
-NOBODY = {SAME: "fd00:10:244::9", CROSS: "fd00:10:244:1::9"}
+SAME, CROSS, VXLAN = "same-node", "cross-node", "cross-node-vxlan"
+B6 = {SAME: "fd00:10:244::3", CROSS: "fd00:10:244:1::2", VXLAN: "fd00:10:244:1::2"}
+NOBODY = {SAME: "fd00:10:244::9", CROSS: "fd00:10:244:1::9", VXLAN: "fd00:10:244:1::9"}
 FLOWS = ["ping", "http", "refused", "unreachable"]
 # the kernel twin stops capturing a second or two after the traffic's last packet: the
 # reachability probes of the entries the traffic left unconfirmed (5 s after their use)
@@ -75,7 +76,8 @@ TAIL_NS = 1_500_000_000
 
 def run_pktsim(layout: str, flow: str) -> Result:
     text = SCENARIO.format(nodes=1 if layout == SAME else 2, b_node=1 if layout == SAME else 2,
-                           b6=B6[layout], nobody=NOBODY[layout])
+                           b6=B6[layout], nobody=NOBODY[layout],
+                           network="vxlan" if layout == VXLAN else "routes")
     cluster = pktsim.load(text)
     return cluster.run(flows=[f for f in cluster.flows if f.name == flow])
 
@@ -93,15 +95,18 @@ def node_specs(result: Result) -> list[NodeSpec]:
         n = model.nodes[name]
         pods = tuple(pod_spec(result, p.pod.name) for p in sorted(
             model.pods_on(name), key=lambda p: p.key) if p.pod.namespace == "default")
+        v6 = result.topology.tunnels6.get(name)
         out.append(NodeSpec(name, str(n.ip), mac_str(n.eth0_mac), str(n.pod_cidr),
                             mac_str(n.bridge_mac), pods, mac_str(n.vtep_mac),
-                            ip6=str(n.ip6), pod_cidr6=str(n.pod_cidr6)))
+                            ip6=str(n.ip6), pod_cidr6=str(n.pod_cidr6),
+                            vtep_mac6=mac_str(vtep_mac6(result.topology, n)) if v6 else None))
     return out
 
 
 def keys(result: Result, layout: str) -> dict[str, str]:
     """pktsim if_name -> the twin's key (same-node: the node is ``node``)."""
-    found = harness_keys(result, ("cbr0", "eth0"))
+    found = harness_keys(result, ("cbr0", "eth0", "flannel.1", VXLAN6_DEV)
+                         if layout == VXLAN else ("cbr0", "eth0"))
     if layout == SAME:
         found = {k: v.replace("node-1:", "node:") for k, v in found.items()
                  if not v.startswith(("node-1:eth0", "node-2:"))}
@@ -131,7 +136,7 @@ class _Kernel:
         return self.captures[flow]
 
 
-@pytest.fixture(scope="module", params=[SAME, CROSS])
+@pytest.fixture(scope="module", params=[SAME, CROSS, VXLAN])
 def kernel(request: pytest.FixtureRequest) -> Any:
     reason = kernel_available()
     if reason:
@@ -146,7 +151,7 @@ def kernel(request: pytest.FixtureRequest) -> Any:
                                gateway_ip6=str(node.gateway6.ip) if node.gateway6 else None,
                                capture_lo=False)
     else:
-        twin = KernelCluster(node_specs(reference), mode="routes")
+        twin = KernelCluster(node_specs(reference), mode="vxlan" if layout == VXLAN else "routes")
     try:
         with twin:
             yield _Kernel(layout, twin)

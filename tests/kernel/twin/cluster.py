@@ -34,7 +34,7 @@ from .external import EXT_SWITCH, ROUTER_EXT_PORT, ROUTER_PORT, ExternalSpec, bu
 from .external import ext_ports as _ext_ports
 from .namespaces import Twin, new_tag
 from .node import PodSpec, V6Plan, bridge_v6, plug_pod
-from .overlay import OVERLAY_MTU, TUNNEL_DEV, VXLAN_DEV
+from .overlay import OVERLAY_MTU, TUNNEL_DEV, VXLAN6_DEV, VXLAN_DEV
 
 __all__ = ["SWITCH", "KernelCluster", "NodeSpec"]
 
@@ -55,6 +55,14 @@ class NodeSpec:
     vtep_mac: str | None = None
     ip6: str | None = None
     pod_cidr6: str | None = None
+    vtep_mac6: str | None = None  # flannel-v6.1's MAC (dual-stack vxlan)
+
+    @property
+    def tunnel_ip6(self) -> str | None:
+        """flannel-v6.1's address: the node's /64's ``::``."""
+        if self.pod_cidr6 is None:
+            return None
+        return str(ipaddress.IPv6Network(self.pod_cidr6).network_address)
 
     @property
     def gateway6(self) -> str | None:
@@ -109,8 +117,9 @@ class KernelCluster(Twin):
             raise ValueError(f"mode must be one of {sorted(OVERLAY_MTU)}")
         nodes = list(nodes)
         self.dual_stack = any(n.pod_cidr6 or n.ip6 for n in nodes)
-        if self.dual_stack and (mode != "routes" or external is not None):
-            raise ValueError("dual-stack twins: network routes, no external world (yet)")
+        if self.dual_stack and (mode not in ("routes", "vxlan") or external is not None):
+            raise ValueError("dual-stack twins: network routes or vxlan, no external world "
+                             "(yet)")
         super().__init__(disable_ipv6=not self.dual_stack, workdir=workdir)
         self.node_prefix_len6 = node_prefix_len6
         self.nodes = nodes
@@ -223,7 +232,8 @@ class KernelCluster(Twin):
         for n in self.nodes:  # cbr0 up last (see KernelNode._setup: IGMP needs carrier)
             self.ip(self.node_nss[n.name], "link", "set", self.bridge, "up")
         self.wait_ready(self._all_links(), self._bridge_ports(),
-                        unknown_ok=lambda key: key.endswith((":flannel.1", ":flannel.ipip")))
+                        unknown_ok=lambda key: key.endswith((":flannel.1", ":flannel.ipip",
+                                                             f":{VXLAN6_DEV}")))
         if self.settle_igmp:
             self.wait_bridge_igmp([f"{n.name}:{self.bridge}" for n in self.nodes])
         if self.dual_stack:
@@ -295,6 +305,8 @@ class KernelCluster(Twin):
             out[f"{n.name}:eth0"] = (ns, "eth0")
             if self.tunnel:
                 out[f"{n.name}:{self.tunnel}"] = (ns, self.tunnel)
+            if self.mode == "vxlan" and n.vtep_mac6:
+                out[f"{n.name}:{VXLAN6_DEV}"] = (ns, VXLAN6_DEV)
         if self.external is not None:
             out["external:eth0"] = (self.router_ns, "eth0")
             out["external:eth1"] = (self.router_ns, "eth1")
@@ -316,6 +328,8 @@ class KernelCluster(Twin):
             out[f"{n.name}:eth0"] = n.mac.lower()
             if self.mode == "vxlan" and n.vtep_mac:
                 out[f"{n.name}:{VXLAN_DEV}"] = n.vtep_mac.lower()
+            if self.mode == "vxlan" and n.vtep_mac6:
+                out[f"{n.name}:{VXLAN6_DEV}"] = n.vtep_mac6.lower()
         if self.external is not None:
             out["external:eth0"] = self.external.router_mac.lower()
             out["external:eth1"] = self.external.ext_mac.lower()
@@ -332,6 +346,8 @@ class KernelCluster(Twin):
             names[n.bridge_mac.lower()] = f"{n.name}.{self.bridge}"
             if n.vtep_mac:
                 names[n.vtep_mac.lower()] = f"{n.name}.{VXLAN_DEV}"
+            if n.vtep_mac6:
+                names[n.vtep_mac6.lower()] = f"{n.name}.{VXLAN6_DEV}"
             for j, p in enumerate(n.pods):
                 names[p.mac.lower()] = f"{p.name}.eth0"
                 names[self.veth_mac(i, j, p)] = f"{n.name}.{p.veth}"
