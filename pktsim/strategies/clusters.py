@@ -356,6 +356,7 @@ def _cluster_doc(network: str, seed: int, pool: dict[str, object],
 
 
 IP_FAMILIES = (("IPv4",), ("IPv4", "IPv6"))  # what the clusters' ipFamilies may draw
+DUAL_STACK_NETWORKS = ("routes", "vxlan")  # the networks pktsim builds with IPv6
 _FAMILIES = st.just(("IPv4",))
 
 
@@ -391,7 +392,7 @@ def clusters(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_p
     and pod bounds then apply to the default ``manifests()`` only).  ``ip_families``
     draws the Cluster's ``ipFamilies`` from ``IP_FAMILIES`` (``[IPv4]`` by default;
     ``st.sampled_from(IP_FAMILIES)`` gives dual-stack clusters too, which are built on
-    ``routes`` only, so a dual-stack draw takes ``routes`` whatever ``network`` drew).
+    ``routes`` or ``vxlan`` only: a dual-stack draw of another network takes ``routes``).
     Shrinks towards one node, one pod, ``routes``, IPv4 and seed 0.
     """
     _check_strategy("network", network)
@@ -414,7 +415,8 @@ def clusters(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_p
             raise InvalidArgument(f"seeds drew {seed!r}, not a non-negative integer")
         if tuple(families) not in IP_FAMILIES:
             raise InvalidArgument(f"ip_families drew {families!r}: choose from {IP_FAMILIES}")
-        net = "routes" if "IPv6" in families else net
+        if "IPv6" in families and net not in DUAL_STACK_NETWORKS:
+            net = "routes"
         return _load(_dump([_cluster_doc(net, seed, pool, tuple(families)), *docs]))
 
     return st.tuples(objects, network, seeds, _POOLS, ip_families).map(build)
