@@ -132,3 +132,27 @@ def test_flannel_vxlan_carries_ipv6_pods_over_ipv6(tmp_path: Path) -> None:
             "medium") in (node / "ip-6-route.txt").read_text()
     assert "dev flannel-v6.1 dst fc00:f853:ccd:e793::3 self permanent" in \
         (node / "bridge-fdb.txt").read_text()
+
+
+def test_packet_too_big_shrinks_a_tcp_connection_to_the_path(tmp_path: Path) -> None:
+    """On vxlan the pods' MTU (1450) is above flannel-v6.1's (1430): a full-size IPv6
+    segment earns Packet Too Big (mtu 1430) from node-1, and the sender cuts what is in
+    flight to the new MSS and sends it again (tcp_v6_mtu_reduced), so the exchange ends."""
+    from scapy.layers.inet6 import ICMPv6PacketTooBig
+
+    payload = "x" * 3000
+    result = run(tmp_path, f"  - {{name: big, from: default/a, to: '[fd00:10:244:1::2]:8080', "
+                           f"payload: '{payload}'}}", network="vxlan")
+    [flow] = result.flows
+    assert flow.status == FlowStatus.OK, flow.line()
+    frames = frames_on(result, "default/a:eth0", "big")
+    seen = list(zip(frames, dissect(frames), strict=True))
+    too_big = [(f, p) for f, p in seen if p.haslayer(ICMPv6PacketTooBig)]
+    assert too_big and too_big[0][1][ICMPv6PacketTooBig].mtu == 1430
+    when = too_big[0][0].t_abs_ns
+    sent = [(f.t_abs_ns, len(p[TCP].payload)) for f, p in seen if p.haslayer(TCP) and
+            p[IPv6].src == "fd00:10:244::2" and len(p[TCP].payload)]
+    before = [size for t, size in sent if t < when]
+    after = [size for t, size in sent if t >= when]
+    assert max(before) == 1450 - 40 - 20 - 12  # the first flight at the pods' MTU
+    assert after and max(after) == 1430 - 40 - 20 - 12  # again, cut to the path's
