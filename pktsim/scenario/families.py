@@ -96,10 +96,10 @@ def infer(strong: list[Evidence], weak: list[Evidence]) -> tuple[
 IPV6_LIMITS = ("IPv6 is modelled for pods and nodes (addresses, routes, Neighbor Discovery, "
                "ICMPv6, TCP and UDP); IPv6 packets cross no ip6tables rules and no IPv6 "
                "conntrack (kube-proxy's IPv6 proxier and Services over IPv6 are not modelled "
-               "yet), the setup's router solicitations and MLD reports are not sent, and path "
-               "MTU discovery is not modelled (a Packet Too Big ends a flow instead of "
-               "shrinking its packets: on vxlan, flannel-v6.1's MTU 1430 is below the pods' "
-               "1450, as flannel leaves it)")
+               "yet), the setup's router solicitations and MLD reports are not sent, and a "
+               "Packet Too Big shrinks only the TCP connection it concerns (no path MTU "
+               "cache: on vxlan, flannel-v6.1's MTU 1430 is below the pods' 1450, as flannel "
+               "leaves it, so each full-size connection over IPv6 meets one)")
 
 
 def settle_families(cfg: ClusterConfig, decided: str, nodes: list[Node], pods: list[Pod],
