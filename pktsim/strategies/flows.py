@@ -117,6 +117,23 @@ def _resolves_to(model: Any, svc: Any, upstream: dict[str, Any], domain: str) \
     return sorted(common or ())
 
 
+def _pod_targets(model: Any, dst: Any) -> list[Manifest]:
+    """The ways to reach pod ``dst``: ping, and each port it serves by address (both
+    families' on a dual-stack pod) and by name."""
+    targets: list[Manifest] = [{"to": dst.key, "protocol": "icmp"}]
+    if dst.ip6 is not None:  # a dual-stack pod: over IPv6 too
+        targets.append({"to": dst.key, "family": "IPv6", "protocol": "icmp"})
+    for c in dst.pod.containers:
+        for cp in c.ports:
+            if _listens(model, dst.key, cp.port, cp.protocol):
+                targets += _connect(str(dst.ip), cp.port, cp.protocol)
+                if dst.ip6 is not None:
+                    targets += _connect(f"[{dst.ip6}]", cp.port, cp.protocol)
+                if cp.protocol == "TCP":
+                    targets.append({"to": f"{dst.key}:{cp.port}", "protocol": "tcp"})
+    return targets
+
+
 def _flow_candidates(cluster: Cluster, missing_names: bool) -> dict[str, list[Manifest]]:
     """Every flow of each kind that a correct cluster answers (before count/payload/start)."""
     model = cluster.model
@@ -133,17 +150,7 @@ def _flow_candidates(cluster: Cluster, missing_names: bool) -> dict[str, list[Ma
     client = cfg.external_cidr.network_address + 10  # external/client
     web = [name for name, ip in upstream.items() if IPv4Address(ip) == client]
     for dst in pods:
-        targets: list[Manifest] = [{"to": dst.key, "protocol": "icmp"}]
-        if dst.ip6 is not None:  # a dual-stack pod: over IPv6 too
-            targets.append({"to": dst.key, "family": "IPv6", "protocol": "icmp"})
-        for c in dst.pod.containers:
-            for cp in c.ports:
-                if _listens(model, dst.key, cp.port, cp.protocol):
-                    targets += _connect(str(dst.ip), cp.port, cp.protocol)
-                    if dst.ip6 is not None:
-                        targets += _connect(f"[{dst.ip6}]", cp.port, cp.protocol)
-                    if cp.protocol == "TCP":
-                        targets.append({"to": f"{dst.key}:{cp.port}", "protocol": "tcp"})
+        targets = _pod_targets(model, dst)
         out["pod-to-pod"] += [{"from": src.key, **t} for src in sources for t in targets]
         out["node-to-pod"] += [{"from": f"node:{n}", **t} for n in nodes for t in targets]
     for src in sources:
@@ -284,9 +291,9 @@ def flows(cluster: Cluster, *, kinds: tuple[str, ...] = FLOW_KINDS,
     """
     if not isinstance(missing_names, bool):
         raise InvalidArgument(f"missing_names={missing_names!r} must be a bool")
+    made = _flow_dicts(cluster, kinds, missing_names)  # checks ``cluster`` first
     families = cluster.model.config.ip_families
-    return _flow_dicts(cluster, kinds, missing_names).map(
-        lambda f: _parse_flows([f], families)[0])
+    return made.map(lambda f: _parse_flows([f], families)[0])
 
 
 def flow_lists(cluster: Cluster, *, min_size: int = 1, max_size: int = 4,
@@ -296,9 +303,9 @@ def flow_lists(cluster: Cluster, *, min_size: int = 1, max_size: int = 4,
     _check_range("min_size", min_size, "max_size", max_size, least=0, most=1000)
     if not isinstance(missing_names, bool):
         raise InvalidArgument(f"missing_names={missing_names!r} must be a bool")
+    made = _flow_dicts(cluster, kinds, missing_names)  # checks ``cluster`` first
     families = cluster.model.config.ip_families
-    return st.lists(_flow_dicts(cluster, kinds, missing_names), min_size=min_size,
-                    max_size=max_size).map(_numbered).map(
+    return st.lists(made, min_size=min_size, max_size=max_size).map(_numbered).map(
         lambda entries: _parse_flows(entries, families))
 
 
