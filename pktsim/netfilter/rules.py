@@ -78,6 +78,19 @@ class Rule:
         _check_matches(ordered)
         object.__setattr__(self, "matches", tuple(ordered))
 
+    @classmethod
+    def normalised(cls, matches: tuple[Match, ...], target: Target | None,
+                   comment: str) -> Rule:
+        """The rule ``Rule(matches, target)`` would be, when ``matches`` are already as
+        ``__post_init__`` leaves them (in canonical order, valid, no match-all address) and
+        ``comment`` is the text of its first ``Comment``: felix's per-endpoint rules are
+        another rule of the build with a hash comment added, by the million at 150,000
+        pods, and normalising each again would cost more than the rest of its making."""
+        rule = object.__new__(cls)
+        d = rule.__dict__
+        d["matches"], d["target"], d["comment"] = matches, target, comment
+        return rule
+
     def applies(self, p: PacketView, env: Env) -> bool:
         """All matches hold (evaluated in order; side effects like ``recent --set`` happen
         only if the earlier matches held, as in the kernel)."""
@@ -249,13 +262,13 @@ class Chain:
 
     def append(self, rule: Rule) -> Rule:
         """``iptables -A``."""
-        self._check(rule)
+        self.check(rule)
         self.rules.append(rule)
         return rule
 
     def insert(self, position: int, rule: Rule) -> Rule:
         """``iptables -I CHAIN position`` (1-based)."""
-        self._check(rule)
+        self.check(rule)
         self.rules.insert(position - 1, rule)
         return rule
 
@@ -266,7 +279,10 @@ class Chain:
                     (isinstance(m, OutIface) and self.name in ("PREROUTING", "INPUT")):
                 raise ValueError(f"can't use {m.save().split()[-2]} with {self.name}")
 
-    def _check(self, rule: Rule) -> None:
+    def check(self, rule: Rule) -> None:
+        """What ``-A``/``-I`` refuse (raises ValueError): a target not allowed in the table
+        or, in a built-in chain, from its hook; in a user chain only the target and the
+        protocol matter, so a rule's comment never changes the answer."""
         if self.builtin:
             self._check_ifaces(rule)
         t = rule.target

@@ -1,0 +1,128 @@
+"""What iptables-restore makes of felix's lines, made once per build for all its nodes.
+
+felix writes each rule as ``-A CHAIN -m comment --comment "cali:HASH" <rule>``
+(``FChain.lines``; calico ``felix/iptables/renderer.go`` ``renderInner``), the hash chaining
+in the chain's name and the chain's earlier rules (``generictables.RuleHashes``).  Across
+the nodes of one build:
+
+* most of felix's chains are the same on every node, name and rules (the static chains,
+  a namespace's profile chains, a policy's chains), so their hashes are too: their rules
+  are made once per build (``BuildCache.chains``) and every node's table holds the same
+  rule objects.  That is safe because a rule is immutable: netfilter keeps no per-rule
+  counters (iptables-save prints ``[0:0]``), and what it derives from rules (the walk memo,
+  the matcher's dispatch index) is per table or per chain, never on the rule;
+* a workload's ``cali-tw-``/``cali-fw-`` chains and the node's dispatch chains are the
+  node's own (their names are), but each of their rules is a rule of another chain with
+  its own hash comment: its words are parsed once per build and its hash input made once
+  (``Parsed``), so a chain adds only its hashes and one rule object per rule — the bulk of
+  a Calico node's rules, 2 chains of about 10 per pod.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pktsim.felix.names import rule_hashes_of_tails
+from pktsim.felix.rules import FChain, FRule
+from pktsim.netfilter.ipset import IpSet
+from pktsim.netfilter.matches import Comment
+from pktsim.netfilter.rules import Chain, Rule
+from pktsim.netfilter.save import parse_rule
+
+# chains that are one node's (named after its interfaces): not kept for other nodes
+OWN_CHAINS = ("cali-tw-", "cali-fw-", "cali-from-wl-dispatch", "cali-to-wl-dispatch")
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One felix rule as iptables-restore reads it without its hash comment (``rest``),
+    where the comment goes among its matches (after the IP-header ones: ``split``) and
+    its part of the hash input (``FRule.hash_tail``)."""
+
+    rest: Rule
+    split: int
+    tail: bytes
+
+    @classmethod
+    def of(cls, frule: FRule) -> Parsed:
+        rest = parse_rule(frule.tokens())
+        split = sum(1 for m in rest.matches if m.order < Comment.order)
+        return cls(rest, split, frule.hash_tail().encode())
+
+    def with_hash(self, digest: str) -> Rule:
+        """The rule with ``-m comment --comment "cali:DIGEST"`` first of its modules, as
+        ``Rule((Comment(...), *rest.matches), rest.target)`` normalises it."""
+        matches = self.rest.matches
+        comment = f"cali:{digest}"
+        return Rule.normalised((*matches[:self.split], Comment(comment),
+                                *matches[self.split:]), self.rest.target, comment)
+
+
+@dataclass(slots=True)
+class BuildCache:
+    """What every node of one build shares: each felix rule parsed, each chain alike on
+    every node as rules, which rules passed ``Chain.check`` in which table, and each IP
+    set by name (a set's members are the cluster's, whichever node has it)."""
+
+    rules: dict[FRule, Parsed] = field(default_factory=dict)
+    chains: dict[tuple[FChain, str], tuple[Rule, ...]] = field(default_factory=dict)
+    # id(rules) -> (rules, parsed): a tuple of rules many chains hold (``templates``'),
+    # kept alive here so that its id stays its own
+    by_id: dict[int, tuple[tuple[FRule, ...], list[Parsed]]] = field(default_factory=dict)
+    checked: set[tuple[str, int]] = field(default_factory=set)  # (table, id(Parsed.rest))
+    sets: dict[str, IpSet] = field(default_factory=dict)
+    # a workload chain's rules and group chains by (direction, policies, profiles)
+    templates: dict[tuple[str, tuple[str, ...], tuple[str, ...]],
+                    tuple[tuple[FRule, ...], list[FChain]]] = field(default_factory=dict)
+
+    def parsed(self, rules: tuple[FRule, ...]) -> list[Parsed]:
+        """Each of ``rules`` parsed; looked up once for a tuple of ``templates``."""
+        known = self.by_id.get(id(rules))
+        if known is not None and known[0] is rules:
+            return known[1]
+        out = []
+        for frule in rules:
+            found = self.rules.get(frule)
+            if found is None:
+                found = self.rules[frule] = Parsed.of(frule)
+            out.append(found)
+        return out
+
+    def chain_rules(self, chain: FChain, hash_name: str = "") -> tuple[Rule, ...]:
+        """The chain's rules as iptables-restore reads ``chain.lines(hash_name)``."""
+        own = chain.name.startswith(OWN_CHAINS)
+        key = (chain, hash_name)
+        made = None if own else self.chains.get(key)
+        if made is not None:
+            return made
+        parsed = self.parsed(chain.rules)
+        hashes = rule_hashes_of_tails(hash_name or chain.name, [p.tail for p in parsed])
+        made = tuple([p.with_hash(h) for p, h in zip(parsed, hashes, strict=True)])
+        if not own:
+            self.chains[key] = made
+        return made
+
+    def fill(self, chain: Chain, source: FChain) -> None:
+        """Append ``source``'s rules to the new user chain ``chain`` (``iptables -A``'s
+        checks: in a user chain they read a rule's target and protocol only, the same
+        with or without its hash comment, so each parsed rule is checked once per table)."""
+        if chain.builtin:
+            raise ValueError(f"{chain.name} is a built-in chain: insert or append to it")
+        for parsed in self.parsed(source.rules):
+            key = (chain.table, id(parsed.rest))
+            if key not in self.checked:
+                chain.check(parsed.rest)
+                self.checked.add(key)
+        chain.rules.extend(self.chain_rules(source))
+
+    def template(self, key: tuple[str, tuple[str, ...], tuple[str, ...]],
+                 make: Callable[[], tuple[tuple[FRule, ...], list[FChain]]]) -> \
+            tuple[tuple[FRule, ...], list[FChain]]:
+        """A workload chain's rules for ``key`` (made by ``make`` the first time), their
+        parsing remembered by the tuple's identity."""
+        found = self.templates.get(key)
+        if found is None:
+            found = self.templates[key] = make()
+            self.by_id[id(found[0])] = (found[0], self.parsed(found[0]))
+        return found
