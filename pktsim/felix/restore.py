@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pktsim.felix.names import rule_hashes_of_tails
 from pktsim.felix.rules import FChain, FRule
 from pktsim.netfilter.ipset import IpSet
-from pktsim.netfilter.matches import Comment
+from pktsim.netfilter.matches import Comment, Match
 from pktsim.netfilter.rules import Chain, Rule
 from pktsim.netfilter.save import parse_rule
 
@@ -37,26 +37,20 @@ OWN_CHAINS = ("cali-tw-", "cali-fw-", "cali-from-wl-dispatch", "cali-to-wl-dispa
 @dataclass(frozen=True, slots=True)
 class Parsed:
     """One felix rule as iptables-restore reads it without its hash comment (``rest``),
-    where the comment goes among its matches (after the IP-header ones: ``split``) and
-    its part of the hash input (``FRule.hash_tail``)."""
+    its matches split where the comment goes (after the IP-header ones, before the
+    modules) and its part of the hash input (``FRule.hash_tail``)."""
 
     rest: Rule
-    split: int
     tail: bytes
+    head: tuple[Match, ...]
+    modules: tuple[Match, ...]
 
     @classmethod
     def of(cls, frule: FRule) -> Parsed:
         rest = parse_rule(frule.tokens())
         split = sum(1 for m in rest.matches if m.order < Comment.order)
-        return cls(rest, split, frule.hash_tail().encode())
-
-    def with_hash(self, digest: str) -> Rule:
-        """The rule with ``-m comment --comment "cali:DIGEST"`` first of its modules, as
-        ``Rule((Comment(...), *rest.matches), rest.target)`` normalises it."""
-        matches = self.rest.matches
-        comment = f"cali:{digest}"
-        return Rule.normalised((*matches[:self.split], Comment(comment),
-                                *matches[self.split:]), self.rest.target, comment)
+        return cls(rest, frule.hash_tail().encode(), rest.matches[:split],
+                   rest.matches[split:])
 
 
 @dataclass(slots=True)
@@ -70,7 +64,8 @@ class BuildCache:
     # id(rules) -> (rules, parsed): a tuple of rules many chains hold (``templates``'),
     # kept alive here so that its id stays its own
     by_id: dict[int, tuple[tuple[FRule, ...], list[Parsed]]] = field(default_factory=dict)
-    checked: set[tuple[str, int]] = field(default_factory=set)  # (table, id(Parsed.rest))
+    # (table, id(Parsed.rest) or id(a template's rules)): passed ``Chain.check`` there
+    checked: set[tuple[str, int]] = field(default_factory=set)
     sets: dict[str, IpSet] = field(default_factory=dict)
     # a workload chain's rules and group chains by (direction, policies, profiles)
     templates: dict[tuple[str, tuple[str, ...], tuple[str, ...]],
@@ -78,9 +73,9 @@ class BuildCache:
 
     def parsed(self, rules: tuple[FRule, ...]) -> list[Parsed]:
         """Each of ``rules`` parsed; looked up once for a tuple of ``templates``."""
-        known = self.by_id.get(id(rules))
-        if known is not None and known[0] is rules:
-            return known[1]
+        known = self._template(rules)
+        if known is not None:
+            return known
         out = []
         for frule in rules:
             found = self.rules.get(frule)
@@ -98,7 +93,12 @@ class BuildCache:
             return made
         parsed = self.parsed(chain.rules)
         hashes = rule_hashes_of_tails(hash_name or chain.name, [p.tail for p in parsed])
-        made = tuple([p.with_hash(h) for p, h in zip(parsed, hashes, strict=True)])
+        # each rule with ``-m comment --comment "cali:HASH"`` first of its modules, as
+        # ``Rule((Comment(...), *rest.matches), rest.target)`` normalises it, in one loop
+        normalised = Rule.normalised
+        made = tuple([normalised((*p.head, Comment(c := "cali:" + h), *p.modules),
+                                 p.rest.target, c)
+                      for p, h in zip(parsed, hashes, strict=True)])
         if not own:
             self.chains[key] = made
         return made
@@ -109,12 +109,21 @@ class BuildCache:
         with or without its hash comment, so each parsed rule is checked once per table)."""
         if chain.builtin:
             raise ValueError(f"{chain.name} is a built-in chain: insert or append to it")
-        for parsed in self.parsed(source.rules):
-            key = (chain.table, id(parsed.rest))
-            if key not in self.checked:
-                chain.check(parsed.rest)
-                self.checked.add(key)
+        rules, checked = source.rules, self.checked
+        template = self._template(rules)  # if so, checked once for all its chains
+        if template is None or (chain.table, id(rules)) not in checked:
+            for parsed in self.parsed(rules):
+                if (chain.table, id(parsed.rest)) not in checked:
+                    chain.check(parsed.rest)
+                    checked.add((chain.table, id(parsed.rest)))
+            if template is not None:
+                checked.add((chain.table, id(rules)))
         chain.rules.extend(self.chain_rules(source))
+
+    def _template(self, rules: tuple[FRule, ...]) -> list[Parsed] | None:
+        """The parsed rules of a template's tuple (None for any other tuple)."""
+        known = self.by_id.get(id(rules))
+        return known[1] if known is not None and known[0] is rules else None
 
     def template(self, key: tuple[str, tuple[str, ...], tuple[str, ...]],
                  make: Callable[[], tuple[tuple[FRule, ...], list[FChain]]]) -> \
