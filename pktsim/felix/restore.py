@@ -56,7 +56,7 @@ class Parsed:
 @dataclass(slots=True)
 class BuildCache:
     """What every node of one build shares: each felix rule parsed, each chain alike on
-    every node as rules, which rules passed ``Chain.check`` in which table, and each IP
+    every node as rules, which of them passed ``Chain.check`` in which table, and each IP
     set by name (a set's members are the cluster's, whichever node has it)."""
 
     rules: dict[FRule, Parsed] = field(default_factory=dict)
@@ -64,7 +64,7 @@ class BuildCache:
     # id(rules) -> (rules, parsed): a tuple of rules many chains hold (``templates``'),
     # kept alive here so that its id stays its own
     by_id: dict[int, tuple[tuple[FRule, ...], list[Parsed]]] = field(default_factory=dict)
-    # (table, id(Parsed.rest) or id(a template's rules)): passed ``Chain.check`` there
+    # (table, id of rules kept in ``chains`` or of a template's tuple): checked there
     checked: set[tuple[str, int]] = field(default_factory=set)
     sets: dict[str, IpSet] = field(default_factory=dict)
     # a workload chain's rules and group chains by (direction, policies, profiles)
@@ -86,12 +86,33 @@ class BuildCache:
 
     def chain_rules(self, chain: FChain, hash_name: str = "") -> tuple[Rule, ...]:
         """The chain's rules as iptables-restore reads ``chain.lines(hash_name)``."""
+        return self._made(chain, hash_name)[0]
+
+    def fill(self, chain: Chain, source: FChain) -> None:
+        """Append ``source``'s rules to the new user chain ``chain``, with ``iptables
+        -A``'s checks: once per table for rules every node has, and once for all the
+        chains of a template (in a user chain the checks read a rule's target and
+        protocol, never its hash comment)."""
+        if chain.builtin:
+            raise ValueError(f"{chain.name} is a built-in chain: insert or append to it")
+        made, kept = self._made(source, "")
+        if kept is None or (chain.table, kept) not in self.checked:
+            for rule in made:
+                chain.check(rule)
+            if kept is not None:
+                self.checked.add((chain.table, kept))
+        chain.rules.extend(made)
+
+    def _made(self, chain: FChain, hash_name: str) -> tuple[tuple[Rule, ...], int | None]:
+        """``chain_rules``, and the id of what they were made from if it is kept here
+        (the rules themselves, or their template's tuple), for ``checked``."""
         own = chain.name.startswith(OWN_CHAINS)
         key = (chain, hash_name)
         made = None if own else self.chains.get(key)
         if made is not None:
-            return made
-        parsed = self.parsed(chain.rules)
+            return made, id(made)
+        template = self._template(chain.rules)
+        parsed = template if template is not None else self.parsed(chain.rules)
         hashes = rule_hashes_of_tails(hash_name or chain.name, [p.tail for p in parsed])
         # each rule with ``-m comment --comment "cali:HASH"`` first of its modules, as
         # ``Rule((Comment(...), *rest.matches), rest.target)`` normalises it, in one loop
@@ -101,24 +122,8 @@ class BuildCache:
                       for p, h in zip(parsed, hashes, strict=True)])
         if not own:
             self.chains[key] = made
-        return made
-
-    def fill(self, chain: Chain, source: FChain) -> None:
-        """Append ``source``'s rules to the new user chain ``chain`` (``iptables -A``'s
-        checks: in a user chain they read a rule's target and protocol only, the same
-        with or without its hash comment, so each parsed rule is checked once per table)."""
-        if chain.builtin:
-            raise ValueError(f"{chain.name} is a built-in chain: insert or append to it")
-        rules, checked = source.rules, self.checked
-        template = self._template(rules)  # if so, checked once for all its chains
-        if template is None or (chain.table, id(rules)) not in checked:
-            for parsed in self.parsed(rules):
-                if (chain.table, id(parsed.rest)) not in checked:
-                    chain.check(parsed.rest)
-                    checked.add((chain.table, id(parsed.rest)))
-            if template is not None:
-                checked.add((chain.table, id(rules)))
-        chain.rules.extend(self.chain_rules(source))
+            return made, id(made)
+        return made, id(chain.rules) if template is not None else None
 
     def _template(self, rules: tuple[FRule, ...]) -> list[Parsed] | None:
         """The parsed rules of a template's tuple (None for any other tuple)."""
