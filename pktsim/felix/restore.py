@@ -71,8 +71,10 @@ class BuildCache:
     templates: dict[tuple[str, tuple[str, ...], tuple[str, ...]],
                     tuple[tuple[FRule, ...], list[FChain]]] = field(default_factory=dict)
 
-    def parsed(self, rules: tuple[FRule, ...]) -> list[Parsed]:
-        """Each of ``rules`` parsed; looked up once for a tuple of ``templates``."""
+    def parsed(self, rules: tuple[FRule, ...], keep: bool = True) -> list[Parsed]:
+        """Each of ``rules`` parsed; looked up once for a tuple of ``templates``.  Not
+        ``keep``: what is parsed is not kept (a dispatch chain's rules name the node's
+        interfaces: 300,000 of them at 150,000 pods, each parsed once anyway)."""
         known = self._template(rules)
         if known is not None:
             return known
@@ -80,7 +82,9 @@ class BuildCache:
         for frule in rules:
             found = self.rules.get(frule)
             if found is None:
-                found = self.rules[frule] = Parsed.of(frule)
+                found = Parsed.of(frule)
+                if keep:
+                    self.rules[frule] = found
             out.append(found)
         return out
 
@@ -112,7 +116,7 @@ class BuildCache:
         if made is not None:
             return made, id(made)
         template = self._template(chain.rules)
-        parsed = template if template is not None else self.parsed(chain.rules)
+        parsed = template if template is not None else self.parsed(chain.rules, not own)
         hashes = rule_hashes_of_tails(hash_name or chain.name, [p.tail for p in parsed])
         # each rule with ``-m comment --comment "cali:HASH"`` first of its modules, as
         # ``Rule((Comment(...), *rest.matches), rest.target)`` normalises it, in one loop
