@@ -80,18 +80,11 @@ def group_chain_of(direction: str, group: list[NetworkPolicy]) -> FChain:
     return FChain(name, tuple(rules))
 
 
-def workload_chain(iface: str, direction: str, policies: list[NetworkPolicy],
-                   profiles: list[str]) -> tuple[FChain, list[FChain]]:
-    """``cali-tw-``/``cali-fw-`` for one interface, and the group chains it jumps to."""
-    rules, extra = workload_rules(direction, policies, profiles)
-    return FChain(endpoint_chain(WORKLOAD_PREFIX[direction], iface), rules), extra
-
-
 def workload_rules(direction: str, policies: list[NetworkPolicy],
                    profiles: list[str]) -> tuple[tuple[FRule, ...], list[FChain]]:
-    """The rules of a workload chain and its group chains: they do not depend on the
-    interface, so every workload of a namespace that the same policies select has the
-    same (``node_felix`` makes them once per build)."""
+    """``cali-tw-``/``cali-fw-``'s rules for one interface, and the group chains they jump
+    to: they do not depend on the interface, so every workload of a namespace that the
+    same policies select has the same (``node_felix`` makes them once per build)."""
     rules = [FRule(("-m conntrack --ctstate RELATED,ESTABLISHED",), ACCEPT),
              FRule(("-m conntrack --ctstate INVALID",), DROP),
              FRule(action=clear_mark(MARK_ACCEPT | MARK_PASS))]

@@ -11,11 +11,13 @@ the nodes of one build:
   rule objects.  That is safe because a rule is immutable: netfilter keeps no per-rule
   counters (iptables-save prints ``[0:0]``), and what it derives from rules (the walk memo,
   the matcher's dispatch index) is per table or per chain, never on the rule;
-* a workload's ``cali-tw-``/``cali-fw-`` chains and the node's dispatch chains are the
-  node's own (their names are), but each of their rules is a rule of another chain with
-  its own hash comment: its words are parsed once per build and its hash input made once
-  (``Parsed``), so a chain adds only its hashes and one rule object per rule — the bulk of
-  a Calico node's rules, 2 chains of about 10 per pod.
+* a workload's ``cali-tw-``/``cali-fw-`` chains are the node's own (named after its
+  interface), but their rules are those of every workload with the same policies and
+  profiles (``BuildCache.template``) with a hash comment of their own: a template's rules
+  are parsed once per build and their hash input made once (``Parsed``), so a chain adds
+  only its hashes and one rule object per rule — the bulk of a Calico node's rules, 2
+  chains of about 10 per pod.  The dispatch chains, which name the node's interfaces,
+  are parsed for the node alone.
 """
 
 from __future__ import annotations
