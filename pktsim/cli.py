@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from pktsim.interrupts import describe, exit_status
+    from pktsim.interrupts import describe, exit_status, within
 
     try:
         return _dispatch(_parser().parse_args(argv))
@@ -239,6 +239,10 @@ def _main(argv: Sequence[str] | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # an internal error: say so plainly, traceback on request
+        interrupt = within(exc)
+        if interrupt is not None:  # a signal wrapped by the interpreter (interrupts.within)
+            print(f"pktsim: {describe(interrupt)}", file=sys.stderr)
+            return exit_status(interrupt)
         if os.environ.get("PKTSIM_DEBUG"):
             raise
         print(f"pktsim: internal error: {type(exc).__name__}: {exc} "
