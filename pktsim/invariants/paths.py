@@ -115,7 +115,12 @@ def _outer_ip(f: CapturedFrame) -> bytes:
 
 def _inner_ip(f: CapturedFrame) -> bytes | None:
     data = _outer_ip(f)
-    if len(data) >= 40 and data[0] >> 4 == 6:  # Neighbor Discovery is no hop
+    while len(data) >= 40 and data[0] >> 4 == 6:  # flannel-v6.1's VXLAN over IPv6 inside
+        if data[6] == 17 and len(data) >= 40 + 16 + 34 and \
+                struct.unpack_from("!H", data, 42)[0] in VXLAN_PORTS:
+            data = data[40 + 16 + 14:]
+            continue
+        # Neighbor Discovery is no hop
         return None if data[6] == 58 and len(data) > 40 and 133 <= data[40] <= 137 else data
     while len(data) >= 20 and data[0] >> 4 == 4:
         ihl = (data[0] & 0x0F) * 4
@@ -336,7 +341,7 @@ def _check_ip(f: CapturedFrame, ip: bytes) -> None:
         if proto == 17 and len(body) > 16 + 14 and \
                 struct.unpack_from("!H", body, 2)[0] in VXLAN_PORTS:
             inner = body[16:]
-            if inner[12:14] == b"\x08\x00":
+            if inner[12:14] in (b"\x08\x00", b"\x86\xdd"):
                 _check_ip(f, inner[14:])
     elif proto == 1:
         assert checksum(body) == 0, f"{where}: bad ICMP checksum"
@@ -352,3 +357,7 @@ def _check_ip6(f: CapturedFrame, ip: bytes) -> None:
         name = {6: "TCP", 17: "UDP", 58: "ICMPv6"}[proto]
         assert l4_checksum(ip[8:24], ip[24:40], proto, body) == 0, \
             f"frame #{f.number} ({f.iface.if_name}): bad {name} checksum"
+    if proto == 17 and len(body) > 16 + 14 and \
+            struct.unpack_from("!H", body, 2)[0] in VXLAN_PORTS and \
+            body[16 + 12:16 + 14] in (b"\x08\x00", b"\x86\xdd"):
+        _check_ip(f, body[16 + 14:])  # the frame flannel-v6.1 carries
