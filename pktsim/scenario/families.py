@@ -93,9 +93,10 @@ def infer(strong: list[Evidence], weak: list[Evidence]) -> tuple[
 
 # what a dual-stack run leaves out, said once per run (docs/model.md, "IPv6")
 IPV6_LIMITS = ("IPv6 is modelled for pods and nodes (addresses, routes, Neighbor Discovery, "
-               "ICMPv6, TCP and UDP); IPv6 packets cross no ip6tables rules and no IPv6 "
-               "conntrack (kube-proxy's IPv6 proxier and Services over IPv6 are not modelled "
-               "yet), and the setup's router solicitations and MLD reports are not sent")
+               "ICMPv6, TCP and UDP); IPv6 packets cross each node's ip6tables and IPv6 "
+               "conntrack, whose tables are empty (kube-proxy's IPv6 proxier and Services "
+               "over IPv6 are not modelled yet), and the setup's router solicitations and "
+               "MLD reports are not sent")
 
 
 def settle_families(cfg: ClusterConfig, decided: str, nodes: list[Node], pods: list[Pod],
