@@ -73,9 +73,10 @@ class Tuple(NamedTuple):
 
 
 def endpoint(proto: int, ip: bytes, port: int) -> str:
-    """``10.0.0.1:80`` for TCP/UDP, ``10.0.0.1 id 7`` for ICMP, the address otherwise."""
+    """``10.0.0.1:80`` (``[fd00::1]:80``) for TCP/UDP, ``10.0.0.1 id 7`` for ICMP and
+    ICMPv6, the address otherwise."""
     if proto in (PROTO_TCP, PROTO_UDP):
-        return f"{ip_str(ip)}:{port}"
+        return f"{ip_str(ip)}:{port}" if len(ip) == 4 else f"[{ip_str(ip)}]:{port}"
     if proto in (PROTO_ICMP, PROTO_ICMPV6):
         return f"{ip_str(ip)} id {port}"
     return ip_str(ip)
