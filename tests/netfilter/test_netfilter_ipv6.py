@@ -41,6 +41,11 @@ spec: {{nodeName: node-1, containers: [{{name: c, ports: [{{containerPort: 8080}
 ---
 apiVersion: v1
 kind: Pod
+metadata: {{name: c}}
+spec: {{nodeName: node-1, containers: [{{name: c, ports: [{{containerPort: 8080}}]}}]}}
+---
+apiVersion: v1
+kind: Pod
 metadata: {{name: b}}
 spec: {{nodeName: node-2, containers: [{{name: c, ports: [{{containerPort: 8080}},
         {{containerPort: 5353, protocol: UDP}}]}}]}}
@@ -52,7 +57,7 @@ spec:
 {flows}
 """
 
-A6, B6 = "fd00:10:244::2", "fd00:10:244:1::2"
+A6, B6, C6 = "fd00:10:244::2", "fd00:10:244:1::2", "fd00:10:244::3"
 VIP = "fd00:10:96::100"  # a ClusterIP-like address of the IPv6 service range
 
 
@@ -186,3 +191,60 @@ def test_ping_over_ipv6_is_tracked_as_icmpv6(tmp_path: Path) -> None:
     assert re.fullmatch(rf"icmpv6   58 \d+ src={A6} dst={VIP} type=128 code=0 id={ident} "
                         rf"src={B6} dst={A6} type=129 code=0 id={ident} mark=0 use=1\n",
                         conntrack6), conntrack6
+
+
+NODE1 = "fc00:f853:ccd:e793::2"  # node-1's InternalIP on kind's IPv6 node network
+
+
+def test_addrtype_local_matches_the_nodes_ipv6_addresses(tmp_path: Path) -> None:
+    rules = nat("-A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 30080 "
+                f"-j DNAT --to-destination [{B6}]:8080",
+                f"-A PREROUTING -p tcp -m addrtype --dst-type LOCAL -d {B6} -j DNAT "
+                "--to-destination [fd00:10:244:1::99]:1")  # B6 is not node-1's: no match
+    result = run(tmp_path, rules, f"  - {{name: nodeport, from: default/a, to: "
+                                  f"'[{NODE1}]:30080'}}\n"
+                                  f"  - {{name: direct, from: default/a, to: '[{B6}]:8080', "
+                                  f"start: 1s}}")
+    assert [f.status for f in result.flows] == [FlowStatus.OK, FlowStatus.OK], \
+        [f.line() for f in result.flows]
+    at_b = [p for p in dissect(frames_on(result, "default/b:eth0", "nodeport"))
+            if p.haslayer(TCP) and p[IPv6].dst == B6]
+    assert at_b and {p[TCP].dport for p in at_b} == {8080}
+    assert NODE1 in {str(a.ip) for a in result.topology.node_ns["node-1"].ifaces["eth0"].addrs6}
+
+
+def test_dnat_in_output_reroutes_a_node_process(tmp_path: Path) -> None:
+    rules = nat(f"-A OUTPUT -d {VIP}/128 -p tcp -m tcp --dport 80 -j DNAT "
+                f"--to-destination [{B6}]:8080")
+    rules = rules.replace(":POSTROUTING", ":OUTPUT ACCEPT [0:0]\n:POSTROUTING")
+    result = run(tmp_path, rules, f"  - {{name: from-node, from: node:node-1, to: "
+                                  f"'[{VIP}]:80'}}")
+    [flow] = result.flows
+    assert flow.status == FlowStatus.OK, flow.line()
+    at_b = [p for p in dissect(frames_on(result, "default/b:eth0", "from-node"))
+            if p.haslayer(TCP) and p[IPv6].dst == B6]
+    assert at_b and {(p[IPv6].src, p[TCP].dport) for p in at_b} == {(NODE1, 8080)}
+    at_eth0 = [p for p in dissect(frames_on(result, "node-1:eth0", "from-node"))
+               if p.haslayer(TCP) and p[IPv6].src == NODE1]
+    node2_mac = result.topology.node_ns["node-2"].ifaces["eth0"].mac
+    # routed again after the DNAT: to node-2 (B6's /64 route), not to the router (VIP's)
+    assert {(p[IPv6].dst, bytes.fromhex(p.dst.replace(":", ""))) for p in at_eth0} == \
+        {(B6, node2_mac)}
+
+
+def test_a_bridged_dnat_to_a_pod_on_the_same_bridge(tmp_path: Path) -> None:
+    """br_netfilter for IPv6: the DNATed frame is bridged (hop limit untouched), and the
+    reply, bridged back, is un-DNATed by the same PREROUTING (bridge-nf-call-ip6tables)."""
+    rules = nat(f"-A PREROUTING -d {VIP}/128 -p tcp -m tcp --dport 80 -j DNAT "
+                f"--to-destination [{C6}]:8080")
+    result = run(tmp_path, rules, f"  - {{name: http, from: default/a, to: '[{VIP}]:80'}}")
+    [flow] = result.flows
+    assert flow.status == FlowStatus.OK, flow.line()
+    at_c = [p for p in dissect(frames_on(result, "default/c:eth0", "http"))
+            if p.haslayer(TCP) and p[IPv6].dst == C6]
+    assert at_c and {(p[IPv6].src, p[TCP].dport, p[IPv6].hlim) for p in at_c} == \
+        {(A6, 8080, 64)}
+    at_a = [p for p in dissect(frames_on(result, "default/a:eth0", "http"))
+            if p.haslayer(TCP) and p[IPv6].dst == A6]
+    assert {(p[IPv6].src, p[TCP].sport, p[IPv6].hlim) for p in at_a} == {(VIP, 80, 64)}
+    assert any(e.event == "brnf" for e in result.events)
