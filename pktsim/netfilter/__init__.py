@@ -2,17 +2,22 @@
 
 ``Netfilter(ns, rng)`` is what a ``Netns`` calls at its hooks (``ns.hooks = ...``); its
 ``tables`` hold kube-proxy's and flannel's rules, its ``conntrack`` the connections.
-``render``/``parse`` convert tables to and from ``iptables-save`` text.
+``render``/``parse`` convert tables to and from ``iptables-save`` text.  ``Netfilter6`` is
+the same for IPv6 packets (ip6tables, IPv6 conntrack: ``ns.hooks6``), and
+``parse(text, family=6)`` reads ``ip6tables-restore`` text.
 """
 
 from pktsim.netfilter.conntrack import Conn, Conntrack, ConntrackConfig, Track
+from pktsim.netfilter.conntrack6 import Conntrack6
 from pktsim.netfilter.engine import Hit, Outcome, evaluate
 from pktsim.netfilter.hooks import Netfilter
+from pktsim.netfilter.hooks6 import Netfilter6
 from pktsim.netfilter.matches import (
     AddrType,
     Comment,
     CtState,
     Destination,
+    Icmp6Type,
     IcmpType,
     InIface,
     Mark,
@@ -46,8 +51,9 @@ from pktsim.netfilter.view import Env, PacketView, RecentTables
 
 __all__ = [
     "ACCEPT", "DROP", "RETURN", "AddrType", "Chain", "Comment", "Conn", "Conntrack",
-    "ConntrackConfig", "CtState", "Destination", "Dnat", "Env", "Hit", "IcmpType", "InIface",
-    "Jump", "Mark", "Masquerade", "Match", "Netfilter", "OutIface", "Outcome", "PacketView",
+    "Conntrack6", "ConntrackConfig", "CtState", "Destination", "Dnat", "Env", "Hit",
+    "Icmp6Type", "IcmpType", "InIface", "Jump", "Mark", "Masquerade", "Match", "Netfilter",
+    "Netfilter6", "OutIface", "Outcome", "PacketView",
     "Ports", "Protocol", "Recent", "RecentTables", "Reject", "Rule", "SetMark", "Snat",
     "Source", "Statistic", "Table", "Target", "TcpTimeouts", "Track", "Tuple", "Verdict",
     "evaluate", "flannel_forward", "flannel_masquerade", "kube_proxy_masquerade", "parse",

@@ -242,11 +242,19 @@ def _command(line: str, tokens: list[str], read_rule: RuleParser) -> Item:
     raise ValueError(f"unsupported command {cmd}")
 
 
+# libxt_recent.c recent_init: the default --mask is all ones, printed as the family prints it
+RECENT_MASK = {4: "255.255.255.255", 6: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}
+FAMILY_ONLY = {"icmp": 4, "icmp6": 6}  # libipt_icmp.c, libip6t_icmp6.c: one family each
+
+
 class _Module:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, family: int = 4) -> None:
         if name not in MODULE_OPTIONS:
             raise ValueError(f"unsupported match module -m {name}")
+        if FAMILY_ONLY.get(name, family) != family:
+            raise ValueError(f"Couldn't load match `{name}'")
         self.name = name
+        self.family = family
         self.opts: list[tuple[str, str, bool]] = []
 
 
@@ -287,7 +295,7 @@ def parse_rule(tokens: list[str], family: int = 4) -> Rule:
             if proto:
                 header.append(Protocol(proto, negate))
         elif tok in ("-m", "--match"):
-            modules.append(_Module(tokens[i + 1]))
+            modules.append(_Module(tokens[i + 1], family))
         elif tok.startswith("--"):
             i += _module_option(modules, proto, tokens, i, negate)
             negate = False
@@ -375,7 +383,7 @@ def _build(m: _Module, proto: int) -> Match:
         if opts.get("--mode", ("", False))[0] != "random":
             raise ValueError("only -m statistic --mode random is supported")
         return Statistic(opts["--probability"][0], opts["--probability"][1])
-    return _recent(opts)
+    return _recent(opts, m.family)
 
 
 def _multiport(opts: dict[str, tuple[str, bool]], proto: int) -> Multiport:
@@ -390,13 +398,13 @@ def _multiport(opts: dict[str, tuple[str, bool]], proto: int) -> Multiport:
     return Multiport(proto, tuple(_ports(p) for p in text.split(",")), src is not None, negate)
 
 
-def _recent(opts: dict[str, tuple[str, bool]]) -> Recent:
+def _recent(opts: dict[str, tuple[str, bool]], family: int = 4) -> Recent:
     modes = [mode for mode in ("set", "rcheck", "update", "remove") if f"--{mode}" in opts]
     if len(modes) != 1 or "--name" not in opts:
         raise ValueError("-m recent needs --name and one of --set/--rcheck/--update/--remove")
     return Recent(opts["--name"][0], modes[0], int(opts.get("--seconds", ("0", False))[0]),
                   "--reap" in opts, opts[f"--{modes[0]}"][1], "--rdest" not in opts,
-                  opts.get("--mask", ("255.255.255.255", False))[0])
+                  opts.get("--mask", (RECENT_MASK[family], False))[0])
 
 
 def parse_target(name: str, args: list[str], family: int = 4) -> Target:

@@ -28,6 +28,10 @@ WRITTEN = """*nat
 -A POSTROUTING -s fd00:10:244::/56 ! -d fd00:10:244::/56 -j MASQUERADE --random-fully
 -A POSTROUTING -p icmpv6 -j SNAT --to-source fd00::1
 -A OUTPUT -m addrtype --dst-type LOCAL -j KUBE-X
+-A KUBE-X -m recent --name KUBE-SEP-X --rcheck --seconds 10800 --reap -j RETURN
+-A KUBE-X -m recent --set --name KUBE-SEP-X --rsource -p tcp -j DNAT --to-destination [fd00::5]:80
+-A POSTROUTING -p tcp -j SNAT --to-source [fd00::5]:1000-2000 --random-fully
+-A POSTROUTING -p tcp -j MASQUERADE --to-ports 1000-2000
 COMMIT
 *filter
 :INPUT ACCEPT [0:0]
@@ -65,6 +69,10 @@ COMMIT
 -A OUTPUT -m addrtype --dst-type LOCAL -j KUBE-X
 -A POSTROUTING -s fd00:10:244::/56 ! -d fd00:10:244::/56 -j MASQUERADE --random-fully
 -A POSTROUTING -p ipv6-icmp -j SNAT --to-source fd00::1
+-A POSTROUTING -p tcp -j SNAT --to-source [fd00::5]:1000-2000 --random-fully
+-A POSTROUTING -p tcp -j MASQUERADE --to-ports 1000-2000
+-A KUBE-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-X --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -j RETURN
+-A KUBE-X -p tcp -m recent --set --name KUBE-SEP-X --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -j DNAT --to-destination [fd00::5]:80
 COMMIT
 """  # noqa: E501
 
@@ -82,6 +90,7 @@ def test_the_fast_reader_reads_ip6tables_text_as_parse() -> None:
     ("-A FORWARD -d 10.0.0.1 -j ACCEPT", "10.0.0.1"),
     ("-A FORWARD -j REJECT --reject-with icmp-port-unreachable", "icmp-port-unreachable"),
     ("-A FORWARD -s fd00::/64 -j DROP", ""),
+    ("-A FORWARD -p icmp -m icmp --icmp-type 8 -j ACCEPT", "Couldn't load match `icmp'"),
 ])
 def test_what_ip6tables_refuses(rule: str, error: str) -> None:
     text = f"*filter\n:FORWARD ACCEPT [0:0]\n{rule}\nCOMMIT\n"
