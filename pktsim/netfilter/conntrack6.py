@@ -7,11 +7,12 @@ The kernel keeps one conntrack table for both families, each entry keyed by its 
 conntrack-tools 1.4.7's plain ``conntrack -L`` both families, as a namespace here showed:
 pktsim's ``conntrack.txt`` keeps the IPv4 entries, ``conntrack6.txt`` has the IPv6 ones,
 each line in the tool's format: ``icmpv6   58 29 src=fd00::1 dst=fd00::100 type=128 code=0
-id=5379 src=fd00::2 dst=fd00::1 type=129 code=0 id=5379 mark=0 use=1``).  pktsim gives a node's IPv6 netfilter its own
-``Conntrack6`` object: the entries of the two families never meet in a lookup anyway (their
-tuples differ in address length), and keeping them apart leaves the IPv4 table, its dump and
-kube-proxy's cleanup exactly as they were.  ``nf_conntrack_max`` counts both families in the
-kernel; here each table has its own limit (a scenario never comes near it).
+id=5379 src=fd00::2 dst=fd00::1 type=129 code=0 id=5379 mark=0 use=1``).  pktsim gives a
+node's IPv6 netfilter its own ``Conntrack6`` object: the entries of the two families never
+meet in a lookup anyway (their tuples differ in address length), and keeping them apart
+leaves the IPv4 table, its dump and kube-proxy's cleanup exactly as they were.
+``nf_conntrack_max`` counts both families in the kernel; here each table has its own limit
+(a scenario never comes near it).
 
 ``track`` is ``nf_conntrack_in`` for an IPv6 packet (``ipv6_get_l4proto``: no extension
 headers, the next header is the protocol); the protocol trackers are IPv4's — TCP's state
