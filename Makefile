@@ -56,6 +56,7 @@ captures: $(STAMP)
 	for mode in routes vxlan ipip calico; do \
 	  $(BIN)/pktsim demo --quiet --force --network $$mode --out captures/demo-$$mode || exit 1; \
 	done
+	$(BIN)/pktsim demo --quiet --force --ip-families IPv4,IPv6 --out captures/demo-dualstack
 
 fuzz: $(STAMP)
 	PKTSIM_FUZZ=$${PKTSIM_FUZZ:-20000} $(BIN)/python -m pytest -q -p no:cacheprovider \

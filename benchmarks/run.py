@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import failing, hop_rate, memory, policy, properties, scale
+from benchmarks import cli, failing, hop_rate, memory, policy, properties, scale
 from benchmarks.common import RESULTS, Outcome, python_line, write_results
 
 
@@ -49,6 +49,10 @@ def _failing(args: argparse.Namespace) -> Outcome:
     return failing.run(failing.configure(args.quick))
 
 
+def _cli(args: argparse.Namespace) -> Outcome:
+    return cli.run(cli.configure(args.quick, rounds=args.cli_rounds))
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     hop_rate.NAME: _hop_rate,
     properties.NAME: _properties,
@@ -56,6 +60,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Outcome]] = {
     scale.NAME: _scale,
     policy.NAME: _policy,
     failing.NAME: _failing,
+    cli.NAME: _cli,
 }
 
 
@@ -100,13 +105,16 @@ def parser() -> argparse.ArgumentParser:
     po = p.add_argument_group("policy")
     po.add_argument("--policy-repeats", type=int, help="filter decisions timed per size "
                     "(default: 2000; 200 with --quick)")
+    cl = p.add_argument_group("cli")
+    cl.add_argument("--cli-rounds", type=int, help="rounds of the three commands, each in a "
+                    "fresh interpreter (default: 30; 3 with --quick)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     for name in ("segments", "repeats", "sample", "examples", "mem_small", "mem_large",
-                 "nat_repeats", "policy_repeats"):
+                 "nat_repeats", "policy_repeats", "cli_rounds"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser().error(f"--{name.replace('_', '-')} must be at least 1")

@@ -17,7 +17,6 @@ import contextvars
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,18 +30,17 @@ from pktsim.errors import ScenarioError
 from pktsim.model.cluster import ClusterModel, allocate
 from pktsim.model.objects import Flow, Scenario
 from pktsim.model.timeline import Change
-from pktsim.reach.cells import Reachability
-from pktsim.render.lines import trace_lines
 from pktsim.sinks.output import atomic_dir, file_sinks, write_dumps
-from pktsim.sinks.snapshots import Snapshots
-from pktsim.sinks.trace import MemorySink
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # and, at run time, imported where a run needs them (``pktsim check`` not)
     import pandas
 
     from pktsim.control.plane import ControlPlane
     from pktsim.display import FrameView, NodeTables, Simulation, TopologyView, TraceView
     from pktsim.dns import ResolvConf
+    from pktsim.reach.cells import Reachability
+    from pktsim.sinks.snapshots import Snapshots
+    from pktsim.sinks.trace import MemorySink
 
 # Who is told about every finished run, in this context (the pytest plugin keeps the last
 # run of a test): set only by ``observing``, so no module-level list outlives its user.
@@ -142,24 +140,33 @@ def load(*sources: str | os.PathLike[str], seed: int | None = None) -> Cluster:
     return Cluster(scenario)
 
 
-def demo_text(network: str = "routes") -> str:
+def demo_text(network: str = "routes", ip_families: tuple[str, ...] = ("IPv4",)) -> str:
     """The demo's manifests; on ``calico``, with its NetworkPolicy story (the one network
-    that enforces NetworkPolicy: ``data/demo-policy.yaml``)."""
+    that enforces NetworkPolicy: ``data/demo-policy.yaml``); with the IPv6 family, a
+    dual-stack Cluster and the IPv6 paths (``data/demo-ipv6.yaml``)."""
+    from importlib import resources  # here: only the demo reads the package's data
+
     data = resources.files("pktsim").joinpath("data")
     text = data.joinpath("demo.yaml").read_text(encoding="utf-8")
     if network == "calico":
         text += data.joinpath("demo-policy.yaml").read_text(encoding="utf-8")
+    if ip_families != ("IPv4",):
+        families = ", ".join(ip_families)
+        text = text.replace("  seed: 0\n", f"  seed: 0\n  ipFamilies: [{families}]\n", 1)
+        if "IPv6" in ip_families:
+            text += "---\n" + data.joinpath("demo-ipv6.yaml").read_text(encoding="utf-8")
     return text
 
 
-def demo_cluster(network: str = "routes") -> Cluster:
-    """The built-in two-node cluster of ``pktsim demo``."""
+def demo_cluster(network: str = "routes", ip_families: tuple[str, ...] = ("IPv4",)) -> Cluster:
+    """The built-in two-node cluster of ``pktsim demo`` (dual-stack with ``ip_families``
+    ``("IPv4", "IPv6")``: ``network: routes`` only, as docs/scenario.md says)."""
     from pktsim.scenario import load_scenario
 
-    scenario = load_scenario([("<demo>", demo_text(network))])
+    scenario = load_scenario([("<demo>", demo_text(network, ip_families))])
     scenario.config.network = network
     if network == "calico":
-        _follow_pods(scenario, load_scenario([("<demo>", demo_text(network))]))
+        _follow_pods(scenario, load_scenario([("<demo>", demo_text(network, ip_families))]))
     return Cluster(scenario)
 
 
@@ -171,6 +178,8 @@ def demo_changes(network: str = "routes", *, cleanup: bool = True) -> tuple[Clus
     its two resolvers' flows, and the deletion of the CoreDNS pod the stub resolver's one
     conntrack entry is DNATed to (found by a run without it: which pod that is depends on
     the network's random draws), with kube-proxy's conntrack cleanup or without it."""
+    from importlib import resources
+
     from pktsim.scenario import load_scenario
 
     text = demo_text(network) + "---\n" + resources.files("pktsim").joinpath(
@@ -229,6 +238,8 @@ class Result:
 
     def trace_lines(self, flow: str | None = None) -> str:
         """``trace.txt``: one line per trace event, in time order (of ``flow`` only)."""
+        from pktsim.render.lines import trace_lines
+
         return trace_lines(e for e in self.events if flow is None or e.flow == flow)
 
     def trace_text(self, flow: str | None = None) -> str:
@@ -355,6 +366,7 @@ class Cluster:
         ``flows`` are flow names or ``Flow``s (default: every flow).  The network is built
         from a fresh allocation, so a simulation replays what a first ``run()`` does."""
         from pktsim.display import Simulation
+        from pktsim.sinks.trace import MemorySink
 
         by_name = {f.name: f for f in self.scenario.flows}
         unknown = [f for f in flows or () if isinstance(f, str) and f not in by_name]
@@ -419,6 +431,9 @@ class Cluster:
         A run that reaches its ``budget`` (``pktsim.build.budget``) stops there: the
         result's ``stopped`` says why and names the flows still running.
         """
+        from pktsim.sinks.snapshots import Snapshots
+        from pktsim.sinks.trace import MemorySink
+
         chosen = self.scenario.flows if flows is None else flows
         if out is None:
             in_memory = MemorySink()

@@ -18,6 +18,8 @@ from pktsim.errors import ScenarioError, ScenarioErrors
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing costs more than the CLI (--help)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from pktsim.api import Result
     from pktsim.build.budget import Budget
 
@@ -37,6 +39,42 @@ STRICT_HELP = ("every warning (an unknown field, a field pktsim does not model, 
                "skipped) is an error: exit status 2")
 
 
+def _columns() -> int:
+    """The width ``shutil.get_terminal_size()`` gives (``$COLUMNS``, else the terminal's,
+    else 80), found without importing shutil, which imports three compression modules: for
+    ``pktsim --help`` that was a tenth of its time beyond the interpreter's."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return columns
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own help layout, its width from ``_columns``: argparse makes one of these
+    for every argument added (to check its metavar), and its own imports shutil."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser laid out by ``_Formatter``; its subcommands' parsers are too
+    (``add_subparsers`` makes them of the parser's own class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def _sub(sub: argparse._SubParsersAction, name: str, summary: str,
          section: str, description: str) -> argparse.ArgumentParser:
     """A subcommand whose --help says what it does and where the reference is."""
@@ -45,10 +83,9 @@ def _sub(sub: argparse._SubParsersAction, name: str, summary: str,
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pktsim", description="Packet-level emulator of "
-                                "Kubernetes networking: real frames, Wireshark captures.",
-                                epilog=f"The scenario format, commands and output folder: "
-                                f"{DOC}.")
+    p = _Parser(prog="pktsim", description="Packet-level emulator of Kubernetes networking: "
+                "real frames, Wireshark captures.",
+                epilog=f"The scenario format, commands and output folder: {DOC}.")
     p.add_argument("--version", action="version", version=f"pktsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     demo = _sub(sub, "demo", "run the built-in cluster through the guide's paths", "§6",
@@ -57,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="output folder (default: %(default)s)")
     demo.add_argument("--network", choices=NETWORKS, default="routes",
                       help="how nodes reach each other's pods (default: %(default)s)")
+    demo.add_argument("--ip-families", default="IPv4", metavar="FAMILIES",
+                      help="the cluster's ipFamilies, comma-separated: IPv4 (default) or "
+                      "IPv4,IPv6 (dual-stack, with the IPv6 paths; network routes)")
     demo.add_argument("--quiet", action="store_true", help="print nothing, no progress")
     demo.add_argument("--force", action="store_true", help=FORCE_HELP)
     run = _sub(sub, "run", "run every flow of the scenario files", "§4, §6, §7",
@@ -181,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from pktsim.interrupts import describe, exit_status
+    from pktsim.interrupts import describe, exit_status, within
 
     try:
         return _dispatch(_parser().parse_args(argv))
@@ -199,6 +239,10 @@ def _main(argv: Sequence[str] | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # an internal error: say so plainly, traceback on request
+        interrupt = within(exc)
+        if interrupt is not None:  # a signal wrapped by the interpreter (interrupts.within)
+            print(f"pktsim: {describe(interrupt)}", file=sys.stderr)
+            return exit_status(interrupt)
         if os.environ.get("PKTSIM_DEBUG"):
             raise
         print(f"pktsim: internal error: {type(exc).__name__}: {exc} "
@@ -224,7 +268,8 @@ def _demo(args: argparse.Namespace) -> int:
     from pktsim.api import demo_cluster
     from pktsim.render.explain import print_stories
 
-    cluster = demo_cluster(args.network)
+    families = tuple(f.strip() for f in args.ip_families.split(",") if f.strip())
+    cluster = demo_cluster(args.network, families)
     progress = None if args.quiet else Progress()
     result = cluster.run(args.out, force=args.force, keep=True, progress=progress)
     if progress is not None:
@@ -291,6 +336,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Load, build and print, with the cyclic collector off throughout: a command that
+    makes a cluster and exits leaves no garbage worth a pass, and importing pktsim's
+    modules alone (classes, functions, dataclasses' generated code) ran ~50 passes, a
+    tenth of the command (load and build pause it anyway: ``pktsim.model.bulk``)."""
+    from pktsim.model.bulk import gc_paused
+
+    with gc_paused():
+        return _check_paused(args)
+
+
+def _check_paused(args: argparse.Namespace) -> int:
     from pktsim.api import load
     from pktsim.render.check import cluster_report
 

@@ -50,6 +50,20 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
+def within(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt an exception wraps, if any: a signal that arrives while a class is made
+    comes out as ``RuntimeError: Error calling __set_name__ ...`` (``type_new`` wraps what
+    a descriptor raised), the interrupt its cause -- still an interrupt, not an error."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def exit_status(exc: KeyboardInterrupt) -> int:
     """128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
     return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)

@@ -99,7 +99,8 @@ class Packet:
 
     @property
     def is_ip(self) -> bool:
-        """Is the first frame an IPv4 packet (not ARP, not another ethertype)?"""
+        """Is the first frame an IP packet (not ARP or Neighbor Discovery, not another
+        ethertype)?"""
         first = self.first
         return first is not None and self.trace.is_ip(first)
 
@@ -156,8 +157,8 @@ class Trace:
         return self.frames.get(step.frame) if step.frame is not None else None
 
     def addresses(self, step: TraceEvent) -> tuple[str, str] | None:
-        """``(src, dst)`` of a step's frame (innermost IPv4 header, ports for TCP and UDP);
-        None when the step has no frame or the frame is not IPv4."""
+        """``(src, dst)`` of a step's frame (innermost IP header, ports for TCP and UDP);
+        None when the step has no frame or the frame is not IP."""
         number = step.frame
         if number is None:
             return None
@@ -168,10 +169,15 @@ class Trace:
         return self._addresses[number]
 
     def is_ip(self, step: TraceEvent) -> bool:
-        """Is the step's frame an IPv4 packet (as the frame bytes say)?"""
+        """Is the step's frame an IP packet (as the frame bytes say)?  IPv4, or IPv6 but
+        Neighbor Discovery (which, as ARP, is the link's business, not the flow's)."""
         f = self.captured(step)
         if f is None:
             return False
         if f.iface.linktype == LinkType.RAW:
             return len(f.data) >= 20
-        return len(f.data) >= 34 and f.data[12:14] == b"\x08\x00"
+        data = f.data
+        if data[12:14] == b"\x86\xdd":
+            return len(data) >= 54 and not (data[20] == 58 and len(data) > 54 and
+                                            133 <= data[54] <= 137)
+        return len(data) >= 34 and data[12:14] == b"\x08\x00"

@@ -10,6 +10,12 @@
   family: ``plugins/main/bridge/bridge.go``, ``calcGateways``).
 * ``routes``: per other node ``<its /64> via <its eth0 IPv6> dev eth0`` (metric 1024,
   ``ip -6 route add``), as for IPv4.
+* ``vxlan``: flannel's second device ``flannel-v6.1`` (VNI 1, UDP 8472 over IPv6 from the
+  node's IPv6 address, its own random VTEP MAC, the /64's ``::`` as its /128 address), and
+  per other node ``<its /64> via <its /64's ::> dev flannel-v6.1 onlink``, a PERMANENT
+  neighbour for that ``::`` and an FDB entry from its VTEP MAC to its IPv6 address
+  (flannel ``pkg/backend/vxlan``, the v6 halves of ``newSubnetAttrs`` and
+  ``handleSubnetEvents``).
 
 * ip6tables: a node with IPv6 gets its IPv6 netfilter (``install_netfilter6``: raw, mangle,
   nat and filter with their built-in chains, ACCEPT, and IPv6 conntrack with kube-proxy's
@@ -19,8 +25,10 @@
 
 Duplicate address detection is off on the pod's ``eth0`` (the bridge plugin's default
 ``enabledad: false`` -> ``disableIPV6DAD``), so its addresses are usable at once; the
-setup's own frames (router solicitations, MLD reports) happen before a run starts and are
-not emitted (docs/model.md, "IPv6").
+setup's own frames (router solicitations, MLD reports, the bridge's DAD) happen before a run
+starts and are not emitted (docs/model.md, "IPv6"), but what they leave behind is: the node
+holds a STALE entry for each pod's link-local, learned from its first router solicitation
+(docs/kernel-observations.md, "IPv6").
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from pktsim.kubeproxy.tables import restore_tables
 from pktsim.model.cluster import NodeInfo, PodInfo
 from pktsim.netfilter.conntrack import ConntrackConfig
 from pktsim.netfilter.hooks6 import Netfilter6
+from pktsim.wire.ip6 import link_local
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
@@ -67,6 +76,66 @@ def pod_ipv6(topo: Topology, info: PodInfo, ns: Netns) -> None:
     ns.enable_ipv6()
     ns.add_addr6("eth0", IPv6Interface((info.ip6, gateway.network.prefixlen)))
     ns.add_route6(DEFAULT6, "eth0", gateway.ip.packed)
+    # the pod's first router solicitation, at link-up, left the node a STALE entry for its
+    # link-local (ndisc_recv_rs); the solicitation itself is setup, before any run
+    bridge = topo.model.config.bridge
+    node_ns = topo.node_ns.get(info.node)
+    if node_ns is not None and bridge in node_ns.ifaces:
+        node_ns.neigh.set(bridge, link_local(info.mac), info.mac, "STALE")
+
+
+VXLAN6_DEV = "flannel-v6.1"
+VXLAN6_MTU = 1430  # the external interface's 1500 less 70: IPv6 40, UDP 8, VXLAN 8, inner 14
+
+
+def overlay_ipv6(topo: Topology, node: NodeInfo) -> None:
+    """How ``node`` reaches the other nodes' IPv6 pods, per flannel mode."""
+    network = topo.model.config.network
+    if network == "routes":
+        routes_ipv6(topo, node)
+    elif network == "vxlan":
+        _vxlan6(topo, node)
+        ns = topo.node_ns[node.name]
+        for name in ("flannel.1", VXLAN6_DEV):  # an Ethernet-like device: its link-local
+            ns.add_addr6(name, IPv6Interface((link_local(ns.ifaces[name].mac), 64)))
+
+
+def vtep_mac6(topo: Topology, node: NodeInfo) -> bytes:
+    """``flannel-v6.1``'s MAC: random, as the kernel gives a new device one (flannel keeps
+    it in the node's ``backend-v6-data`` annotation), drawn from the seed by node."""
+    key = ("vtep mac6", node.name)  # drawn once per build: every node's peers name it
+    mac: bytes | None = topo.shared.get(key)
+    if mac is None:
+        mac = topo.shared[key] = topo.streams.mac(f"{node.name}/{VXLAN6_DEV}")
+    return mac
+
+
+def _vxlan6(topo: Topology, node: NodeInfo) -> None:
+    from pktsim.build.overlay import share_vteps
+    from pktsim.core.capture import Interface
+    from pktsim.devices.tunnels import VxlanDevice
+
+    ns, driver = topo.node_ns[node.name], topo.driver
+    assert node.ip6 is not None and node.pod_cidr6 is not None
+    mac = vtep_mac6(topo, node)
+    ns.add_iface(VXLAN6_DEV, mac, mtu=VXLAN6_MTU, kind="vxlan")
+    ns.add_addr6(VXLAN6_DEV, IPv6Interface((node.pod_cidr6.network_address, 128)))
+    ns.add_iface(f"{VXLAN6_DEV}.stack", b"\x00" * 6, kind="stack")
+    ns.tunnel_stack["udp6/8472"] = f"{VXLAN6_DEV}.stack"
+    dev = VxlanDevice(node.name, VXLAN6_DEV, vni=1, local_ip=node.ip6.packed,
+                      seed=topo.model.config.seed)
+    ns.routes6.add_many([Route(other.pod_cidr6, VXLAN6_DEV, other.pod_cidr6.network_address,
+                               onlink=True, metric=1024)
+                         for other in topo.model.node_list()
+                         if other.name != node.name and other.pod_cidr6 is not None])
+    share_vteps(topo, node, dev, lambda n: n.pod_cidr6.network_address if n.pod_cidr6 else None,
+                lambda n: vtep_mac6(topo, n), lambda n: n.ip6.packed if n.ip6 else b"")
+    iface = driver.add_interface(Interface(
+        node.name, VXLAN6_DEV, description=f"flannel IPv6 VXLAN device, VNI 1, UDP 8472 over "
+        f"IPv6, MTU {VXLAN6_MTU}, {node.pod_cidr6.network_address}/128"))
+    driver.connect(ns, VXLAN6_DEV, iface, dev, "dev", None, latency=0)
+    driver.connect(ns, f"{VXLAN6_DEV}.stack", None, dev, "stack", None, latency=0)
+    topo.tunnels6[node.name] = dev
 
 
 def routes_ipv6(topo: Topology, node: NodeInfo) -> None:

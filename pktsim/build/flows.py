@@ -122,7 +122,7 @@ def _split_port(flow: Flow, text: str) -> tuple[str, int | None]:
 
 
 def _host_ip(topo: Topology, flow: Flow, host: str) -> IP | None:
-    v6 = getattr(flow, "family", "") == "IPv6"
+    v6 = flow.family == "IPv6"
     if host == "localhost":
         return IPv6Address("::1") if v6 else IPv4Address("127.0.0.1")
     try:
@@ -140,12 +140,12 @@ def _host_ip(topo: Topology, flow: Flow, host: str) -> IP | None:
         node = topo.model.nodes.get(host[5:])
         if node is None:
             raise _fail(flow, "to", host, "names no node", ", ".join(sorted(topo.model.nodes)))
-        return _family_ip(flow, host, node.ip, getattr(node, "ip6", None), v6)
+        return _family_ip(flow, host, node.ip, node.ip6, v6)
     if "/" in host:
         info = topo.model.pods.get(host)
         if info is None:
             raise _fail(flow, "to", host, "names no pod", "NAMESPACE/POD of a pod in the scenario")
-        return _family_ip(flow, host, info.ip, getattr(info, "ip6", None), v6)
+        return _family_ip(flow, host, info.ip, info.ip6, v6)
     if _NAME.match(host):
         return None  # a DNS name: resolved on the wire by the pod's resolver
     raise _fail(flow, "to", host, "is not a host", "localhost, an IPv4 address, [an IPv6 "

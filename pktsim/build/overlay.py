@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import TYPE_CHECKING
 
 from pktsim.core.capture import Interface, LinkType
@@ -83,7 +83,9 @@ def add_routes(topo: Topology, node: NodeInfo, dev: str, *, onlink: bool,
 
 
 def share_vteps(topo: Topology, node: NodeInfo, dev: VxlanDevice,
-                address: Callable[[NodeInfo], IPv4Address | None]) -> None:
+                address: Callable[[NodeInfo], IPv4Address | IPv6Address | None],
+                vtep_mac: Callable[[NodeInfo], bytes] = lambda n: n.vtep_mac,
+                remote: Callable[[NodeInfo], bytes] = lambda n: n.ip.packed) -> None:
     """The VTEP entries flannel (``handleSubnetEvents``) or felix (``vxlan_mgr.go``)
     installs on ``node`` for every other node: a PERMANENT neighbour for the other VTEP's
     ``address`` on the device, and an FDB entry from its MAC to the node's IP.  They are
@@ -98,14 +100,15 @@ def share_vteps(topo: Topology, node: NodeInfo, dev: VxlanDevice,
         for other in topo.model.node_list():
             ip = address(other)
             if ip is not None:
-                peers[ip.packed] = Neighbour(ip.packed, dev.name, other.vtep_mac, "PERMANENT")
-                fdb[other.vtep_mac] = other.ip.packed
+                mac = vtep_mac(other)
+                peers[ip.packed] = Neighbour(ip.packed, dev.name, mac, "PERMANENT")
+                fdb[mac] = remote(other)
         shared = topo.shared[key] = (peers, fdb)
     peers, fdb = shared
     own = address(node)
     topo.node_ns[node.name].neigh.share_peers(dev.name, peers,
                                               own.packed if own is not None else b"")
-    dev.share_fdb(fdb, node.vtep_mac)
+    dev.share_fdb(fdb, vtep_mac(node))
 
 
 def _vxlan(topo: Topology, node: NodeInfo) -> None:

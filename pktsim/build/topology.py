@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Interface, IPv4Network
+from types import ModuleType
 from typing import Any
 
-from pktsim.build import calico, dualstack, overlay, portmap
+from pktsim.build import dualstack, overlay, portmap
 from pktsim.build.external import RESOLVER_HOST, build_external
 from pktsim.build.start import start_at_zero
 from pktsim.core.capture import Interface, Sink
@@ -64,6 +65,15 @@ NODE_NET_LATENCY = 20_000  # 20 µs across the node network
 VETH_LATENCY = 1_000
 
 
+def _calico() -> ModuleType:
+    """``pktsim.build.calico``, imported by the first Calico cluster: felix's rules and
+    policy model (~10 ms of imports) are never needed by flannel's modes (``pktsim check``
+    on them, docs/performance.md "The command line")."""
+    from pktsim.build import calico
+
+    return calico
+
+
 @dataclass(slots=True)
 class Topology:
     """The built network: the driver and every device, by name."""
@@ -78,6 +88,7 @@ class Topology:
     router: Netns | None = None
     clients: dict[str, Netns] = field(default_factory=dict)
     tunnels: dict[str, VxlanDevice | IpipDevice] = field(default_factory=dict)
+    tunnels6: dict[str, VxlanDevice] = field(default_factory=dict)  # flannel-v6.1 (vxlan)
     netfilters: dict[str, Netfilter] = field(default_factory=dict)
     netfilters6: dict[str, Netfilter6] = field(default_factory=dict)  # ip6tables, with IPv6
     # the random streams of this build: fresh per build, so every run of a cluster is the
@@ -120,11 +131,11 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
     build_external(topo)
     for node in model.node_list():
         if cfg.network == "calico":
-            calico.install(topo, node)
+            _calico().install(topo, node)
         else:
             overlay.install(topo, node)
-            if node.ip6 is not None and cfg.network == "routes":
-                dualstack.routes_ipv6(topo, node)
+            if node.ip6 is not None:
+                dualstack.overlay_ipv6(topo, node)
         install_netfilter(topo, node)
         dualstack.install_netfilter6(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
@@ -253,7 +264,7 @@ def build_pod(topo: Topology, info: PodInfo,
         ns = topo.node_ns[info.node]
         topo.pod_ns[key] = ns
     elif model.config.network == "calico":
-        ns = calico.pod_netns(topo, info)
+        ns = _calico().pod_netns(topo, info)
     else:
         ns = _pod_netns(topo, info, key)
     coredns = is_coredns(pod) and model.config.dns == "coredns"
@@ -354,7 +365,7 @@ def load_rules(topo: Topology, node: NodeInfo, nf: Netfilter,
         mapped = topo.shared["portmap pods"] = portmap.mapped_pods(topo.model)
     if cfg.network == "calico":  # felix keeps its jumps above the portmap plugin's
         portmap.install(topo.model, node.name, nf.table("nat"), mapped)
-        calico.install_felix(topo, node, nf)
+        _calico().install_felix(topo, node, nf)
     else:  # the plugin prepends its masquerade jump at each pod's ADD, after flanneld's
         flannel_masquerade(nf.table("nat"), str(node.pod_cidr), str(cfg.pod_cidr))
         flannel_forward(nf.table("filter"), str(cfg.pod_cidr))

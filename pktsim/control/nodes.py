@@ -44,6 +44,8 @@ def node_devices(plane: ControlPlane, node: str) -> list[Device]:
         devices.append(topo.bridges[node])
     if node in topo.tunnels:
         devices.append(topo.tunnels[node])
+    if node in topo.tunnels6:
+        devices.append(topo.tunnels6[node])
     devices += [topo.pod_ns[p.key] for p in plane.model.pods.values()
                 if p.node == node and p.key in topo.pod_ns and not p.pod.host_network]
     return devices

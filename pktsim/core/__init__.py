@@ -8,7 +8,8 @@
   one line of ``trace.jsonl``;
 * ``capture``: capture points (``Interface``, ``LinkType``, ``Direction``) and the ``Sink``
   protocol that capture files and the trace writers implement;
-* ``seeding``: the named random streams' seeds.
+* ``seeding``: the named random streams' seeds;
+* ``lazy``: a package's names, each imported from its module on first use.
 
 Devices and the driver both build on this layer; neither imports the other's vocabulary
 (docs/architecture.md lists what each layer may import; a test checks it).

@@ -22,9 +22,7 @@ the datagrams and segments that arrive back into its events:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
-
-import dns.message
+from typing import TYPE_CHECKING, Any
 
 from pktsim.core.frame import Frame, Reaction
 from pktsim.devices.l4 import App, SocketEvent, TcpSocket, Transport
@@ -46,6 +44,11 @@ from pktsim.dns import (
 from pktsim.dns.exchange import SECOND
 from pktsim.dns.wire import split_tcp
 from pktsim.wire.parse import ip_bytes, ip_str
+
+if TYPE_CHECKING:  # the modules; at run time each loads on first use
+    import dns.message
+else:
+    from pktsim.dns.dnspython import dns
 
 DNS_PORT = 53
 

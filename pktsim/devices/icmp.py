@@ -81,6 +81,9 @@ def icmp6_in(t: Transport, now: int, port: str, pkt: bytes, body: bytes, frame: 
             return
         what = SocketError.icmp6(kind, body[1], ip_str(src))
         r.step(Event.DELIVER, f"ICMPv6 {what}", port, frame)
+        mtu = int.from_bytes(body[4:8], "big")
+        if kind == ip6.ICMP6_PACKET_TOO_BIG and t.path_mtu(now, inner, mtu, r):
+            return
         t.local_error(now, inner, what, r, frame)
     else:
         r.step(Event.DELIVER, f"ICMPv6 type {kind} ignored", port, frame)

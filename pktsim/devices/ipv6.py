@@ -235,6 +235,10 @@ def _out(ns: Netns, now: int, route: Route, pkt: bytes, frame: Frame, r: Reactio
         emit6(ns, route.dev, ip6.multicast_mac(dst), pkt, frame, r)
         return
     nexthop = route.via.packed if route.via is not None else dst
+    if dev.kind == "vxlan" and ns.neigh.resolved(route.dev, nexthop) is None:
+        r.drop(DropReason.NDISC_FAILED, route.dev, frame, "no neighbour entry on the overlay "
+               "(flannel installs them; a miss is not resolved by Neighbor Discovery)")
+        return
     mac = ns.neigh.use(route.dev, nexthop, now, frame.flow)
     if mac is not None:
         emit6(ns, route.dev, mac, pkt, frame, r)

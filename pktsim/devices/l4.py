@@ -351,6 +351,20 @@ class Transport:
             r.drop(DropReason.UNSUPPORTED, port, frame, f"IP protocol {proto}")
             self.stack.icmp_error(now, 3, 2, pkt, frame, r)
 
+    def path_mtu(self, now: int, offending: bytes, mtu: int, r: Reaction) -> bool:
+        """A Packet Too Big about a TCP segment of ours: the connection shrinks its segments
+        to the new path MTU (``tcp_v6_err``: not an error); True when a socket took it.
+        The route's PMTU cache (what a later connection would start from) is not kept."""
+        if offending[6] != PROTO_TCP or len(offending) < 44 or mtu < ip6.MIN_MTU:
+            return False
+        sport, dport = struct.unpack_from("!HH", offending, 40)
+        sock = self.conns.get((offending[8:24], sport, offending[24:40], dport))
+        if sock is None:
+            return False
+        sock.conn.mtu_reduced(now, mtu - _HEADERS[16])
+        self.flush(now, sock, r)
+        return True
+
     def local_error(self, now: int, offending: bytes, what: SocketError, r: Reaction,
                     frame: Frame) -> None:
         """Tell the socket that sent ``offending`` about an error (``ip_icmp_error``)."""
@@ -389,7 +403,8 @@ class Transport:
         if (csum or len(src) == 16) and l4_checksum(src, dst, PROTO_UDP, body) != 0:
             r.drop(DropReason.BAD_CHECKSUM, port, frame, "UDP")
             return
-        tunnel = self.stack.tunnel_socket(f"udp/{dport}")
+        # the VXLAN socket of the packet's family (flannel.1's IPv4, flannel-v6.1's IPv6)
+        tunnel = self.stack.tunnel_socket(f"udp/{dport}" if len(src) == 4 else f"udp6/{dport}")
         if tunnel is not None:  # the VXLAN socket: hand the payload to the device
             r.step(Event.DELIVER, f"UDP {dport}: VXLAN socket", port, frame)
             r.send(tunnel, frame.with_data(body[8:]))

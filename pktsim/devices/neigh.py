@@ -73,27 +73,27 @@ class NeighTable:
         # driver asks for the next deadline after every packet)
         self._unresolved: dict[tuple[str, bytes], Neighbour] = {}
         # an overlay's PERMANENT entries, one per other node, shared by every node's table
-        # (5,000 nodes would otherwise hold 25 million): (device, ip -> entry, own ip left out)
-        self._peers: tuple[str, dict[bytes, Neighbour], bytes] | None = None
+        # (5,000 nodes would otherwise hold 25 million): device -> (ip -> entry, own ip left
+        # out); a dual-stack vxlan node has two such devices (flannel.1, flannel-v6.1)
+        self._peers: dict[str, tuple[dict[bytes, Neighbour], bytes]] = {}
 
     def share_peers(self, dev: str, peers: dict[bytes, Neighbour], own: bytes) -> None:
         """Take ``peers`` (never changed: PERMANENT entries are not updated by traffic) as
         ``dev``'s entries, but the one for ``own``; an entry set later shadows its peer."""
-        self._peers = (dev, peers, own)
+        self._peers[dev] = (peers, own)
 
     def _find(self, dev: str, ip: bytes) -> Neighbour | None:
         entry = self.entries.get((dev, ip))
-        if entry is None and self._peers is not None:
-            pdev, peers, own = self._peers
-            if dev == pdev and ip != own:
-                return peers.get(ip)
+        if entry is None and self._peers:
+            shared = self._peers.get(dev)
+            if shared is not None and ip != shared[1]:
+                return shared[0].get(ip)
         return entry
 
     def all_entries(self) -> list[tuple[tuple[str, bytes], Neighbour]]:
         """Every entry, the shared peers' included, as ``((dev, ip), entry)``."""
         out = list(self.entries.items())
-        if self._peers is not None:
-            pdev, peers, own = self._peers
+        for pdev, (peers, own) in self._peers.items():
             out += [((pdev, ip), e) for ip, e in peers.items()
                     if ip != own and (pdev, ip) not in self.entries]
         return out
@@ -207,8 +207,7 @@ class NeighTable:
         for key in [k for k in self.entries if k[0] == dev]:
             del self.entries[key]
             self._unresolved.pop(key, None)
-        if self._peers is not None and self._peers[0] == dev:
-            self._peers = None
+        self._peers.pop(dev, None)
 
     def next_deadline(self) -> int | None:
         times = [e.next_probe for e in self._unresolved.values() if e.next_probe is not None]

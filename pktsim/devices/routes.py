@@ -15,6 +15,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from itertools import pairwise
 
 from pktsim.core.events import Route as RouteDetail
 
@@ -75,7 +76,6 @@ class Route:
             parts.append("onlink")
         return " ".join(parts)
 
-
     def _render6(self) -> str:
         """``ip -6 route``: the metric always, then the router preference (RFC 4191)."""
         dst = "default" if self.dst.prefixlen == 0 else (
@@ -89,8 +89,22 @@ class Route:
             parts += ["proto", self.proto]
         if self.src is not None:
             parts += ["src", str(self.src)]
-        parts += ["metric", str(self.metric or 1024), "pref", "medium"]
+        parts += ["metric", str(self.metric or 1024)]
+        if self.onlink:
+            parts.append("onlink")
+        parts += ["pref", "medium"]
         return " ".join(parts)
+
+
+def _insert_each(merged: list[Route], merged_keys: list[tuple[int, int]],
+                 table: list[Route], keys: list[tuple[int, int]]) -> list[Route]:
+    """``table``'s routes put into ``merged`` from the last, each before the routes of an
+    equal key (what ``add_many`` does in one pass when the table is in order)."""
+    for route, key in zip(reversed(table), reversed(keys), strict=True):
+        at = bisect_left(merged_keys, key)
+        merged.insert(at, route)
+        merged_keys.insert(at, key)
+    return merged
 
 
 def order_key(route: Route) -> tuple[int, int]:
@@ -117,16 +131,21 @@ class RoutingTable:
         order (the caller made them once for many tables); without them the routes are
         sorted here, stably, which keeps the order of equal keys as added."""
         if keys is None:
-            merged = sorted(routes, key=order_key)
-            merged_keys = [order_key(r) for r in merged]
-        else:
-            merged, merged_keys = list(routes), list(keys)
-        for route in reversed(self.routes):  # before the added routes of an equal key
-            key = order_key(route)
-            at = bisect_left(merged_keys, key)
-            merged.insert(at, route)
-            merged_keys.insert(at, key)
-        self.routes = merged
+            routes = sorted(routes, key=order_key)
+            keys = [order_key(r) for r in routes]
+        mine = [order_key(r) for r in self.routes]
+        if any(a > b for a, b in pairwise(mine)):  # a table not in order (set by hand)
+            self.routes = _insert_each(list(routes), list(keys), self.routes, mine)
+        else:  # one pass: each route of the table before the added ones of an equal key
+            merged: list[Route] = []
+            start = 0
+            for route, key in zip(self.routes, mine, strict=True):
+                at = bisect_left(keys, key, lo=start)
+                merged += routes[start:at]
+                merged.append(route)
+                start = at
+            merged += routes[start:]
+            self.routes = merged
         self._cache.clear()
 
     def remove(self, dst: IPv4Network | IPv6Network) -> None:

@@ -22,11 +22,11 @@ What Linux puts on the wire, and pktsim copies (docs/kernel-observations.md):
 from __future__ import annotations
 
 import enum
-import struct
 from collections import deque
 from dataclasses import dataclass, field
 
 from pktsim.wire.parse import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN
+from pktsim.wire.tcp_options import WSCALE, parse_options, syn_options, ts_options
 
 NS_PER_MS = 1_000_000
 RTO_INIT_NS = 1_000 * NS_PER_MS
@@ -39,7 +39,6 @@ SYN_RETRIES = 6  # net.ipv4.tcp_syn_retries
 SYN_LINEAR_TIMEOUTS = 4
 DATA_RETRIES = 15
 QUICKACKS = 16
-WSCALE = 10  # the reference kernel (6.18, tcp_rmem max 32 MiB); 7 on kernels before 6.x
 INIT_CWND = 10
 MAX_CWND = 64  # segments in flight: a bound on slow start (no loss-driven congestion control)
 
@@ -111,44 +110,6 @@ class Segment:
     window: int
     options: bytes = b""
     payload: bytes = b""
-
-
-def parse_options(raw: bytes) -> dict[str, int | tuple[int, int] | bool]:
-    """The options pktsim understands: mss, wscale, sackOK, ts=(val, ecr)."""
-    out: dict[str, int | tuple[int, int] | bool] = {}
-    i = 0
-    while i < len(raw):
-        kind = raw[i]
-        if kind == 0:
-            break
-        if kind == 1:
-            i += 1
-            continue
-        if i + 1 >= len(raw) or raw[i + 1] < 2 or i + raw[i + 1] > len(raw):
-            break
-        length = raw[i + 1]
-        body = raw[i + 2:i + length]
-        if kind == 2 and length == 4:
-            out["mss"] = int.from_bytes(body, "big")
-        elif kind == 3 and length == 3:
-            out["wscale"] = body[0]
-        elif kind == 4:
-            out["sackOK"] = True
-        elif kind == 8 and length == 10:
-            out["ts"] = struct.unpack("!II", body)
-        i += length
-    return out
-
-
-def syn_options(mss: int, tsval: int, tsecr: int) -> bytes:
-    """``mss,sackOK,TS,nop,wscale`` — the order and bytes Linux writes."""
-    return (struct.pack("!BBH", 2, 4, mss) + b"\x04\x02"
-            + struct.pack("!BBII", 8, 10, tsval & 0xFFFFFFFF, tsecr) + b"\x01\x03\x03"
-            + bytes([WSCALE]))
-
-
-def ts_options(tsval: int, tsecr: int) -> bytes:
-    return b"\x01\x01" + struct.pack("!BBII", 8, 10, tsval & 0xFFFFFFFF, tsecr)
 
 
 @dataclass(slots=True)
@@ -389,6 +350,31 @@ class TcpConn:
             self.outbox.append(self._syn_segment(now, first.flags, self.rcv_nxt))
         else:
             self._emit(now, first.flags, first.seq, first.payload)
+
+    def mtu_reduced(self, now: int, mss: int) -> None:
+        """The path MTU fell (an ICMPv6 Packet Too Big, ``tcp_v6_mtu_reduced``): the MSS
+        follows it (``tcp_sync_mss``) and what is in flight and too big is cut to fit and
+        sent again at once (``tcp_simple_retransmit``: no backoff, the window kept)."""
+        if mss >= self.mss:
+            return
+        self.mss = mss
+        size = min(mss, self.peer_mss) - (12 if self.ts_ok else 0)
+        again: deque[_Unacked] = deque()
+        resend: list[_Unacked] = []
+        for u in self.unacked:
+            if len(u.payload) <= size:
+                again.append(u)
+                continue
+            for at in range(0, len(u.payload), size):
+                piece = u.payload[at:at + size]
+                last = at + size >= len(u.payload)
+                flags = u.flags if last else u.flags & ~(TCP_PSH | TCP_FIN)
+                part = _Unacked((u.seq + at) & 0xFFFFFFFF, flags, piece)
+                again.append(part)
+                resend.append(part)
+        self.unacked = again
+        for u in resend:
+            self._emit(now, u.flags, u.seq, u.payload)
 
     def _stop_rto(self) -> None:
         self.rto_at = None

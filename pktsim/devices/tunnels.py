@@ -19,7 +19,9 @@ a TCP socket's own random hash, so each direction has its port, and otherwise th
 dissector's symmetric hash, so ping's request and reply share one.  Destination 8472, VXLAN
 flags 0x08 and the VNI.  Outer IPv4: TTL 64, no DF, and a real UDP checksum (flannel leaves
 ``udpcsum`` at the kernel's default, on; checked against the kernel,
-docs/kernel-observations.md §8.2).
+docs/kernel-observations.md §8.2).  A device with an IPv6 local address (flannel's
+``flannel-v6.1`` in a dual-stack cluster) sends over IPv6: hop limit 64, flow label 0 (the
+device's ``label``), the UDP checksum always (IPv6 requires it).
 
 IP-in-IP (``ttl inherit nopmtudisc``, as both flannel and Calico leave it): the outer
 destination is the route's gateway (the remote node), protocol 4, the outer TTL inherited
@@ -89,7 +91,9 @@ class VxlanDevice:
 
     def source_port(self, inner: bytes) -> int:
         """A hash of the inner flow, as ``udp_flow_src_port`` spreads it over the range."""
-        if len(inner) < 34:
+        if inner[12:14] == b"\x86\xdd" and len(inner) >= 54:
+            key = _flow_key6(inner)
+        elif len(inner) < 34:
             key = inner[:14]
         elif inner[23] == 6 and len(inner) >= 38:  # a TCP socket's hash: one per direction
             key = inner[26:34] + inner[34:38]
@@ -115,8 +119,11 @@ class VxlanDevice:
         header = struct.pack("!B3xI", 0x08, self.vni << 8)
         sport = self.source_port(inner)
         udp = build.udp(self.local_ip, remote, sport, self.port, header + inner)
-        outer = build.ipv4(self.local_ip, remote, PROTO_UDP, udp, ttl=64,
-                           ident=self._ids.next(remote))
+        if len(remote) == 16:  # vxlan6_xmit_skb: hop limit 64, the device's label 0
+            outer = build.ipv6(self.local_ip, remote, PROTO_UDP, udp, hlim=64)
+        else:
+            outer = build.ipv4(self.local_ip, remote, PROTO_UDP, udp, ttl=64,
+                               ident=self._ids.next(remote))
         r.step(Event.ENCAP, f"{self.name}: VXLAN VNI {self.vni}, fdb {mac_str(inner[0:6])} -> "
                f"{ip_str(remote)}, UDP {sport} -> {self.port}", self.name, frame,
                Encap(ip_str(remote), self.vni))
@@ -136,6 +143,25 @@ class VxlanDevice:
         r.step(Event.DECAP, f"{self.name}: VXLAN VNI {vni} decapsulated", self.name, frame)
         r.send("dev", frame.with_data(payload[8:]))
         return r
+
+
+def _flow_key6(inner: bytes) -> bytes:
+    """The hashed fields of an inner IPv6 frame: a TCP socket's own (one per direction),
+    else the flow dissector's: the addresses (sorted) and next header, then the flow label
+    when there is one (``FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL``: the ports are not read,
+    and each direction has its label, so ping's request and reply get different source
+    ports -- unlike IPv4's), else the UDP ports (sorted)."""
+    nh, src, dst = inner[20], inner[22:38], inner[38:54]
+    if nh == 6 and len(inner) >= 58:
+        return src + dst + inner[54:58]
+    ends = sorted((src, dst))
+    key = ends[0] + ends[1] + bytes((nh,))
+    label = int.from_bytes(inner[14:18], "big") & 0xFFFFF
+    if label:
+        return key + label.to_bytes(3, "big")
+    if nh == 17 and len(inner) >= 58:
+        key += b"".join(sorted((inner[54:56], inner[56:58])))
+    return key
 
 
 class IpipDevice:

@@ -19,8 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import dns.rdatatype
+from typing import TYPE_CHECKING
 
 from pktsim.dns.search import (
     ECONNREFUSED,
@@ -35,6 +34,11 @@ from pktsim.dns.search import (
     classify,
 )
 from pktsim.dns.wire import query_message
+
+if TYPE_CHECKING:  # the modules; at run time each loads on first use
+    import dns.rdatatype
+else:
+    from pktsim.dns.dnspython import dns
 
 SECOND = 1_000_000_000
 EDNS_BUFFER = 1200  # glibc RESOLV_EDNS_BUFFER_SIZE

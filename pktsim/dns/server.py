@@ -33,16 +33,20 @@ from __future__ import annotations
 import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
+from typing import TYPE_CHECKING
 
 from pktsim.dns.wire import encode, flatten, load_balance, parse, reply_to
 from pktsim.dns.zone import ClusterZone
+
+if TYPE_CHECKING:  # the modules; at run time each loads on first use
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+else:
+    from pktsim.dns.dnspython import dns
 
 SECOND = 1_000_000_000
 READ_TIMEOUT = 2 * SECOND

@@ -38,9 +38,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import dns.message
-import dns.rdatatype
+from typing import TYPE_CHECKING
 
 from pktsim.dns.exchange import (
     SECOND,
@@ -57,6 +55,12 @@ from pktsim.dns.exchange import (
 from pktsim.dns.resolv import ResolvConf
 from pktsim.dns.search import OK, StubOptions, search_plan
 from pktsim.dns.wire import parse
+
+if TYPE_CHECKING:  # the modules; at run time each loads on first use
+    import dns.message
+    import dns.rdatatype
+else:
+    from pktsim.dns.dnspython import dns
 
 __all__ = ["SECOND", "Action", "CloseTcp", "CloseUdp", "Done", "QueryRecord", "Resolution",
            "SendTcp", "SendUdp", "StubResolver"]

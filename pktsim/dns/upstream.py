@@ -23,15 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from ipaddress import IPv4Address
-
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
+from typing import TYPE_CHECKING
 
 from pktsim.dns.wire import client_size, reply_to, rr
+
+if TYPE_CHECKING:  # the modules; at run time each loads on first use
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+else:
+    from pktsim.dns.dnspython import dns
 
 ROOT_SOA = ". 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. " \
     "2026010100 1800 900 604800 86400"

@@ -26,23 +26,33 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-import dns.renderer
-import dns.rrset
+if TYPE_CHECKING:  # the modules; at run time each loads on first use
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.renderer
+    import dns.rrset
+else:
+    from pktsim.dns.dnspython import dns
 
 UDP_MIN = 512
 TCP_MAX = 65535
 OPT_LEN = 12  # coredns request.go ``optLen``, subtracted from the budget when cutting
 
 
-class _NoCompress(dict[dns.name.Name, int]):
+if TYPE_CHECKING:
+    _Table = dict[dns.name.Name, int]
+else:  # a subscripted dict would load dns.name at import (pktsim.dns.dnspython)
+    _Table = dict
+
+
+class _NoCompress(_Table):
     """A compression table that never remembers a name: names go out in full."""
 
     def __setitem__(self, key: dns.name.Name, value: int) -> None:
@@ -70,9 +80,12 @@ def flatten(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
     return out
 
 
-def reply_to(query: dns.message.Message, *, rcode: dns.rcode.Rcode = dns.rcode.NOERROR,
+def reply_to(query: dns.message.Message, *, rcode: dns.rcode.Rcode | None = None,
              aa: bool = False, ra: bool = False) -> dns.message.Message:
-    """miekg/dns ``SetReply``/``SetRcode``: id, opcode, RD and CD copied, first question."""
+    """miekg/dns ``SetReply``/``SetRcode``: id, opcode, RD and CD copied, first question;
+    ``rcode`` NOERROR unless given (None: no dnspython at import, pktsim.dns.dnspython)."""
+    if rcode is None:
+        rcode = dns.rcode.NOERROR
     response = dns.message.Message(id=query.id)
     flags = dns.flags.QR | (query.flags & (dns.flags.RD | dns.flags.CD))
     if aa:
@@ -100,7 +113,7 @@ def _shuffle(records: list[dns.rrset.RRset], rng: random.Random) -> None:
             records[j], records[p] = records[p], records[j]
 
 
-_ADDRESS = (dns.rdatatype.A, dns.rdatatype.AAAA)
+_ADDRESS = (1, 28)  # dns.rdatatype.A, AAAA (RFC 1035, 3596): no dnspython at import
 
 
 def round_robin(records: list[dns.rrset.RRset], rng: random.Random) -> list[dns.rrset.RRset]:

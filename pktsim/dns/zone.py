@@ -38,30 +38,48 @@ Use ``pktsim.dns.wire.encode`` for the bytes on the wire (EDNS echo, 512-byte tr
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+import re
 from ipaddress import IPv4Address, ip_address
-
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
+from typing import TYPE_CHECKING
 
 from pktsim.dns.backend import Entry, KubeBackend, NameErr
 from pktsim.dns.records import ZoneIndex
 from pktsim.dns.wire import flatten, load_balance, reply_to, rr
 from pktsim.model.cluster import ClusterModel
 
+if TYPE_CHECKING:  # the modules; at run time each loads on first use
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+else:
+    from pktsim.dns.dnspython import dns
+
 REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
+_PLAIN_LABEL = re.compile(r"[A-Za-z0-9_-]+")
 MAX_CNAME_CHAIN = 7  # backend_lookup.go: "if len(previousRecords) > 7"
 
-Records = list[dns.rrset.RRset]
+if TYPE_CHECKING:
+    Records = list[dns.rrset.RRset]
 
 
 def _fqdn(host: str) -> str:
     return host if host.endswith(".") else host + "."
+
+
+def _zone_text(domain: str) -> str:
+    """``dns.name.from_text(domain).to_text()`` without dnspython for the names the loader
+    accepts (letters, digits, '-' and '_': nothing to escape); others take dnspython's."""
+    body = domain[:-1] if domain.endswith(".") else domain
+    if 0 < len(body) <= 253 and all(0 < len(label) <= 63 and _PLAIN_LABEL.fullmatch(label)
+                    for label in body.split(".")):
+        return body + "."
+    return dns.name.from_text(domain).to_text()
 
 
 def reverse_address(name: str) -> IPv4Address | None:
@@ -99,8 +117,7 @@ class ClusterZone:
                  local_ips: tuple[IPv4Address, ...] | None = None) -> None:
         cfg = model.config
         self.ttl = ttl
-        self.domain = dns.name.from_text(cfg.cluster_domain)
-        self.zones = [self.domain, *(dns.name.from_text(z) for z in REVERSE_ZONES)]
+        self.cluster_domain = cfg.cluster_domain
         self.serial = (cfg.start_time_ns // 10**9) & 0xFFFFFFFF if serial is None else serial
         self.rng = rng if rng is not None else model.streams.stream("dns/loadbalance")
         index = ZoneIndex.from_model(model)
@@ -108,7 +125,18 @@ class ClusterZone:
             dns_svc = index.services.get(("kube-system", "kube-dns"))
             local_ips = (dns_svc.addrs[0].ip,) if dns_svc and dns_svc.addrs else ()
         self.backend = KubeBackend(index, ttl=ttl, pods_mode=pods_mode,
-                                   primary_zone=self.domain.to_text(), local_ips=local_ips)
+                                   primary_zone=_zone_text(cfg.cluster_domain),
+                                   local_ips=local_ips)
+
+    # the zones as dnspython names, made by the first query: a cluster that is built and
+    # never sends one (``pktsim check``) does not import dnspython (pktsim.dns.dnspython)
+    @functools.cached_property
+    def domain(self) -> dns.name.Name:
+        return dns.name.from_text(self.cluster_domain)
+
+    @functools.cached_property
+    def zones(self) -> list[dns.name.Name]:
+        return [self.domain, *(dns.name.from_text(z) for z in REVERSE_ZONES)]
 
     # -- entry point ----------------------------------------------------------------------
     def answer(self, query: dns.message.Message, *,

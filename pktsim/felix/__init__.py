@@ -12,9 +12,18 @@ felix's naming (chains, rule hashes, IP sets, marks).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
-from pktsim.felix.endpoints import dispatch_chains, ordered, profile_chains, workload_chain
+from pktsim.felix.endpoints import (
+    WORKLOAD_PREFIX,
+    dispatch_chains,
+    ordered,
+    profile_chains,
+    workload_rules,
+)
+from pktsim.felix.names import endpoint_chain
 from pktsim.felix.policy import Sets, World, policy_chains
+from pktsim.felix.restore import BuildCache
 from pktsim.felix.rules import FChain, FRule, jump
 from pktsim.felix.static import (
     ALL_HOSTS,
@@ -32,9 +41,6 @@ from pktsim.model.cluster import PodInfo
 from pktsim.model.policy import NetworkPolicy, policies_selecting
 from pktsim.netfilter.hooks import Netfilter
 from pktsim.netfilter.ipset import IpSet
-from pktsim.netfilter.matches import Comment
-from pktsim.netfilter.rules import Rule
-from pktsim.netfilter.save import parse_rule
 
 # the chains whose DROP is a policy verdict (``Netfilter.policy_chains``)
 POLICY_CHAINS = ("cali-tw-", "cali-fw-", "cali-pi-", "cali-po-", "cali-gi-", "cali-go-")
@@ -63,8 +69,10 @@ class NodeFelix:
     explainer: Explainer = field(default_factory=Explainer)  # the trace's policy verdicts
 
 
-def node_felix(inputs: Inputs) -> NodeFelix:
-    """Everything felix programs on the node ``inputs`` describes."""
+def node_felix(inputs: Inputs, cache: BuildCache | None = None) -> NodeFelix:
+    """Everything felix programs on the node ``inputs`` describes (``cache``: what the
+    other nodes of the build made, for the rules of workload chains)."""
+    cache = BuildCache() if cache is None else cache
     out = NodeFelix()
     _global_sets(inputs, out.sets)
     filt = filter_chains(inputs.config)
@@ -78,7 +86,10 @@ def node_felix(inputs: Inputs) -> NodeFelix:
         for direction in ("Ingress", "Egress"):
             selecting = policies_selecting(inputs.policies, ns, labels, direction)
             active.update((p.key, p) for p in selecting)
-            chain, groups = workload_chain(w.veth, direction, selecting, mine)
+            rules, groups = cache.template(
+                (direction, tuple(p.key for p in selecting), tuple(mine)),
+                partial(workload_rules, direction, selecting, mine))
+            chain = FChain(endpoint_chain(WORKLOAD_PREFIX[direction], w.veth), rules)
             filt += [chain, *groups]
             out.explainer.endpoints[chain.name] = Endpoint(
                 w.pod.key, direction, tuple(p.key for p in ordered(selecting)))
@@ -116,16 +127,6 @@ def _global_sets(inputs: Inputs, sets: Sets) -> None:
         sets.add(ALL_POOLS, "hash:net", [c for c, _ in inputs.pools])
 
 
-@dataclass(slots=True)
-class BuildCache:
-    """What every node of one build shares: each rule as iptables-restore reads it, without
-    its hash comment (most of a node's rules are another node's but for that comment), and
-    each IP set by name (a set's members are the cluster's, whichever node has it)."""
-
-    rules: dict[FRule, Rule] = field(default_factory=dict)
-    sets: dict[str, IpSet] = field(default_factory=dict)
-
-
 def install(nf: Netfilter, program: NodeFelix, cache: BuildCache | None = None) -> None:
     """Load ``program`` into ``nf``: IP sets first (the rules name them), then chains, the
     inserted jumps at the top of the kernel chains, the appended rules at their end."""
@@ -142,28 +143,14 @@ def install(nf: Netfilter, program: NodeFelix, cache: BuildCache | None = None) 
         for c in chains:
             t.new_chain(c.name)
         for c in chains:
-            chain = t[c.name]
-            for rule in _rules(c, "", cache):
-                chain.append(rule)  # iptables-restore's checks of each rule
+            cache.fill(t[c.name], c)  # iptables-restore's checks of each rule
     for table, hooks in program.inserts.items():
         for hook, rules in hooks.items():
-            for i, rule in enumerate(_rules(FChain(hook, tuple(rules)), "", cache)):
+            for i, rule in enumerate(cache.chain_rules(FChain(hook, tuple(rules)))):
                 nf.table(table)[hook].insert(i + 1, rule)
     for table, hooks in program.appends.items():
         for hook, rules in hooks.items():
-            for rule in _rules(FChain(hook, tuple(rules)), f"{hook}*appends*", cache):
+            for rule in cache.chain_rules(FChain(hook, tuple(rules)), f"{hook}*appends*"):
                 nf.table(table)[hook].append(rule)
     nf.policy_chains = POLICY_CHAINS
     nf.explain = program.explainer
-
-
-def _rules(chain: FChain, hash_name: str, cache: BuildCache) -> list[Rule]:
-    """The chain's rules as iptables-restore reads felix's lines (``FChain.lines``): each
-    rule's own words parsed once per build, its hash comment put first."""
-    out = []
-    for frule, digest in zip(chain.rules, chain.hashes(hash_name), strict=True):
-        rest = cache.rules.get(frule)
-        if rest is None:
-            rest = cache.rules[frule] = parse_rule(frule.tokens())
-        out.append(Rule((Comment(f"cali:{digest}"), *rest.matches), rest.target))
-    return out

@@ -47,6 +47,7 @@ from pktsim.felix.static import VXLAN_PORT
 from pktsim.model.policy import NetworkPolicy
 
 RETURN_STRIDE = 5  # PolicyGroupToIptablesChains: a RETURN every five jumps
+WORKLOAD_PREFIX = {"Ingress": "cali-tw-", "Egress": "cali-fw-"}  # to / from the workload
 
 
 def ordered(policies: Sequence[NetworkPolicy]) -> list[NetworkPolicy]:
@@ -79,9 +80,11 @@ def group_chain_of(direction: str, group: list[NetworkPolicy]) -> FChain:
     return FChain(name, tuple(rules))
 
 
-def workload_chain(iface: str, direction: str, policies: list[NetworkPolicy],
-                   profiles: list[str]) -> tuple[FChain, list[FChain]]:
-    """``cali-tw-``/``cali-fw-`` for one interface, and the group chains it jumps to."""
+def workload_rules(direction: str, policies: list[NetworkPolicy],
+                   profiles: list[str]) -> tuple[tuple[FRule, ...], list[FChain]]:
+    """``cali-tw-``/``cali-fw-``'s rules for one interface, and the group chains they jump
+    to: they do not depend on the interface, so every workload of a namespace that the
+    same policies select has the same (``node_felix`` makes them once per build)."""
     rules = [FRule(("-m conntrack --ctstate RELATED,ESTABLISHED",), ACCEPT),
              FRule(("-m conntrack --ctstate INVALID",), DROP),
              FRule(action=clear_mark(MARK_ACCEPT | MARK_PASS))]
@@ -111,8 +114,7 @@ def workload_chain(iface: str, direction: str, policies: list[NetworkPolicy],
         rules += [FRule(action=jump(profile_chain(direction, profile))),
                   FRule((mark_set(MARK_ACCEPT),), RETURN, ("Return if profile accepted",))]
     rules.append(FRule(action=DROP, comments=("Drop if no profiles matched",)))
-    prefix = "cali-tw-" if direction == "Ingress" else "cali-fw-"
-    return FChain(endpoint_chain(prefix, iface), tuple(rules)), extra
+    return tuple(rules), extra
 
 
 def profile_chains(profile: str) -> list[FChain]:

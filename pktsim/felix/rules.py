@@ -27,7 +27,15 @@ class FRule:
 
     def render(self, chain: str, hash_text: str) -> str:
         """``RenderAppend``: ``-A CHAIN <hash comment> <comments> <match> <action>``."""
-        parts = ["-A", chain]
+        return " ".join(["-A", chain, *self._parts(hash_text)])
+
+    def hash_tail(self) -> str:
+        """``render(chain, "HASH")`` after its ``-A CHAIN ``: the same for every chain, so
+        a rule's hash input is made once per build, not once per chain that holds it."""
+        return " ".join(self._parts("HASH"))
+
+    def _parts(self, hash_text: str) -> list[str]:
+        parts = []
         if hash_text == "HASH":
             parts.append("HASH")
         elif hash_text:
@@ -36,7 +44,7 @@ class FRule:
         parts += [m for m in self.match if m]
         if self.action:
             parts.append(self.action)
-        return " ".join(parts)
+        return parts
 
     def with_comment(self, *comments: str) -> FRule:
         return FRule(self.match, self.action, self.comments + comments)

@@ -12,13 +12,14 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import ip_address
 
 from pktsim.api import Result
 from pktsim.core.events import ClusterChange, Event, PublishedPort, RuleSync, TraceEvent
 from pktsim.invariants.paths import _NAMES, TCP, UDP, UDP_TIMEOUT_NS, Hop, hops
 from pktsim.invariants.services import _client_ifaces
 from pktsim.model.cluster import ClusterModel
+from pktsim.model.objects import ClusterConfig
 from pktsim.model.timeline import SECOND
 
 # a KUBE-SEP chain's DNAT rule: ``-A KUBE-SEP-… -p udp -m comment --comment "ns/svc:port"``
@@ -194,9 +195,13 @@ class _Owners:
     def of(cls, result: Result) -> _Owners:
         model = result.topology.model
         out = {str(n.ip): (name, name) for name, n in model.nodes.items()}
+        out |= {str(n.ip6): (name, name) for name, n in model.nodes.items()
+                if n.ip6 is not None}
         for key, info in model.pods.items():
             if not info.pod.host_network:
                 out[str(info.ip)] = (key, info.node)
+                if info.ip6 is not None:
+                    out[str(info.ip6)] = (key, info.node)
         born: dict[str, int] = {}
         for e in result.events:
             if e.event is Event.CHANGE and isinstance(e.detail, ClusterChange) and \
@@ -238,9 +243,16 @@ def _depends_on(result: Result, conn: Connection, owners: _Owners,
     owner = owners.then(server, conn.opened)
     if owner is not None:
         touched |= set(owner)
-    elif IPv4Address(server) in model.config.pod_cidr:
+    elif _in_pod_cidr(server, model.config):
         return None  # the pod that had it then is gone: it was deleted
     return frozenset(touched)
+
+
+def _in_pod_cidr(address: str, cfg: ClusterConfig) -> bool:
+    """Is ``address`` (``10.244.1.2`` or ``fd00:10:244:1::2``) a pod address of the cluster?"""
+    ip = ip_address(address)
+    return ip in cfg.pod_cidr if ip.version == 4 else \
+        cfg.has_ipv6 and ip in cfg.pod_cidr6
 
 
 def _touches(e: TraceEvent, touched: frozenset[str], policies: _Policies) -> bool:

@@ -1,5 +1,6 @@
 """Invariants about a packet's path: delivery, TTL, NAT between pods, bridge reflection,
-checksums; and ``hops``, the captured IPv4 packets they walk.
+checksums; and ``hops``, the captured IP packets they walk -- IPv4 and IPv6 alike (an IPv6
+packet's hop limit is its TTL; Neighbor Discovery, like ARP, is the link's and no hop).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from ipaddress import IPv6Address
 from socket import inet_ntoa
 from typing import Any, TypeVar
 
@@ -28,7 +30,8 @@ UDP_TIMEOUT_NS = 30 * 10**9  # nf_conntrack_udp_timeout: a gap this long may sta
 
 @dataclass(frozen=True, slots=True)
 class Hop:
-    """An IPv4 packet as one capture point saw it (the innermost header for tunnels)."""
+    """An IP packet as one capture point saw it (the innermost header for tunnels); ``ttl``
+    is an IPv6 packet's hop limit."""
 
     number: int
     if_name: str
@@ -105,13 +108,15 @@ def _pids(result: Result) -> dict[int, int]:
 def _outer_ip(f: CapturedFrame) -> bytes:
     if f.iface.linktype == 101:
         return f.data
-    if len(f.data) >= 34 and f.data[12:14] == b"\x08\x00":
+    if len(f.data) >= 34 and f.data[12:14] in (b"\x08\x00", b"\x86\xdd"):
         return f.data[14:]
     return b""
 
 
 def _inner_ip(f: CapturedFrame) -> bytes | None:
     data = _outer_ip(f)
+    if len(data) >= 40 and data[0] >> 4 == 6:  # Neighbor Discovery is no hop
+        return None if data[6] == 58 and len(data) > 40 and 133 <= data[40] <= 137 else data
     while len(data) >= 20 and data[0] >> 4 == 4:
         ihl = (data[0] & 0x0F) * 4
         if data[9] == 4:
@@ -125,6 +130,8 @@ def _inner_ip(f: CapturedFrame) -> bytes | None:
 
 
 def _hop(f: CapturedFrame, pid: int, ip: bytes) -> Hop:
+    if ip[0] >> 4 == 6:
+        return _hop6(f, pid, ip)
     ihl = (ip[0] & 0x0F) * 4
     proto, sport, dport, flags = ip[9], 0, 0, 0
     if proto in (TCP, UDP) and len(ip) >= ihl + 4:
@@ -135,8 +142,18 @@ def _hop(f: CapturedFrame, pid: int, ip: bytes) -> Hop:
                inet_ntoa(ip[16:20]), ip[8], proto, sport, dport, flags, f.t_abs_ns)
 
 
+def _hop6(f: CapturedFrame, pid: int, ip: bytes) -> Hop:
+    proto, sport, dport, flags = ip[6], 0, 0, 0
+    if proto in (TCP, UDP) and len(ip) >= 44:
+        sport, dport = struct.unpack_from("!HH", ip, 40)
+        if proto == TCP and len(ip) >= 54:
+            flags = ip[53]
+    return Hop(f.number, f.iface.if_name, f.direction.name, pid, str(IPv6Address(ip[8:24])),
+               str(IPv6Address(ip[24:40])), ip[7], proto, sport, dport, flags, f.t_abs_ns)
+
+
 def hops(result: Result) -> Iterator[Hop]:
-    """Every captured IPv4 packet with its packet id, in capture order."""
+    """Every captured IP packet with its packet id, in capture order."""
     yield from _memo(result, "hops", lambda: list(_hops(result)))
 
 
@@ -261,8 +278,8 @@ def delivered_once(result: Result) -> None:
 def pod_to_pod_not_natted(result: Result) -> None:
     """A packet from a pod IP to a pod IP keeps both addresses on every hop (no NAT), unless
     it is the reply of a connection made to a Service, which conntrack un-NATs."""
-    pod_ips = {str(p.ip) for p in result.topology.model.pods.values()
-               if not p.pod.host_network}
+    pods = [p for p in result.topology.model.pods.values() if not p.pod.host_network]
+    pod_ips = {str(p.ip) for p in pods} | {str(p.ip6) for p in pods if p.ip6 is not None}
     # replies of a connection made to a Service are un-NATed by conntrack, by design
     replies = {e.packet for e in result.events if e.event is Event.NAT
                and e.summary.startswith("conntrack un-")}
@@ -295,12 +312,15 @@ def no_reflection_without_hairpin(result: Result) -> None:
 
 
 def checksums_valid(result: Result) -> None:
-    """Every captured IPv4 header, and every TCP, UDP and ICMP checksum, verifies."""
+    """Every captured IPv4 header, and every TCP, UDP, ICMP and ICMPv6 checksum, verifies."""
     for f in _frames(result):
         _check_ip(f, _outer_ip(f))
 
 
 def _check_ip(f: CapturedFrame, ip: bytes) -> None:
+    if len(ip) >= 40 and ip[0] >> 4 == 6:
+        _check_ip6(f, ip)
+        return
     if len(ip) < 20:
         return
     ihl = (ip[0] & 0x0F) * 4
@@ -322,3 +342,13 @@ def _check_ip(f: CapturedFrame, ip: bytes) -> None:
         assert checksum(body) == 0, f"{where}: bad ICMP checksum"
     elif proto == 4:
         _check_ip(f, body)
+
+
+def _check_ip6(f: CapturedFrame, ip: bytes) -> None:
+    """IPv6 has no header checksum; TCP, UDP (never 0 over IPv6) and ICMPv6 cover the
+    pseudo-header (RFC 8200 §8.1)."""
+    body, proto = ip[40:40 + struct.unpack_from("!H", ip, 4)[0]], ip[6]
+    if proto in (6, 17, 58) and len(body) >= 4:
+        name = {6: "TCP", 17: "UDP", 58: "ICMPv6"}[proto]
+        assert l4_checksum(ip[8:24], ip[24:40], proto, body) == 0, \
+            f"frame #{f.number} ({f.iface.if_name}): bad {name} checksum"

@@ -7,17 +7,24 @@ what kube-proxy itself pipes to ``iptables-restore --noflush``.  ``service_chain
 (``ns/name:port``, or ``ns/name`` when the port has no name).
 """
 
-from pktsim.kubeproxy.chains import jump_rules
-from pktsim.kubeproxy.cleanup import clean_stale_entries
-from pktsim.kubeproxy.hashes import (
-    endpoint_chain_name,
-    join_host_port,
-    service_chain_name,
-    service_chain_suffix,
-    service_port_name,
-)
-from pktsim.kubeproxy.ports import ProxyConfig, ServicePortInfo, service_ports
-from pktsim.kubeproxy.rules import node_rules, probability, restore_data
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pktsim.core.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names; at run time each module loads on first use (core.lazy)
+    from pktsim.kubeproxy.chains import jump_rules
+    from pktsim.kubeproxy.cleanup import clean_stale_entries
+    from pktsim.kubeproxy.hashes import (
+        endpoint_chain_name,
+        join_host_port,
+        service_chain_name,
+        service_chain_suffix,
+        service_port_name,
+    )
+    from pktsim.kubeproxy.ports import ProxyConfig, ServicePortInfo, service_ports
+    from pktsim.kubeproxy.rules import node_rules, probability, restore_data
 
 __all__ = [
     "ProxyConfig",
@@ -34,3 +41,13 @@ __all__ = [
     "service_port_name",
     "service_ports",
 ]
+
+_EXPORTS = {
+    "chains": ("jump_rules",),
+    "cleanup": ("clean_stale_entries",),
+    "hashes": ("endpoint_chain_name", "join_host_port", "service_chain_name",
+               "service_chain_suffix", "service_port_name"),
+    "ports": ("ProxyConfig", "ServicePortInfo", "service_ports"),
+    "rules": ("node_rules", "probability", "restore_data"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -78,6 +78,19 @@ class Rule:
         _check_matches(ordered)
         object.__setattr__(self, "matches", tuple(ordered))
 
+    @classmethod
+    def normalised(cls, matches: tuple[Match, ...], target: Target | None,
+                   comment: str) -> Rule:
+        """The rule ``Rule(matches, target)`` would be, when ``matches`` are already as
+        ``__post_init__`` leaves them (in canonical order, valid, no match-all address) and
+        ``comment`` is the text of its first ``Comment``: felix's per-endpoint rules are
+        another rule of the build with a hash comment added, by the million at 150,000
+        pods, and normalising each again would cost more than the rest of its making."""
+        rule = object.__new__(cls)
+        d = rule.__dict__
+        d["matches"], d["target"], d["comment"] = matches, target, comment
+        return rule
+
     def applies(self, p: PacketView, env: Env) -> bool:
         """All matches hold (evaluated in order; side effects like ``recent --set`` happen
         only if the earlier matches held, as in the kernel)."""
@@ -249,13 +262,13 @@ class Chain:
 
     def append(self, rule: Rule) -> Rule:
         """``iptables -A``."""
-        self._check(rule)
+        self.check(rule)
         self.rules.append(rule)
         return rule
 
     def insert(self, position: int, rule: Rule) -> Rule:
         """``iptables -I CHAIN position`` (1-based)."""
-        self._check(rule)
+        self.check(rule)
         self.rules.insert(position - 1, rule)
         return rule
 
@@ -266,7 +279,10 @@ class Chain:
                     (isinstance(m, OutIface) and self.name in ("PREROUTING", "INPUT")):
                 raise ValueError(f"can't use {m.save().split()[-2]} with {self.name}")
 
-    def _check(self, rule: Rule) -> None:
+    def check(self, rule: Rule) -> None:
+        """What ``-A``/``-I`` refuse (raises ValueError): a target not allowed in the table
+        or, in a built-in chain, from its hook; in a user chain only the target and the
+        protocol matter, so a rule's comment never changes the answer."""
         if self.builtin:
             self._check_ifaces(rule)
         t = rule.target
@@ -405,15 +421,8 @@ class Table:
         chains = self._ordered() if not incremental else [
             *(self.own[c] for c in BUILTIN_CHAINS[self.name]),
             *sorted((c for c in self.own.values() if not c.builtin), key=lambda c: c.name)]
-        for chain in chains:
-            for i, rule in enumerate(chain.rules, 1):
-                t = rule.target
-                if isinstance(t, Jump):
-                    called = self.chain(t.chain)
-                    if called is None or called.builtin:
-                        raise ValueError(f"{self.name} {chain.name} rule {i}: "
-                                         f"no user chain {t.chain}")
-        reach = self._reach(skip_known=incremental)
+        jumps = {chain.name: self._check_jumps(chain) for chain in chains}
+        reach = self._reach(incremental, jumps)
         for chain in self._ordered() if not incremental else [self._read(c) for c in reach]:
             hooks = reach.get(chain.name, set())
             for i, rule in enumerate(chain.rules if hooks else (), 1):
@@ -425,6 +434,23 @@ class Table:
                     raise ValueError(f"{self.name} {chain.name} rule {i}: {t.save()} is "
                                      f"reachable from {', '.join(sorted(bad))}")
 
+    def _check_jumps(self, chain: Chain) -> list[str]:
+        """Every jump of ``chain`` names a user chain of this table (the names are checked
+        once each: a Calico node's chains jump to a few chains many times over); the
+        chains it jumps to, as ``_jumps`` gives them."""
+        named = self._jumps(chain.name, exist=False)
+        if all((found := self.chain(name)) is not None and not found.builtin
+               for name in named):
+            return named
+        for i, rule in enumerate(chain.rules, 1):
+            t = rule.target
+            if isinstance(t, Jump):
+                called = self.chain(t.chain)
+                if called is None or called.builtin:
+                    raise ValueError(f"{self.name} {chain.name} rule {i}: "
+                                     f"no user chain {t.chain}")
+        raise AssertionError("unreachable: a jump named no user chain")
+
     def _ordered(self) -> list[Chain]:
         return [*self.builtins(), *self.user_chains()]
 
@@ -433,17 +459,20 @@ class Table:
         reach = self._reach(skip_known=False)
         return {name: reach.get(name, set()) for name in self.chains}
 
-    def _reach(self, skip_known: bool) -> dict[str, set[str]]:
+    def _reach(self, skip_known: bool,
+               jumps: dict[str, list[str]] | None = None) -> dict[str, set[str]]:
         """Hooks reaching each chain; with ``skip_known``, the walk stops at a base chain
-        the base already saw reached from that hook (below it, all is base and valid)."""
+        the base already saw reached from that hook (below it, all is base and valid).
+        ``jumps``: what ``_jumps`` gives for chains already looked at."""
         reach: dict[str, set[str]] = {}
         known = self.base.reach if skip_known and self.base is not None else None
+        jumps = {} if jumps is None else jumps
         for hook in BUILTIN_CHAINS[self.name]:
-            self._mark(hook, hook, reach, [], known)
+            self._mark(hook, hook, reach, [], known, jumps)
         return reach
 
     def _mark(self, chain: str, hook: str, reach: dict[str, set[str]], stack: list[str],
-              known: dict[str, frozenset[str]] | None) -> None:
+              known: dict[str, frozenset[str]] | None, jumps: dict[str, list[str]]) -> None:
         if chain in stack:
             raise ValueError(f"{self.name}: loop through chains {' -> '.join([*stack, chain])}")
         if known is not None and chain not in self.own and hook in known.get(chain, ()):
@@ -452,7 +481,20 @@ class Table:
         if hook in hooks and chain != hook:
             return
         hooks.add(hook)
+        called = jumps.get(chain)
+        if called is None:
+            called = jumps[chain] = self._jumps(chain)
+        if called:
+            stack.append(chain)
+            for target in called:
+                self._mark(target, hook, reach, stack, known, jumps)
+            stack.pop()
+
+    def _jumps(self, chain: str, exist: bool = True) -> list[str]:
+        """The chains ``chain`` jumps to (that exist, unless not ``exist``), each once, in
+        rule order: ``_mark`` ends a second walk to one at once (its hook is marked; a loop
+        raised on the first), and a Calico node's chains are walked from several hooks."""
         found = self.chain(chain)
-        for rule in found.rules if found is not None else ():
-            if isinstance(rule.target, Jump) and rule.target.chain in self:
-                self._mark(rule.target.chain, hook, reach, [*stack, chain], known)
+        targets = dict.fromkeys(rule.target.chain for rule in (
+            found.rules if found is not None else ()) if isinstance(rule.target, Jump))
+        return [t for t in targets if t in self] if exist else list(targets)

@@ -18,10 +18,27 @@ writes files (that is ``pktsim.sinks``) and nothing needs pandas or matplotlib (
 ``pktsim.display``, the Jupyter package, which builds its tables on these rows).
 """
 
-from pktsim.render.check import cluster_report
-from pktsim.render.dumps import node_dumps
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pktsim.core.lazy import lazy_exports
+
+# ``explain`` is also a module's name: importing ``pktsim.render.explain`` would make the
+# package's ``explain`` that module, so this one name is bound now, not on first use
 from pktsim.render.explain import explain, print_stories, story
-from pktsim.render.lines import JsonLines, jsonl, trace_line, trace_lines
+
+if TYPE_CHECKING:  # the names; at run time each module loads on first use (core.lazy)
+    from pktsim.render.check import cluster_report
+    from pktsim.render.dumps import node_dumps
+    from pktsim.render.lines import JsonLines, jsonl, trace_line, trace_lines
 
 __all__ = ["JsonLines", "cluster_report", "explain", "jsonl", "node_dumps", "print_stories",
            "story", "trace_line", "trace_lines"]
+
+_EXPORTS = {
+    "check": ("cluster_report",),
+    "dumps": ("node_dumps",),
+    "lines": ("JsonLines", "jsonl", "trace_line", "trace_lines"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pktsim.build.flows import start_flows
 from pktsim.model.policy import POLICY_TYPES, enforces_policy
+from pktsim.render.dumps import bridge_ports, ip6_route
 from pktsim.wire.parse import mac_str
 
 if TYPE_CHECKING:
@@ -23,15 +24,21 @@ def cluster_report(cluster: Cluster) -> str:
     cfg = model.config
     out = [f"cluster: network {cfg.network}, podCIDR {cfg.pod_cidr}, serviceCIDR "
            f"{cfg.service_cidr}, nodeCIDR {cfg.node_cidr}, {_pod_side(cluster)}, "
-           f"seed {cfg.seed}", "", "nodes:"]
+           f"seed {cfg.seed}"]
+    if cfg.has_ipv6:
+        out.append(f"ipFamilies {', '.join(cfg.ip_families)}: IPv6 podCIDR {cfg.pod_cidr6}, "
+                   f"serviceCIDR {cfg.service_cidr6}, nodeCIDR {cfg.node_cidr6}")
+    out += ["", "nodes:"]
     for node in model.node_list():
-        out.append(_node_line(cluster, node))
+        v6 = f"  ipv6 {node.ip6} podCIDR {node.pod_cidr6}" if node.ip6 is not None else ""
+        out.append(_node_line(cluster, node) + v6)
     out += ["", "pods:"]
     for info in sorted(model.pods.values(), key=lambda p: p.key):
         ready = "" if info.pod.ready else " (not ready)"
         where = "hostNetwork" if info.pod.host_network else \
             f"eth0 {mac_str(info.mac)} veth {info.veth}"
-        out.append(f"  {info.key:<40} {info.node:<10} {info.ip!s:<15} {where}{ready}")
+        v6 = f" ipv6 {info.ip6}" if info.ip6 is not None else ""
+        out.append(f"  {info.key:<40} {info.node:<10} {info.ip!s:<15} {where}{v6}{ready}")
     out += _services(cluster)
     out += _policies(cluster)
     topo = cluster.build()
@@ -40,6 +47,9 @@ def cluster_report(cluster: Cluster) -> str:
     for name, ns in sorted(topo.node_ns.items()):
         out += ["", f"ip route ({name}):"]
         out += ["  " + line for line in ns.routes.dump().splitlines()]
+        if ns.routes6.routes:
+            out += ["", f"ip -6 route ({name}):"]
+            out += ["  " + line for line in ip6_route(ns, bridge_ports(topo, name)).splitlines()]
     out += _resolv_confs(topo)
     if cluster.flows:
         out += ["", "flows:"]

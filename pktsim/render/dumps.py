@@ -70,16 +70,17 @@ class FdbRow:
 
 
 def fdb_rows(topo: Topology, host: str, now: int) -> list[FdbRow]:
-    """The bridge's learned and permanent entries, then flannel's VTEP FDB."""
+    """The bridge's learned and permanent entries, then flannel's VTEP FDBs (IPv4's, then
+    in a dual-stack cluster IPv6's)."""
     rows = []
     bridge = topo.bridges.get(host)
     if bridge is not None:
         rows += [FdbRow(mac, port, bridge.name, flags, age, "")
                  for mac, port, flags, age in bridge.fdb_table(now)]
-    tunnel = topo.tunnels.get(host)
-    if isinstance(tunnel, VxlanDevice):
-        rows += [FdbRow(mac_str(mac), tunnel.name, "", "self permanent", None, ip_str(ip))
-                 for mac, ip in tunnel.fdb_entries()]
+    for tunnel in (topo.tunnels.get(host), topo.tunnels6.get(host)):
+        if isinstance(tunnel, VxlanDevice):
+            rows += [FdbRow(mac_str(mac), tunnel.name, "", "self permanent", None, ip_str(ip))
+                     for mac, ip in tunnel.fdb_entries()]
     return rows
 
 
@@ -196,17 +197,24 @@ def route6_rows(ns: Netns, ports: list[IfConfig] | None = None) -> list[Route]:
     once a port is up), then the other ports (``ports``: ``bridge_ports``)."""
     from pktsim.devices.routes import Route
 
-    routes = list(ns.routes6.routes)
-    if ports:
-        link = IPv6Network("fe80::/64")
-        bridge = next((r for r in routes if r.dst == link and
-                       ns.ifaces[r.dev].kind == "bridge"), None)
-        at = routes.index(bridge) if bridge is not None else len(routes)
-        added = [Route(link, p.name, proto="kernel", metric=256) for p in ports]
-        routes[at:at] = added[:1]
-        routes[at + 2:at + 2] = added[1:]
-    return sorted(routes, key=lambda r: (r.dst.prefixlen == 0, int(r.dst.network_address),
+    link = IPv6Network("fe80::/64")
+    routes = [r for r in ns.routes6.routes if r.dst != link]
+    own = {r.dev: r for r in ns.routes6.routes if r.dst == link}
+    names = [p.name for p in ports or []]
+    # creation order: eth0, the overlay devices (flanneld's, at its start), the first pod's
+    # veth, the bridge (carrier once a port is up), then the other pods' veths
+    kinds = {"ether": 0, "vxlan": 1, "bridge": 3}
+    ordered = sorted(own.values(), key=lambda r: kinds.get(ns.ifaces[r.dev].kind, 0))
+    added = [Route(link, name, proto="kernel", metric=256) for name in names]
+    at = next((i for i, r in enumerate(ordered) if ns.ifaces[r.dev].kind == "bridge"),
+              len(ordered))
+    ordered[at:at] = added[:1]
+    ordered[at + 2:at + 2] = added[1:]
+    rows = sorted(routes, key=lambda r: (r.dst.prefixlen == 0, int(r.dst.network_address),
                                          r.dst.prefixlen, r.metric))
+    at = next((i for i, r in enumerate(rows) if r.dst.prefixlen == 0 or
+               int(r.dst.network_address) > int(link.network_address)), len(rows))
+    return rows[:at] + ordered + rows[at:]
 
 
 def ip6_route(ns: Netns, ports: list[IfConfig] | None = None) -> str:

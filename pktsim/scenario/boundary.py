@@ -123,8 +123,8 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1PodReadinessGate": {"conditionType": "m"},
     "V1PodStatus": {
         "phase": "m:Succeeded and Failed pods are skipped with a warning",
-        "conditions": "m", "podIP": "m:IPv4; IPv6 only is refused", "podIPs": "m:the IPv4 one",
-        "hostIP": "m:IPv4; IPv6 only is refused", "hostIPs": "m:the IPv4 one",
+        "conditions": "m", "podIP": "m:the primary family's", "podIPs": "m:one per family",
+        "hostIP": "m:checked to be an address", "hostIPs": "m:one per family",
         **{k: f"i:{_STATUS}" for k in (
             "allocatedResources", "containerStatuses", "ephemeralContainerStatuses",
             "extendedResourceClaimStatus", "initContainerStatuses", "message",
@@ -162,16 +162,17 @@ FIELDS: dict[str, dict[str, str]] = {
     # -- Service -----------------------------------------------------------------------------
     "V1ServiceSpec": {
         "type": "m", "selector": "m", "ports": "m:SCTP ports too (kube-proxy's -m sctp rules)",
-        "clusterIP": "m:IPv4; IPv6 only is refused", "clusterIPs": "m:the IPv4 one",
+        "clusterIP": "m:IPv4 served; an IPv6 one is kept, not served",
+        "clusterIPs": "m:the IPv4 one served, the IPv6 one kept",
         "externalName": "m", "externalIPs": "m",
         "externalTrafficPolicy": "m:Local: the load balancer sends to a node whose "
                                  "health check passes",
         "internalTrafficPolicy": "m", "loadBalancerIP": "m", "loadBalancerSourceRanges": "m",
         "publishNotReadyAddresses": "m", "sessionAffinity": "m", "sessionAffinityConfig": "m",
-        "ipFamilies": "m:IPv4; an IPv6-only Service is refused, a dual-stack one warned "
-                      "about (its IPv4 family modelled)",
-        "ipFamilyPolicy": "m:SingleStack; PreferDualStack and RequireDualStack are warned "
-                          "about (the IPv4 family modelled)",
+        "ipFamilies": "m:checked against the cluster's families; an IPv6-only Service is "
+                      "refused, a dual-stack one warned about (its IPv4 ClusterIP only)",
+        "ipFamilyPolicy": "m:RequireDualStack needs a dual-stack cluster; dual-stack ones "
+                          "are warned about (the IPv4 ClusterIP only)",
         "allocateLoadBalancerNodePorts": "w!true:nodePorts are allocated and kube-proxy "
                                          "opens them anyway",
         "healthCheckNodePort": "m:kube-proxy's health-check server answers on it, 200 or "
@@ -221,12 +222,12 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1LabelSelectorRequirement": {"key": "m", "operator": "m", "values": "m"},
     # -- Node --------------------------------------------------------------------------------
     "V1NodeSpec": {"podCIDR": "m:ignored on Calico, as Calico IPAM ignores it",
-                   "podCIDRs": "m:the IPv4 one; IPv6 only is refused",
+                   "podCIDRs": "m:one per family",
                    "taints": f"i:{_PLACED}, whatever the taints",
                    "unschedulable": f"i:{_PLACED}, even a cordoned one",
                    **{k: f"i:{_META}" for k in ("configSource", "externalID",
                                                 "podPreemptionPolicy", "providerID")}},
-    "V1NodeStatus": {"addresses": "m:the first InternalIP",
+    "V1NodeStatus": {"addresses": "m:the first InternalIP of each family",
                      **{k: f"i:{_STATUS}" for k in (
                          "allocatable", "capacity", "conditions", "config", "daemonEndpoints",
                          "declaredFeatures", "features", "images", "nodeInfo", "phase",

@@ -65,9 +65,9 @@ def family_refusal(families: tuple[str, ...], network: str) -> tuple[str, str] |
     if families[0] == "IPv6":
         return ("IPv6-primary clusters are not modelled yet: pktsim models dual-stack with "
                 "IPv4 first ([IPv4, IPv6])", "[IPv4, IPv6] or [IPv4]")
-    if network != "routes":
+    if network not in ("routes", "vxlan"):
         return (f"IPv6 with network: {network} is not modelled yet",
-                "network: routes, or ipFamilies [IPv4]")
+                "network: routes or vxlan, or ipFamilies [IPv4]")
     return None
 
 

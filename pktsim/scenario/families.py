@@ -30,6 +30,7 @@ from typing import Any
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import ClusterConfig, Flow, Node, Pod, Service, Source
 from pktsim.scenario.cluster import family_refusal
+from pktsim.scenario.fields import ip_of
 from pktsim.scenario.traffic import target_host
 
 
@@ -95,8 +96,11 @@ def infer(strong: list[Evidence], weak: list[Evidence]) -> tuple[
 IPV6_LIMITS = ("IPv6 is modelled for pods and nodes (addresses, routes, Neighbor Discovery, "
                "ICMPv6, TCP and UDP); IPv6 packets cross each node's ip6tables and IPv6 "
                "conntrack, whose tables are empty (kube-proxy's IPv6 proxier and Services "
-               "over IPv6 are not modelled yet), and the setup's router solicitations and "
-               "MLD reports are not sent")
+               "over IPv6 are not modelled yet), the setup's router solicitations and MLD "
+               "reports are not sent, and a Packet Too Big shrinks only the TCP connection it "
+               "concerns (no path MTU cache: on vxlan, flannel-v6.1's MTU 1430 is below the "
+               "pods' 1450, as flannel leaves it, so each full-size connection over IPv6 "
+               "meets one)")
 
 
 def settle_families(cfg: ClusterConfig, decided: str, nodes: list[Node], pods: list[Pod],
@@ -182,7 +186,8 @@ def flows_checked(cfg: ClusterConfig, flows: list[Flow], pods: dict[str, Pod]) -
     out: list[ScenarioError] = []
     for flow in flows:
         host = target_host(flow.target)
-        if ":" in host and not cfg.has_ipv6:
+        literal = ip_of(host)
+        if literal is not None and literal.version == 6 and not cfg.has_ipv6:
             out += _family_errors(flow.source, {f"{flow.path}.to": flow.target}, cfg,
                                   "target")
         if not flow.family:

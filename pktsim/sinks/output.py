@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +17,6 @@ from typing import TYPE_CHECKING
 
 from pktsim.core.capture import Sink
 from pktsim.errors import ScenarioError
-from pktsim.sinks.pcap import PcapDirSink
-from pktsim.sinks.pcapng import PcapngSink
-from pktsim.sinks.trace import JsonlSink, TextSink
 
 if TYPE_CHECKING:
     from pktsim.build.topology import Topology
@@ -75,6 +70,9 @@ def atomic_dir(dest: Path, *, force: bool = True) -> Iterator[Path]:
     mount point (a Docker volume), which no rename can replace: the temporary folder is
     made inside it and its contents swapped in.  A refusal of the file system is a
     ``ScenarioError`` naming the path (exit 2)."""
+    import shutil  # here, not at the top: ``pktsim check`` imports this module, writes nothing
+    import tempfile
+
     check_destination(dest, force)
     try:
         real = dest.resolve() if dest.is_symlink() else dest
@@ -117,11 +115,15 @@ def _commit(tmp: Path, real: Path, inside: bool) -> None:
         real.rename(old)
     tmp.rename(real)
     if old is not None:
+        import shutil
+
         shutil.rmtree(old)
 
 
 def _remove(entry: Path) -> None:
     if entry.is_dir() and not entry.is_symlink():
+        import shutil
+
         shutil.rmtree(entry)
     else:
         entry.unlink()
@@ -145,6 +147,10 @@ def write_dumps(folder: Path, topo: Topology, snapshots: Snapshots | None = None
 
 def file_sinks(folder: Path) -> list[Sink]:
     """capture.pcapng, pcap/HOST_IFNAME.pcap, trace.jsonl, trace.txt in ``folder``."""
+    from pktsim.sinks.pcap import PcapDirSink  # here: ``pktsim check`` writes nothing
+    from pktsim.sinks.pcapng import PcapngSink
+    from pktsim.sinks.trace import JsonlSink, TextSink
+
     (folder / "pcap").mkdir(exist_ok=True)
     return [PcapngSink(folder / "capture.pcapng"), PcapDirSink(folder / "pcap"),
             JsonlSink(folder / "trace.jsonl"), TextSink(folder / "trace.txt")]

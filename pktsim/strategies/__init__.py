@@ -21,7 +21,9 @@ pods, Deployments, StatefulSets, DaemonSets, Services of every type, readiness),
 ``clusters()`` (the same plus a ``kind: Cluster``, loaded into a ``pktsim.Cluster``),
 ``flows(cluster)`` / ``flow_lists(cluster)`` (Traffic flows between things that exist in that
 cluster, which a correct cluster answers) and ``scenarios()`` (all of it as one YAML stream).
-Everything generated loads and runs; clusters shrink towards one node and one pod.
+``clusters(ip_families=st.sampled_from(IP_FAMILIES))`` draws dual-stack clusters too, whose
+pods the flows reach over IPv6 as well.  Everything generated loads and runs; clusters
+shrink towards one node and one pod.
 
 Changes during the run: ``timelines(cluster)`` (a ``Timeline``: a list of
 ``pktsim.model.timeline.Change`` valid for that cluster -- pod deletions, scaling, node
@@ -32,6 +34,7 @@ earlier events.
 
 
 from pktsim.strategies.clusters import (
+    IP_FAMILIES,
     NETWORKS,
     SERVICE_TYPES,
     WORKLOAD_KINDS,
@@ -51,6 +54,7 @@ from pktsim.strategies.timelines import TIMELINE_ACTIONS, Timeline, timelines
 
 __all__ = [
     "FLOW_KINDS",
+    "IP_FAMILIES",
     "NETWORKS",
     "SERVICE_TYPES",
     "TIMELINE_ACTIONS",

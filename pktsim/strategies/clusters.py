@@ -345,11 +345,19 @@ class GeneratedCluster(Cluster):
         return f"pktsim.load({self.yaml!r})"
 
 
-def _cluster_doc(network: str, seed: int, pool: dict[str, object]) -> Manifest:
+def _cluster_doc(network: str, seed: int, pool: dict[str, object],
+                 families: tuple[str, ...] = ("IPv4",)) -> Manifest:
     spec: Manifest = {"network": network, "seed": seed, "upstream": dict(UPSTREAM)}
     if network == "calico":
         spec["calico"] = dict(pool)
+    if families != ("IPv4",):
+        spec["ipFamilies"] = list(families)
     return {"apiVersion": "pktsim/v1alpha1", "kind": "Cluster", "spec": spec}
+
+
+IP_FAMILIES = (("IPv4",), ("IPv4", "IPv6"))  # what the clusters' ipFamilies may draw
+DUAL_STACK_NETWORKS = ("routes", "vxlan")  # the networks pktsim builds with IPv6
+_FAMILIES = st.just(("IPv4",))
 
 
 # libyaml's emitter when PyYAML has it: the same text as the pure-Python SafeDumper for
@@ -374,17 +382,22 @@ def _load(text: str) -> GeneratedCluster:
 def clusters(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_pods: int = 6,
              max_services: int = 3, network: st.SearchStrategy[str] = _NETWORK,
              seeds: st.SearchStrategy[int] = _SEEDS,
-             manifests: st.SearchStrategy[list[Manifest]] | None = None) \
+             manifests: st.SearchStrategy[list[Manifest]] | None = None,
+             ip_families: st.SearchStrategy[tuple[str, ...]] = _FAMILIES) \
         -> st.SearchStrategy[GeneratedCluster]:
     """Loaded ``pktsim.Cluster``\\ s: ``manifests(...)`` plus a ``kind: Cluster`` with a
     ``network`` (``routes``, ``vxlan``, ``ipip``, ``calico`` with one of ``CALICO_POOLS``
     and a block size), a seed, and ``example.com`` known upstream (it is
     ``external/client``).  Pass ``manifests=`` to use your own object lists (the node
-    and pod bounds then apply to the default ``manifests()`` only).  Shrinks towards one
-    node, one pod, ``routes`` and seed 0.
+    and pod bounds then apply to the default ``manifests()`` only).  ``ip_families``
+    draws the Cluster's ``ipFamilies`` from ``IP_FAMILIES`` (``[IPv4]`` by default;
+    ``st.sampled_from(IP_FAMILIES)`` gives dual-stack clusters too, which are built on
+    ``routes`` or ``vxlan`` only: a dual-stack draw of another network takes ``routes``).
+    Shrinks towards one node, one pod, ``routes``, IPv4 and seed 0.
     """
     _check_strategy("network", network)
     _check_strategy("seeds", seeds)
+    _check_strategy("ip_families", ip_families)
     if manifests is None:
         objects = _default_manifests(min_nodes=min_nodes, max_nodes=max_nodes,
                                      min_pods=min_pods, max_pods=max_pods,
@@ -393,15 +406,20 @@ def clusters(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_p
         _check_strategy("manifests", manifests)
         objects = manifests
 
-    def build(parts: tuple[list[Manifest], str, int, dict[str, object]]) -> GeneratedCluster:
-        docs, net, seed, pool = parts
+    def build(parts: tuple[list[Manifest], str, int, dict[str, object], tuple[str, ...]]) \
+            -> GeneratedCluster:
+        docs, net, seed, pool, families = parts
         if net not in NETWORKS:
             raise InvalidArgument(f"network drew {net!r}: choose from {NETWORKS}")
         if not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InvalidArgument(f"seeds drew {seed!r}, not a non-negative integer")
-        return _load(_dump([_cluster_doc(net, seed, pool), *docs]))
+        if tuple(families) not in IP_FAMILIES:
+            raise InvalidArgument(f"ip_families drew {families!r}: choose from {IP_FAMILIES}")
+        if "IPv6" in families and net not in DUAL_STACK_NETWORKS:
+            net = "routes"
+        return _load(_dump([_cluster_doc(net, seed, pool, tuple(families)), *docs]))
 
-    return st.tuples(objects, network, seeds, _POOLS).map(build)
+    return st.tuples(objects, network, seeds, _POOLS, ip_families).map(build)
 
 
 # -- flows ----------------------------------------------------------------------------------

@@ -12,7 +12,15 @@ from hypothesis.errors import InvalidArgument
 
 from pktsim.api import Cluster
 from pktsim.model.objects import Flow
-from pktsim.strategies.clusters import _NETWORK, _SEEDS, Manifest, _check_range, _dump, clusters
+from pktsim.strategies.clusters import (
+    _FAMILIES,
+    _NETWORK,
+    _SEEDS,
+    Manifest,
+    _check_range,
+    _dump,
+    clusters,
+)
 
 FLOW_KINDS = ("pod-to-pod", "pod-to-service", "pod-to-service-name", "pod-to-external",
               "node-to-pod", "node-to-service", "node-to-external", "external-to-nodeport",
@@ -109,6 +117,23 @@ def _resolves_to(model: Any, svc: Any, upstream: dict[str, Any], domain: str) \
     return sorted(common or ())
 
 
+def _pod_targets(model: Any, dst: Any) -> list[Manifest]:
+    """The ways to reach pod ``dst``: ping, and each port it serves by address (both
+    families' on a dual-stack pod) and by name."""
+    targets: list[Manifest] = [{"to": dst.key, "protocol": "icmp"}]
+    if dst.ip6 is not None:  # a dual-stack pod: over IPv6 too
+        targets.append({"to": dst.key, "family": "IPv6", "protocol": "icmp"})
+    for c in dst.pod.containers:
+        for cp in c.ports:
+            if _listens(model, dst.key, cp.port, cp.protocol):
+                targets += _connect(str(dst.ip), cp.port, cp.protocol)
+                if dst.ip6 is not None:
+                    targets += _connect(f"[{dst.ip6}]", cp.port, cp.protocol)
+                if cp.protocol == "TCP":
+                    targets.append({"to": f"{dst.key}:{cp.port}", "protocol": "tcp"})
+    return targets
+
+
 def _flow_candidates(cluster: Cluster, missing_names: bool) -> dict[str, list[Manifest]]:
     """Every flow of each kind that a correct cluster answers (before count/payload/start)."""
     model = cluster.model
@@ -125,13 +150,7 @@ def _flow_candidates(cluster: Cluster, missing_names: bool) -> dict[str, list[Ma
     client = cfg.external_cidr.network_address + 10  # external/client
     web = [name for name, ip in upstream.items() if IPv4Address(ip) == client]
     for dst in pods:
-        targets: list[Manifest] = [{"to": dst.key, "protocol": "icmp"}]
-        for c in dst.pod.containers:
-            for cp in c.ports:
-                if _listens(model, dst.key, cp.port, cp.protocol):
-                    targets += _connect(str(dst.ip), cp.port, cp.protocol)
-                    if cp.protocol == "TCP":
-                        targets.append({"to": f"{dst.key}:{cp.port}", "protocol": "tcp"})
+        targets = _pod_targets(model, dst)
         out["pod-to-pod"] += [{"from": src.key, **t} for src in sources for t in targets]
         out["node-to-pod"] += [{"from": f"node:{n}", **t} for n in nodes for t in targets]
     for src in sources:
@@ -244,12 +263,17 @@ def _flow_dicts(cluster: Cluster, kinds: tuple[str, ...],
     return one()
 
 
-def _parse_flows(entries: list[Manifest]) -> list[Flow]:
+def _parse_flows(entries: list[Manifest], families: tuple[str, ...] = ("IPv4",)) -> list[Flow]:
+    """The flows as the loader reads them (in a stream of the cluster's families, so that a
+    flow's ``family: IPv6`` is one the cluster has)."""
     from pktsim.scenario import load_scenario
 
-    text = _dump([{"apiVersion": "pktsim/v1alpha1", "kind": "Traffic",
-                   "spec": {"flows": entries}}])
-    return load_scenario([("<generated flows>", text)]).flows
+    docs: list[Manifest] = [{"apiVersion": "pktsim/v1alpha1", "kind": "Traffic",
+                             "spec": {"flows": entries}}]
+    if families != ("IPv4",):
+        docs.insert(0, {"apiVersion": "pktsim/v1alpha1", "kind": "Cluster",
+                        "spec": {"ipFamilies": list(families)}})
+    return load_scenario([("<generated flows>", _dump(docs))]).flows
 
 
 def flows(cluster: Cluster, *, kinds: tuple[str, ...] = FLOW_KINDS,
@@ -267,7 +291,9 @@ def flows(cluster: Cluster, *, kinds: tuple[str, ...] = FLOW_KINDS,
     """
     if not isinstance(missing_names, bool):
         raise InvalidArgument(f"missing_names={missing_names!r} must be a bool")
-    return _flow_dicts(cluster, kinds, missing_names).map(lambda f: _parse_flows([f])[0])
+    made = _flow_dicts(cluster, kinds, missing_names)  # checks ``cluster`` first
+    families = cluster.model.config.ip_families
+    return made.map(lambda f: _parse_flows([f], families)[0])
 
 
 def flow_lists(cluster: Cluster, *, min_size: int = 1, max_size: int = 4,
@@ -277,8 +303,10 @@ def flow_lists(cluster: Cluster, *, min_size: int = 1, max_size: int = 4,
     _check_range("min_size", min_size, "max_size", max_size, least=0, most=1000)
     if not isinstance(missing_names, bool):
         raise InvalidArgument(f"missing_names={missing_names!r} must be a bool")
-    return st.lists(_flow_dicts(cluster, kinds, missing_names), min_size=min_size,
-                    max_size=max_size).map(_numbered).map(_parse_flows)
+    made = _flow_dicts(cluster, kinds, missing_names)  # checks ``cluster`` first
+    families = cluster.model.config.ip_families
+    return st.lists(made, min_size=min_size, max_size=max_size).map(_numbered).map(
+        lambda entries: _parse_flows(entries, families))
 
 
 def _numbered(entries: list[Manifest]) -> list[Manifest]:
@@ -289,13 +317,17 @@ def scenarios(*, min_nodes: int = 1, max_nodes: int = 3, min_pods: int = 1, max_
               max_services: int = 3, min_flows: int = 1, max_flows: int = 4,
               network: st.SearchStrategy[str] = _NETWORK,
               seeds: st.SearchStrategy[int] = _SEEDS,
-              kinds: tuple[str, ...] = FLOW_KINDS) -> st.SearchStrategy[str]:
+              kinds: tuple[str, ...] = FLOW_KINDS,
+              ip_families: st.SearchStrategy[tuple[str, ...]] = _FAMILIES) \
+        -> st.SearchStrategy[str]:
     """Whole scenario files as YAML text: a ``clusters(...)`` cluster and a ``kind: Traffic``
-    of ``flow_lists(...)`` flows, for ``pktsim.load(text).run()`` or ``pktsim run``."""
+    of ``flow_lists(...)`` flows, for ``pktsim.load(text).run()`` or ``pktsim run``
+    (``ip_families`` as for ``clusters``: dual-stack pods get IPv6 flows too)."""
     _check_range("min_flows", min_flows, "max_flows", max_flows, least=0, most=1000)
     _check_kinds(kinds)
     made = clusters(min_nodes=min_nodes, max_nodes=max_nodes, min_pods=min_pods,
-                    max_pods=max_pods, max_services=max_services, network=network, seeds=seeds)
+                    max_pods=max_pods, max_services=max_services, network=network, seeds=seeds,
+                    ip_families=ip_families)
 
     @st.composite
     def one(draw: st.DrawFn) -> str:

@@ -1,4 +1,5 @@
-"""The scale benchmark still runs (so it never rots): tiny clusters, no timing assertions."""
+"""The scale, policy, failing and cli benchmarks still run (so they never rot): tiny sizes,
+no timing assertions."""
 
 from __future__ import annotations
 
@@ -66,3 +67,18 @@ def test_failing_quick_reports_the_broken_property_with_its_capture(
     figures = json.loads(results.read_text())["failing"]
     assert figures["profile"]["seconds"] > 0 and figures["profile"]["capture_bytes"] > 0
     assert "with_explain" not in figures  # --quick times the profile only
+
+
+def test_cli_quick_times_help_and_check_against_a_bare_interpreter(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "latest.json"
+    results.write_text(json.dumps({"other": {"kept": True}}))
+    assert run.main(["--quick", "--only", "cli", "--cli-rounds", "2",
+                     "--results", str(results)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("cli: ") and "help" in last and "check" in last and "target" in last
+    data = json.loads(results.read_text())
+    assert data["other"] == {"kept": True}
+    figures = data["cli"]
+    assert figures["rounds"] == 2 and set(figures["ratio"]) == {"help", "check"}
+    assert all(s > 0 for s in figures["seconds"].values()) and figures["ratio"]["check"] > 0

@@ -19,7 +19,7 @@ from pktsim.build.start import start_at_zero
 from pktsim.core.seeding import Streams
 from pktsim.devices.apps import TcpServerApp
 from pktsim.devices.netns import Netns
-from pktsim.devices.routes import Route, RoutingTable, order_key
+from pktsim.devices.routes import Route, RoutingTable, _insert_each, order_key
 from pktsim.driver.driver import Driver
 from pktsim.model import bulk
 from pktsim.model.draws import OneShot
@@ -59,6 +59,23 @@ def test_add_many_is_add_one_by_one(seed: int) -> None:
     assert [r.dev for r in bulk_table.routes] == [r.dev for r in plain.routes]
     assert [r.dev for r in keyed.routes] == [r.dev for r in plain.routes]
     assert bulk_table.dump() == plain.dump()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_add_many_merges_as_inserting_each_table_route(seed: int) -> None:
+    """The one-pass merge leaves what putting each route of the table into the added ones
+    (from the last, before an equal key) leaves; a table set by hand out of order too."""
+    rng = random.Random(seed)
+    first, more = _routes(rng, 12), _routes(rng, 60)
+    ordered = sorted(more, key=order_key)
+    keys = [order_key(r) for r in ordered]
+    for table_routes in (sorted(first, key=order_key), first):
+        table = RoutingTable()
+        table.routes = list(table_routes)
+        want = _insert_each(list(ordered), list(keys), list(table_routes),
+                            [order_key(r) for r in table_routes])
+        table.add_many(ordered, keys)
+        assert table.routes == want
 
 
 def test_route_text_is_made_when_asked() -> None:

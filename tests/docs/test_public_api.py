@@ -20,7 +20,8 @@ PUBLIC = {
                "observing"},
     "pktsim.display": {"FrameView", "NodeTables", "SimStep", "Simulation", "Table",
                        "TopologyView", "TraceView"},
-    "pktsim.strategies": {"FLOW_KINDS", "NETWORKS", "SERVICE_TYPES", "TIMELINE_ACTIONS",
+    "pktsim.strategies": {"FLOW_KINDS", "IP_FAMILIES", "NETWORKS", "SERVICE_TYPES",
+                          "TIMELINE_ACTIONS",
                           "WORKLOAD_KINDS", "GeneratedCluster", "Timeline", "clusters",
                           "flow_lists", "flows", "frames", "ipv4_addresses", "mac_addresses",
                           "malformed_frames", "manifests", "packets", "scenarios",
@@ -67,10 +68,14 @@ def _namespace(cls: type) -> dict[str, object]:
 
     import pktsim.display
     import pktsim.dns
+    from pktsim.reach.cells import Reachability
+    from pktsim.sinks.trace import MemorySink
 
     names = dict(vars(importlib.import_module(cls.__module__)))
     names.update({n: getattr(pktsim.display, n) for n in pktsim.display.__all__})
     names.update(pandas=pandas, ResolvConf=pktsim.dns.ResolvConf)
+    # imported by pktsim.api under TYPE_CHECKING (and where a run needs them)
+    names.update(Reachability=Reachability, MemorySink=MemorySink)
     return names
 
 

@@ -51,10 +51,26 @@ def test_demo_tells_the_six_paths(tmp_path: Path, network: str) -> None:
     assert vip and all(p[TCP].sport == 80 or p[TCP].dport == 80 for p in vip)
 
 
-@pytest.mark.parametrize("network", ["routes", "vxlan", "ipip", "calico"])
+def test_the_dual_stack_demo_adds_the_ipv6_paths(tmp_path: Path) -> None:
+    """``--ip-families IPv4,IPv6``: the same paths, and two over IPv6 (pod to pod on one
+    node and across nodes), told with their IPv6 hops."""
+    out = tmp_path / "dual"
+    proc = pktsim("demo", "--out", str(out), "--ip-families", "IPv4,IPv6")
+    assert proc.returncode == 0, proc.stderr
+    headers = [line for line in proc.stdout.splitlines() if line.startswith("== ")]
+    for path in (*PATHS, "pod-to-pod-same-node-ipv6", "pod-to-pod-across-nodes-ipv6"):
+        assert any(h.startswith(f"== {path}: ") and ": ok (" in h for h in headers), path
+    assert "hlim 64->63" in proc.stdout and "IP6 fd00:10:244::3." in proc.stdout
+    validate_folder(out)
+    assert (out / "nodes" / "node-1" / "ip-6-route.txt").read_text().startswith(
+        "fc00:f853:ccd:e793::/64 dev eth0 proto kernel metric 256 pref medium\n")
+
+
+@pytest.mark.parametrize("network", ["routes", "vxlan", "ipip", "calico", "dualstack"])
 def test_reference_captures_regenerate_byte_for_byte(tmp_path: Path, network: str) -> None:
     out = tmp_path / "demo"
-    assert pktsim("demo", "--quiet", "--out", str(out), "--network", network).returncode == 0
+    how = ("--ip-families", "IPv4,IPv6") if network == "dualstack" else ("--network", network)
+    assert pktsim("demo", "--quiet", "--out", str(out), *how).returncode == 0
     ref = ROOT / "captures" / f"demo-{network}"
     assert ref.is_dir(), f"run `make captures` to create {ref}"
     for name in ("capture.pcapng", "trace.jsonl", "trace.txt"):

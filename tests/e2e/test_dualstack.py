@@ -17,7 +17,7 @@ from tests.helpers.sim import dissect, frames_on, run_yaml
 SCENARIO = """
 apiVersion: pktsim/v1alpha1
 kind: Cluster
-spec: {{nodes: 2, network: routes, ipFamilies: [IPv4, IPv6]}}
+spec: {{nodes: 2, network: {network}, ipFamilies: [IPv4, IPv6]}}
 ---
 apiVersion: v1
 kind: Pod
@@ -44,8 +44,8 @@ spec:
 B6 = "fd00:10:244:1::2"
 
 
-def run(tmp_path: Path, flows: str):  # type: ignore[no-untyped-def]
-    return run_yaml(SCENARIO.format(flows=flows), tmp_path / "out")
+def run(tmp_path: Path, flows: str, network: str = "routes"):  # type: ignore[no-untyped-def]
+    return run_yaml(SCENARIO.format(flows=flows, network=network), tmp_path / "out")
 
 
 def test_cross_node_ping_over_ipv6_resolves_by_nd_and_counts_hops(tmp_path: Path) -> None:
@@ -101,7 +101,58 @@ def test_an_ipv6_flow_in_an_ipv4_cluster_is_refused(tmp_path: Path) -> None:
     from pktsim.errors import ScenarioError
 
     text = SCENARIO.replace(", ipFamilies: [IPv4, IPv6]", "").format(
-        flows="  - {name: x, from: default/a, to: '[fd00:10:244::3]:8080'}")
+        flows="  - {name: x, from: default/a, to: '[fd00:10:244::3]:8080'}", network="routes")
     with pytest.raises(ScenarioError) as caught:
         pktsim.load(text)
     assert "spec.flows[0].to: '[fd00:10:244::3]:8080' is an IPv6 target" in str(caught.value)
+
+
+def test_flannel_vxlan_carries_ipv6_pods_over_ipv6(tmp_path: Path) -> None:
+    """``network: vxlan``, dual-stack: flannel's second device ``flannel-v6.1`` wraps the
+    pods' IPv6 frames in UDP 8472 over the nodes' IPv6 addresses (hop limit 64, flow label
+    0); the inner packet keeps its hop limit 63 across the tunnel."""
+    from scapy.layers.inet import UDP
+    from scapy.layers.vxlan import VXLAN
+
+    result = run(tmp_path, "  - {name: http, from: default/a, to: 'http://[fd00:10:244:1::2]:8080/'"
+                           "}\n  - {name: ping, from: default/a, to: default/b, family: IPv6,"
+                           " protocol: icmp, count: 1}", network="vxlan")
+    assert all(f.status == FlowStatus.OK for f in result.flows), [f.line() for f in result.flows]
+    outer = [p for p in dissect(frames_on(result, "node-1:eth0", "ping"))
+             if p.haslayer(VXLAN)]
+    assert outer, "no VXLAN frame on node-1's eth0"
+    first = outer[0]
+    assert (first[IPv6].src, first[IPv6].dst, first[IPv6].hlim, first[IPv6].fl) == (
+        "fc00:f853:ccd:e793::2", "fc00:f853:ccd:e793::3", 64, 0)
+    assert first[UDP].dport == 8472 and first[VXLAN].vni == 1
+    inner = first[VXLAN].payload
+    assert inner[IPv6].dst == "fd00:10:244:1::2" and inner[IPv6].hlim == 63
+    node = tmp_path / "out" / "nodes" / "node-1"
+    assert ("fd00:10:244:1::/64 via fd00:10:244:1:: dev flannel-v6.1 metric 1024 onlink pref "
+            "medium") in (node / "ip-6-route.txt").read_text()
+    assert "dev flannel-v6.1 dst fc00:f853:ccd:e793::3 self permanent" in \
+        (node / "bridge-fdb.txt").read_text()
+
+
+def test_packet_too_big_shrinks_a_tcp_connection_to_the_path(tmp_path: Path) -> None:
+    """On vxlan the pods' MTU (1450) is above flannel-v6.1's (1430): a full-size IPv6
+    segment earns Packet Too Big (mtu 1430) from node-1, and the sender cuts what is in
+    flight to the new MSS and sends it again (tcp_v6_mtu_reduced), so the exchange ends."""
+    from scapy.layers.inet6 import ICMPv6PacketTooBig
+
+    payload = "x" * 3000
+    result = run(tmp_path, f"  - {{name: big, from: default/a, to: '[fd00:10:244:1::2]:8080', "
+                           f"payload: '{payload}'}}", network="vxlan")
+    [flow] = result.flows
+    assert flow.status == FlowStatus.OK, flow.line()
+    frames = frames_on(result, "default/a:eth0", "big")
+    seen = list(zip(frames, dissect(frames), strict=True))
+    too_big = [(f, p) for f, p in seen if p.haslayer(ICMPv6PacketTooBig)]
+    assert too_big and too_big[0][1][ICMPv6PacketTooBig].mtu == 1430
+    when = too_big[0][0].t_abs_ns
+    sent = [(f.t_abs_ns, len(p[TCP].payload)) for f, p in seen if p.haslayer(TCP) and
+            p[IPv6].src == "fd00:10:244::2" and len(p[TCP].payload)]
+    before = [size for t, size in sent if t < when]
+    after = [size for t, size in sent if t >= when]
+    assert max(before) == 1450 - 40 - 20 - 12  # the first flight at the pods' MTU
+    assert after and max(after) == 1430 - 40 - 20 - 12  # again, cut to the path's

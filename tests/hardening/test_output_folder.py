@@ -144,3 +144,22 @@ def test_a_signal_at_any_moment_leaves_the_old_or_the_complete_new_output(tmp_pa
         # -signum: the signal came during the interpreter's own start, before pktsim ran
         assert proc.returncode in (128 + signum, -signum), err.decode()
         assert left in ({"old.txt"}, COMPLETE)
+
+
+def test_a_signal_the_interpreter_wraps_is_still_a_signal() -> None:
+    """A SIGTERM raised while a class is being made reaches the CLI as ``RuntimeError:
+    Error calling __set_name__`` with the interrupt as its cause: it exits 143, not 1."""
+    from pktsim import cli, interrupts
+
+    def wrapped(args: object) -> int:
+        try:
+            raise interrupts.Terminated(15)
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
+
+    original = cli._dispatch
+    cli._dispatch = wrapped  # type: ignore[assignment]
+    try:
+        assert cli.main(["check", "-"]) == 143
+    finally:
+        cli._dispatch = original

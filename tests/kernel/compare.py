@@ -24,24 +24,31 @@ Frames = list[tuple[bytes, str]]
 CAPTURE_TAIL_NS = 4 * 10**9
 
 
-def captured(result: Result) -> list[CapturedFrame]:
+def captured(result: Result, tail: int = CAPTURE_TAIL_NS) -> list[CapturedFrame]:
     """pktsim's frames in the window the kernel's capture covers: up to
-    ``CAPTURE_TAIL_NS`` after the last IP (or IPv6) frame."""
+    ``CAPTURE_TAIL_NS`` after the last IP (or IPv6, but Neighbor Discovery) frame."""
     assert result.memory is not None
     frames = result.memory.frames
-    ip = [f.t_abs_ns for f in frames if f.data[12:14] in (b"\x08\x00", b"\x86\xdd")
+    ip = [f.t_abs_ns for f in frames if (f.data[12:14] == b"\x08\x00" or
+                                         (f.data[12:14] == b"\x86\xdd" and not _nd(f.data)))
           or f.iface.linktype != LinkType.ETHERNET]
     if not ip:
         return list(frames)
-    end = max(ip) + CAPTURE_TAIL_NS
+    end = max(ip) + tail
     return [f for f in frames if f.t_abs_ns <= end]
 
 
-def pktsim_frames(result: Result, keys: dict[str, str]) -> dict[str, Frames]:
+def _nd(frame: bytes) -> bool:
+    """Neighbor Discovery: IPv6's ARP, which (as ARP) does not extend the window."""
+    return len(frame) > 54 and frame[20] == 58 and 133 <= frame[54] <= 137
+
+
+def pktsim_frames(result: Result, keys: dict[str, str],
+                  tail: int = CAPTURE_TAIL_NS) -> dict[str, Frames]:
     """pktsim's frames per harness key (``keys``: pktsim if_name -> harness key), in the
     window the kernel's capture covers (``captured``)."""
     out: dict[str, Frames] = {k: [] for k in keys.values()}
-    for f in captured(result):
+    for f in captured(result, tail):
         key = keys.get(f.iface.if_name)
         if key is not None:
             out[key].append((f.data, "out" if f.direction == Direction.OUTBOUND else "in"))

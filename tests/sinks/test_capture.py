@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6PacketTooBig, IPv6
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
@@ -348,6 +349,12 @@ _VX_BAD_INNER = Ether(src=MAC_A, dst=MAC_B) / IP(src="192.168.0.1", dst="192.168
     pytest.param(IP(src="10.244.1.2", dst="10.96.0.10", chksum=0x1234) / ICMP(), id="ip"),
     pytest.param(_VX_BAD_INNER, id="vxlan-inner-tcp"),
     pytest.param(IP(bytes(_IP / TCP(sport=1, dport=2))[:-4]), id="truncated"),
+    pytest.param(Ether(src=MAC_A, dst=MAC_B) / IPv6(src="fd00::1", dst="fd00::2") /
+                 ICMPv6PacketTooBig(mtu=1400, cksum=0x1234) /
+                 IPv6(src="fd00::2", dst="fd00::3") / TCP(sport=1, dport=2, chksum=0x4321),
+                 id="icmpv6-error"),  # a bad outer checksum is found though it quotes one
+    pytest.param(Ether(src=MAC_A, dst=MAC_B) / IPv6(src="fd00::1", dst="fd00::2") /
+                 ICMPv6EchoRequest(cksum=0x1234), id="icmpv6"),
 ])
 def test_tshark_flags_a_bad_frame(tmp_path: Path, bad: IP) -> None:
     """The validator must not pass silently: one bad frame among good ones is reported."""
@@ -358,6 +365,17 @@ def test_tshark_flags_a_bad_frame(tmp_path: Path, bad: IP) -> None:
         validate_capture(tmp_path / "bad.pcapng")
     lines = [ln for ln in str(info.value).splitlines()[1:] if ln.strip()]
     assert len(lines) == 1 and lines[0].split()[0] == str(len(_good_frames()) + 1)
+
+
+def test_a_correct_icmp_error_quoting_a_cut_segment_is_not_a_finding(tmp_path: Path) -> None:
+    """An ICMPv6 Packet Too Big quotes 1232 bytes of a 1450-byte segment: the quoted TCP
+    checksum cannot be verified (tshark flags it anyway, on the kernel's errors too); the
+    error's own checksum is right, so nothing is wrong."""
+    segment = IPv6(src="fd00::2", dst="fd00::3") / TCP(sport=1, dport=2) / (b"x" * 1390)
+    error = Ether(src=MAC_A, dst=MAC_B) / IPv6(src="fd00::1", dst="fd00::2") / \
+        ICMPv6PacketTooBig(mtu=1400) / bytes(segment)[:1232]
+    _write(tmp_path / "ptb.pcapng", [(Interface("node-1", "eth0"), bytes(error))])
+    validate_capture(tmp_path / "ptb.pcapng")
 
 
 def test_tshark_helper_fails_on_unreadable_file(tmp_path: Path) -> None:

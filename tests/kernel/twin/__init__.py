@@ -31,21 +31,32 @@ Usage::
         cap.frames["a:eth0"]        # list[bytes], raw Ethernet frames in capture order
         cap.pkttypes["a:eth0"]      # "outgoing" / "host" / "broadcast" / ... per frame
         normalize(cap.frames["a:eth0"], node.mac_names(), pkttypes=cap.pkttypes["a:eth0"])
+
+Dual-stack: give pods (and, across nodes, ``NodeSpec.ip6``/``pod_cidr6``) an IPv6
+address; the twin configures IPv6 as the bridge CNI plugin does, waits until the
+kernel's own DAD and MLD frames are over, and names its namespaces ``pktk6-``::
+
+    pods = [PodSpec("a", "10.244.0.2", "0a:58:0a:f4:00:02", "veth0000000a", None,
+                    "fd00:10:244::2"), ...]
+    with KernelNode(pods) as node:           # cbr0 fd00:10:244::1/64 (GATEWAY_IP6)
+        cap = node.scenario(lambda: node.ping("a", "fd00:10:244::3", count=2))
+        cap = cap.without_router_solicitations()   # the pods' endless, random RS
 """
 
 from __future__ import annotations
 
-from .capture import PKTTYPES, Capture, read_pcap
+from .capture import PKTTYPES, Capture, is_router_solicitation, read_pcap
 from .cluster import SWITCH, KernelCluster, NodeSpec
 from .commands import KernelFeatureMissing, kernel_available, netfilter_available
 from .external import ExternalHost, ExternalSpec
 from .namespaces import SETUP_TIMEOUT, Twin
-from .node import KernelNode, PodSpec
+from .node import GATEWAY_IP6, KernelNode, PodSpec, V6Plan
 from .normalize import TABLE, Normaliser, describe, normalize
 from .overlay import OVERLAY_MTU, VXLAN_DEV, VXLAN_PORT
 from .traffic import TRAFFIC_TIMEOUT
 
 __all__ = [
+    "GATEWAY_IP6",
     "OVERLAY_MTU",
     "PKTTYPES",
     "SETUP_TIMEOUT",
@@ -64,7 +75,9 @@ __all__ = [
     "Normaliser",
     "PodSpec",
     "Twin",
+    "V6Plan",
     "describe",
+    "is_router_solicitation",
     "kernel_available",
     "netfilter_available",
     "normalize",

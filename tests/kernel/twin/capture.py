@@ -17,13 +17,13 @@ import signal
 import struct
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .commands import LineReader, in_ns
 
-__all__ = ["PKTTYPES", "Capture", "CaptureRun", "read_pcap"]
+__all__ = ["PKTTYPES", "Capture", "CaptureRun", "is_router_solicitation", "read_pcap"]
 
 # --immediate-mode makes libpcap use a TPACKET_V2 ring of fixed slots of snaplen size:
 # with the default snaplen (262144) and buffer (2 MiB) that is only 8 slots and a burst
@@ -101,10 +101,38 @@ class Capture:
         """The frames alone, per interface, in capture order."""
         return {k: [b for _, b in v] for k, v in self.records.items()}
 
+    def without(self, drop: Callable[[bytes], bool]) -> Capture:
+        """A copy without the frames ``drop`` says are background, packet types kept
+        aligned (counters and tcpdump statistics are those of the whole capture)."""
+        records: dict[str, Records] = {}
+        pkttypes: dict[str, list[str]] = {}
+        for key, recs in self.records.items():
+            types = self.pkttypes.get(key, ["unknown"] * len(recs))
+            kept = [(r, t) for r, t in zip(recs, types, strict=True) if not drop(r[1])]
+            records[key] = [r for r, _ in kept]
+            pkttypes[key] = [t for _, t in kept]
+        return Capture(records, pkttypes, self.tcpdump_stats, self.counter_deltas,
+                       self.result)
+
+    def without_router_solicitations(self) -> Capture:
+        """A copy without ICMPv6 Router Solicitations: a pod sends them for ever after
+        its link comes up, at randomised times (addrconf_rs_timer with
+        rfc3315_s14_backoff_update: about 4 s, 8 s, 16 s, ... apart, up to
+        rtr_solicit_max_interval 1 h), and nobody answers them on a node (no RA), so
+        they never belong to a scenario and may fall into any capture window."""
+        return self.without(is_router_solicitation)
+
     def merged(self) -> list[tuple[int, str, bytes]]:
         """All interfaces merged by capture timestamp: [(ts_ns, key, frame)]."""
         allr = [(ts, k, b) for k, v in self.records.items() for ts, b in v]
         return sorted(allr, key=lambda r: r[0])
+
+
+def is_router_solicitation(frame: bytes) -> bool:
+    """An Ethernet frame carrying an ICMPv6 Router Solicitation (type 133, RFC 4861
+    4.1: next header 58 right after the fixed header, as ndisc_send_rs builds it)."""
+    return (frame[12:14] == b"\x86\xdd" and len(frame) > 54 and frame[20] == 58
+            and frame[54] == 133)
 
 
 class Capturable(Protocol):

@@ -33,8 +33,8 @@ from . import overlay, services
 from .external import EXT_SWITCH, ROUTER_EXT_PORT, ROUTER_PORT, ExternalSpec, build_external
 from .external import ext_ports as _ext_ports
 from .namespaces import Twin, new_tag
-from .node import PodSpec, plug_pod
-from .overlay import OVERLAY_MTU, TUNNEL_DEV, VXLAN_DEV
+from .node import PodSpec, V6Plan, bridge_v6, plug_pod
+from .overlay import OVERLAY_MTU, TUNNEL_DEV, VXLAN6_DEV, VXLAN_DEV
 
 __all__ = ["SWITCH", "KernelCluster", "NodeSpec"]
 
@@ -43,7 +43,8 @@ SWITCH = "sw0"
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node: name, eth0 IPv4 and MAC, pod CIDR, bridge MAC, VTEP MAC (vxlan), pods."""
+    """One node: name, eth0 IPv4 and MAC, pod CIDR, bridge MAC, VTEP MAC (vxlan), pods,
+    and (dual-stack) eth0's IPv6 address and the node's IPv6 pod /64."""
 
     name: str
     ip: str
@@ -52,6 +53,31 @@ class NodeSpec:
     bridge_mac: str
     pods: tuple[PodSpec, ...] = field(default_factory=tuple)
     vtep_mac: str | None = None
+    ip6: str | None = None
+    pod_cidr6: str | None = None
+    vtep_mac6: str | None = None  # flannel-v6.1's MAC (dual-stack vxlan)
+
+    @property
+    def tunnel_ip6(self) -> str | None:
+        """flannel-v6.1's address: the node's /64's ``::``."""
+        if self.pod_cidr6 is None:
+            return None
+        return str(ipaddress.IPv6Network(self.pod_cidr6).network_address)
+
+    @property
+    def gateway6(self) -> str | None:
+        """cbr0's IPv6 address: host-local's default gateway, the /64's first address."""
+        if self.pod_cidr6 is None:
+            return None
+        return str(ipaddress.IPv6Network(self.pod_cidr6).network_address + 1)
+
+    @property
+    def v6(self) -> V6Plan | None:
+        if self.pod_cidr6 is None:
+            return None
+        gw = self.gateway6
+        assert gw is not None
+        return V6Plan(gw, ipaddress.IPv6Network(self.pod_cidr6).prefixlen)
 
     @property
     def gateway(self) -> str:
@@ -84,12 +110,19 @@ class KernelCluster(Twin):
         vxlan_udp_csum: bool | None = None,
         external: ExternalSpec | None = None,
         br_netfilter: bool = False,
+        node_prefix_len6: int = 64,
         workdir: str | None = None,
     ) -> None:
         if mode not in OVERLAY_MTU:
             raise ValueError(f"mode must be one of {sorted(OVERLAY_MTU)}")
-        super().__init__(workdir=workdir)
-        self.nodes = list(nodes)
+        nodes = list(nodes)
+        self.dual_stack = any(n.pod_cidr6 or n.ip6 for n in nodes)
+        if self.dual_stack and (mode not in ("routes", "vxlan") or external is not None):
+            raise ValueError("dual-stack twins: network routes or vxlan, no external world "
+                             "(yet)")
+        super().__init__(disable_ipv6=not self.dual_stack, workdir=workdir)
+        self.node_prefix_len6 = node_prefix_len6
+        self.nodes = nodes
         self.pods = [p for n in self.nodes for p in n.pods]
         self._check_names()
         self.mode = mode
@@ -112,6 +145,8 @@ class KernelCluster(Twin):
             if len(p.veth) > 15:
                 raise ValueError(f"veth name too long: {p.veth}")
             ipaddress.IPv4Address(p.ip)
+            if p.ip6:
+                ipaddress.IPv6Address(p.ip6)
         names = [n.name for n in self.nodes] + [p.name for p in self.pods] + ["net"]
         if len(set(names)) != len(names):
             raise ValueError("node and pod names must be unique (and not 'net')")
@@ -121,7 +156,9 @@ class KernelCluster(Twin):
             if self.mode == "vxlan" and not n.vtep_mac:
                 raise ValueError(f"{n.name}: vxlan needs vtep_mac")
             ipaddress.IPv4Address(n.ip)
-        self.tag = new_tag()
+            if self.dual_stack and not (n.ip6 and n.pod_cidr6):
+                raise ValueError(f"{n.name}: a dual-stack node needs ip6 and pod_cidr6")
+        self.tag = new_tag("pktk6" if self.dual_stack else "pktk")
         self.net_ns = f"{self.tag}-net"
         self.node_nss = {n.name: f"{self.tag}-{n.name}" for n in self.nodes}
         self.pod_ns = {p.name: f"{self.tag}-pod-{p.name}" for p in self.pods}
@@ -173,7 +210,8 @@ class KernelCluster(Twin):
     # ---------------------------------------------------------------- setup
     def _setup(self) -> None:
         net = self.net_ns
-        self.add_ns(net)
+        # the node network only carries frames: no IPv6 of its own (no DAD, MLD, RS)
+        self.add_ns(net, ipv6=False)
         self.ip(net, "link", "set", "lo", "up")
         # the switch: no STP (default), no multicast snooping (a snooping bridge sends
         # IGMP reports of its own), no address: it only carries frames
@@ -194,9 +232,12 @@ class KernelCluster(Twin):
         for n in self.nodes:  # cbr0 up last (see KernelNode._setup: IGMP needs carrier)
             self.ip(self.node_nss[n.name], "link", "set", self.bridge, "up")
         self.wait_ready(self._all_links(), self._bridge_ports(),
-                        unknown_ok=lambda key: key.endswith((":flannel.1", ":flannel.ipip")))
+                        unknown_ok=lambda key: key.endswith((":flannel.1", ":flannel.ipip",
+                                                             f":{VXLAN6_DEV}")))
         if self.settle_igmp:
             self.wait_bridge_igmp([f"{n.name}:{self.bridge}" for n in self.nodes])
+        if self.dual_stack:
+            self.wait_ipv6_settled([*self.node_nss.values(), *self.pod_ns.values()])
         self.setup_counters = self.counters()
 
     def _build_node(self, i: int, n: NodeSpec) -> None:
@@ -205,6 +246,8 @@ class KernelCluster(Twin):
         ns = self.node_nss[n.name]
         self.add_ns(ns)
         self.sysctl(ns, "net.ipv4.ip_forward=1")
+        if self.dual_stack:  # a router before eth0 is up: it never solicits routers
+            self.sysctl(ns, "net.ipv6.conf.all.forwarding=1")
         self.ip(ns, "link", "set", "lo", "up")
         port = f"swp{i + 1}"
         self.veth_pair(self.net_ns, port, ns)
@@ -212,16 +255,21 @@ class KernelCluster(Twin):
         self.ip(self.net_ns, "link", "set", port, "up")
         self.ip(ns, "link", "set", "eth0", "address", n.mac, "mtu", "1500")
         self.ip(ns, "addr", "add", f"{n.ip}/{self.node_prefix_len}", "dev", "eth0")
+        if n.ip6:
+            self.ip(ns, "addr", "add", f"{n.ip6}/{self.node_prefix_len6}", "dev", "eth0")
         self.ip(ns, "link", "set", "eth0", "up")
         if self.default_gateway:
             self.ip(ns, "route", "add", "default", "via", self.default_gateway, "dev", "eth0")
         self.ip(ns, "link", "add", self.bridge, "type", "bridge")
         self.ip(ns, "link", "set", self.bridge, "address", n.bridge_mac, "mtu", str(self.mtu))
         self.ip(ns, "addr", "add", f"{n.gateway}/{n.prefix_len}", "dev", self.bridge)
+        v6 = n.v6
+        if v6 is not None:
+            bridge_v6(self, ns, self.bridge, v6.gateway, v6.prefix_len)
         for j, p in enumerate(n.pods):
             plug_pod(self, ns, self.pod_ns[p.name], p, veth_mac=self.veth_mac(i, j, p),
                      bridge=self.bridge, prefix_len=n.prefix_len, gateway=n.gateway,
-                     mtu=self.mtu, hairpin=self.hairpin)
+                     mtu=self.mtu, hairpin=self.hairpin, v6=v6)
 
     def _all_links(self) -> dict[str, tuple[str, str]]:
         """Every link that must be up before a scenario: the captured ones (less the
@@ -257,6 +305,8 @@ class KernelCluster(Twin):
             out[f"{n.name}:eth0"] = (ns, "eth0")
             if self.tunnel:
                 out[f"{n.name}:{self.tunnel}"] = (ns, self.tunnel)
+            if self.mode == "vxlan" and n.vtep_mac6:
+                out[f"{n.name}:{VXLAN6_DEV}"] = (ns, VXLAN6_DEV)
         if self.external is not None:
             out["external:eth0"] = (self.router_ns, "eth0")
             out["external:eth1"] = (self.router_ns, "eth1")
@@ -278,6 +328,8 @@ class KernelCluster(Twin):
             out[f"{n.name}:eth0"] = n.mac.lower()
             if self.mode == "vxlan" and n.vtep_mac:
                 out[f"{n.name}:{VXLAN_DEV}"] = n.vtep_mac.lower()
+            if self.mode == "vxlan" and n.vtep_mac6:
+                out[f"{n.name}:{VXLAN6_DEV}"] = n.vtep_mac6.lower()
         if self.external is not None:
             out["external:eth0"] = self.external.router_mac.lower()
             out["external:eth1"] = self.external.ext_mac.lower()
@@ -294,6 +346,8 @@ class KernelCluster(Twin):
             names[n.bridge_mac.lower()] = f"{n.name}.{self.bridge}"
             if n.vtep_mac:
                 names[n.vtep_mac.lower()] = f"{n.name}.{VXLAN_DEV}"
+            if n.vtep_mac6:
+                names[n.vtep_mac6.lower()] = f"{n.name}.{VXLAN6_DEV}"
             for j, p in enumerate(n.pods):
                 names[p.mac.lower()] = f"{p.name}.eth0"
                 names[self.veth_mac(i, j, p)] = f"{n.name}.{p.veth}"
@@ -312,7 +366,9 @@ class KernelCluster(Twin):
             self.ip(ns, "neigh", "flush", "all")
             self.ip(ns, "tcp_metrics", "flush", "all", check=False)
         for ns in self.node_nss.values():
-            self.ip(ns, "link", "set", "dev", self.bridge, "type", "bridge", "fdb_flush")
+            self.flush_bridge_fdb(ns, self.bridge, ipv6=self.dual_stack)
+            if self.dual_stack:  # learned path MTUs (Packet Too Big) live in the cache
+                self.ip(ns, "-6", "route", "flush", "cache", check=False)
         self.ip(self.net_ns, "link", "set", "dev", SWITCH, "type", "bridge", "fdb_flush")
         if self.external is not None:
             self.ip(self.net_ns, "link", "set", "dev", EXT_SWITCH, "type", "bridge",

@@ -25,17 +25,21 @@ from . import traffic
 from .capture import Capture, CaptureRun
 from .commands import in_ns, run
 
-__all__ = ["SETUP_TIMEOUT", "Twin", "new_tag"]
+__all__ = ["IPV6_QUIET", "SETUP_TIMEOUT", "Twin", "new_tag"]
 
 SETUP_TIMEOUT = 10.0
+# quiet time after the last DAD NS / MLD report (> mldv2_unsolicited_report_interval, 1 s)
+IPV6_QUIET = 1.5
+IPV6_SETTLE_TIMEOUT = 15.0
 # the receive buffer limits pktsim models (wscale 10, 64240/65160 initial windows)
 TCP_RMEM = "net.ipv4.tcp_rmem=4096 131072 33554432"
 
 
-def new_tag() -> str:
-    """``pktk-<pid>-<random>``: the prefix of one twin's namespaces, unique per build so
-    parallel runs never collide and leftovers can be traced to a process."""
-    return f"pktk-{os.getpid()}-{secrets.token_hex(2)}"
+def new_tag(stem: str = "pktk") -> str:
+    """``pktk-<pid>-<random>`` (``pktk6-`` for a dual-stack twin): the prefix of one
+    twin's namespaces, unique per build so parallel runs never collide and leftovers
+    can be traced to a process."""
+    return f"{stem}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 class Twin:
@@ -133,15 +137,16 @@ class Twin:
         """``sysctl -w`` inside ``ns`` (net.* sysctls are per namespace)."""
         run(in_ns(ns, "sysctl", "-q", "-w", *settings))
 
-    def add_ns(self, ns: str) -> None:
-        """Create namespace ``ns`` (``pktk-`` only) with the settings every twin pins."""
-        assert ns.startswith("pktk-")
+    def add_ns(self, ns: str, *, ipv6: bool | None = None) -> None:
+        """Create namespace ``ns`` (``pktk-`` only) with the settings every twin pins.
+        ``ipv6`` (default: not ``disable_ipv6``) says whether IPv6 stays on in it."""
+        assert ns.startswith(("pktk-", "pktk6-"))
         run(["ip", "netns", "add", ns])
         self._created.append(ns)
         # tcp_rmem is per namespace, so the host's own setting cannot leak in
         self.sysctl(ns, TCP_RMEM)
         # IPv6 off before any interface exists/comes up: no RS, no MLD, no DAD noise.
-        if self.disable_ipv6:
+        if not (not self.disable_ipv6 if ipv6 is None else ipv6):
             self.sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1",
                         "net.ipv6.conf.default.disable_ipv6=1")
 
@@ -149,6 +154,17 @@ class Twin:
         """A veth pair: ``name`` in ``ns``, ``peer`` moved into ``peer_ns``."""
         self.ip(ns, "link", "add", name, "type", "veth", "peer", "name", peer,
                 "netns", peer_ns)
+
+    def flush_bridge_fdb(self, ns: str, bridge: str, *, ipv6: bool) -> None:
+        """Forget the dynamic FDB entries of ``bridge``.  With IPv6 on, not through
+        ``ip link set type bridge fdb_flush``: that is a changelink, whose
+        NETDEV_CHANGE makes addrconf resend the bridge's MLD reports ("we might have
+        roamed", addrconf_notify -> ipv6_mc_up), frames a real node would not send;
+        ``bridge fdb flush ... dynamic`` (RTM_DELNEIGH bulk) changes no link."""
+        if ipv6:
+            run(["bridge", "-n", ns, "fdb", "flush", "dev", bridge, "dynamic"])
+        else:
+            self.ip(ns, "link", "set", "dev", bridge, "type", "bridge", "fdb_flush")
 
     # ---------------------------------------------------------------- state
     def operstate(self, ns: str, ifname: str) -> str:
@@ -207,6 +223,51 @@ class Twin:
             if all(c[k]["tx"] >= 2 for k in keys):
                 return
             time.sleep(0.02)
+
+    def tentative_addresses(self, ns: str) -> list[str]:
+        """IPv6 addresses of ``ns`` still in DAD (``tentative``) or failed it."""
+        out = []
+        for link in json.loads(self.ip(ns, "-6", "-j", "addr", "show")):
+            for a in link.get("addr_info", []):
+                if a.get("tentative") or a.get("dadfailed"):
+                    out.append(f"{link['ifname']}:{a['local']}")
+        return out
+
+    def icmp6_out(self, ns: str) -> dict[str, int]:
+        """``ns``'s ICMPv6 output counters by type (/proc/net/snmp6 is per namespace)."""
+        text = run(in_ns(ns, "cat", "/proc/net/snmp6"))
+        return {k: int(v) for k, v in (ln.split() for ln in text.splitlines() if ln.strip())
+                if k.startswith("Icmp6OutType")}
+
+    def wait_ipv6_settled(self, namespaces: Iterable[str], quiet: float = IPV6_QUIET,
+                          timeout: float = IPV6_SETTLE_TIMEOUT) -> None:
+        """Bounded poll until no address is tentative and no namespace has sent a
+        Neighbor Solicitation, an NA or an MLD report for ``quiet`` seconds.
+
+        Why: the kernel's own start-up frames come at random times.  DAD starts after a
+        random delay below rtr_solicit_delay (1 s, addrconf_dad_kick) and its NS waits
+        retrans_time (1 s) for an answer; every group joined is reported twice (MLDv2
+        robustness 2), the 2nd after a random delay below
+        mldv2_unsolicited_report_interval (1 s, mld_ifc_start_work / mld_dad_start_work).
+        A real node is long past all that.  Router Solicitations are not waited for:
+        a pod (forwarding 0, accept_ra 1) sends them for ever with a randomised backoff
+        (addrconf_rs_timer, rfc3315_s14_backoff_update; 4 s, 8 s, 16 s, ... up to
+        1 h); :meth:`Capture.without_router_solicitations` removes them."""
+        nss = list(namespaces)
+        deadline = time.monotonic() + timeout
+        last: dict[str, dict[str, int]] = {}
+        since = time.monotonic()
+        while True:
+            tentative = [a for ns in nss for a in self.tentative_addresses(ns)]
+            now = {ns: {k: v for k, v in self.icmp6_out(ns).items()
+                        if k != "Icmp6OutType133"} for ns in nss}
+            if tentative or now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"IPv6 did not settle: tentative {tentative}")
+            time.sleep(0.05)
 
     # ---------------------------------------------------------------- capture
     @contextlib.contextmanager

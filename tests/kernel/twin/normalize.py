@@ -46,6 +46,7 @@ class Session:
     ephemeral: dict[int, str] = field(default_factory=dict)
     nat_ports: dict[tuple[str, int], str] = field(default_factory=dict)
     vxlan_sports: dict[int, str] = field(default_factory=dict)
+    flowlabels: dict[int, str] = field(default_factory=dict)
     isn: dict[Conn, int] = field(default_factory=dict)
     alias: dict[Conn, Conn] = field(default_factory=dict)
 
@@ -170,6 +171,16 @@ def _vxlan_csum(f: Field, s: Session) -> Out:
     return [(f"{f.key}_zero", f.value == 0)]
 
 
+def _flowlabel(f: Field, s: Session) -> Out:
+    if f.value == 0:
+        return [(f.key, 0)]
+    return [(f.key, first_seen(s.flowlabels, f.value, "fl"))]
+
+
+def _nd_nonce(f: Field, s: Session) -> Out:
+    return [(f.key, "nonce")]
+
+
 def _drop(f: Field, s: Session) -> Out:
     return []
 
@@ -278,6 +289,23 @@ TABLE: tuple[Normaliser, ...] = (
         why="zero means the device sends no outer checksum (noudpcsum); any other value"
             " covers the inner packet, whose ports, ids and ISNs are random",
         apply=_vxlan_csum),
+    Normaliser(
+        "flowlabel", "IPv6 flow label",
+        how="0 stays 0; any other value -> ``fl<n>`` by first appearance",
+        why="with net.ipv6.auto_flowlabels=1 (the default) a socket's packets carry a"
+            " label made from the flow's hash (ip6_make_flowlabel): TCP's is the socket's"
+            " sk_txhash, a random draw per connection (and per SYN-ACK, tcp_rsk txhash);"
+            " ping's and ICMPv6 errors' a flow dissector hash of addresses, protocol and"
+            " ICMP type keyed with a random boot-time seed (skb_get_hash_flowi6)."
+            " Neighbor Discovery and MLD send 0 (ip6_nd_hdr, ip6_mc_hdr). Which packets"
+            " share a label is stable, the values are not",
+        apply=_flowlabel),
+    Normaliser(
+        "nd_nonce", "Neighbor Solicitation nonce option (DAD, RFC 7527)",
+        how="``nonce``",
+        why="enhanced_dad puts 6 random bytes in every DAD NS (addrconf_dad_work,"
+            " get_random_bytes) to recognise its own looped-back probes",
+        apply=_nd_nonce),
     Normaliser(
         "checksum", "IPv4 header, ICMP, TCP and UDP checksums",
         how="dropped",

@@ -1,13 +1,16 @@
 """The pods' cross-node path in the cross-node twin, one function per ``network:`` mode
 pktsim models:
 
-    routes  : <remote pod CIDR> via <remote node IP> dev eth0
+    routes  : <remote pod CIDR> via <remote node IP> dev eth0 (dual-stack: and
+              <remote pod /64> via <remote node IPv6> dev eth0)
     vxlan   : flannel.1 = vxlan id 1 local <node IP> dev eth0 dstport 8472 nolearning,
               MAC = VTEP MAC given, MTU 1450, <pod CIDR>.0/32; per remote node:
               route <remote CIDR> via <remote .0> dev flannel.1 onlink,
               neigh replace <remote .0> lladdr <remote VTEP> dev flannel.1 nud permanent,
               bridge fdb replace <remote VTEP> dev flannel.1 dst <remote IP> self permanent
-              (flannel's NeighSet calls: pkg/backend/vxlan/device.go AddARP/AddFDB)
+              (flannel's NeighSet calls: pkg/backend/vxlan/device.go AddARP/AddFDB);
+              dual-stack: flannel-v6.1 = the same over IPv6 (local <node IPv6>, MTU
+              1430, <pod /64>::/128) with its route, neighbour and FDB entry per node
     ipip    : flannel.ipip = ipip local <node IP> ttl inherit nopmtudisc, MTU 1480,
               <pod CIDR>.0/32; per remote node: <remote CIDR> via <remote node IP>
               dev flannel.ipip onlink  (flannel pkg/backend/ipip/ipip.go; needs
@@ -29,11 +32,13 @@ if TYPE_CHECKING:
     from .cluster import NodeSpec
     from .namespaces import Twin
 
-__all__ = ["OVERLAY_MTU", "TUNNEL_DEV", "VXLAN_DEV", "VXLAN_PORT", "build_overlay",
-           "check_vxlan_state", "vxlan_details"]
+__all__ = ["OVERLAY_MTU", "TUNNEL_DEV", "VXLAN6_DEV", "VXLAN_DEV", "VXLAN_PORT",
+           "build_overlay", "check_vxlan_state", "vxlan_details"]
 
 OVERLAY_MTU = {"routes": 1500, "vxlan": 1450, "ipip": 1480}
 VXLAN_DEV = "flannel.1"
+VXLAN6_DEV = "flannel-v6.1"
+VXLAN6_MTU = 1430
 VXLAN_PORT = 8472
 IPIP_DEV = "flannel.ipip"
 TUNNEL_DEV = {"vxlan": VXLAN_DEV, "ipip": IPIP_DEV}
@@ -45,8 +50,12 @@ def build_overlay(twin: Twin, ns: str, mode: str, n: NodeSpec, others: list[Node
     if mode == "routes":
         for o in others:
             twin.ip(ns, "route", "add", o.pod_cidr, "via", o.ip, "dev", "eth0")
+            if n.pod_cidr6 and o.pod_cidr6 and o.ip6:  # the /64 via the node's IPv6
+                twin.ip(ns, "-6", "route", "add", o.pod_cidr6, "via", o.ip6, "dev", "eth0")
     elif mode == "vxlan":
         _vxlan(twin, ns, n, others, vxlan_udp_csum)
+        if n.vtep_mac6:
+            _vxlan6(twin, ns, n, others)
     else:
         _ipip(twin, ns, n, others)
 
@@ -73,6 +82,24 @@ def _vxlan(twin: Twin, ns: str, n: NodeSpec, others: list[NodeSpec],
                 "dev", VXLAN_DEV, "nud", "permanent")
         run(["bridge", "-n", ns, "fdb", "replace", o.vtep_mac, "dev", VXLAN_DEV,
              "dst", o.ip, "self", "permanent"])
+
+
+def _vxlan6(twin: Twin, ns: str, n: NodeSpec, others: list[NodeSpec]) -> None:
+    """flannel's IPv6 VTEP in a dual-stack cluster and its per-node entries."""
+    assert n.ip6 and n.vtep_mac6 and n.tunnel_ip6
+    twin.ip(ns, "link", "add", VXLAN6_DEV, "type", "vxlan", "id", "1", "local", n.ip6,
+            "dev", "eth0", "dstport", str(VXLAN_PORT), "nolearning")
+    twin.ip(ns, "link", "set", VXLAN6_DEV, "address", n.vtep_mac6, "mtu", str(VXLAN6_MTU))
+    twin.ip(ns, "addr", "add", f"{n.tunnel_ip6}/128", "dev", VXLAN6_DEV)
+    twin.ip(ns, "link", "set", VXLAN6_DEV, "up")
+    for o in others:
+        assert o.vtep_mac6 and o.tunnel_ip6 and o.pod_cidr6 and o.ip6
+        twin.ip(ns, "-6", "route", "add", o.pod_cidr6, "via", o.tunnel_ip6, "dev", VXLAN6_DEV,
+                "onlink")
+        twin.ip(ns, "-6", "neigh", "replace", o.tunnel_ip6, "lladdr", o.vtep_mac6,
+                "dev", VXLAN6_DEV, "nud", "permanent")
+        run(["bridge", "-n", ns, "fdb", "replace", o.vtep_mac6, "dev", VXLAN6_DEV,
+             "dst", o.ip6, "self", "permanent"])
 
 
 def _ipip(twin: Twin, ns: str, n: NodeSpec, others: list[NodeSpec]) -> None:

@@ -25,7 +25,7 @@ SERVER = r"""
 import socket, sys
 port = int(sys.argv[1]); body = sys.argv[2].encode()
 bind = sys.argv[3]
-ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_STREAM)
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind((bind, port)); ls.listen(8)
 print("ready", flush=True)
@@ -75,7 +75,8 @@ print("done", head.split(b"\r\n")[0].decode(), len(body), flush=True)
 
 CLIENT_REFUSED = r"""
 import errno, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET,
+                  socket.SOCK_STREAM)
 s.settimeout(10)
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
@@ -98,8 +99,10 @@ class Drivable(Protocol):
 
 def ping(twin: Drivable, src: str, dst_ip: str, count: int = 1, interval: float = 0.2,
          size: int | None = None) -> str:
-    """iputils ping from ``src``; returns its output (the caller checks "N received")."""
-    argv = ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "5"]
+    """iputils ping from ``src`` (``-6`` for an IPv6 ``dst_ip``); returns its output (the
+    caller checks "N received")."""
+    argv = ["ping", *(["-6"] if ":" in dst_ip else []), "-n", "-c", str(count), "-i",
+            str(interval), "-W", "5"]
     if size is not None:
         argv += ["-s", str(size)]
     return twin.exec(src, [*argv, dst_ip], timeout=TRAFFIC_TIMEOUT)
@@ -107,7 +110,8 @@ def ping(twin: Drivable, src: str, dst_ip: str, count: int = 1, interval: float 
 
 def default_request(dst_ip: str, port: int) -> str:
     """The GET the client sends when the caller gives none."""
-    return (f"GET / HTTP/1.1\r\nHost: {dst_ip}:{port}\r\n"
+    host = f"[{dst_ip}]" if ":" in dst_ip else dst_ip  # RFC 9110 7.2: IPv6 in brackets
+    return (f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n"
             "User-Agent: pktsim-kernel/1\r\nAccept: */*\r\n\r\n")
 
 
@@ -118,7 +122,10 @@ def tcp_exchange(twin: Drivable, client: str, server: str, dst_ip: str, port: in
     server closes after EOF. Returns when both sockets are fully closed (client in
     TIME-WAIT, no LAST-ACK left on the server).  ``server_port``: where the server
     listens when it differs from the port the client connects to (a Service's
-    targetPort behind its port); default ``port``."""
+    targetPort behind its port); default ``port``.  An IPv6 ``dst_ip`` makes the
+    server listen on ``::`` unless ``bind`` says otherwise."""
+    if bind == "0.0.0.0" and ":" in dst_ip:
+        bind = "::"
     if request is None:
         request = default_request(dst_ip, port)
     listen = port if server_port is None else server_port
