@@ -17,6 +17,12 @@
   (flannel ``pkg/backend/vxlan``, the v6 halves of ``newSubnetAttrs`` and
   ``handleSubnetEvents``).
 
+* ip6tables: a node with IPv6 gets its IPv6 netfilter (``install_netfilter6``: raw, mangle,
+  nat and filter with their built-in chains, ACCEPT, and IPv6 conntrack with kube-proxy's
+  sysctls) and br_netfilter's ``bridge-nf-call-ip6tables=1``; until kube-proxy's IPv6
+  rules are written the tables stay empty.  ``load_ip6tables`` is ``ip6tables-restore``
+  into a node (``kubeproxy.tables.restore_tables(text, family=6)``).
+
 Duplicate address detection is off on the pod's ``eth0`` (the bridge plugin's default
 ``enabledad: false`` -> ``disableIPV6DAD``), so its addresses are usable at once; the
 setup's own frames (router solicitations, MLD reports, the bridge's DAD) happen before a run
@@ -32,7 +38,10 @@ from typing import TYPE_CHECKING
 
 from pktsim.devices.netns import Netns
 from pktsim.devices.routes import Route
+from pktsim.kubeproxy.tables import restore_tables
 from pktsim.model.cluster import NodeInfo, PodInfo
+from pktsim.netfilter.conntrack import ConntrackConfig
+from pktsim.netfilter.hooks6 import Netfilter6
 from pktsim.wire.ip6 import link_local
 
 if TYPE_CHECKING:
@@ -136,3 +145,23 @@ def routes_ipv6(topo: Topology, node: NodeInfo) -> None:
                          for other in topo.model.node_list()
                          if other.name != node.name and other.pod_cidr6 is not None and
                          other.ip6 is not None])
+
+
+def install_netfilter6(topo: Topology, node: NodeInfo) -> None:
+    """The node's ip6tables and IPv6 conntrack (nodes with IPv6 only): empty tables."""
+    if node.ip6 is None:
+        return
+    ns = topo.node_ns[node.name]
+    nf6 = Netfilter6(ns, topo.streams.stream(f"netfilter6/{node.name}"),
+                     config=ConntrackConfig.kube_proxy())
+    ns.hooks6 = nf6
+    topo.netfilters6[node.name] = nf6
+
+
+def load_ip6tables(topo: Topology, node: str, text: str) -> None:
+    """``ip6tables-restore`` of ``text`` into ``node``: every table the text names is
+    replaced (validated first, as the tool does before committing); conntrack is kept."""
+    tables = restore_tables(text, family=6)
+    for table in tables.values():
+        table.validate()
+    topo.netfilters6[node].tables.update(tables)

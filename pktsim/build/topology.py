@@ -54,6 +54,7 @@ from pktsim.netfilter import (
     flannel_forward,
     flannel_masquerade,
 )
+from pktsim.netfilter.hooks6 import Netfilter6
 from pktsim.netfilter.presets import canaries
 from pktsim.netfilter.rules import BUILTIN_CHAINS
 from pktsim.wire.parse import mac_str
@@ -89,6 +90,7 @@ class Topology:
     tunnels: dict[str, VxlanDevice | IpipDevice] = field(default_factory=dict)
     tunnels6: dict[str, VxlanDevice] = field(default_factory=dict)  # flannel-v6.1 (vxlan)
     netfilters: dict[str, Netfilter] = field(default_factory=dict)
+    netfilters6: dict[str, Netfilter6] = field(default_factory=dict)  # ip6tables, with IPv6
     # the random streams of this build: fresh per build, so every run of a cluster is the
     # same run (the model's own streams decided its addresses once, at allocation)
     streams: Streams = field(default_factory=lambda: Streams(0))
@@ -135,6 +137,7 @@ def _build(model: ClusterModel, sinks: list[Sink] | None) -> Topology:
             if node.ip6 is not None:
                 dualstack.overlay_ipv6(topo, node)
         install_netfilter(topo, node)
+        dualstack.install_netfilter6(topo, node)
     for pod in sorted(model.pods.values(), key=lambda p: (model.nodes[p.node].index, p.key)):
         build_pod(topo, pod)
     return topo

@@ -24,6 +24,12 @@ nat table's DNAT) with the bridge as its input interface, before the FDB decides
   bridge as both interfaces.
 * A frame going up to the node is marked ``prerouted`` so the node does not run PREROUTING a
   second time (``ip_sabotage_in``).
+
+Bridged IPv6 frames do the same through the node's ip6tables (``bridge-nf-call-ip6tables=1``,
+``net/bridge/br_netfilter_ipv6.c``: ``br_nf_pre_routing_ipv6`` checks the header as
+``ipv6_rcv`` does, and ``br_nf_pre_routing_finish_ipv6`` bridges a DNAT whose route leads
+back into the bridge through ``br_nf_pre_routing_finish_bridge``, as for IPv4), with the
+IPv6 routes and the neighbour entries Neighbor Discovery made.
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ from typing import TYPE_CHECKING
 from pktsim.core.events import Event
 from pktsim.core.frame import Frame, Reaction
 from pktsim.wire.checksum import checksum
+from pktsim.wire.parse import ip_str
 
 if TYPE_CHECKING:
-    from pktsim.devices.netns import Netns
+    from pktsim.devices.netns import Hooks, Netns
 
 ETH_P_IP = b"\x08\x00"
+ETH_P_IPV6 = b"\x86\xdd"
 CONNECTED = ("REACHABLE", "PERMANENT")  # NUD_CONNECTED
 
 
@@ -46,31 +54,46 @@ def is_ipv4(data: bytes) -> bool:
         (data[14] & 0x0F) >= 5 and checksum(data[14:14 + (data[14] & 0x0F) * 4]) == 0
 
 
+def is_ipv6(data: bytes) -> bool:
+    """``br_validate_ipv6``: a whole IPv6 header, version 6, a payload the frame holds."""
+    return len(data) >= 54 and data[12:14] == ETH_P_IPV6 and data[14] >> 4 == 6 and \
+        ((data[18] << 8) | data[19]) <= len(data) - 54
+
+
+def _ip_packet(host: Netns, data: bytes) -> tuple[Hooks | None, bytes, slice]:
+    """The family's hooks, the IP packet without Ethernet padding, and where its
+    destination address is; no hooks for anything but IPv4 and IPv6."""
+    if is_ipv4(data):
+        pkt = data[14:]
+        total = (pkt[2] << 8) | pkt[3]
+        return host.hooks, pkt[:total] if total <= len(pkt) else pkt, slice(16, 20)
+    if host.hooks6 is not None and is_ipv6(data):
+        return host.hooks6, data[14:54 + ((data[18] << 8) | data[19])], slice(24, 40)
+    return None, b"", slice(0)
+
+
 def prerouting(host: Netns, bridge: str, now: int, port: str, frame: Frame,
                r: Reaction) -> tuple[Frame | None, bool]:
     """Run PREROUTING on a bridged frame; return (frame to bridge, bridged DNAT happened)."""
-    hooks = host.hooks
     data = frame.data
-    if hooks is None or not is_ipv4(data):
+    hooks, pkt, dst = _ip_packet(host, data)
+    if hooks is None:
         return frame, False
-    pkt = data[14:]
-    total = (pkt[2] << 8) | pkt[3]
-    pkt = pkt[:total] if total <= len(pkt) else pkt
     out = hooks.hook("PREROUTING", now, pkt, bridge, "", frame, r)
     if out is None:
         return None, False
     if out == pkt:
         return Frame(data, frame.pid, frame.flow, prerouted=True), False
     new = Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True)
-    if out[16:20] == pkt[16:20]:
+    if out[dst] == pkt[dst]:
         return new, False
-    route = host.routes.lookup(out[16:20])
+    route = (host.routes if dst.start == 16 else host.routes6).lookup(out[dst])
     if route is None or route.dev != bridge:  # routed: up to the node, which forwards it
         return Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True), False
-    entry = host.neigh.get(bridge, out[16:20])
+    entry = host.neigh.get(bridge, out[dst])
     if entry is not None and entry.mac is not None and entry.state in CONNECTED:
         r.step(Event.BRNF, f"{bridge}: bridged DNAT, destination MAC -> neighbour of "
-               f"{'.'.join(str(b) for b in out[16:20])}", port, frame)
+               f"{ip_str(out[dst])}", port, frame)
         return Frame(entry.mac + data[6:14] + out, frame.pid, frame.flow, prerouted=True), True
     slow = Frame(data[:14] + out, frame.pid, frame.flow, prerouted=True,
                  brnf=(data[6:12], port))
@@ -79,8 +102,10 @@ def prerouting(host: Netns, bridge: str, now: int, port: str, frame: Frame,
 
 def forward(host: Netns, bridge: str, now: int, frame: Frame, r: Reaction) -> Frame | None:
     """FORWARD then POSTROUTING for a frame bridged from port to port."""
-    hooks = host.hooks
-    if hooks is None or not frame.prerouted:
+    if not frame.prerouted:  # set only by ``prerouting``: an IPv4 or IPv6 packet
+        return frame
+    hooks = host.hooks6 if frame.data[12:14] == ETH_P_IPV6 else host.hooks
+    if hooks is None:
         return frame
     pkt = frame.data[14:]
     for hook in ("FORWARD", "POSTROUTING"):

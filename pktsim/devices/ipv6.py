@@ -24,10 +24,18 @@ Theory of operation
   packet's destination when that is ours, else the address a reply would leave with; it
   quotes as much of the offending packet as fits in 1280 bytes (RFC 4443 §2.4 (c)).
 
+ip6tables: with ``ns.hooks6`` set (a node with IPv6: ``pktsim.netfilter.hooks6``), packets
+cross the five hooks where ``net/ipv6/`` has them: PREROUTING in ``ipv6_rcv`` (unless
+br_netfilter ran it already, ``frame.prerouted``), INPUT in ``ip6_input`` (multicast and
+Neighbor Discovery too: conntrack leaves ND UNTRACKED), FORWARD after the hop limit is
+decremented (``ip6_forward``), OUTPUT in ``__ip6_local_out`` — a destination NATed there is
+routed again (``ip6_route_me_harder``) — and POSTROUTING in ``ip6_output``.  Neighbor
+Discovery's own messages are sent by ``ndisc_send_skb`` through OUTPUT in the kernel; here
+they go out without hooks (they are UNTRACKED, and no rule pktsim writes matches them).
+
 Not modelled: extension headers (a packet with one is dropped as unsupported), the redirect
 a router sends when a packet leaves by the interface it came in on, ICMPv6 rate limiting
-(``icmpv6_xrlim_allow``: a burst of 6 per destination is far more than a scenario's errors),
-ip6tables (IPv6 packets cross no netfilter hook: docs/model.md says so).
+(``icmpv6_xrlim_allow``: a burst of 6 per destination is far more than a scenario's errors).
 """
 
 from __future__ import annotations
@@ -78,6 +86,12 @@ def ip6_in(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction
         r.drop(DropReason.MALFORMED, port, frame, problem)
         return
     pkt = pkt[:40 + ((pkt[4] << 8) | pkt[5])]
+    hooks = ns.hooks6
+    if hooks is not None and not frame.prerouted:
+        hooked = hooks.hook("PREROUTING", now, pkt, port, "", frame, r)
+        if hooked is None:
+            return
+        pkt = hooked
     dst = pkt[24:40]
     if ip6.is_multicast(dst):
         if dst not in groups6(ns, port):
@@ -94,6 +108,12 @@ def ip6_in(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction
 
 
 def _deliver(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
+    hooks = ns.hooks6
+    if hooks is not None:
+        hooked = hooks.hook("INPUT", now, pkt, port, "", frame, r)
+        if hooked is None:
+            return
+        pkt = hooked
     if pkt[6] == PROTO_ICMPV6 and len(pkt) >= 44 and pkt[40] in ip6.ND_TYPES:
         ndisc.ndisc_rcv(ns, now, port, pkt, frame, r)
     else:
@@ -127,7 +147,13 @@ def ip6_forward(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: Rea
     pkt = pkt[:7] + bytes([hlim - 1]) + pkt[8:]
     r.step(Event.ROUTE, f"forward {ip_str(dst)} via route {route.text}, hlim {hlim}->"
            f"{hlim - 1}", port, frame, route.detail)
-    _out(ns, now, route, pkt, frame, r)
+    hooks = ns.hooks6
+    if hooks is not None:
+        hooked = hooks.hook("FORWARD", now, pkt, port, route.dev, frame, r)
+        if hooked is None:
+            return
+        pkt = hooked
+    _post_routing6(ns, now, route, pkt, frame, r, port)
 
 
 def select_source6(ns: Netns, dst: bytes) -> tuple[Route | None, bytes | None]:
@@ -165,6 +191,30 @@ def ip6_output(ns: Netns, now: int, pkt: bytes, frame: Frame, r: Reaction) -> No
         r.drop(DropReason.BLACKHOLE, "", frame, route.text)
         ns.l4.local_error(now, pkt, SocketError(FlowStatus.INVALID, route.text), r, frame)
         return
+    hooks = ns.hooks6
+    if hooks is not None:
+        hooked = hooks.hook("OUTPUT", now, pkt, "", route.dev, frame, r)
+        if hooked is None:
+            return
+        if hooked[24:40] != dst:  # DNAT in OUTPUT re-routes (ip6_route_me_harder)
+            rerouted, _src = select_source6(ns, hooked[24:40])
+            if rerouted is None:
+                r.drop(DropReason.NO_ROUTE, "", frame, ip_str(hooked[24:40]))
+                return
+            route = rerouted
+        pkt = hooked
+    _post_routing6(ns, now, route, pkt, frame, r, "")
+
+
+def _post_routing6(ns: Netns, now: int, route: Route, pkt: bytes, frame: Frame, r: Reaction,
+                   in_dev: str) -> None:
+    """``ip6_output``: POSTROUTING (source NAT, conntrack confirm), then the device."""
+    hooks = ns.hooks6
+    if hooks is not None:
+        hooked = hooks.hook("POSTROUTING", now, pkt, in_dev, route.dev, frame, r)
+        if hooked is None:
+            return
+        pkt = hooked
     _out(ns, now, route, pkt, frame, r)
 
 

@@ -17,7 +17,8 @@ This is the part of the Linux stack a pod sandbox or a node's root namespace run
   through the neighbour table (queueing while ARP runs) and puts the frame on the link; ``lo``
   needs no ARP and carries all-zero MACs.
 * Netfilter hooks (``hooks``) are called at PREROUTING, INPUT, FORWARD, OUTPUT and
-  POSTROUTING; without a hook object the namespace behaves as a plain host.
+  POSTROUTING; without a hook object the namespace behaves as a plain host.  IPv6 packets
+  have hooks of their own (``hooks6``: ip6tables, called by ``pktsim.devices.ipv6``).
 
 The transport layer (sockets, TCP connections, the applications) lives in
 ``pktsim.devices.l4``; this module only moves IPv4 packets, and offers the transport the few
@@ -89,6 +90,7 @@ class Netns:
         self._flow_secret: int | None = None  # the auto flow label hash's key, drawn once
         self.neigh = NeighTable(host)
         self.hooks: Hooks | None = None
+        self.hooks6: Hooks | None = None  # ip6tables (``netfilter.hooks6``), nodes with IPv6
         # "ipip" / "udp/8472" -> the port of the tunnel device's socket in this namespace
         self.tunnel_stack: dict[str, str] = {}
         self._local: dict[bytes, str] = {}
@@ -178,6 +180,15 @@ class Netns:
         output device): its first address, else the first of any device that is not host
         scope (a cali* veth has none: the node's ``eth0`` address)."""
         return self.primary_ip(dev) or self._any_ip()
+
+    def masquerade_source6(self, dev: str, dst: bytes) -> bytes | None:
+        """``nf_nat_masquerade_ipv6``: ``ipv6_dev_get_saddr`` on ``dev`` towards ``dst``."""
+        return ipv6.source6(self, dev, ip6.is_link_local(dst))
+
+    def icmp6_error(self, now: int, icmp_type: int, code: int, offending: bytes, tags: Frame,
+                    r: Reaction, *, in_dev: str = "") -> None:
+        """``icmpv6_send`` with ICMPv6's own type and code (ip6t_REJECT's)."""
+        ipv6.icmp6_error(self, now, icmp_type, code, offending, tags, r, in_dev=in_dev)
 
     def primary_ip(self, dev: str) -> bytes | None:
         addrs = self.ifaces[dev].addrs if dev in self.ifaces else []
@@ -446,13 +457,17 @@ class Netns:
         sender's MAC and bridges it on."""
         bridge = port.removesuffix(".brnf")
         pkt = frame.data[14:]
-        problem = ipv4_problem(pkt) if frame.brnf is not None else "not a bridged DNAT"
+        v6 = frame.data[12:14] == b"\x86\xdd"  # br_netfilter_ipv6.c: the same, via ND
+        problem = ("" if v6 else ipv4_problem(pkt)) if frame.brnf else "not a bridged DNAT"
         if problem or bridge not in self.ifaces:
             r.drop(DropReason.MALFORMED, port, frame, problem or f"no bridge {bridge}")
             return
-        route = Route(IPv4Network(IPv4Address(pkt[16:20])), bridge, scope="link")
         r.step(Event.BRNF, f"{bridge}: bridged DNAT through neighbour output", bridge, frame)
-        self._l3_out(now, route, pkt, frame, r)
+        if v6:
+            ipv6.on_link_output(self, now, bridge, pkt, frame, r)
+            return
+        self._l3_out(now, Route(IPv4Network(IPv4Address(pkt[16:20])), bridge, scope="link"),
+                     pkt, frame, r)
 
     # -- ICMP errors -----------------------------------------------------------------------
     def icmp_error(self, now: int, icmp_type: int, code: int, offending: bytes, tags: Frame,

@@ -73,9 +73,10 @@ def sharing_key(model: ClusterModel, node: str, specific: str | None = None) -> 
     return node if specific else None
 
 
-def restore_tables(text: str) -> dict[str, Table]:
-    """``parse(text)``, fast for kube-proxy's text (same tables, same errors)."""
-    return parse(text, rule=_Reader().rule)
+def restore_tables(text: str, family: int = 4) -> dict[str, Table]:
+    """``parse(text)``, fast for kube-proxy's text (same tables, same errors); ``family``
+    6 reads ``ip6tables-restore`` text (its addresses always by the general parser)."""
+    return parse(text, rule=_Reader(family).rule, family=family)
 
 
 def restore_direct(build: Callable[[RuleMaker], Iterable[Item]],
@@ -97,7 +98,8 @@ def restore_direct(build: Callable[[RuleMaker], Iterable[Item]],
 class _Reader:
     """One text's worth of caches: equal words give the same (immutable) objects."""
 
-    def __init__(self) -> None:
+    def __init__(self, family: int = 4) -> None:
+        self.family = family  # 6: the fast path leaves every address to parse_rule
         self.nets: dict[str, IPv4Network] = {}
         self.matches: dict[tuple[str, ...], Match] = {}
         self.targets: dict[tuple[str, ...], Target] = {}
@@ -109,7 +111,7 @@ class _Reader:
         error, so the error is ``parse``'s).  An exception out of the fast path is a bug
         and is raised as one, not hidden as a slowdown."""
         made = self._fast(words)
-        return made if made is not None else parse_rule(words)
+        return made if made is not None else parse_rule(words, self.family)
 
     def _fast(self, words: Sequence[str]) -> Rule | None:
         """The rule, if ``words`` are of kube-proxy's common forms; else None."""
@@ -165,6 +167,8 @@ class _Reader:
         form, and for ``! 0.0.0.0/0`` (which parse_rule refuses)."""
         net = self.nets.get(text)
         if net is None:
+            if self.family != 4:
+                return None
             addr, slash, prefix = text.partition("/")
             value = quad(addr)
             if value is None or (slash and not (prefix.isascii() and prefix.isdigit()
@@ -185,8 +189,9 @@ class _Reader:
         also the slow path's: every word before ``-j`` was of a valid known form."""
         found = self.targets.get(words)
         if found is None:
-            found = self.targets[words] = _quick_target(words) or \
-                parse_target(words[0], list(words[1:]))
+            quick = _quick_target(words) if self.family == 4 else None
+            found = self.targets[words] = quick or \
+                parse_target(words[0], list(words[1:]), self.family)
         return found
 
 

@@ -43,8 +43,16 @@ from pktsim.netfilter.tcpstate import (
     tcp_packet,
     valid_flags,
 )
-from pktsim.netfilter.tuples import ICMP_ERRORS, ICMP_NEW_OK, Tuple, invert, packet_tuple
-from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from pktsim.netfilter.tuples import (
+    ICMP6_NEW_OK,
+    ICMP_ERRORS,
+    ICMP_NEW_OK,
+    PROTO_NAMES,
+    Tuple,
+    invert,
+    packet_tuple,
+)
+from pktsim.wire.build import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 from pktsim.wire.parse import ip_str, tcp_flag_str
 
 NS = 1_000_000_000
@@ -110,8 +118,7 @@ class Conn:
 
     def render(self, now: int) -> str:
         """One line of ``conntrack -L``."""
-        name = {PROTO_TCP: "tcp", PROTO_UDP: "udp", PROTO_ICMP: "icmp"}.get(self.proto,
-                                                                          "unknown")
+        name = PROTO_NAMES.get(self.proto, "unknown")
         secs = max(0, (self.expires - now - 1) // NS)
         parts = [f"{name:<8} {self.proto} {secs}"]
         if self.tcp is not None:
@@ -130,7 +137,7 @@ def _tuple_text(t: Tuple) -> str:
     text = f"src={ip_str(t.src)} dst={ip_str(t.dst)}"
     if t.proto in (PROTO_TCP, PROTO_UDP):
         return f"{text} sport={t.sport} dport={t.dport}"
-    if t.proto == PROTO_ICMP:
+    if t.proto in (PROTO_ICMP, PROTO_ICMPV6):
         return f"{text} type={t.dport >> 8} code={t.dport & 0xFF} id={t.sport}"
     return text
 
@@ -252,6 +259,10 @@ class Conntrack:
     def _new(self, now: int, t: Tuple, pkt: bytes, ihl: int, note: str = "new") -> Track:
         if t.proto == PROTO_ICMP and t.icmp_type not in ICMP_NEW_OK:
             return Track(None, note=f"invalid: ICMP type {t.icmp_type} starts no connection")
+        if t.proto == PROTO_ICMPV6 and t.icmp_type not in ICMP6_NEW_OK:
+            # nf_conntrack_icmpv6_packet: "invalid icmpv6 type" for an unconfirmed entry
+            return Track(None, note=f"invalid: ICMPv6 type {t.icmp_type} starts no "
+                                    "connection")
         if t.proto == PROTO_TCP and not may_start(pkt[ihl + 13], self.config.tcp_loose):
             return Track(None, note=f"invalid: TCP {tcp_flag_str(pkt[ihl + 13])} "
                                     "starts no connection")
@@ -319,7 +330,7 @@ class Conntrack:
                     return "UDP stream: ASSURED"
                 return ""
             conn.expires = now + cfg.udp * NS
-        elif conn.proto == PROTO_ICMP:
+        elif conn.proto in (PROTO_ICMP, PROTO_ICMPV6):  # nf_conntrack_icmpv6_timeout 30 s
             conn.expires = now + cfg.icmp * NS
         else:
             conn.expires = now + cfg.generic * NS

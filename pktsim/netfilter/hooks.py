@@ -51,9 +51,9 @@ from pktsim.netfilter.pipeline import PIPELINE, Hook
 from pktsim.netfilter.rules import BUILTIN_CHAINS, Table
 from pktsim.netfilter.save import parse, render
 from pktsim.netfilter.targets import REJECT_WITH, Dnat, Masquerade, Reject, Snat
-from pktsim.netfilter.tuples import ICMP_ID_TYPES, endpoint, packet_tuple
+from pktsim.netfilter.tuples import ICMP6_ID_TYPES, ICMP_ID_TYPES, Tuple, endpoint, packet_tuple
 from pktsim.netfilter.view import Env, PacketView, RecentTables
-from pktsim.wire.build import PROTO_ICMP, PROTO_TCP
+from pktsim.wire.build import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP
 from pktsim.wire.parse import ip_str
 
 if TYPE_CHECKING:
@@ -86,13 +86,25 @@ class _Pkt:
 
 
 class Netfilter:
-    """``Hooks`` for a ``Netns``: ``ns.hooks = Netfilter(ns, rng)``."""
+    """``Hooks`` for a ``Netns``: ``ns.hooks = Netfilter(ns, rng)``.
+
+    What differs between iptables and ip6tables is held in class attributes, picked once
+    per instance (``hooks6.Netfilter6`` overrides them): the packet reader, the rewriter,
+    where the protocol byte is, the conntrack class, the restore text's family."""
+
+    family = 4
+    _view = staticmethod(PacketView.of)
+    _rewrite = staticmethod(rewrite)
+    _tuple_at = staticmethod(packet_tuple)
+    _proto_at = 9  # the protocol byte (the IPv6 next header is byte 6)
+    _icmp_proto = PROTO_ICMP
+    _conntrack_cls: type[Conntrack] = Conntrack
 
     def __init__(self, ns: Netns, rng: random.Random, *,
                  config: ConntrackConfig | None = None) -> None:
         self.ns = ns
         self.tables: dict[str, Table] = {name: Table(name) for name in BUILTIN_CHAINS}
-        self.conntrack = Conntrack(config)
+        self.conntrack = self._conntrack_cls(config)
         self.recent = RecentTables()
         self._stat_rng = random.Random(rng.getrandbits(64))  # -m statistic draws
         self._nat_rng = random.Random(rng.getrandbits(64))  # NAT port choices
@@ -126,7 +138,7 @@ class Netfilter:
 
     def load(self, text: str) -> None:
         """``iptables-restore``: replace every table the text names (validated first)."""
-        loaded = parse(text)
+        loaded = parse(text, family=self.family)
         for table in loaded.values():
             table.validate()
         self.tables.update(loaded)
@@ -199,6 +211,8 @@ class Netfilter:
             return None
         ctx.track = tr
         if tr.conn is None:
+            if tr.ctstate == "UNTRACKED":  # Neighbor Discovery, MLD: no entry, nothing to say
+                return pkt
             text = f"conntrack: {tr.note} (ctstate INVALID)"
         elif tr.new:
             text = f"conntrack: {tr.note} {tr.conn.orig}"
@@ -250,8 +264,8 @@ class Netfilter:
         t = self.tables[table]
         if p.hook not in t or not t[p.hook].rules:
             return None
-        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate,
-                             _nat_status(ctx.track.conn))
+        view = self._view(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate,
+                          _nat_status(ctx.track.conn))
         out = evaluate(t, p.hook, view, self._env(p.now))
         ctx.mark = out.mark
         return out
@@ -263,8 +277,8 @@ class Netfilter:
         chain = t.chain(p.hook)
         if chain is None or not chain.rules:
             return None
-        view = PacketView.of(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate,
-                             _nat_status(ctx.track.conn))
+        view = self._view(pkt, p.in_dev, p.out_dev, ctx.mark, ctx.track.ctstate,
+                          _nat_status(ctx.track.conn))
         memo = self._memo.of(t)
         key = memo.key(p.hook, view) if memo is not None else ()
         walked = memo.get(key) if memo is not None else None
@@ -333,7 +347,7 @@ class Netfilter:
         conn = tr.conn
         if conn is None:
             return pkt
-        if tr.ctstate == "RELATED" and pkt[9] == PROTO_ICMP:
+        if tr.ctstate == "RELATED" and pkt[self._proto_at] == self._icmp_proto:
             return self._icmp_related(p, pkt, ctx, mt)
         bound: tuple[str, str, RuleHit | None] | None = None
         if tr.ctstate == "NEW" and tr.dir == 0 and mt not in conn.nat_init \
@@ -345,7 +359,7 @@ class Netfilter:
         if target is None:
             return pkt
         label, suffix, rule = bound or (self._replay_text(conn, tr.dir, mt), "", None)
-        new = rewrite(pkt, target, mt)
+        new = self._rewrite(pkt, target, mt)
         self._nat_step(p, pkt, new, mt, label, suffix, rule)
         return new
 
@@ -370,9 +384,9 @@ class Netfilter:
             fully = isinstance(target, Snat) and target.random_fully
             rng = nat.NatRange(target.ip.packed, target.ports, target.random, fully)
         elif isinstance(target, Masquerade):
-            ip = self.ns.masquerade_source(p.out_dev)
+            ip = self._masq_source(p.out_dev, pkt)
             if ip is None:
-                p.r.drop_as(f"drop: MASQUERADE: no IPv4 address on {p.out_dev}",
+                p.r.drop_as(f"drop: MASQUERADE: no IPv{self.family} address on {p.out_dev}",
                             DropReason.RULE, p.iface, p.frame)
                 return None
             rng = nat.NatRange(ip, target.ports, target.random, target.random_fully)
@@ -392,12 +406,16 @@ class Netfilter:
                        tuple(str(h) for h in out.hits))
         return label, f" ({out.path_text()}){mark}{self.gen_note}", rule
 
+    def _masq_source(self, dev: str, pkt: bytes) -> bytes | None:
+        """MASQUERADE's new source address for a packet leaving by ``dev``."""
+        return self.ns.masquerade_source(dev)
+
     def _nat_step(self, p: _Pkt, old: bytes, new: bytes, mt: int, label: str, suffix: str,
                   rule: RuleHit | None = None) -> None:
         if old == new:
             return
         field = "src" if mt == SRC else "dst"
-        a, b = _side(old, mt), _side(new, mt)
+        a, b = _side(old, mt, 0, self._tuple_at), _side(new, mt, 0, self._tuple_at)
         p.r.step(Event.NAT, f"{label} {a} -> {b}{suffix}", p.iface, p.frame,
                  NatRewrite(field, a, b, rule))
 
@@ -439,16 +457,19 @@ def _walk_detail(table: str, hook: str, out: Outcome) -> RuleHit:
                    hit.text if hit else f"-P {hook} {out.verdict}", tuple(str(h) for h in out.hits))
 
 
-def _side(pkt: bytes, mt: int, off: int = 0) -> str:
-    """The source or destination endpoint of the packet at ``off``, as the trace prints it."""
-    t = packet_tuple(pkt, off)
+def _side(pkt: bytes, mt: int, off: int = 0,
+          tuple_at: Callable[[bytes, int], Tuple | None] = packet_tuple) -> str:
+    """The source or destination endpoint of the packet at ``off``, as the trace prints it
+    (``tuple_at``: ``tuples.packet_tuple6`` for an IPv6 packet)."""
+    t = tuple_at(pkt, off)
     if t is None:
         return "?"
-    if t.proto == PROTO_ICMP and t.icmp_type not in ICMP_ID_TYPES:
+    icmp = t.proto == PROTO_ICMP or t.proto == PROTO_ICMPV6
+    if icmp and t.icmp_type not in (ICMP_ID_TYPES if t.proto == PROTO_ICMP else ICMP6_ID_TYPES):
         return endpoint(0, t.src if mt == SRC else t.dst, 0)
     if mt == SRC:
         return endpoint(t.proto, t.src, t.sport)
-    return endpoint(t.proto, t.dst, t.sport if t.proto == PROTO_ICMP else t.dport)
+    return endpoint(t.proto, t.dst, t.sport if icmp else t.dport)
 
 
 def _owner(path: list[str]) -> str:

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 from typing import ClassVar
 
 from pktsim.netfilter.view import NS, Env, PacketView
 from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
 
 # the names iptables prints (its own table, then /etc/protocols: ``ipencap`` is IP-in-IP)
-PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP, "sctp": 132, "ipencap": 4}
+# ip6tables reads ``icmpv6`` and prints ``ipv6-icmp`` (libxtables ``xtables_chain_protos``)
+PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP, "sctp": 132, "ipencap": 4,
+             "icmpv6": 58, "ipv6-icmp": 58}
 PROTO_TEXT = {v: k for k, v in PROTOCOLS.items()}
 # libxt_conntrack.c conntrack_dump_states' print order
 CT_STATES = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT")
@@ -59,7 +61,7 @@ def _bang(negate: bool) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Source(Match):
-    net: IPv4Network
+    net: IPv4Network | IPv6Network
     negate: bool = False
     order: ClassVar[int] = 0
 
@@ -73,7 +75,7 @@ class Source(Match):
 
 @dataclass(frozen=True, slots=True)
 class Destination(Match):
-    net: IPv4Network
+    net: IPv4Network | IPv6Network
     negate: bool = False
     order: ClassVar[int] = 1
 
@@ -234,6 +236,46 @@ class IcmpType(Match):
     def save(self) -> str:
         code = "" if self.code is None else f"/{self.code}"
         return f"-m icmp {_bang(self.negate)}--icmp-type {self.type}{code}"
+
+
+ICMP6_TYPE_NAMES = {"destination-unreachable": (1, None), "no-route": (1, 0),
+                    "communication-prohibited": (1, 1), "address-unreachable": (1, 3),
+                    "port-unreachable": (1, 4), "packet-too-big": (2, None),
+                    "time-exceeded": (3, None), "ttl-exceeded": (3, None),
+                    "parameter-problem": (4, None), "echo-request": (128, None),
+                    "echo-reply": (129, None), "router-solicitation": (133, None),
+                    "router-advertisement": (134, None),
+                    "neighbour-solicitation": (135, None), "neighbor-solicitation": (135, None),
+                    "neighbour-advertisement": (136, None),
+                    "neighbor-advertisement": (136, None)}
+"""libip6t_icmp6.c ``icmpv6_codes`` (the names ip6tables reads; it prints numbers)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Icmp6Type(Match):
+    """``-m icmp6 --icmpv6-type TYPE[/CODE]`` (``ip6t_icmp6.c`` ``icmp6_match``)."""
+
+    type: int
+    code: int | None = None
+    negate: bool = False
+
+    @classmethod
+    def named(cls, text: str, negate: bool = False) -> Icmp6Type:
+        if text in ICMP6_TYPE_NAMES:
+            icmp_type, code = ICMP6_TYPE_NAMES[text]
+            return cls(icmp_type, code, negate)
+        icmp_type_text, _, code_text = text.partition("/")
+        return cls(int(icmp_type_text), int(code_text) if code_text else None, negate)
+
+    def matches(self, p: PacketView, env: Env) -> bool:
+        if p.icmp is None:
+            return False
+        hit = p.icmp[0] == self.type and (self.code is None or p.icmp[1] == self.code)
+        return hit != self.negate
+
+    def save(self) -> str:
+        code = "" if self.code is None else f"/{self.code}"
+        return f"-m icmp6 {_bang(self.negate)}--icmpv6-type {self.type}{code}"
 
 
 _NO_QUOTE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

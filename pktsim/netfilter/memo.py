@@ -32,6 +32,7 @@ from pktsim.netfilter.matches import (
     Comment,
     CtState,
     Destination,
+    Icmp6Type,
     IcmpType,
     InIface,
     Mark,
@@ -47,8 +48,8 @@ from pktsim.netfilter.view import PacketView
 
 LIMIT = 4096  # entries kept; a run over many connections clears and refills
 # a --match-set reads the namespace's IP sets, which are fixed once the node is built
-PURE_MATCHES = (Comment, CtState, Destination, IcmpType, InIface, Mark, Multiport, OutIface,
-                Ports, Protocol, SetMatch, Source)
+PURE_MATCHES = (Comment, CtState, Destination, Icmp6Type, IcmpType, InIface, Mark, Multiport,
+                OutIface, Ports, Protocol, SetMatch, Source)
 PURE_TARGETS = (Jump, Reject, SetMark, Verdict)
 
 Walked = tuple[Outcome, RuleHit]  # the outcome and the trace detail made from it

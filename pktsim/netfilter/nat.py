@@ -29,12 +29,15 @@ the entry is translated inside and out (``icmp_reply``).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pktsim.netfilter.conntrack import Conn, Conntrack
 from pktsim.netfilter.mangle import DST, SRC, icmp_translate
 from pktsim.netfilter.tuples import Tuple, invert
-from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from pktsim.wire.build import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
+
+ICMPS = (PROTO_ICMP, PROTO_ICMPV6)  # the identifier is their "port" (nf_nat_core.c)
 
 MAX_ATTEMPTS = 128  # NF_NAT_MAX_ATTEMPTS
 
@@ -75,11 +78,11 @@ def setup(ct: Conntrack, now: int, conn: Conn, mt: int, r: NatRange | None, kind
 
 
 def _key(t: Tuple, mt: int) -> int:
-    return t.sport if mt == SRC or t.proto == PROTO_ICMP else t.dport
+    return t.sport if mt == SRC or t.proto in ICMPS else t.dport
 
 
 def _with_key(t: Tuple, mt: int, value: int) -> Tuple:
-    if mt == SRC or t.proto == PROTO_ICMP:
+    if mt == SRC or t.proto in ICMPS:
         return t._replace(sport=value)
     return t._replace(dport=value)
 
@@ -112,11 +115,11 @@ def _search(ct: Conntrack, now: int, conn: Conn, cand: Tuple, mt: int, r: NatRan
             rng: random.Random) -> Tuple:
     """``nf_nat_l4proto_unique_tuple``; returns the last try when every port is taken
     (the clash then fails at confirm, as in the kernel)."""
-    if cand.proto not in (PROTO_TCP, PROTO_UDP, PROTO_ICMP):
+    if cand.proto not in (PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6):
         return cand
     if r.ports is not None:
         low, size = r.ports[0], r.ports[1] - r.ports[0] + 1
-    elif cand.proto == PROTO_ICMP:
+    elif cand.proto in ICMPS:
         low, size = 0, 65536
     elif mt == DST:
         return cand  # "if it's dst rewrite, can't change port"
@@ -155,11 +158,17 @@ def manip_for(conn: Conn, d: int, mt: int) -> Tuple | None:
     return target
 
 
-def icmp_reply(pkt: bytes, conn: Conn, d: int, mt: int) -> bytes:
-    """``nf_nat_icmp_reply_translation``: un-NAT an ICMP error RELATED to ``conn``."""
+Translate = Callable[[bytes, Tuple, int, Tuple, int], bytes]
+
+
+def icmp_reply(pkt: bytes, conn: Conn, d: int, mt: int,
+               translate: Translate = icmp_translate) -> bytes:
+    """``nf_nat_icmp_reply_translation``: un-NAT an ICMP error RELATED to ``conn``
+    (``translate``: ``mangle6.icmp6_translate`` for ICMPv6,
+    ``nf_nat_icmpv6_reply_translation``)."""
     if not _status(conn, d, mt):
         return pkt
     other = conn.tuple(1 - d)
     outer = invert(other)
     assert outer is not None
-    return icmp_translate(pkt, other, DST if mt == SRC else SRC, outer, mt)
+    return translate(pkt, other, DST if mt == SRC else SRC, outer, mt)

@@ -25,12 +25,19 @@ knows it, wherever it appears; a ``--dport`` no loaded module knows loads ``-m t
 
 ``read_line`` reads one line into a typed document item (``document.py``), and ``parse``
 is ``document.load`` of the lines read; a line that does not read becomes ``Invalid``.
+
+``family=6`` reads ``ip6tables-restore`` text (``render`` prints ``ip6tables-save``'s,
+which is the same format): ``-s``/``-d`` take IPv6 addresses and CIDRs (an IPv4 one is an
+error, as ``xtables_ip6parse_multiple`` refuses it), ``--to-destination`` takes
+``[ADDR]:PORT``, ``-m icmp6 --icmpv6-type``, and REJECT's default is
+``icmp6-port-unreachable`` with ip6t_REJECT's names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from ipaddress import IPv4Address, IPv4Network
+from functools import partial
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from pktsim.netfilter.document import (
     Blank,
@@ -50,6 +57,7 @@ from pktsim.netfilter.matches import (
     Comment,
     CtState,
     Destination,
+    Icmp6Type,
     IcmpType,
     InIface,
     Mark,
@@ -64,6 +72,9 @@ from pktsim.netfilter.matches import (
 )
 from pktsim.netfilter.rules import TABLE_ORDER, Rule, Table
 from pktsim.netfilter.targets import (
+    REJECT6_ALIASES,
+    REJECT6_WITH,
+    REJECT_WITH,
     Dnat,
     Goto,
     Jump,
@@ -82,6 +93,7 @@ MODULE_OPTIONS: dict[str, frozenset[str]] = {
     # libxt_sctp.c: the same port options (--chunk-types is not written by kube-proxy)
     "sctp": frozenset({"--sport", "--source-port", "--dport", "--destination-port"}),
     "icmp": frozenset({"--icmp-type"}),
+    "icmp6": frozenset({"--icmpv6-type"}),
     "mark": frozenset({"--mark"}),
     "addrtype": frozenset({"--src-type", "--dst-type", "--limit-iface-out"}),
     "conntrack": frozenset({"--ctstate"}),
@@ -116,13 +128,14 @@ def render(tables: Iterable[Table]) -> str:
 RuleParser = Callable[[list[str]], Rule]
 
 
-def parse(text: str, *, rule: RuleParser | None = None) -> dict[str, Table]:
-    """``iptables-restore`` input to tables (only the tables the text names).
+def parse(text: str, *, rule: RuleParser | None = None, family: int = 4) -> dict[str, Table]:
+    """``iptables-restore`` input to tables (only the tables the text names); ``family`` 6:
+    ``ip6tables-restore``'s.
 
     ``rule`` reads one rule's words (default ``parse_rule``): a reader with caches of its own
     (kube-proxy's 470,000 rules, ``kubeproxy/tables.py``) passes one that makes the same
     rules faster."""
-    read_rule = rule or parse_rule
+    read_rule = rule or (parse_rule if family == 4 else partial(parse_rule, family=family))
     return load(read_line(line, read_rule) for line in text.splitlines())
 
 
@@ -229,16 +242,31 @@ def _command(line: str, tokens: list[str], read_rule: RuleParser) -> Item:
     raise ValueError(f"unsupported command {cmd}")
 
 
+# libxt_recent.c recent_init: the default --mask is all ones, printed as the family prints it
+RECENT_MASK = {4: "255.255.255.255", 6: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}
+FAMILY_ONLY = {"icmp": 4, "icmp6": 6}  # libipt_icmp.c, libip6t_icmp6.c: one family each
+
+
 class _Module:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, family: int = 4) -> None:
         if name not in MODULE_OPTIONS:
             raise ValueError(f"unsupported match module -m {name}")
+        if FAMILY_ONLY.get(name, family) != family:
+            raise ValueError(f"Couldn't load match `{name}'")
         self.name = name
+        self.family = family
         self.opts: list[tuple[str, str, bool]] = []
 
 
-def parse_rule(tokens: list[str]) -> Rule:
-    """One rule's options (what follows ``-A CHAIN``)."""
+def _net(text: str, family: int) -> IPv4Network | IPv6Network:
+    """``-s``/``-d`` TEXT for the family's tables (an address alone is a /32 or /128)."""
+    if family == 6:
+        return IPv6Network(text, strict=False)
+    return IPv4Network(text, strict=False)
+
+
+def parse_rule(tokens: list[str], family: int = 4) -> Rule:
+    """One rule's options (what follows ``-A CHAIN``); ``family`` 6 for ip6tables."""
     header: list[Match] = []
     modules: list[_Module] = []
     proto = 0
@@ -251,7 +279,7 @@ def parse_rule(tokens: list[str]) -> Rule:
             i += 1
             continue
         if tok in ("-j", "--jump"):
-            target = parse_target(tokens[i + 1], tokens[i + 2:])
+            target = parse_target(tokens[i + 1], tokens[i + 2:], family)
             return Rule(tuple(header) + _build_all(modules, proto), target)
         if tok in ("-g", "--goto"):
             if len(tokens) != i + 2:
@@ -259,7 +287,7 @@ def parse_rule(tokens: list[str]) -> Rule:
             return Rule(tuple(header) + _build_all(modules, proto), Goto(tokens[i + 1]))
         if tok in HEADER:
             value = tokens[i + 1]
-            header.append(HEADER[tok](IPv4Network(value, strict=False), negate)
+            header.append(HEADER[tok](_net(value, family), negate)
                           if tok in ("-s", "--source", "-d", "--destination")
                           else HEADER[tok](value, negate))
         elif tok in ("-p", "--protocol"):
@@ -267,7 +295,7 @@ def parse_rule(tokens: list[str]) -> Rule:
             if proto:
                 header.append(Protocol(proto, negate))
         elif tok in ("-m", "--match"):
-            modules.append(_Module(tokens[i + 1]))
+            modules.append(_Module(tokens[i + 1], family))
         elif tok.startswith("--"):
             i += _module_option(modules, proto, tokens, i, negate)
             negate = False
@@ -333,6 +361,8 @@ def _build(m: _Module, proto: int) -> Match:
                      bool(dport and dport[1]))
     if m.name == "icmp":
         return IcmpType.named(*opts["--icmp-type"])
+    if m.name == "icmp6":
+        return Icmp6Type.named(*opts["--icmpv6-type"])
     if m.name == "mark":
         value, mask = _mark(opts["--mark"][0])
         return Mark(value, mask, opts["--mark"][1])
@@ -353,7 +383,7 @@ def _build(m: _Module, proto: int) -> Match:
         if opts.get("--mode", ("", False))[0] != "random":
             raise ValueError("only -m statistic --mode random is supported")
         return Statistic(opts["--probability"][0], opts["--probability"][1])
-    return _recent(opts)
+    return _recent(opts, m.family)
 
 
 def _multiport(opts: dict[str, tuple[str, bool]], proto: int) -> Multiport:
@@ -368,17 +398,17 @@ def _multiport(opts: dict[str, tuple[str, bool]], proto: int) -> Multiport:
     return Multiport(proto, tuple(_ports(p) for p in text.split(",")), src is not None, negate)
 
 
-def _recent(opts: dict[str, tuple[str, bool]]) -> Recent:
+def _recent(opts: dict[str, tuple[str, bool]], family: int = 4) -> Recent:
     modes = [mode for mode in ("set", "rcheck", "update", "remove") if f"--{mode}" in opts]
     if len(modes) != 1 or "--name" not in opts:
         raise ValueError("-m recent needs --name and one of --set/--rcheck/--update/--remove")
     return Recent(opts["--name"][0], modes[0], int(opts.get("--seconds", ("0", False))[0]),
                   "--reap" in opts, opts[f"--{modes[0]}"][1], "--rdest" not in opts,
-                  opts.get("--mask", ("255.255.255.255", False))[0])
+                  opts.get("--mask", (RECENT_MASK[family], False))[0])
 
 
-def parse_target(name: str, args: list[str]) -> Target:
-    """``-j NAME args...``."""
+def parse_target(name: str, args: list[str], family: int = 4) -> Target:
+    """``-j NAME args...`` (``family`` 6: ip6tables' REJECT names and NAT addresses)."""
     opts: dict[str, str] = {}
     i = 0
     while i < len(args):
@@ -391,11 +421,11 @@ def parse_target(name: str, args: list[str]) -> Target:
     if name in ("ACCEPT", "DROP", "RETURN"):
         target: Target = Verdict(name)
     elif name == "REJECT":
-        target = Reject(opts.pop("--reject-with", "icmp-port-unreachable"))
+        target = _reject(opts, family)
     elif name == "MARK":
         target = _mark_target(opts)
     elif name in ("DNAT", "SNAT"):
-        target = _nat_target(name, opts)
+        target = _nat_target(name, opts, family)
     elif name == "MASQUERADE":
         ports = opts.pop("--to-ports", None)
         target = Masquerade(_range(ports) if ports else None, opts.pop("--random", None) == "",
@@ -405,6 +435,19 @@ def parse_target(name: str, args: list[str]) -> Target:
     if opts:
         raise ValueError(f"unsupported option(s) for -j {name}: {' '.join(opts)}")
     return target
+
+
+def _reject(opts: dict[str, str], family: int) -> Reject:
+    if family == 4:
+        with_ = opts.pop("--reject-with", "icmp-port-unreachable")
+        if with_ not in REJECT_WITH:
+            raise ValueError(f"unknown --reject-with {with_!r}")
+        return Reject(with_)
+    with_ = opts.pop("--reject-with", "icmp6-port-unreachable")
+    with_ = REJECT6_ALIASES.get(with_, with_)
+    if with_ not in REJECT6_WITH:  # libip6t_REJECT.c: "unknown reject type"
+        raise ValueError(f"unknown --reject-with {with_!r}")
+    return Reject(with_)
 
 
 def _mark_target(opts: dict[str, str]) -> SetMark:
@@ -425,13 +468,27 @@ def _range(text: str) -> tuple[int, int]:
     return int(low), int(high or low)
 
 
-def _nat_target(name: str, opts: dict[str, str]) -> Target:
+def _nat_address(where: str, family: int) -> tuple[IPv4Address | IPv6Address, str]:
+    """``ADDR[:PORTS]``, or for IPv6 ``ADDR`` or ``[ADDR][:PORTS]`` (libxt_NAT.c
+    ``parse_to``): the address and the ports text."""
+    if family == 4:
+        ip, _, ports = where.partition(":")
+        return IPv4Address(ip), ports
+    if where.startswith("["):
+        ip, _, rest = where[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"bad address {where!r}")
+        return IPv6Address(ip), rest[1:]
+    return IPv6Address(where), ""
+
+
+def _nat_target(name: str, opts: dict[str, str], family: int = 4) -> Target:
     where = opts.pop("--to-destination" if name == "DNAT" else "--to-source")
-    ip, _, ports = where.partition(":")
+    ip, ports = _nat_address(where, family)
     port_range = _range(ports) if ports else None
     rnd = opts.pop("--random", None) == ""
     persistent = opts.pop("--persistent", None) == ""
     if name == "DNAT":
-        return Dnat(IPv4Address(ip), port_range, rnd, persistent)
+        return Dnat(ip, port_range, rnd, persistent)
     fully = opts.pop("--random-fully", None) == ""
-    return Snat(IPv4Address(ip), port_range, rnd, fully, persistent)
+    return Snat(ip, port_range, rnd, fully, persistent)

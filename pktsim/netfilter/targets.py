@@ -20,7 +20,7 @@ binding; ``conntrack.py`` applies it to the connection.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import ClassVar
 
 ALL_HOOKS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
@@ -32,6 +32,16 @@ REJECT_WITH = {
     "icmp-port-unreachable": 3, "icmp-net-prohibited": 9, "icmp-host-prohibited": 10,
     "icmp-admin-prohibited": 13, "tcp-reset": -1,
 }
+# ip6t_REJECT's names and the ICMPv6 destination-unreachable code each sends
+# (libip6t_REJECT.c ``reject_table_xlate``; ip6tables also reads the short aliases)
+REJECT6_WITH = {
+    "icmp6-no-route": 0, "icmp6-adm-prohibited": 1, "icmp6-addr-unreachable": 3,
+    "icmp6-port-unreachable": 4, "icmp6-policy-fail": 5, "icmp6-reject-route": 6,
+    "tcp-reset": -1,
+}
+REJECT6_ALIASES = {"no-route": "icmp6-no-route", "adm-prohibited": "icmp6-adm-prohibited",
+                   "addr-unreach": "icmp6-addr-unreachable",
+                   "port-unreach": "icmp6-port-unreachable"}
 
 PortRange = tuple[int, int]
 
@@ -96,7 +106,7 @@ class Reject(Target):
     hooks: ClassVar[frozenset[str]] = frozenset({"INPUT", "FORWARD", "OUTPUT"})
 
     def __post_init__(self) -> None:
-        if self.with_ not in REJECT_WITH:
+        if self.with_ not in REJECT_WITH and self.with_ not in REJECT6_WITH:
             raise ValueError(f"unknown --reject-with {self.with_!r}")
 
     def save(self) -> str:
@@ -134,6 +144,14 @@ class SetMark(Target):
         return f"-j MARK --set-xmark {self.value:#x}/{self.mask:#x}"
 
 
+def _to(ip: IPv4Address | IPv6Address, ports: PortRange | None) -> str:
+    """``--to-destination``/``--to-source`` as libxt_NAT prints it: an IPv6 address is
+    bracketed only when a port follows (``__NAT_print``)."""
+    if ip.version == 6 and ports is not None:
+        return f"[{ip}]{_ports(ports)}"
+    return f"{ip}{_ports(ports)}"
+
+
 def _ports(r: PortRange | None, sep: str = ":") -> str:
     if r is None:
         return ""
@@ -142,9 +160,9 @@ def _ports(r: PortRange | None, sep: str = ":") -> str:
 
 @dataclass(frozen=True, slots=True)
 class Dnat(Target):
-    """``-j DNAT --to-destination IP[:PORT[-PORT]]``."""
+    """``-j DNAT --to-destination IP[:PORT[-PORT]]`` (``[IP6]:PORT`` for IPv6)."""
 
-    ip: IPv4Address
+    ip: IPv4Address | IPv6Address
     ports: PortRange | None = None
     random: bool = False
     persistent: bool = False
@@ -152,16 +170,16 @@ class Dnat(Target):
     hooks: ClassVar[frozenset[str]] = frozenset({"PREROUTING", "OUTPUT"})
 
     def save(self) -> str:
-        text = f"-j DNAT --to-destination {self.ip}{_ports(self.ports)}"
+        text = f"-j DNAT --to-destination {_to(self.ip, self.ports)}"
         return text + (" --random" if self.random else "") + (
             " --persistent" if self.persistent else "")
 
 
 @dataclass(frozen=True, slots=True)
 class Snat(Target):
-    """``-j SNAT --to-source IP[:PORT[-PORT]]``."""
+    """``-j SNAT --to-source IP[:PORT[-PORT]]`` (``[IP6]:PORT`` for IPv6)."""
 
-    ip: IPv4Address
+    ip: IPv4Address | IPv6Address
     ports: PortRange | None = None
     random: bool = False
     random_fully: bool = False
@@ -170,7 +188,7 @@ class Snat(Target):
     hooks: ClassVar[frozenset[str]] = frozenset({"POSTROUTING", "INPUT"})
 
     def save(self) -> str:
-        text = f"-j SNAT --to-source {self.ip}{_ports(self.ports)}"
+        text = f"-j SNAT --to-source {_to(self.ip, self.ports)}"
         return text + (" --random" if self.random else "") + (
             " --random-fully" if self.random_fully else "") + (
             " --persistent" if self.persistent else "")

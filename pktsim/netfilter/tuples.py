@@ -16,13 +16,19 @@ is tracked by addresses alone ("generic", ports 0) — IP-in-IP packets included
 ``packet_tuple`` reads a tuple at any offset, so the same code reads the header quoted
 inside an ICMP error.  Only the first 8 bytes of the L4 header are needed: that is what
 an ICMP error is guaranteed to quote.
+
+IPv6 tuples are the same tuples with 16-byte addresses (``packet_tuple6``: the next header
+is the protocol, no extension headers).  ICMPv6 keeps its identifier and type the same way
+(``nf_conntrack_proto_icmpv6.c`` ``icmpv6_pkt_to_tuple``); its ``invmap`` pairs echo
+request and reply (128, 129) and node information query and reply (139, 140), and only a
+request may start a connection (``valid_new``).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from pktsim.wire.build import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 from pktsim.wire.parse import ip_str
 
 # nf_conntrack_proto_icmp.c: invmap (request <-> reply) and valid_new (may start a connection)
@@ -30,8 +36,14 @@ ICMP_INVERSE = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17}
 ICMP_NEW_OK = frozenset({8, 13, 15, 17})
 ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # unreachable, quench, redirect, time exceeded, param
 ICMP_ID_TYPES = frozenset(ICMP_INVERSE)  # the types whose bytes 4-5 are an identifier
+# nf_conntrack_proto_icmpv6.c: invmap and valid_new (ICMPV6_ECHO_*, ICMPV6_NI_*)
+ICMP6_INVERSE = {128: 129, 129: 128, 139: 140, 140: 139}
+ICMP6_NEW_OK = frozenset({128, 139})
+ICMP6_ID_TYPES = frozenset(ICMP6_INVERSE)
+# nf_conntrack_icmpv6_error's noct_valid_new: MLD and Neighbor Discovery are UNTRACKED
+ICMP6_UNTRACKED = frozenset({130, 131, 132, 133, 134, 135, 136, 143})
 
-PROTO_NAMES = {PROTO_TCP: "tcp", PROTO_UDP: "udp", PROTO_ICMP: "icmp"}
+PROTO_NAMES = {PROTO_TCP: "tcp", PROTO_UDP: "udp", PROTO_ICMP: "icmp", PROTO_ICMPV6: "icmpv6"}
 
 
 class Tuple(NamedTuple):
@@ -51,7 +63,7 @@ class Tuple(NamedTuple):
         return endpoint(self.proto, self.src, self.sport)
 
     def dst_text(self) -> str:
-        if self.proto == PROTO_ICMP:
+        if self.proto in (PROTO_ICMP, PROTO_ICMPV6):
             return ip_str(self.dst)
         return endpoint(self.proto, self.dst, self.dport)
 
@@ -61,10 +73,11 @@ class Tuple(NamedTuple):
 
 
 def endpoint(proto: int, ip: bytes, port: int) -> str:
-    """``10.0.0.1:80`` for TCP/UDP, ``10.0.0.1 id 7`` for ICMP, the address otherwise."""
+    """``10.0.0.1:80`` (``[fd00::1]:80``) for TCP/UDP, ``10.0.0.1 id 7`` for ICMP and
+    ICMPv6, the address otherwise."""
     if proto in (PROTO_TCP, PROTO_UDP):
-        return f"{ip_str(ip)}:{port}"
-    if proto == PROTO_ICMP:
+        return f"{ip_str(ip)}:{port}" if len(ip) == 4 else f"[{ip_str(ip)}]:{port}"
+    if proto in (PROTO_ICMP, PROTO_ICMPV6):
         return f"{ip_str(ip)} id {port}"
     return ip_str(ip)
 
@@ -76,6 +89,11 @@ def invert(t: Tuple) -> Tuple | None:
         if inverse is None:
             return None
         return Tuple(PROTO_ICMP, t.dst, t.src, t.sport, (inverse << 8) | (t.dport & 0xFF))
+    if t.proto == PROTO_ICMPV6:  # icmpv6_invert_tuple
+        inverse = ICMP6_INVERSE.get(t.dport >> 8)
+        if inverse is None:
+            return None
+        return Tuple(PROTO_ICMPV6, t.dst, t.src, t.sport, (inverse << 8) | (t.dport & 0xFF))
     return Tuple(t.proto, t.dst, t.src, t.dport, t.sport)
 
 
@@ -97,6 +115,25 @@ def packet_tuple(pkt: bytes, off: int = 0) -> Tuple | None:
             return None
         if proto == PROTO_ICMP:
             ident = (pkt[l4 + 4] << 8) | pkt[l4 + 5] if pkt[l4] in ICMP_ID_TYPES else 0
+            return Tuple(proto, src, dst, ident, (pkt[l4] << 8) | pkt[l4 + 1])
+        return Tuple(proto, src, dst, (pkt[l4] << 8) | pkt[l4 + 1],
+                     (pkt[l4 + 2] << 8) | pkt[l4 + 3])
+    return Tuple(proto, src, dst, 0, 0)
+
+
+def packet_tuple6(pkt: bytes, off: int = 0) -> Tuple | None:
+    """The tuple of the IPv6 packet at ``off`` (``ipv6_pkt_to_tuple``, then the L4
+    protocol's), or None when its L4 header is cut short."""
+    if len(pkt) < off + 40:
+        return None
+    proto = pkt[off + 6]
+    src, dst = bytes(pkt[off + 8:off + 24]), bytes(pkt[off + 24:off + 40])
+    l4 = off + 40
+    if proto in (PROTO_TCP, PROTO_UDP, PROTO_ICMPV6):
+        if len(pkt) < l4 + 8:
+            return None
+        if proto == PROTO_ICMPV6:
+            ident = (pkt[l4 + 4] << 8) | pkt[l4 + 5] if pkt[l4] in ICMP6_ID_TYPES else 0
             return Tuple(proto, src, dst, ident, (pkt[l4] << 8) | pkt[l4 + 1])
         return Tuple(proto, src, dst, (pkt[l4] << 8) | pkt[l4 + 1],
                      (pkt[l4 + 2] << 8) | pkt[l4 + 3])

@@ -6,7 +6,10 @@ Matching never parses a packet twice: ``PacketView.of`` reads the addresses, pro
 ports (TCP/UDP, first fragment only) and ICMP type/code once per table walk, and carries
 the facts that are not in the bytes — the input and output interface names (empty when
 the hook has none: no ``-i`` on a locally generated packet), ``skb->mark`` (which MARK
-rules rewrite during the walk) and the conntrack state (``ctstate``).
+rules rewrite during the walk) and the conntrack state (``ctstate``).  ``PacketView.of6``
+reads an IPv6 packet the same way (``ip6_packet_match``): 16-byte addresses, the next
+header as the protocol (no extension headers are modelled), ICMPv6 type and code in
+``icmp``; a family's netfilter picks its reader once, so no match asks the version.
 
 ``Env`` is the rest of the world a match may need: ``now`` on the virtual clock (for
 ``-m recent``), the random stream ``-m statistic`` draws from (seeded by the owner, so a
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pktsim.wire.build import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from pktsim.wire.build import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 
 PROTO_SCTP = 132  # its common header starts with the ports, as TCP's and UDP's (RFC 9260 §3.1)
 
@@ -66,6 +69,21 @@ class PacketView:
         elif proto == PROTO_ICMP and first and len(pkt) >= ihl + 2:
             icmp = (pkt[ihl], pkt[ihl + 1])
         return cls(bytes(pkt[12:16]), bytes(pkt[16:20]), proto, sport, dport, in_dev, out_dev,
+                   mark, ctstate, icmp, ct_nat)
+
+    @classmethod
+    def of6(cls, pkt: bytes, in_dev: str = "", out_dev: str = "", mark: int = 0,
+            ctstate: str = "INVALID", ct_nat: frozenset[str] = frozenset()) -> PacketView:
+        """``of`` for an IPv6 packet (its L4 header right after the fixed 40 bytes)."""
+        proto = pkt[6]
+        sport = dport = None
+        icmp = None
+        if proto in (PROTO_TCP, PROTO_UDP, PROTO_SCTP) and len(pkt) >= 44:
+            sport = (pkt[40] << 8) | pkt[41]
+            dport = (pkt[42] << 8) | pkt[43]
+        elif proto == PROTO_ICMPV6 and len(pkt) >= 42:
+            icmp = (pkt[40], pkt[41])
+        return cls(bytes(pkt[8:24]), bytes(pkt[24:40]), proto, sport, dport, in_dev, out_dev,
                    mark, ctstate, icmp, ct_nat)
 
 

@@ -94,12 +94,13 @@ def infer(strong: list[Evidence], weak: list[Evidence]) -> tuple[
 
 # what a dual-stack run leaves out, said once per run (docs/model.md, "IPv6")
 IPV6_LIMITS = ("IPv6 is modelled for pods and nodes (addresses, routes, Neighbor Discovery, "
-               "ICMPv6, TCP and UDP); IPv6 packets cross no ip6tables rules and no IPv6 "
-               "conntrack (kube-proxy's IPv6 proxier and Services over IPv6 are not modelled "
-               "yet), the setup's router solicitations and MLD reports are not sent, and a "
-               "Packet Too Big shrinks only the TCP connection it concerns (no path MTU "
-               "cache: on vxlan, flannel-v6.1's MTU 1430 is below the pods' 1450, as flannel "
-               "leaves it, so each full-size connection over IPv6 meets one)")
+               "ICMPv6, TCP and UDP); IPv6 packets cross each node's ip6tables and IPv6 "
+               "conntrack, whose tables are empty (kube-proxy's IPv6 proxier and Services "
+               "over IPv6 are not modelled yet), the setup's router solicitations and MLD "
+               "reports are not sent, and a Packet Too Big shrinks only the TCP connection it "
+               "concerns (no path MTU cache: on vxlan, flannel-v6.1's MTU 1430 is below the "
+               "pods' 1450, as flannel leaves it, so each full-size connection over IPv6 "
+               "meets one)")
 
 
 def settle_families(cfg: ClusterConfig, decided: str, nodes: list[Node], pods: list[Pod],
