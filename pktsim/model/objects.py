@@ -237,7 +237,7 @@ class EndpointPort:
 
 @dataclass(slots=True)
 class Endpoint:
-    addresses: list[IPv4Address]
+    addresses: list[IPv4Address]  # of an IPv4 slice
     ready: bool = True
     serving: bool = True
     terminating: bool = False
@@ -247,6 +247,7 @@ class Endpoint:
     zone: str = ""
     for_zones: tuple[str, ...] = ()  # hints.forZones[].name
     for_nodes: tuple[str, ...] = ()  # hints.forNodes[].name
+    addresses6: list[IPv6Address] = field(default_factory=list)  # of an IPv6 slice
 
 
 @dataclass(slots=True)
@@ -257,6 +258,7 @@ class EndpointSlice:
     endpoints: list[Endpoint] = field(default_factory=list)
     ports: list[EndpointPort] = field(default_factory=list)
     source: Source | None = None
+    address_type: str = "IPv4"  # IPv4 | IPv6 (FQDN slices are skipped by the reader)
 
 
 @dataclass(slots=True)
