@@ -25,6 +25,7 @@ from pktsim.model.services import (
     allocate_lb_ips,
     allocate_node_ports,
 )
+from pktsim.model.services6 import load_balancer_ip6
 from pktsim.model.timeline import Change
 from pktsim.model.topology import ZONE_LABEL
 
@@ -117,9 +118,10 @@ def _apply_service(plane: ControlPlane, svc: Service) -> None:
     lb = allocate_lb_ips(everyone, cfg.load_balancer_cidr)
     if svc.key in health:
         svc.health_check_node_port = health[svc.key]
-    info = ServiceInfo(svc, ips.get(svc.key), [], lb.get(svc.key),
-                       service_families(svc, cfg), allocate_cluster_ips6(everyone, cfg)
-                       .get(svc.key))
+    families = service_families(svc, cfg)
+    info = ServiceInfo(svc, ips.get(svc.key), [], lb.get(svc.key), families,
+                       allocate_cluster_ips6(everyone, cfg).get(svc.key),
+                       load_balancer_ip6(svc, families))
     info.ports = [PortInfo(p) for p in svc.ports]
     for index, port in enumerate(info.ports):
         port.node_port = node_ports.get((svc.key, index))

@@ -202,6 +202,7 @@ class Service:
     external_name: str = ""
     external_ips: list[IPv4Address] = field(default_factory=list)
     load_balancer_ip: IPv4Address | None = None  # status.loadBalancer.ingress[0].ip
+    load_balancer_ip6: IPv6Address | None = None  # the first IPv6 ingress ip
     external_traffic_policy: str = "Cluster"
     internal_traffic_policy: str = "Cluster"
     session_affinity: str = "None"

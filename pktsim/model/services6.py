@@ -45,6 +45,15 @@ def derive_endpoints6(svc: Service, pods: list[tuple[Pod, str, IPv6Address]],
         port.endpoints6 = endpoints
 
 
+def load_balancer_ip6(svc: Service, families: tuple[str, ...]) -> IPv6Address | None:
+    """A LoadBalancer Service's IPv6 address: its status's, when it has the IPv6 family
+    (kube-proxy's IPv6 proxier keeps the ingress IPs of its family, ``MapIPsByIPFamily``);
+    no pool hands out IPv6 addresses (``loadBalancerCIDR`` is IPv4)."""
+    if svc.type != "LoadBalancer" or "IPv6" not in families:
+        return None
+    return svc.load_balancer_ip6
+
+
 def pods6(model: ClusterModel) -> list[tuple[Pod, str, IPv6Address]]:
     """The pods with an IPv6 address, in creation order, as ``derive_endpoints6`` takes
     them (a pod without one is in no IPv6 slice)."""
@@ -70,5 +79,6 @@ def allocate_services6(model: ClusterModel, services: list[Service],
         if "IPv6" not in info.families:
             continue
         info.cluster_ip6 = ips.get(svc.key)
+        info.load_balancer_ip6 = load_balancer_ip6(svc, info.families)
         derive_endpoints6(svc, pods, slices, info.ports, index=index, by_service=by_service,
                           zones=zones)

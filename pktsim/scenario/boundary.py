@@ -189,7 +189,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1ServiceStatus": {"loadBalancer": "m", "conditions": f"i:{_STATUS}"},
     "V1LoadBalancerStatus": {"ingress": "m"},
     "V1LoadBalancerIngress": {
-        "ip": "m:the first IPv4 one",
+        "ip": "m:the first of each family",
         "hostname": "w:a load balancer known by name only gets no address in pktsim",
         "ipMode": "w!VIP:kube-proxy's rules for the address are written as for ipMode VIP",
         "ports": f"i:{_STATUS}"},

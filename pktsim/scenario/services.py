@@ -41,7 +41,7 @@ from pktsim.scenario.fields import (
     wrong_type,
 )
 from pktsim.scenario.meta import Meta
-from pktsim.scenario.pods import dual_addresses, first_ipv4
+from pktsim.scenario.pods import dual_addresses
 from pktsim.scenario.syntax import (
     dns_label,
     dns_subdomain,
@@ -70,7 +70,7 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
                                     check=domain_name, valid="a DNS name")
     svc.external_ips = [IPv4Address(a) for a in spec.strings("externalIPs", ipv4_problem)]
     if svc.type == "LoadBalancer":
-        svc.load_balancer_ip = _load_balancer_ip(doc, spec)
+        _load_balancer_ips(doc, spec, svc)
     policies = ("Cluster", "Local")
     svc.external_traffic_policy = spec.choice("externalTrafficPolicy", policies, "Cluster")
     svc.internal_traffic_policy = spec.choice("internalTrafficPolicy", policies, "Cluster")
@@ -157,6 +157,11 @@ def _family_problem(cfg: ClusterConfig, svc: Service) -> tuple[str, object, str,
     # not judged by its default (pktsim.model.families.family_policy)
     policy = svc.ip_family_policy or ("RequireDualStack" if len(svc.ip_families) == 2
                                       else "SingleStack")
+    if svc.load_balancer_ip6 is not None and svc.load_balancer_ip is None \
+            and not cfg.has_ipv6:
+        return ("status.loadBalancer.ingress", str(svc.load_balancer_ip6), "is an IPv6 "
+                f"address and no IPv4 one is given: the cluster's ipFamilies are {cluster}",
+                "an IPv4 address (or a dual-stack list with one)")
     if policy == "RequireDualStack" and len(cfg.ip_families) < 2:
         return ("spec.ipFamilyPolicy", policy, "asks for both families: this cluster is not "
                 f"configured for dual-stack services (ipFamilies {cluster})",
@@ -247,10 +252,15 @@ def _node_port(obj: Obj, kind: str | None) -> int | None:
     return port
 
 
-def _load_balancer_ip(doc: Obj, spec: Obj) -> IPv4Address | None:
+def _load_balancer_ips(doc: Obj, spec: Obj, svc: Service) -> None:
+    """The first ingress ``ip`` of each family (a dual-stack load balancer lists both),
+    else ``spec.loadBalancerIP`` (IPv4); whether the cluster has the IPv6 family is
+    checked with the Service's families (``services_checked``)."""
     ingress = doc.mapping("status").mapping("loadBalancer").mappings("ingress")
-    found = first_ipv4(doc, [(i.at("ip"), i.raw("ip")) for i in ingress if i.has("ip")])
-    return found if found is not None else spec.ipv4("loadBalancerIP")
+    v4, v6, _ = dual_addresses(doc, [(i.at("ip"), i.raw("ip")) for i in ingress
+                                     if i.has("ip")], once=False)
+    svc.load_balancer_ip = v4 if v4 is not None else spec.ipv4("loadBalancerIP")
+    svc.load_balancer_ip6 = v6
 
 
 def check_node_ports(services: list[Service], errors: list[ScenarioError]) -> None:

@@ -150,3 +150,16 @@ def test_ipv6_proxier_rules_for_a_dual_stack_nodeport() -> None:
     assert any("--dport 30080 -j KUBE-EXT-" in line for line in text)
     four = node_rules(model, "node-1")
     assert "fd00" not in four and "--dport 30080" in four
+
+
+def test_a_dual_stack_load_balancer_keeps_its_ipv6_ingress_for_the_ipv6_proxier() -> None:
+    text = DUAL + PODS + (SVC % ("lb", "type: LoadBalancer, ipFamilyPolicy: PreferDualStack")
+                          ).replace("---\n", "status: {loadBalancer: {ingress: [{ip: "
+                                    "192.0.2.9}, {ip: 'fd00:c0::9'}]}}\n---\n")
+    model = _model(text)
+    info = model.services["default/lb"]
+    assert info.load_balancer_ip6 == IPv6Address("fd00:c0::9")
+    six, four = node_rules6(model, "node-1"), node_rules(model, "node-1")
+    assert '"default/lb loadbalancer IP" -m tcp -p tcp -d fd00:c0::9 --dport 80' in six
+    assert '"default/lb loadbalancer IP" -m tcp -p tcp -d 192.0.2.9 --dport 80' in four
+    assert "fd00:c0::9" not in four and "192.0.2.9" not in six

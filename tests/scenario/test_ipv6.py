@@ -262,10 +262,23 @@ def test_single_stack_ipv4_says_nothing() -> None:
     assert _load(text).warnings == []
 
 
-def test_an_ipv6_only_load_balancer_address_is_still_refused() -> None:
-    text = SVC % "type: LoadBalancer" + "status: {loadBalancer: {ingress: [{ip: 'fd00::9'}]}}\n"
-    text = text.replace("---\nstatus", "status")
-    assert any("status.loadBalancer.ingress[0].ip" in e for e in _errors(text))
+LB6 = (SVC % "type: LoadBalancer, %s" + "status: {loadBalancer: {ingress: [%s]}}\n").replace(
+    "---\nstatus", "status")
+
+
+def test_an_ipv6_only_load_balancer_address_is_refused_without_ipv6() -> None:
+    assert _errors(LB6 % ("ipFamilyPolicy: SingleStack", "{ip: 'fd00::9'}")) == [
+        "v6.yaml: document 1 (Service default/s): status.loadBalancer.ingress: 'fd00::9' is "
+        "an IPv6 address and no IPv4 one is given: the cluster's ipFamilies are [IPv4]; "
+        "valid: an IPv4 address (or a dual-stack list with one)"]
+
+
+def test_load_balancer_ingress_gives_one_address_per_family() -> None:
+    svc = _load(DUAL + LB6 % ("ipFamilyPolicy: PreferDualStack",
+                              "{ip: 'fd00::9'}, {ip: 192.0.2.9}, {ip: 'fd00::10'}")).services[0]
+    assert (str(svc.load_balancer_ip), str(svc.load_balancer_ip6)) == ("192.0.2.9", "fd00::9")
+    four = _load(LB6 % ("ipFamilyPolicy: SingleStack", "{ip: 192.0.2.9}, {ip: 'fd00::9'}"))
+    assert str(four.services[0].load_balancer_ip) == "192.0.2.9"
 
 
 @pytest.mark.parametrize("target", ["[fd00:10:244:1::2]:8080", "http://[fd00:10:244:1::2]:8080/",
