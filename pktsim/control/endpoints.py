@@ -36,7 +36,7 @@ from pktsim.model.services import (
     derive_endpoints,
     slices_by_service,
 )
-from pktsim.model.services6 import derive_endpoints6, pods6
+from pktsim.model.services6 import derive_endpoints6, family_slices_only, pods6
 
 
 def _shape(ports: list[PortInfo]) -> list[tuple[object, ...]]:
@@ -68,6 +68,7 @@ def refresh(model: ClusterModel) -> list[str]:
         if "IPv6" in info.families:
             derive_endpoints6(svc, with6, model.slices, ports, index=index6,
                               by_service=by_service, zones=zones)
+            family_slices_only(svc, info.families, ports, by_service)
         for old, new in zip(info.ports, ports, strict=False):
             new.node_port = old.node_port
         if _shape(ports) != _shape(info.ports):

@@ -45,6 +45,18 @@ def derive_endpoints6(svc: Service, pods: list[tuple[Pod, str, IPv6Address]],
         port.endpoints6 = endpoints
 
 
+def family_slices_only(svc: Service, families: tuple[str, ...], ports: list[PortInfo],
+                       by_service: dict[tuple[str, str], list[EndpointSlice]]) -> None:
+    """A Service without the IPv4 family gets no IPv4 slice from the controller
+    (``getAddressTypesForService``): the selector's IPv4 endpoints in ``ports`` are
+    dropped; an IPv4 slice of the stream stays, as written."""
+    if "IPv4" in families or any(s.address_type == "IPv4" for s in
+                                 by_service.get((svc.namespace, svc.name), [])):
+        return
+    for port in ports:
+        port.endpoints = []
+
+
 def load_balancer_ip6(svc: Service, families: tuple[str, ...]) -> IPv6Address | None:
     """A LoadBalancer Service's IPv6 address: its status's, when it has the IPv6 family
     (kube-proxy's IPv6 proxier keeps the ingress IPs of its family, ``MapIPsByIPFamily``);
@@ -73,6 +85,9 @@ def allocate_services6(model: ClusterModel, services: list[Service],
     ips = allocate_cluster_ips6(services, cfg)
     pods = pods6(model)
     index, by_service = PodIndex(pods), slices_by_service(slices)
+    for svc in services:
+        info = model.services[svc.key]
+        family_slices_only(svc, info.families, info.ports, by_service)
     zones = {name: info.zone for name, info in model.nodes.items()}
     for svc in services:
         info = model.services[svc.key]

@@ -86,6 +86,7 @@ def test_ipv6_only_service_has_no_ipv4_clusterip() -> None:
     assert info.families == ("IPv6",) and info.cluster_ip is None
     assert info.cluster_ip6 == IPv6Address("fd00:10:96::20")
     assert len(info.ports[0].endpoints6) == 2
+    assert info.ports[0].endpoints == []  # no IPv4 slice for an IPv6-only Service
 
 
 def test_ipv6_allocation_is_deterministic_and_leaves_ipv4_as_it_was() -> None:
@@ -163,3 +164,14 @@ def test_a_dual_stack_load_balancer_keeps_its_ipv6_ingress_for_the_ipv6_proxier(
     assert '"default/lb loadbalancer IP" -m tcp -p tcp -d fd00:c0::9 --dport 80' in six
     assert '"default/lb loadbalancer IP" -m tcp -p tcp -d 192.0.2.9 --dport 80' in four
     assert "fd00:c0::9" not in four and "192.0.2.9" not in six
+
+
+def test_the_controller_recomputes_the_ipv6_slice_when_a_pod_goes() -> None:
+    """``pktsim.control.endpoints.refresh``: a pod gone leaves both families' slices."""
+    from pktsim.control.endpoints import refresh
+    model = _model(DUAL + PODS + SVC % ("web", "ipFamilyPolicy: PreferDualStack"))
+    del model.pods["default/web-2"]
+    assert "default/web" in refresh(model)
+    port = model.services["default/web"].ports[0]
+    assert [e.pod for e in port.endpoints] == [e.pod for e in port.endpoints6] == [
+        "default/web-1"]
