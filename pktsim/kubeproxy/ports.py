@@ -10,7 +10,8 @@ from a ``ClusterModel``, as seen from node ``node_name``:
 * headless services (ClusterIP ``None``) and ``ExternalName`` services are skipped
   (``ShouldSkipService``);
 * ``protocol`` is lower-case; the external IPs, the load-balancer ingress IP and the
-  ``loadBalancerSourceRanges`` are kept as given (IPv4 only);
+  ``loadBalancerSourceRanges`` are kept as given, those of the proxier's family (the IPv6
+  proxier takes the IPv6 ClusterIP, load-balancer address and endpoints);
 * ``externalTrafficPolicy: Local`` counts only for externally accessible services
   (``ExternalPolicyLocal``: type NodePort or LoadBalancer, or ClusterIP with external IPs);
   ``healthCheckNodePort`` counts only for LoadBalancer services with that policy
