@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 
 from pktsim.control import endpoints, nodes, replicas
 from pktsim.model.cluster import ServiceInfo
+from pktsim.model.families import service_families
 from pktsim.model.objects import EndpointSlice, Node, Pod, Service
 from pktsim.model.services import (
     PortInfo,
     allocate_cluster_ips,
+    allocate_cluster_ips6,
     allocate_health_check_ports,
     allocate_lb_ips,
     allocate_node_ports,
 )
+from pktsim.model.services6 import load_balancer_ip6
 from pktsim.model.timeline import Change
 from pktsim.model.topology import ZONE_LABEL
 
@@ -105,7 +108,8 @@ def _apply_service(plane: ControlPlane, svc: Service) -> None:
     others = [_fixed(i) for k, i in model.services.items() if k != svc.key]
     if old is not None:
         svc = replace(svc, cluster_ip=str(old.cluster_ip) if old.cluster_ip
-                      else old.service.cluster_ip)
+                      else old.service.cluster_ip, cluster_ip6=str(old.cluster_ip6)
+                      if old.cluster_ip6 else old.service.cluster_ip6)
     everyone = [*others, svc]
     cfg = model.config
     ips = allocate_cluster_ips(everyone, cfg)
@@ -114,7 +118,10 @@ def _apply_service(plane: ControlPlane, svc: Service) -> None:
     lb = allocate_lb_ips(everyone, cfg.load_balancer_cidr)
     if svc.key in health:
         svc.health_check_node_port = health[svc.key]
-    info = ServiceInfo(svc, ips.get(svc.key), [], lb.get(svc.key))
+    families = service_families(svc, cfg)
+    info = ServiceInfo(svc, ips.get(svc.key), [], lb.get(svc.key), families,
+                       allocate_cluster_ips6(everyone, cfg).get(svc.key),
+                       load_balancer_ip6(svc, families))
     info.ports = [PortInfo(p) for p in svc.ports]
     for index, port in enumerate(info.ports):
         port.node_port = node_ports.get((svc.key, index))
@@ -130,7 +137,8 @@ def _fixed(info: ServiceInfo) -> Service:
     none of them."""
     ports = [replace(p.spec, node_port=p.node_port or p.spec.node_port) for p in info.ports]
     ip = str(info.cluster_ip) if info.cluster_ip else info.service.cluster_ip
-    return replace(info.service, cluster_ip=ip, ports=ports,
+    ip6 = str(info.cluster_ip6) if info.cluster_ip6 else info.service.cluster_ip6
+    return replace(info.service, cluster_ip=ip, cluster_ip6=ip6, ports=ports,
                    load_balancer_ip=info.load_balancer_ip or info.service.load_balancer_ip)
 
 

@@ -22,20 +22,32 @@ plugin may still hold an older answer).  Each CoreDNS pod's zone is rebuilt from
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pktsim.core.events import PublishedEndpoint, PublishedPort
 from pktsim.dns import ClusterZone
 from pktsim.dns.records import ZoneIndex
 from pktsim.kubeproxy.ports import service_ports
 from pktsim.model.cluster import ClusterModel, node_zones
-from pktsim.model.services import PodIndex, PortInfo, derive_endpoints, slices_by_service
+from pktsim.model.services import (
+    EndpointAddr,
+    PodIndex,
+    PortInfo,
+    derive_endpoints,
+    slices_by_service,
+)
+from pktsim.model.services6 import derive_endpoints6, family_slices_only, pods6
 
 
 def _shape(ports: list[PortInfo]) -> list[tuple[object, ...]]:
-    """What a consumer of the slices sees of a service's endpoints."""
-    return [(p.spec.port, p.spec.protocol,
-             tuple((e.ip, e.port, e.ready, e.serving, e.terminating, e.node, e.zone,
-                    e.for_zones, e.for_nodes) for e in p.endpoints)) for p in ports]
+    """What a consumer of the slices sees of a service's endpoints (both families')."""
+    return [(p.spec.port, p.spec.protocol, _endpoints_shape(p.endpoints),
+             _endpoints_shape(p.endpoints6)) for p in ports]
+
+
+def _endpoints_shape(endpoints: Sequence[EndpointAddr[Any]]) -> tuple[object, ...]:
+    return tuple((e.ip, e.port, e.ready, e.serving, e.terminating, e.node, e.zone,
+                  e.for_zones, e.for_nodes) for e in endpoints)
 
 
 def refresh(model: ClusterModel) -> list[str]:
@@ -43,6 +55,8 @@ def refresh(model: ClusterModel) -> list[str]:
     the keys of the Services whose endpoints changed."""
     pods = [(p.pod, p.node, p.ip) for p in model.pods.values()]
     index, by_service = PodIndex(pods), slices_by_service(model.slices)
+    with6 = pods6(model)
+    index6 = PodIndex(with6)
     zones = node_zones(model)
     changed = []
     for key, info in model.services.items():
@@ -51,6 +65,10 @@ def refresh(model: ClusterModel) -> list[str]:
             continue
         ports = derive_endpoints(svc, pods, model.slices, index=index, by_service=by_service,
                                  zones=zones)
+        if "IPv6" in info.families:
+            derive_endpoints6(svc, with6, model.slices, ports, index=index6,
+                              by_service=by_service, zones=zones)
+            family_slices_only(svc, info.families, ports, by_service)
         for old, new in zip(info.ports, ports, strict=False):
             new.node_port = old.node_port
         if _shape(ports) != _shape(info.ports):

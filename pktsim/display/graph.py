@@ -61,7 +61,8 @@ def _service_label(svc: ServiceInfo, model: ClusterModel) -> str:
     elif svc.headless:
         head = "headless (no ClusterIP)"
     else:
-        head = f"{s.type} {svc.cluster_ip}"
+        head = f"{s.type} " + " ".join(str(a) for a in (svc.cluster_ip, svc.cluster_ip6)
+                                       if a is not None)
     lines = [svc.key, head]
     if svc.load_balancer_ip:
         lines.append(f"LB {svc.load_balancer_ip}")

@@ -66,10 +66,13 @@ def quote(text: str) -> str:
     return f'"{text}"'
 
 
-def jump_rules() -> dict[str, list[str]]:
-    """The built-in chains' rules after kube-proxy's ``EnsureRule(Prepend, ...)`` calls."""
+def jump_rules(kubelet: bool = True) -> dict[str, list[str]]:
+    """The built-in chains' rules after kube-proxy's ``EnsureRule(Prepend, ...)`` calls
+    (``kubelet``: after kubelet's ``KUBE-FIREWALL`` jumps, which it makes in iptables only:
+    ``syncIPTablesRules``, kubernetes pkg/kubelet/kubelet_network_linux.go)."""
     chains: dict[tuple[str, str], list[str]] = {}
-    for table, dst, src, comment, extra in KUBELET_JUMP_CHAINS + JUMP_CHAINS:
+    for table, dst, src, comment, extra in (KUBELET_JUMP_CHAINS if kubelet else ()) \
+            + JUMP_CHAINS:
         words = [*extra, *(("-m", "comment", "--comment", quote(comment)) if comment else ())]
         rule = " ".join(["-A", src, *words, "-j", dst])
         rules = chains.setdefault((table, src), [])

@@ -10,7 +10,8 @@ from a ``ClusterModel``, as seen from node ``node_name``:
 * headless services (ClusterIP ``None``) and ``ExternalName`` services are skipped
   (``ShouldSkipService``);
 * ``protocol`` is lower-case; the external IPs, the load-balancer ingress IP and the
-  ``loadBalancerSourceRanges`` are kept as given (IPv4 only);
+  ``loadBalancerSourceRanges`` are kept as given, those of the proxier's family (the IPv6
+  proxier takes the IPv6 ClusterIP, load-balancer address and endpoints);
 * ``externalTrafficPolicy: Local`` counts only for externally accessible services
   (``ExternalPolicyLocal``: type NodePort or LoadBalancer, or ClusterIP with external IPs);
   ``healthCheckNodePort`` counts only for LoadBalancer services with that policy
@@ -33,7 +34,8 @@ so its order is undefined; sorting makes pktsim's output stable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any
 
 from pktsim.kubeproxy.hashes import (
     EXT,
@@ -58,8 +60,10 @@ class ProxyConfig:
     # upstream unit tests use a fake proxier with "0x4000"
     masquerade_mark: str = ""
     masquerade_all: bool = False
-    # the local-traffic detector (DetectLocalByCIDR); None = the model's podCIDR
+    # the local-traffic detector (DetectLocalByCIDR); None = the model's podCIDR (its IPv6
+    # one for the IPv6 proxier: --cluster-cidr gives one CIDR per family)
     cluster_cidr: IPv4Network | None = None
+    cluster_cidr6: IPv6Network | None = None
     detect_local: bool = True
     localhost_node_ports: bool = True  # iptables.localhostNodePorts
     random_fully: bool = True  # iptables supports MASQUERADE --random-fully
@@ -73,7 +77,7 @@ class ProxyConfig:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    ip: IPv4Address
+    ip: IPv4Address | IPv6Address
     port: int
     local: bool
     ready: bool
@@ -95,12 +99,12 @@ class ServicePortInfo:
 
     name: str  # "ns/name:port" (ServicePortName.String())
     protocol: str  # tcp | udp | sctp
-    cluster_ip: IPv4Address
+    cluster_ip: IPv4Address | IPv6Address
     port: int
     node_port: int = 0
-    external_ips: list[IPv4Address] = field(default_factory=list)
-    lb_vips: list[IPv4Address] = field(default_factory=list)
-    source_ranges: list[IPv4Network] = field(default_factory=list)
+    external_ips: list[IPv4Address | IPv6Address] = field(default_factory=list)
+    lb_vips: list[IPv4Address | IPv6Address] = field(default_factory=list)
+    source_ranges: list[IPv4Network | IPv6Network] = field(default_factory=list)
     health_check_node_port: int = 0
     affinity_seconds: int | None = None  # ClientIP affinity timeout; None: no affinity
     internal_local: bool = False
@@ -152,7 +156,7 @@ def _from_stream(model: ClusterModel, info: ServiceInfo) -> bool:
                for s in model.scenario.endpoint_slices)
 
 
-def _endpoints(name: str, protocol: str, addrs: list[EndpointAddr], node: str,
+def _endpoints(name: str, protocol: str, addrs: list[EndpointAddr[Any]], node: str,
                all_ready: bool) -> list[Endpoint]:
     seen: dict[str, Endpoint] = {}
     for a in addrs:
@@ -167,31 +171,44 @@ def _endpoints(name: str, protocol: str, addrs: list[EndpointAddr], node: str,
 
 
 def _service_port(model: ClusterModel, info: ServiceInfo, port: PortInfo,
-                  node: str) -> ServicePortInfo:
+                  node: str, family: str) -> ServicePortInfo:
+    """One service port as the ``family`` proxier sees it: upstream's
+    ``newBaseServiceInfo`` keeps the addresses of the proxier's family only (the
+    ClusterIP of that family, ``MapIPsByIPFamily`` of the external and load-balancer IPs,
+    ``MapCIDRsByIPFamily`` of the source ranges) and the endpoints of its slices."""
     svc = info.service
     name = service_port_name(svc.namespace, svc.name, port.name)
     protocol = port.protocol.lower()
     external_local = _external_policy_local(info)
     publish = svc.publish_not_ready_addresses and not _from_stream(model, info)
-    assert info.cluster_ip is not None
+    version = 6 if family == "IPv6" else 4
+    cluster_ip = info.cluster_ip6 if version == 6 else info.cluster_ip
+    lb = info.load_balancer_ip6 if version == 6 else info.load_balancer_ip
+    assert cluster_ip is not None
+    endpoints: list[EndpointAddr[Any]] = list(port.endpoints6 if version == 6
+                                              else port.endpoints)
     return ServicePortInfo(
-        name, protocol, info.cluster_ip, port.spec.port, port.node_port or 0,
-        list(svc.external_ips),
-        [info.load_balancer_ip] if info.load_balancer_ip is not None else [],
-        list(svc.load_balancer_source_ranges),
+        name, protocol, cluster_ip, port.spec.port, port.node_port or 0,
+        [ip for ip in svc.external_ips if ip.version == version],
+        [lb] if lb is not None else [],
+        [net for net in svc.load_balancer_source_ranges if net.version == version],
         (svc.health_check_node_port or 0)
         if svc.type == "LoadBalancer" and external_local else 0,
         svc.session_affinity_timeout if svc.session_affinity == "ClientIP" else None,
         svc.internal_traffic_policy == "Local", external_local,
-        _endpoints(name, protocol, port.endpoints, node, publish))
+        _endpoints(name, protocol, endpoints, node, publish))
 
 
-def service_ports(model: ClusterModel, node_name: str) -> list[ServicePortInfo]:
-    """Every proxied service port, sorted by name, as kube-proxy on ``node_name`` sees it."""
+def service_ports(model: ClusterModel, node_name: str,
+                  family: str = "IPv4") -> list[ServicePortInfo]:
+    """Every proxied service port, sorted by name, as kube-proxy's ``family`` proxier on
+    ``node_name`` sees it: the Services with a ClusterIP of that family (a dual-stack
+    kube-proxy runs one proxier per family, ``NewDualStackProxier``)."""
     out = []
     for info in model.services.values():
-        if info.cluster_ip is None or info.headless or info.service.type == "ExternalName":
+        ip = info.cluster_ip6 if family == "IPv6" else info.cluster_ip
+        if ip is None or info.headless or info.service.type == "ExternalName":
             continue
-        out += [_service_port(model, info, port, node_name) for port in info.ports]
+        out += [_service_port(model, info, port, node_name, family) for port in info.ports]
     out.sort(key=lambda sp: (sp.name, sp.protocol))
     return out

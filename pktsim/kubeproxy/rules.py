@@ -29,13 +29,14 @@ health-check node port ACCEPT, the off-cluster masquerade rule, then the ``KUBE-
 ``ns/name:port`` order (kube-proxy's Go-map order is undefined).  Not modelled: the
 large-cluster mode that drops comments above 1000 endpoints, ``nodePortAddresses``
 (every local address is a node-port address), partial syncs and stale-chain deletion
-(``-X``), the ``KUBE-PROXY-CANARY`` chains, and IPv6.
+(``-X``) and the ``KUBE-PROXY-CANARY`` chains.  ``node_rules6`` is the IPv6 proxier's
+document (the same code with the family's addresses, see its docstring).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from pktsim.kubeproxy.chains import (
     BUILTIN,
@@ -110,10 +111,11 @@ class _Out:
 @dataclass(frozen=True, slots=True)
 class _Ctx:
     cfg: ProxyConfig
-    cidr: IPv4Network | None  # the local-traffic detector's CIDR (None: no detector)
-    node_ip: IPv4Address | None
+    cidr: IPv4Network | IPv6Network | None  # the local-traffic detector's (None: none)
+    node_ip: IPv4Address | IPv6Address | None
     node: str = ""  # the node's name and zone, for CategorizeEndpoints' topology
     zone: str = ""
+    ipv6: bool = False  # the IPv6 proxier's rules (ip6tables)
 
 
 def _w(buf: list[str] | _NatRules, *words: str) -> None:
@@ -301,7 +303,7 @@ def _endpoint_chains(out: _Out, sp: ServicePortInfo, endpoints: list[Endpoint]) 
         else None
     for ep in endpoints:
         out.nat_chains.append(chain_line(ep.chain))
-        if maker is not None:
+        if maker is not None and isinstance(ep.ip, IPv4Address):  # IPv4 tables only
             out.nat_rules.made(ep.chain, maker.masquerade_from(sp.name, ep.ip, MARK_MASQ))
             out.nat_rules.made(ep.chain, maker.dnat(sp.name, sp.protocol, ep.ip, ep.port))
             continue
@@ -348,9 +350,12 @@ def _preamble(out: _Out, cfg: ProxyConfig) -> None:
            "-j", "DROP")
 
 
-def _trailer(out: _Out, cfg: ProxyConfig) -> None:
-    """The last KUBE-SERVICES rule (to KUBE-NODEPORTS) and the KUBE-FORWARD rules."""
-    local_only = () if cfg.localhost_node_ports else ("!", "-d", "127.0.0.0/8")
+def _trailer(out: _Out, cfg: ProxyConfig, ipv6: bool) -> None:
+    """The last KUBE-SERVICES rule (to KUBE-NODEPORTS) and the KUBE-FORWARD rules.
+    Localhost node ports never work over IPv6 (no ``route_localnet``), so the IPv6 jump
+    always leaves out ``::1`` (``syncProxyRules``: ``if isIPv6 { "!", "-d", "::1/128" }``)."""
+    local_only = ("!", "-d", "::1/128") if ipv6 else () if cfg.localhost_node_ports \
+        else ("!", "-d", "127.0.0.0/8")
     _w(out.nat_rules, "-A", SERVICES, "-m", "comment", "--comment", NODEPORTS_LAST,
        "-m", "addrtype", "--dst-type", "LOCAL", *local_only, "-j", NODEPORTS)
     if not cfg.conntrack_tcp_liberal:
@@ -367,17 +372,24 @@ def _trailer(out: _Out, cfg: ProxyConfig) -> None:
 
 
 def _build(model: ClusterModel, node_name: str, cfg: ProxyConfig,
-           maker: RuleMaker | None = None) -> _Out:
+           maker: RuleMaker | None = None, family: str = "IPv4") -> _Out:
     if node_name not in model.nodes:
         raise KeyError(f"no node {node_name!r} in the model ({', '.join(model.nodes)})")
-    cidr = (cfg.cluster_cidr or model.config.pod_cidr) if cfg.detect_local else None
     info = model.nodes[node_name]
-    ctx = _Ctx(cfg, cidr, info.ip, node_name, info.zone)
+    ctx = _Ctx(cfg, (cfg.cluster_cidr or model.config.pod_cidr) if cfg.detect_local else None,
+               info.ip, node_name, info.zone)
+    if family == "IPv6":
+        # the IPv6 proxier: its nodePortAddresses never contain 127.0.0.1, so
+        # localhostNodePorts is off (NewProxier: ``!nodePortAddresses.ContainsIPv4Loopback()``)
+        # and neither the 127.0.0.0/8 node-port rules nor KUBE-FIREWALL are written
+        cfg = replace(cfg, localhost_node_ports=False)
+        ctx = _Ctx(cfg, (cfg.cluster_cidr6 or model.config.pod_cidr6) if cfg.detect_local
+                   else None, info.ip6, node_name, info.zone, ipv6=True)
     out = _Out(maker=maker)
     _preamble(out, cfg)
-    for sp in service_ports(model, node_name):
+    for sp in service_ports(model, node_name, family):
         _service(out, ctx, sp)
-    _trailer(out, cfg)
+    _trailer(out, cfg, ctx.ipv6)
     return out
 
 
@@ -385,10 +397,11 @@ def _table(name: str, chains: list[str], rules: list[str]) -> str:
     return "".join(f"{line}\n" for line in [f"*{name}", *chains, *rules, "COMMIT"])
 
 
-def restore_data(model: ClusterModel, node_name: str,
-                 config: ProxyConfig | None = None) -> str:
-    """Exactly what kube-proxy on ``node_name`` pipes to ``iptables-restore --noflush``."""
-    out = _build(model, node_name, config or ProxyConfig())
+def restore_data(model: ClusterModel, node_name: str, config: ProxyConfig | None = None,
+                 family: str = "IPv4") -> str:
+    """Exactly what kube-proxy on ``node_name`` pipes to ``iptables-restore --noflush``
+    (``family="IPv6"``: what its IPv6 proxier pipes to ``ip6tables-restore``)."""
+    out = _build(model, node_name, config or ProxyConfig(), family=family)
     return (_table("filter", out.filter_chains, out.filter_rules)
             + _table("nat", out.nat_chains, out.nat_rules.text))
 
@@ -403,6 +416,29 @@ def node_rules(model: ClusterModel, node_name: str, config: ProxyConfig | None =
                                                             config or ProxyConfig())))
 
 
+def node_rules6(model: ClusterModel, node_name: str, config: ProxyConfig | None = None) -> str:
+    """The node's ip6tables ``filter`` and ``nat`` tables, as kube-proxy's IPv6 proxier
+    leaves them: one restore document, loadable without ``--noflush`` into an empty
+    namespace, like ``node_rules``.
+
+    A dual-stack kube-proxy runs one proxier per family (``NewDualStackProxier``,
+    ``pkg/proxy/iptables/proxier.go``), with the same chains, hashes, masquerade mark and
+    comments; the IPv6 one writes the Services that have an IPv6 ClusterIP
+    (``ServiceInfo.cluster_ip6``) with their IPv6 endpoints (``PortInfo.endpoints6``),
+    ``-d fd00:10:96::a``, ``--to-destination [fd00:10:244::2]:53``, the IPv6 pod CIDR in
+    the masquerade rule (``! -s fd00:10:244::/56``, ``ProxyConfig.cluster_cidr6`` else the
+    model's ``pod_cidr6``), ``-j REJECT`` (ip6tables' default is
+    ``icmp6-port-unreachable``), no localhost node ports (no ``-d 127.0.0.0/8`` rules, no
+    ``KUBE-FIREWALL``: kubelet adds that chain and its jumps for IPv4 only,
+    ``syncIPTablesRules``, "ipv6 doesn't have this issue"), and the ``KUBE-NODEPORTS``
+    jump with ``-m addrtype --dst-type LOCAL ! -d ::1/128``.  Without Services of the
+    family it is kube-proxy's base chains and rules only.  The node's NodePorts are the
+    IPv4 proxier's numbers (one ``nodePort`` per Service port, both families).
+    """
+    out = _build(model, node_name, config or ProxyConfig(), family="IPv6")
+    return "".join(f"{line}\n" for line in _document(out, kubelet=False))
+
+
 def node_tables(model: ClusterModel, node_name: str,
                 config: ProxyConfig | None = None) -> dict[str, Table]:
     """``restore_tables(node_rules(...))``, the per-endpoint rules made without their text
@@ -412,9 +448,10 @@ def node_tables(model: ClusterModel, node_name: str,
                           lambda: node_rules(model, node_name, cfg))
 
 
-def _document(out: _Out) -> list[str]:
-    """The lines of the ``node_rules`` document (``out`` written as text)."""
-    head, nat_head = _frame(out)
+def _document(out: _Out, kubelet: bool = True) -> list[str]:
+    """The lines of the ``node_rules`` document (``out`` written as text; ``kubelet``:
+    with kubelet's IPv4-only ``KUBE-FIREWALL`` chain and jumps)."""
+    head, nat_head = _frame(out, kubelet)
     return [*head, *nat_head, *out.nat_rules.text, "COMMIT"]
 
 
@@ -427,13 +464,13 @@ def _items(out: _Out) -> list[Item]:
             read_line("COMMIT", rule)]
 
 
-def _frame(out: _Out) -> tuple[list[str], list[str]]:
+def _frame(out: _Out, kubelet: bool = True) -> tuple[list[str], list[str]]:
     """The document around the nat rules: the whole filter table, and the nat table's
     chain declarations and jump rules."""
-    jumps = jump_rules()
+    jumps = jump_rules(kubelet)
     builtin = {t: [f":{c} ACCEPT [0:0]" for c in chains] for t, chains in BUILTIN.items()}
     filter_chains = list(out.filter_chains)
-    if chain_line(KUBELET_FIREWALL) not in filter_chains:  # EnsureChain made it, empty
+    if kubelet and chain_line(KUBELET_FIREWALL) not in filter_chains:  # EnsureChain made it
         filter_chains.append(chain_line(KUBELET_FIREWALL))
     return (["*filter", *builtin["filter"], *filter_chains, *jumps["filter"],
              *out.filter_rules, "COMMIT"],

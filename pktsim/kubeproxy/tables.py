@@ -14,16 +14,19 @@ in the fast path raises (a test checks fast == slow on kube-proxy's own rule tex
 ``sharing_key(model, node)`` says which nodes get the same rules: kube-proxy's rules depend
 on the node only through its local endpoints (Services with a ``Local`` traffic policy), its
 address (``loadBalancerSourceRanges``), and its name and zone (endpoints with topology
-hints, ``pktsim.kubeproxy.topology``).  Without such Services every node has the same
-rules (key ``None``) and the builder loads them once, frozen, with one overlay per node.
+hints, ``pktsim.kubeproxy.topology``), in either family's rules (one key serves both).
+Without such Services every node has the same rules (key ``None``) and the builder loads
+them once, frozen, with one overlay per node.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 from pktsim.model.cluster import ClusterModel
+from pktsim.model.services import EndpointAddr
 from pktsim.netfilter.document import Item, load
 from pktsim.netfilter.matches import (
     PROTOCOLS,
@@ -48,13 +51,15 @@ def node_specific(model: ClusterModel) -> str:
     level = ""
     for info in model.services.values():
         svc = info.service
-        if info.cluster_ip is None or info.headless or svc.type == "ExternalName":
-            continue
+        if (info.cluster_ip is None and info.cluster_ip6 is None) or info.headless \
+                or svc.type == "ExternalName":
+            continue  # proxied by neither family's kube-proxy
         if svc.internal_traffic_policy == "Local" or svc.external_traffic_policy == "Local" \
                 or svc.load_balancer_source_ranges:
             return "node"
         for port in info.ports:
-            for ep in port.endpoints:
+            hinted: list[EndpointAddr[Any]] = [*port.endpoints, *port.endpoints6]
+            for ep in hinted:
                 if ep.for_nodes:
                     return "node"
                 if ep.for_zones:

@@ -67,6 +67,7 @@ from pktsim.model.services import (
     derive_endpoints,
     slices_by_service,
 )
+from pktsim.model.services6 import allocate_services6
 from pktsim.model.topology import ZONE_LABEL, generated_zone
 
 
@@ -258,6 +259,7 @@ def _allocate_services(model: ClusterModel) -> None:
         if svc.key in health:
             svc.health_check_node_port = health[svc.key]
         model.services[svc.key] = ServiceInfo(svc, ips.get(svc.key), ports, lb_ips.get(svc.key))
+    allocate_services6(model, services, slices)
 
 
 def _allocate_nodes(model: ClusterModel, nodes: list[Node], errors: list[ScenarioError]) -> None:

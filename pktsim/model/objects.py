@@ -202,6 +202,7 @@ class Service:
     external_name: str = ""
     external_ips: list[IPv4Address] = field(default_factory=list)
     load_balancer_ip: IPv4Address | None = None  # status.loadBalancer.ingress[0].ip
+    load_balancer_ip6: IPv6Address | None = None  # the first IPv6 ingress ip
     external_traffic_policy: str = "Cluster"
     internal_traffic_policy: str = "Cluster"
     session_affinity: str = "None"
@@ -237,7 +238,7 @@ class EndpointPort:
 
 @dataclass(slots=True)
 class Endpoint:
-    addresses: list[IPv4Address]
+    addresses: list[IPv4Address]  # of an IPv4 slice
     ready: bool = True
     serving: bool = True
     terminating: bool = False
@@ -247,6 +248,7 @@ class Endpoint:
     zone: str = ""
     for_zones: tuple[str, ...] = ()  # hints.forZones[].name
     for_nodes: tuple[str, ...] = ()  # hints.forNodes[].name
+    addresses6: list[IPv6Address] = field(default_factory=list)  # of an IPv6 slice
 
 
 @dataclass(slots=True)
@@ -257,6 +259,7 @@ class EndpointSlice:
     endpoints: list[Endpoint] = field(default_factory=list)
     ports: list[EndpointPort] = field(default_factory=list)
     source: Source | None = None
+    address_type: str = "IPv4"  # IPv4 | IPv6 (FQDN slices are skipped by the reader)
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ checked by eye."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pktsim.build.flows import start_flows
 from pktsim.model.policy import POLICY_TYPES, enforces_policy
@@ -90,10 +90,12 @@ def _node_line(cluster: Cluster, node: NodeInfo) -> str:
             f"{cfg.bridge} {node.gateway} {mac_str(node.bridge_mac)}{zone}")
 
 
-def _endpoint(e: EndpointAddr) -> str:
-    """``ip:port``, whether it is ready, and the topology hints kube-proxy reads."""
+def _endpoint(e: EndpointAddr[Any]) -> str:
+    """``ip:port`` (``[ip]:port`` for IPv6), whether it is ready, and the topology hints
+    kube-proxy reads."""
     hinted = ", ".join((*e.for_zones, *e.for_nodes))
-    return f"{e.ip}:{e.port}" + ("" if e.ready else " (not ready)") + \
+    host = f"[{e.ip}]" if e.ip.version == 6 else str(e.ip)
+    return f"{host}:{e.port}" + ("" if e.ready else " (not ready)") + \
         (f" (for {hinted})" if hinted else "")
 
 
@@ -101,14 +103,17 @@ def _services(cluster: Cluster) -> list[str]:
     out = ["", "services:"]
     for key, info in sorted(cluster.model.services.items()):
         svc = info.service
-        ip = "None (headless)" if info.headless else str(info.cluster_ip or "-")
-        extra = f" lb {info.load_balancer_ip}" if info.load_balancer_ip else ""
+        ips = [str(a) for a in (info.cluster_ip, info.cluster_ip6) if a is not None]
+        ip = "None (headless)" if info.headless else " ".join(ips) or "-"
+        lbs = [str(a) for a in (info.load_balancer_ip, info.load_balancer_ip6) if a is not None]
+        extra = f" lb {' '.join(lbs)}" if lbs else ""
         if svc.type == "ExternalName":
             extra = f" -> {svc.external_name}"
         out.append(f"  {key:<40} {svc.type:<12} {ip}{extra}")
         for port in info.ports:
             node_port = f" nodePort {port.node_port}" if port.node_port else ""
-            eps = ", ".join(_endpoint(e) for e in port.endpoints) or "no endpoints"
+            both: list[EndpointAddr[Any]] = [*port.endpoints, *port.endpoints6]
+            eps = ", ".join(_endpoint(e) for e in both) or "no endpoints"
             out.append(f"      {port.name or '-'} {port.spec.port}/{port.protocol}{node_port}"
                        f" -> {eps}")
     return out

@@ -50,8 +50,9 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1Namespace": {**_OBJECT, "spec": f"i:{_META}", "status": f"i:{_STATUS}"},
     "V1NetworkPolicy": {k: v for k, v in _OBJECT.items() if k != "status"},
     "V1EndpointSlice": {"apiVersion": "m", "kind": "m", "metadata": "m",
-                        "addressType": "m:IPv4; IPv6 and FQDN slices are skipped with a "
-                                       "warning", "endpoints": "m", "ports": "m"},
+                        "addressType": "m:IPv4 and IPv6 (the Service's IPv6 endpoints); "
+                                       "FQDN slices are skipped with a warning",
+                        "endpoints": "m", "ports": "m"},
     "V1ObjectMeta": {
         "name": "m", "namespace": "m", "labels": "m:a Node's topology.kubernetes.io/zone is "
                                                    "its zone",
@@ -162,17 +163,18 @@ FIELDS: dict[str, dict[str, str]] = {
     # -- Service -----------------------------------------------------------------------------
     "V1ServiceSpec": {
         "type": "m", "selector": "m", "ports": "m:SCTP ports too (kube-proxy's -m sctp rules)",
-        "clusterIP": "m:IPv4 served; an IPv6 one is kept, not served",
-        "clusterIPs": "m:the IPv4 one served, the IPv6 one kept",
+        "clusterIP": "m:IPv4 or IPv6 (the IPv6 one in kube-proxy's ip6tables rules, which "
+                     "are not loaded yet)",
+        "clusterIPs": "m:one per family",
         "externalName": "m", "externalIPs": "m",
         "externalTrafficPolicy": "m:Local: the load balancer sends to a node whose "
                                  "health check passes",
         "internalTrafficPolicy": "m", "loadBalancerIP": "m", "loadBalancerSourceRanges": "m",
         "publishNotReadyAddresses": "m", "sessionAffinity": "m", "sessionAffinityConfig": "m",
-        "ipFamilies": "m:checked against the cluster's families; an IPv6-only Service is "
-                      "refused, a dual-stack one warned about (its IPv4 ClusterIP only)",
-        "ipFamilyPolicy": "m:RequireDualStack needs a dual-stack cluster; dual-stack ones "
-                          "are warned about (the IPv4 ClusterIP only)",
+        "ipFamilies": "m:checked against the cluster's families, the primary defaulted "
+                      "(initIPFamilyFields)",
+        "ipFamilyPolicy": "m:SingleStack, PreferDualStack (both families when the cluster "
+                          "has them), RequireDualStack (needs a dual-stack cluster)",
         "allocateLoadBalancerNodePorts": "w!true:nodePorts are allocated and kube-proxy "
                                          "opens them anyway",
         "healthCheckNodePort": "m:kube-proxy's health-check server answers on it, 200 or "
@@ -187,7 +189,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "V1ServiceStatus": {"loadBalancer": "m", "conditions": f"i:{_STATUS}"},
     "V1LoadBalancerStatus": {"ingress": "m"},
     "V1LoadBalancerIngress": {
-        "ip": "m:the first IPv4 one",
+        "ip": "m:the first of each family",
         "hostname": "w:a load balancer known by name only gets no address in pktsim",
         "ipMode": "w!VIP:kube-proxy's rules for the address are written as for ipMode VIP",
         "ports": f"i:{_STATUS}"},

@@ -19,7 +19,8 @@ inference ambiguous, which a warning says.  Then ``family_refusal``
 (``pktsim.scenario.cluster``) refuses what the build cannot run yet, and each object is
 checked: an address or CIDR of a family the cluster lacks is an error, as the API server's
 ``not configured on this cluster`` is (``initIPFamilyFields``, kubernetes
-``pkg/registry/core/service/storage/alloc.go``).  Services stay IPv4 (``services_checked``).
+``pkg/registry/core/service/storage/alloc.go``); a Service's families are checked
+(``services_checked``) and resolved in the model (``pktsim.model.families``).
 """
 
 from __future__ import annotations
@@ -94,13 +95,12 @@ def infer(strong: list[Evidence], weak: list[Evidence]) -> tuple[
 
 # what a dual-stack run leaves out, said once per run (docs/model.md, "IPv6")
 IPV6_LIMITS = ("IPv6 is modelled for pods and nodes (addresses, routes, Neighbor Discovery, "
-               "ICMPv6, TCP and UDP); IPv6 packets cross each node's ip6tables and IPv6 "
-               "conntrack, whose tables are empty (kube-proxy's IPv6 proxier and Services "
-               "over IPv6 are not modelled yet), the setup's router solicitations and MLD "
-               "reports are not sent, and a Packet Too Big shrinks only the TCP connection it "
-               "concerns (no path MTU cache: on vxlan, flannel-v6.1's MTU 1430 is below the "
-               "pods' 1450, as flannel leaves it, so each full-size connection over IPv6 "
-               "meets one)")
+               "ICMPv6, TCP and UDP) and Services (IPv6 ClusterIPs, endpoints, kube-proxy's "
+               "IPv6 rules in each node's ip6tables, IPv6 conntrack); CoreDNS answers no AAAA "
+               "or ip6.arpa records yet, the setup's router solicitations and MLD reports are "
+               "not sent, and a Packet Too Big shrinks only the TCP connection it concerns (no "
+               "path MTU cache: on vxlan, flannel-v6.1's MTU 1430 is below the pods' 1450, as "
+               "flannel leaves it, so each full-size connection over IPv6 meets one)")
 
 
 def settle_families(cfg: ClusterConfig, decided: str, nodes: list[Node], pods: list[Pod],
@@ -210,7 +210,7 @@ def flows_checked(cfg: ClusterConfig, flows: list[Flow], pods: dict[str, Pod]) -
 def check_families(cfg: ClusterConfig, decided: str, stream: list[object], applied: list[object],
                    flows: list[Flow], errors: list[ScenarioError], warnings: list[str]) -> None:
     """The families settled from the ``stream``'s nodes, pods and Services, then those and
-    the objects of ``apply`` events checked against them (``services_checked`` warns)."""
+    the objects of ``apply`` events checked against them."""
     from pktsim.scenario.services import services_checked  # services imports pods only
 
     def of(kind: type, objects: list[object]) -> list[Any]:
@@ -222,7 +222,5 @@ def check_families(cfg: ClusterConfig, decided: str, stream: list[object], appli
     every = stream + applied
     pods = of(Pod, every)
     errors += nodes_checked(cfg, of(Node, every)) + pods_checked(cfg, pods)
-    found, told = services_checked(cfg, of(Service, every))
-    errors += found
-    warnings += told
+    errors += services_checked(cfg, of(Service, every))
     errors += flows_checked(cfg, flows, {p.key: p for p in of(Pod, stream)})

@@ -183,6 +183,16 @@ IP_VALID = "an IPv4 or IPv6 address like 10.0.0.1 or fd00::1"
 CIDR_VALID = "an IPv4 or IPv6 network in CIDR notation like 10.244.0.0/16 or fd00:10:244::/56"
 
 
+def ipv6_problem(text: str) -> tuple[str, str] | None:
+    """Why ``text`` is not an IPv6 address (an IPv6 EndpointSlice's), or None when it is."""
+    found = ip_of(text)
+    if found is None:
+        return "is not an IP address", "an IPv6 address like fd00:10:244::2"
+    if found.version == 4:
+        return "is an IPv4 address", "an IPv6 address (the slice's addressType is IPv6)"
+    return None
+
+
 def ip_of(text: str) -> IPv4Address | IPv6Address | None:
     """``text`` as an address of either family (None: not one; a scoped ``fe80::1%eth0``
     is not one either: no Kubernetes address field takes a zone)."""

@@ -205,29 +205,6 @@ def dual_addresses(where: Obj, candidates: list[tuple[str, object]], *,
     return v4, v6, tuple(families)
 
 
-def first_ipv4(where: Obj, candidates: list[tuple[str, object]]) -> IPv4Address | None:
-    """The first IPv4 address of a list where IPv6 is not modelled (a LoadBalancer's
-    ingress): IPv6 ones are skipped, and addresses that are all IPv6 are an error rather
-    than an IPv4 address handed out in silence."""
-    ipv6: tuple[str, str] | None = None
-    for path, value in candidates:
-        if not isinstance(value, str):
-            wrong_type(where.ctx, path, value, "an IP address")
-            continue
-        problem = ipv4_problem(value)
-        if problem is None:
-            return IPv4Address(value)
-        if problem[0] != "is an IPv6 address":
-            where.ctx.error(path, value, *problem)
-        elif ipv6 is None:
-            ipv6 = (path, value)
-    if ipv6 is not None:
-        where.ctx.error(ipv6[0], ipv6[1], "is an IPv6 address and no IPv4 one is given: "
-                        "IPv6 is not modelled here", "an IPv4 address (or a dual-stack list "
-                        "with one)")
-    return None
-
-
 def make_pod(meta: Meta, name: str, spec: PodSpec, source: Source) -> Pod:
     return Pod(namespace=meta.namespace, name=name, containers=list(spec.containers),
                labels=dict(meta.labels), node_name=spec.node_name,

@@ -2,7 +2,8 @@
 
 ``status.loadBalancer.ingress[*].ip`` (else the deprecated ``spec.loadBalancerIP``) gives a
 LoadBalancer Service its address.  ``selector: {}`` means no selector, as in Kubernetes.
-EndpointSlices of address type IPv6 or FQDN, and slices without the
+EndpointSlices of address type IPv4 and IPv6 are read (an IPv6 slice's endpoints serve the
+Service's IPv6 family, pktsim.model.services6); FQDN slices, and slices without the
 ``kubernetes.io/service-name`` label (they belong to no Service), are skipped with a warning;
 an endpoint port without ``port`` ("all ports") is left out.  An endpoint's ``zone`` and
 ``hints`` are read for kube-proxy's topology-aware routing (pktsim.kubeproxy.topology).
@@ -10,7 +11,7 @@ an endpoint port without ``port`` ("all ports") is left out.  An endpoint's ``zo
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from pktsim.errors import ScenarioError
 from pktsim.model.objects import (
@@ -36,10 +37,11 @@ from pktsim.scenario.fields import (
     as_network,
     as_str,
     ipv4_problem,
+    ipv6_problem,
     wrong_type,
 )
 from pktsim.scenario.meta import Meta
-from pktsim.scenario.pods import dual_addresses, first_ipv4
+from pktsim.scenario.pods import dual_addresses
 from pktsim.scenario.syntax import (
     dns_label,
     dns_subdomain,
@@ -68,7 +70,7 @@ def read_service(doc: Obj, meta: Meta, source: Source) -> Service:
                                     check=domain_name, valid="a DNS name")
     svc.external_ips = [IPv4Address(a) for a in spec.strings("externalIPs", ipv4_problem)]
     if svc.type == "LoadBalancer":
-        svc.load_balancer_ip = _load_balancer_ip(doc, spec)
+        _load_balancer_ips(doc, spec, svc)
     policies = ("Cluster", "Local")
     svc.external_traffic_policy = spec.choice("externalTrafficPolicy", policies, "Cluster")
     svc.internal_traffic_policy = spec.choice("internalTrafficPolicy", policies, "Cluster")
@@ -120,16 +122,14 @@ def _ip_families(spec: Obj, svc: Service, implied: tuple[str, ...]) -> None:
     svc.ip_families = tuple(families) or implied
 
 
-def services_checked(cfg: ClusterConfig, services: list[Service]) -> tuple[
-        list[ScenarioError], list[str]]:
+def services_checked(cfg: ClusterConfig, services: list[Service]) -> list[ScenarioError]:
     """What each Service's families ask of the cluster, as ``initIPFamilyFields`` (kubernetes
     ``pkg/registry/core/service/storage/alloc.go``) judges it: a family the cluster lacks,
     and ``RequireDualStack`` in a single-stack cluster, are errors; ``PreferDualStack`` there
-    is single-stack without a word.  In a dual-stack cluster pktsim serves the IPv4 family
-    only (kube-proxy's IPv6 proxier is not modelled yet): a dual-stack Service is a warning
-    and gets its IPv4 ClusterIP, one that can only be IPv6 an error."""
+    is single-stack without a word.  The families are then resolved in the model
+    (``pktsim.model.families.service_families``): single-stack IPv4 or IPv6, or dual-stack
+    with both ClusterIPs."""
     errors: list[ScenarioError] = []
-    warnings: list[str] = []
     for svc in services:
         if svc.type == "ExternalName":
             continue
@@ -139,23 +139,7 @@ def services_checked(cfg: ClusterConfig, services: list[Service]) -> tuple[
             field, value, message, valid = problem
             errors.append(ScenarioError(message, file=src.file, document=src.document(),
                                         field=field, value=value, valid=valid))
-            continue
-        policy = _policy(svc)
-        if policy != "SingleStack" and len(cfg.ip_families) == 2:
-            primary = " (IPv6 first: IPv4 stands in as its primary family)" if \
-                svc.ip_families[:1] == ("IPv6",) else ""
-            warnings.append(f"{src.file}: {src.document()}: dual-stack Service (ipFamilyPolicy "
-                            f"{policy}, ipFamilies {', '.join(svc.ip_families) or 'unset'}) "
-                            f"gets its IPv4 ClusterIP only: the IPv6 ClusterIP is not "
-                            f"modelled yet{primary}")
-    return errors, warnings
-
-
-def _policy(svc: Service) -> str:
-    """``ipFamilyPolicy`` as defaulted: two families or two clusterIPs ask for both."""
-    if svc.ip_family_policy:
-        return svc.ip_family_policy
-    return "RequireDualStack" if len(svc.ip_families) == 2 else "SingleStack"
+    return errors
 
 
 def _family_problem(cfg: ClusterConfig, svc: Service) -> tuple[str, object, str, str] | None:
@@ -168,16 +152,20 @@ def _family_problem(cfg: ClusterConfig, svc: Service) -> tuple[str, object, str,
     if missing:
         return ("spec.ipFamilies", shown, f"asks for {missing[0]}, which is not configured "
                 f"on this cluster (ipFamilies {cluster})", f"families of {cluster}")
-    policy = _policy(svc)
+    # two families ask for both; a headless Service without a selector defaults to
+    # RequireDualStack too, but takes what the cluster has (initIPFamilyFields), so it is
+    # not judged by its default (pktsim.model.families.family_policy)
+    policy = svc.ip_family_policy or ("RequireDualStack" if len(svc.ip_families) == 2
+                                      else "SingleStack")
+    if svc.load_balancer_ip6 is not None and svc.load_balancer_ip is None \
+            and not cfg.has_ipv6:
+        return ("status.loadBalancer.ingress", str(svc.load_balancer_ip6), "is an IPv6 "
+                f"address and no IPv4 one is given: the cluster's ipFamilies are {cluster}",
+                "an IPv4 address (or a dual-stack list with one)")
     if policy == "RequireDualStack" and len(cfg.ip_families) < 2:
         return ("spec.ipFamilyPolicy", policy, "asks for both families: this cluster is not "
                 f"configured for dual-stack services (ipFamilies {cluster})",
                 "SingleStack or PreferDualStack")
-    first = (svc.ip_families or cfg.ip_families)[0]
-    if first == "IPv6" and (policy == "SingleStack" or len(cfg.ip_families) < 2):
-        return ("spec.ipFamilies", shown or first, "asks for an IPv6-only Service: IPv6 "
-                "Services are not modelled yet (kube-proxy's IPv6 rules are not built)",
-                "IPv4, or a dual-stack Service (ipFamilyPolicy PreferDualStack)")
     return None
 
 
@@ -264,10 +252,15 @@ def _node_port(obj: Obj, kind: str | None) -> int | None:
     return port
 
 
-def _load_balancer_ip(doc: Obj, spec: Obj) -> IPv4Address | None:
+def _load_balancer_ips(doc: Obj, spec: Obj, svc: Service) -> None:
+    """The first ingress ``ip`` of each family (a dual-stack load balancer lists both),
+    else ``spec.loadBalancerIP`` (IPv4); whether the cluster has the IPv6 family is
+    checked with the Service's families (``services_checked``)."""
     ingress = doc.mapping("status").mapping("loadBalancer").mappings("ingress")
-    found = first_ipv4(doc, [(i.at("ip"), i.raw("ip")) for i in ingress if i.has("ip")])
-    return found if found is not None else spec.ipv4("loadBalancerIP")
+    v4, v6, _ = dual_addresses(doc, [(i.at("ip"), i.raw("ip")) for i in ingress
+                                     if i.has("ip")], once=False)
+    svc.load_balancer_ip = v4 if v4 is not None else spec.ipv4("loadBalancerIP")
+    svc.load_balancer_ip6 = v6
 
 
 def check_node_ports(services: list[Service], errors: list[ScenarioError]) -> None:
@@ -290,14 +283,16 @@ def check_node_ports(services: list[Service], errors: list[ScenarioError]) -> No
 def read_endpoint_slice(doc: Obj, meta: Meta, source: Source) -> EndpointSlice | None:
     address_type = doc.choice("addressType", ("IPv4", "IPv6", "FQDN"), "IPv4")
     service = meta.labels.get(SERVICE_NAME_LABEL, "")
-    if address_type != "IPv4":
+    if address_type == "FQDN":
         doc.ctx.warn(f"skipped (addressType {address_type} not modelled)")
         return None
     if not service:
         doc.ctx.warn(f"skipped (no {SERVICE_NAME_LABEL} label: it belongs to no Service)")
         return None
-    out = EndpointSlice(meta.namespace, meta.name, service, source=source)
-    out.endpoints = [_endpoint(obj, meta.namespace) for obj in doc.mappings("endpoints")]
+    out = EndpointSlice(meta.namespace, meta.name, service, source=source,
+                        address_type=address_type)
+    out.endpoints = [_endpoint(obj, meta.namespace, address_type)
+                     for obj in doc.mappings("endpoints")]
     for obj in doc.mappings("ports"):
         port = obj.optional_int("port", 1, 65535)
         protocol = obj.choice("protocol", PROTOCOLS, "TCP")
@@ -334,16 +329,20 @@ def _hint_names(hints: Obj, key: str, check: Check, *, empty: bool) -> tuple[str
     return tuple(names)
 
 
-def _endpoint(obj: Obj, namespace: str) -> Endpoint:
-    addresses = [IPv4Address(a) for a in obj.strings("addresses", ipv4_problem)]
-    if not addresses and not obj.has("addresses"):
-        obj.missing("addresses", "a list of IPv4 addresses")
+def _endpoint(obj: Obj, namespace: str, address_type: str) -> Endpoint:
+    """One endpoint; its addresses of the slice's type (``validateEndpoints``: each an
+    address of ``addressType``, kubernetes pkg/apis/discovery/validation)."""
+    six = address_type == "IPv6"
+    texts = obj.strings("addresses", ipv6_problem if six else ipv4_problem)
+    if not texts and not obj.has("addresses"):
+        obj.missing("addresses", f"a list of {address_type} addresses")
     cond = obj.mapping("conditions")
     # unset conditions as kube-proxy reads them (pkg/proxy/endpointslicecache.go
     # addEndpoints): ready and serving when nil, terminating only when true
-    end = Endpoint(addresses, ready=cond.boolean("ready", True),
-                   serving=cond.boolean("serving", True),
-                   terminating=cond.boolean("terminating", False))
+    end = Endpoint([] if six else [IPv4Address(a) for a in texts],
+                   ready=cond.boolean("ready", True), serving=cond.boolean("serving", True),
+                   terminating=cond.boolean("terminating", False),
+                   addresses6=[IPv6Address(a) for a in texts] if six else [])
     end.hostname = obj.string("hostname", check=dns_label)
     # discovery/v1beta1's topology labels, as its conversion to v1 moves them to nodeName and
     # zone (pkg/apis/discovery/v1beta1 conversion.go)

@@ -1,8 +1,9 @@
 """IPv6 and dual-stack in the scenario layer: ipFamilies, per-family CIDRs, inference from the
-manifests, what is refused for now, Services kept IPv4, IPv6 flow targets and ``family``.
+manifests, what is refused for now, Services' ipFamilies and ipFamilyPolicy, IPv6 flow
+targets and ``family``.
 
 Never an address of a family the cluster lacks handed out in silence: an IPv6 address in an
-IPv4 cluster, or an IPv6-only Service, is an error naming the field.
+IPv4 cluster, or an IPv6 Service there, is an error naming the field.
 """
 
 from __future__ import annotations
@@ -205,28 +206,23 @@ def test_a_pod_keeps_the_families_its_status_gives() -> None:
     assert pod.families == ("IPv4",) and pod.pod_ip6 is None
 
 
-IPV4_ONLY = "gets its IPv4 ClusterIP only: the IPv6 ClusterIP is not modelled yet"
-
-
-@pytest.mark.parametrize(("extra", "shown"), [
-    ("ipFamilyPolicy: PreferDualStack", "ipFamilyPolicy PreferDualStack, ipFamilies unset"),
-    ("ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv4, IPv6]",
-     "ipFamilyPolicy RequireDualStack, ipFamilies IPv4, IPv6"),
-    ("ipFamilies: [IPv4, IPv6], clusterIPs: [10.96.0.50, 'fd00:10:96::50']",
-     "ipFamilyPolicy RequireDualStack, ipFamilies IPv4, IPv6"),
+@pytest.mark.parametrize(("extra", "v4", "v6"), [
+    ("ipFamilyPolicy: PreferDualStack", None, None),
+    ("ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv4, IPv6]", None, None),
+    ("ipFamilies: [IPv4, IPv6], clusterIPs: [10.96.0.50, 'fd00:10:96::50']", "10.96.0.50",
+     "fd00:10:96::50"),
+    ("ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv6, IPv4]", None, None),
+    ("ipFamilies: [IPv6]", None, None),
+    ("clusterIP: 'fd00:10:96::10'", None, "fd00:10:96::10"),
 ])
-def test_a_dual_stack_service_gets_its_ipv4_clusterip_with_a_warning(extra: str,
-                                                                      shown: str) -> None:
+def test_dual_stack_and_ipv6_services_load_without_a_word(extra: str, v4: str | None,
+                                                          v6: str | None) -> None:
+    """Services' families are modelled in a dual-stack cluster: no warning, no refusal;
+    the clusterIPs given are kept per family (the model allocates the rest)."""
     scenario = _load(DUAL + SVC % extra)
-    assert scenario.warnings == [f"v6.yaml: document 2 (Service default/s): dual-stack "
-                                 f"Service ({shown}) {IPV4_ONLY}"]
-    assert scenario.services[0].cluster_ip in (None, "10.96.0.50")
-
-
-def test_an_ipv6_first_dual_stack_service_says_ipv4_stands_in() -> None:
-    scenario = _load(DUAL + SVC % "ipFamilyPolicy: PreferDualStack, ipFamilies: [IPv6, IPv4]")
-    assert scenario.warnings[0].endswith(f"{IPV4_ONLY} (IPv6 first: IPv4 stands in as its "
-                                         "primary family)")
+    assert scenario.warnings == []
+    svc = scenario.services[0]
+    assert (svc.cluster_ip, svc.cluster_ip6) == (v4, v6)
 
 
 def test_services_alone_make_a_dual_stack_cluster_with_a_warning() -> None:
@@ -236,18 +232,7 @@ def test_services_alone_make_a_dual_stack_cluster_with_a_warning() -> None:
         "assumed" in scenario.warnings[0]
 
 
-ONLY6 = "asks for an IPv6-only Service: IPv6 Services are not modelled yet (kube-proxy's " \
-    "IPv6 rules are not built); valid: IPv4, or a dual-stack Service (ipFamilyPolicy " \
-    "PreferDualStack)"
-
-
 @pytest.mark.parametrize(("text", "line"), [
-    (DUAL + SVC % "ipFamilies: [IPv6]", f"document 2 (Service default/s): spec.ipFamilies: "
-     f"'IPv6' {ONLY6}"),
-    (DUAL + SVC % "ipFamilies: [IPv6], ipFamilyPolicy: SingleStack", "document 2 (Service "
-     f"default/s): spec.ipFamilies: 'IPv6' {ONLY6}"),
-    (DUAL + SVC % "clusterIP: 'fd00:10:96::10'", f"document 2 (Service default/s): "
-     f"spec.ipFamilies: 'IPv6' {ONLY6}"),
     (SVC % "ipFamilyPolicy: RequireDualStack", "document 1 (Service default/s): "
      "spec.ipFamilyPolicy: 'RequireDualStack' asks for both families: this cluster is not "
      "configured for dual-stack services (ipFamilies [IPv4]); valid: SingleStack or "
@@ -277,10 +262,23 @@ def test_single_stack_ipv4_says_nothing() -> None:
     assert _load(text).warnings == []
 
 
-def test_an_ipv6_only_load_balancer_address_is_still_refused() -> None:
-    text = SVC % "type: LoadBalancer" + "status: {loadBalancer: {ingress: [{ip: 'fd00::9'}]}}\n"
-    text = text.replace("---\nstatus", "status")
-    assert any("status.loadBalancer.ingress[0].ip" in e for e in _errors(text))
+LB6 = (SVC % "type: LoadBalancer, %s" + "status: {loadBalancer: {ingress: [%s]}}\n").replace(
+    "---\nstatus", "status")
+
+
+def test_an_ipv6_only_load_balancer_address_is_refused_without_ipv6() -> None:
+    assert _errors(LB6 % ("ipFamilyPolicy: SingleStack", "{ip: 'fd00::9'}")) == [
+        "v6.yaml: document 1 (Service default/s): status.loadBalancer.ingress: 'fd00::9' is "
+        "an IPv6 address and no IPv4 one is given: the cluster's ipFamilies are [IPv4]; "
+        "valid: an IPv4 address (or a dual-stack list with one)"]
+
+
+def test_load_balancer_ingress_gives_one_address_per_family() -> None:
+    svc = _load(DUAL + LB6 % ("ipFamilyPolicy: PreferDualStack",
+                              "{ip: 'fd00::9'}, {ip: 192.0.2.9}, {ip: 'fd00::10'}")).services[0]
+    assert (str(svc.load_balancer_ip), str(svc.load_balancer_ip6)) == ("192.0.2.9", "fd00::9")
+    four = _load(LB6 % ("ipFamilyPolicy: SingleStack", "{ip: 192.0.2.9}, {ip: 'fd00::9'}"))
+    assert str(four.services[0].load_balancer_ip) == "192.0.2.9"
 
 
 @pytest.mark.parametrize("target", ["[fd00:10:244:1::2]:8080", "http://[fd00:10:244:1::2]:8080/",

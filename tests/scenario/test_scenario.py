@@ -271,7 +271,7 @@ def test_endpoint_slice_fields() -> None:
     assert [(p.name, p.port, p.protocol) for p in es.ports] == [("http", 8080, "TCP")]
 
 
-def test_endpoint_slices_without_service_or_ipv4_are_skipped() -> None:
+def test_endpoint_slices_without_service_are_skipped_ipv6_ones_read() -> None:
     s = load("""
         apiVersion: discovery.k8s.io/v1
         kind: EndpointSlice
@@ -285,9 +285,8 @@ def test_endpoint_slices_without_service_or_ipv4_are_skipped() -> None:
         addressType: IPv6
         endpoints: []
     """)
-    assert s.endpoint_slices == []
-    assert len(s.warnings) == 2 and "no kubernetes.io/service-name label" in s.warnings[0]
-    assert "addressType IPv6 not modelled" in s.warnings[1]
+    assert [(e.name, e.address_type) for e in s.endpoint_slices] == [("v6", "IPv6")]
+    assert len(s.warnings) == 1 and "no kubernetes.io/service-name label" in s.warnings[0]
 
 
 def test_network_policy_is_read_with_its_namespace() -> None:
