@@ -148,7 +148,7 @@ def routes_ipv6(topo: Topology, node: NodeInfo) -> None:
 
 
 def install_netfilter6(topo: Topology, node: NodeInfo) -> None:
-    """The node's ip6tables and IPv6 conntrack (nodes with IPv6 only): empty tables."""
+    """The node's ip6tables and IPv6 conntrack (nodes with IPv6 only), with its rules."""
     if node.ip6 is None:
         return
     ns = topo.node_ns[node.name]
@@ -156,6 +156,29 @@ def install_netfilter6(topo: Topology, node: NodeInfo) -> None:
                      config=ConntrackConfig.kube_proxy())
     ns.hooks6 = nf6
     topo.netfilters6[node.name] = nf6
+    load_rules6(topo, node)
+
+
+def load_rules6(topo: Topology, node: NodeInfo) -> None:
+    """The node's ip6tables from the model as it is now (a kube-proxy sync replaces them;
+    conntrack is kept): kube-proxy's IPv6 proxier's rules (``node_rules6``), kubelet's and
+    kube-proxy's canaries, and flanneld's IPv6 masquerade and forward chains
+    (``masqIP6Rules``, ``forwardRules`` for the IPv6 network)."""
+    from pktsim.kubeproxy import node_rules6
+    from pktsim.netfilter import Table, flannel_forward, flannel_masquerade
+    from pktsim.netfilter.presets import canaries
+    from pktsim.netfilter.rules import BUILTIN_CHAINS
+
+    nf6 = topo.netfilters6.get(node.name)
+    if nf6 is None or node.pod_cidr6 is None:
+        return
+    cfg = topo.model.config
+    nf6.tables = {name: Table(name) for name in BUILTIN_CHAINS}
+    nf6.tables.update(restore_tables(node_rules6(topo.model, node.name), family=6))
+    canaries(nf6.tables)
+    flannel_masquerade(nf6.table("nat"), str(node.pod_cidr6), str(cfg.pod_cidr6))
+    flannel_forward(nf6.table("filter"), str(cfg.pod_cidr6))
+    nf6.validate()
 
 
 def load_ip6tables(topo: Topology, node: str, text: str) -> None:

@@ -28,6 +28,7 @@ import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pktsim.build.dualstack import load_rules6
 from pktsim.build.topology import Topology, count_local_endpoints, load_rules
 from pktsim.core.events import Event, RuleSync, TraceEvent
 from pktsim.netfilter.conntrack import Conn
@@ -73,9 +74,12 @@ def resync(topo: Topology, node: str, agent: str, generation: int,
     before = nf.save().splitlines()
     sets_before = nf.ipsets.save().splitlines()
     info = topo.model.nodes[node]
+    nf6 = topo.netfilters6.get(node)
+    before6 = nf6.save().splitlines() if nf6 is not None else []
     if agent == "kube-proxy":
         topo.proxy_written[node] = load_rules(topo, info, nf)
         count_local_endpoints(topo, node)
+        load_rules6(topo, info)  # its IPv6 proxier syncs with it
     else:  # felix, portmap: their chains from the model now, kube-proxy's as last written
         load_rules(topo, info, nf, topo.proxy_written[node])
     nf.generation = generation
@@ -83,6 +87,11 @@ def resync(topo: Topology, node: str, agent: str, generation: int,
     sets_after = nf.ipsets.save().splitlines()
     added, removed = _diff(before, after)
     set_added, set_removed = _diff(sets_before, sets_after)
+    if nf6 is not None:  # ip6tables' lines, named as such
+        nf6.generation = generation
+        added6, removed6 = _diff(before6, nf6.save().splitlines())
+        added += [f"ip6tables: {line}" for line in added6]
+        removed += [f"ip6tables: {line}" for line in removed6]
     deleted = cleanup(nf, now) if cleanup is not None else []
     return RuleSync(agent, generation, tuple(added + set_added), tuple(removed + set_removed),
                     tuple(c.render(now).rstrip("\n") for c in deleted))

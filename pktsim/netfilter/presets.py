@@ -29,7 +29,7 @@ kube-proxy builder's business.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from pktsim.netfilter.matches import Comment, Destination, Mark, Source
 from pktsim.netfilter.rules import Rule, Table
@@ -40,8 +40,11 @@ MASQ_MARK = 0x4000  # 1 << masqueradeBit (14)
 
 def flannel_masquerade(nat: Table, pod_cidr: str, cluster_cidr: str, *,
                        random_fully: bool = True) -> None:
-    """Install FLANNEL-POSTRTG in ``nat`` for a node whose lease is ``pod_cidr``."""
-    pod, cluster = IPv4Network(pod_cidr), IPv4Network(cluster_cidr)
+    """Install FLANNEL-POSTRTG in ``nat`` for a node whose lease is ``pod_cidr`` (IPv4, or
+    IPv6 in ip6tables: ``masqIP6Rules``, the same rules with ``ff00::/8``)."""
+    pod, cluster = ip_network(pod_cidr), ip_network(cluster_cidr)
+    # multicast is never masqueraded: 224.0.0.0/4, or ff00::/8 in masqIP6Rules
+    multicast = IPv4Network("224.0.0.0/4") if pod.version == 4 else IPv6Network("ff00::/8")
     note = "flanneld masq"
     chain = nat.ensure_chain("FLANNEL-POSTRTG")
     chain.rules.clear()
@@ -52,14 +55,15 @@ def flannel_masquerade(nat: Table, pod_cidr: str, cluster_cidr: str, *,
             ((Source(pod), Destination(cluster)), RETURN),
             ((Source(cluster), Destination(pod)), RETURN),
             ((Source(cluster, negate=True), Destination(pod)), RETURN),
-            ((Source(cluster), Destination(IPv4Network("224.0.0.0/4"), negate=True)), masq),
+            ((Source(cluster), Destination(multicast, negate=True)), masq),
             ((Source(cluster, negate=True), Destination(cluster)), masq)):
         chain.append(Rule((*matches, Comment(note)), target))  # flannel: -m comment last
 
 
 def flannel_forward(filter_table: Table, cluster_cidr: str) -> None:
-    """Install FLANNEL-FWD in ``filter``: forward anything to or from the cluster CIDR."""
-    cluster = IPv4Network(cluster_cidr)
+    """Install FLANNEL-FWD in ``filter``: forward anything to or from the cluster CIDR (of
+    either family: ``forwardRules`` is called for the IPv6 network too)."""
+    cluster = ip_network(cluster_cidr)
     note = "flanneld forward"
     chain = filter_table.ensure_chain("FLANNEL-FWD")
     chain.rules.clear()
