@@ -181,7 +181,9 @@ def make_client(topo: Topology, flow: Flow, ns: Netns) -> tuple[App, FlowResult]
     result = FlowResult(flow.name, "http" if target.http else flow.protocol, flow.target)
 
     def then(addresses: list[str]) -> App:
-        app = _client_app(topo, flow, ns, target, IPv4Address(addresses[0]).packed)
+        # getaddrinfo's first: the A answer before the AAAA (RFC 6724's default policy
+        # ranks IPv4 above a ULA IPv6 address, kind's fd00::/8), else the AAAA
+        app = _client_app(topo, flow, ns, target, ip_address(addresses[0]).packed)
         app.result = result  # type: ignore[attr-defined]
         result.kind = "http" if target.http else flow.protocol
         return app

@@ -42,6 +42,7 @@ from pktsim.dns import (
     UpstreamResolver,
 )
 from pktsim.dns.exchange import SECOND
+from pktsim.dns.gai import gai_order
 from pktsim.dns.wire import split_tcp
 from pktsim.wire.parse import ip_bytes, ip_str
 
@@ -311,7 +312,10 @@ class ResolveApp:
                 t.udp.pop(self.port, None)
                 t.errors.pop((17, self.port), None)
             return
-        addresses = [a for a in res.addresses if ":" not in a]
+        # what getaddrinfo returns, in its order: the addresses the client can reach
+        # (a family it has a source address for), the first one tried
+        usable = [a for a in res.addresses if t.stack.source_for(ip_bytes(a))[0] is not None]
+        addresses = gai_order(usable, t.stack.source_for)
         if not addresses:
             self.result.end(FlowStatus.UNRESOLVED, unresolved_reason(res))
             return
@@ -352,7 +356,7 @@ def _cname_target(res: Resolution) -> str:
 
 
 def unresolved_reason(res: Resolution) -> str:
-    """Why a name gave no IPv4 address to connect to.  An answer can be NOERROR and still
+    """Why a name gave no address the client can connect to.  An answer can be NOERROR and still
     hold none: an ExternalName Service is a CNAME, and when nothing answers for its target
     the answer is the CNAME alone (glibc's getaddrinfo then fails with EAI_NODATA, "No
     address associated with hostname"); or the name has only AAAA records."""
@@ -361,7 +365,7 @@ def unresolved_reason(res: Resolution) -> str:
     target = _cname_target(res)
     if target:
         return f"could not resolve (NO_DATA: {res.fqdn} is a CNAME for {target}, no address)"
-    if res.addresses:
+    if res.addresses:  # only a family the client has no address of (IPv6 in IPv4 pods)
         return "could not resolve (NO_DATA: IPv6 addresses only)"
     return "could not resolve (NO_DATA: no address)"
 

@@ -105,7 +105,7 @@ def pod_ip(label: str) -> str | None:
 
 class KubeBackend:
     def __init__(self, index: ZoneIndex, *, ttl: int, pods_mode: str, primary_zone: str,
-                 local_ips: tuple[IPv4Address, ...]) -> None:
+                 local_ips: tuple[IPv4Address | IPv6Address, ...]) -> None:
         self.index, self.ttl, self.pods_mode = index, ttl, pods_mode
         self.primary_zone = primary_zone  # "cluster.local." as configured
         self.local_ips = local_ips
@@ -133,7 +133,7 @@ class KubeBackend:
             raise NameErr("not an address")
         domain = f"{req.service}.{req.namespace}.pod.{zone}"
         if self.pods_mode == "verified":
-            namespaces = self.index.pods.get(IPv4Address(ip), []) if ":" not in ip else []
+            namespaces = self.index.pods.get(ip_address(ip), [])
             if req.namespace not in namespaces:
                 raise NameErr("no such pod")
         return [Entry(ip, self.ttl, domain=domain)]
@@ -212,10 +212,8 @@ class KubeBackend:
     # -- Reverse --------------------------------------------------------------------------
     def reverse(self, address: IPv4Address | IPv6Address) -> list[Entry]:
         zone = self.primary_zone
-        if isinstance(address, IPv4Address):
-            svc = self.index.by_cluster_ip.get(address)
-            if svc is not None:
-                return [Entry(f"{svc.name}.{svc.namespace}.svc.{zone}", self.ttl)]
-            return [Entry(f"{addr.hostname}.{s.name}.{s.namespace}.svc.{zone}", self.ttl)
-                    for s, addr in self.index.by_endpoint_ip.get(address, [])]
-        return []
+        svc = self.index.by_cluster_ip.get(address)
+        if svc is not None:
+            return [Entry(f"{svc.name}.{svc.namespace}.svc.{zone}", self.ttl)]
+        return [Entry(f"{addr.hostname}.{s.name}.{s.namespace}.svc.{zone}", self.ttl)
+                for s, addr in self.index.by_endpoint_ip.get(address, [])]

@@ -26,17 +26,19 @@ CoreDNS watches Services, EndpointSlices and Namespaces (coredns ``plugin/kubern
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
 
 from pktsim.model.cluster import ClusterModel
-from pktsim.model.services import ServiceInfo
+from pktsim.model.services import EndpointAddr, ServiceInfo
 
 NO_PORT = ("", "", -1)  # CoreDNS's sentinel EndpointPort{Port: -1}
+IP = IPv4Address | IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
 class Addr:
-    ip: IPv4Address
+    ip: IP
     hostname: str  # endpointHostname(): the hostname field, else the dashed IP
     ports: tuple[tuple[str, str, int], ...]  # (name, protocol, port) served at this address
 
@@ -46,7 +48,7 @@ class Svc:
     namespace: str
     name: str
     kind: str  # ClusterIP | Headless | ExternalName
-    cluster_ips: tuple[IPv4Address, ...] = ()
+    cluster_ips: tuple[IP, ...] = ()  # ``spec.clusterIPs``: both families' in a dual stack
     ports: tuple[tuple[str, str, int], ...] = ()
     external_name: str = ""
     addrs: tuple[Addr, ...] = ()
@@ -56,8 +58,10 @@ class Svc:
         return self.kind == "Headless"
 
 
-def endpoint_hostname(hostname: str, ip: IPv4Address) -> str:
-    return hostname or str(ip).replace(".", "-")
+def endpoint_hostname(hostname: str, ip: IP) -> str:
+    """``endpointHostname`` (coredns ``plugin/kubernetes/kubernetes.go``): the hostname,
+    else the address with its dots -- or an IPv6 address's colons -- made dashes."""
+    return hostname or str(ip).replace(".", "-").replace(":", "-")
 
 
 def is_ip(text: str) -> bool:
@@ -72,9 +76,9 @@ def is_ip(text: str) -> bool:
 class ZoneIndex:
     namespaces: set[str] = field(default_factory=set)
     services: dict[tuple[str, str], Svc] = field(default_factory=dict)
-    by_cluster_ip: dict[IPv4Address, Svc] = field(default_factory=dict)
-    by_endpoint_ip: dict[IPv4Address, list[tuple[Svc, Addr]]] = field(default_factory=dict)
-    pods: dict[IPv4Address, list[str]] = field(default_factory=dict)  # pod IP -> namespaces
+    by_cluster_ip: dict[IP, Svc] = field(default_factory=dict)
+    by_endpoint_ip: dict[IP, list[tuple[Svc, Addr]]] = field(default_factory=dict)
+    pods: dict[IP, list[str]] = field(default_factory=dict)  # pod IP (each family's) -> ns
 
     @classmethod
     def from_model(cls, model: ClusterModel) -> ZoneIndex:
@@ -87,6 +91,8 @@ class ZoneIndex:
             index.namespaces.add(pod.pod.namespace)
             if not pod.pod.host_network:
                 index.pods.setdefault(pod.ip, []).append(pod.pod.namespace)
+                if pod.ip6 is not None:
+                    index.pods.setdefault(pod.ip6, []).append(pod.pod.namespace)
         return index
 
     def add(self, svc: Svc) -> None:
@@ -103,17 +109,25 @@ def _service(info: ServiceInfo, model: ClusterModel) -> Svc:
         return Svc(spec.namespace, spec.name, "ExternalName", external_name=spec.external_name)
     ports = tuple((p.name, p.protocol, p.port) for p in spec.ports)
     kind = "Headless" if info.headless else "ClusterIP"
-    ips = (info.cluster_ip,) if info.cluster_ip is not None else ()
+    ips = _cluster_ips(info)
     addrs = _grouped(info) if ports else _portless(info, model)
     return Svc(spec.namespace, spec.name, kind, ips, ports, addrs=addrs)
 
 
+def _cluster_ips(info: ServiceInfo) -> tuple[IP, ...]:
+    """``spec.clusterIPs`` in the Service's family order (the primary first)."""
+    by_family: dict[str, IP | None] = {"IPv4": info.cluster_ip, "IPv6": info.cluster_ip6}
+    return tuple(ip for family in info.families if (ip := by_family.get(family)) is not None)
+
+
 def _grouped(info: ServiceInfo) -> tuple[Addr, ...]:
-    """Per-port endpoint lists -> one ``Addr`` per ready IP with the ports it serves."""
+    """Per-port endpoint lists -> one ``Addr`` per ready IP with the ports it serves (both
+    families' slices: CoreDNS reads every EndpointSlice of the Service)."""
     publish = info.service.publish_not_ready_addresses
-    order: dict[IPv4Address, tuple[str, list[tuple[str, str, int]]]] = {}
+    order: dict[IP, tuple[str, list[tuple[str, str, int]]]] = {}
     for port in info.ports:
-        for ep in port.endpoints:
+        both: list[EndpointAddr[Any]] = [*port.endpoints, *port.endpoints6]
+        for ep in both:
             if not (ep.ready or publish):
                 continue
             served = order.setdefault(ep.ip, (ep.hostname, []))[1]
@@ -126,12 +140,13 @@ def _portless(info: ServiceInfo, model: ClusterModel) -> tuple[Addr, ...]:
     """Endpoints of a Service without ports: the stream's slices, else the selector."""
     spec = info.service
     publish = spec.publish_not_ready_addresses
-    found: dict[IPv4Address, str] = {}
+    found: dict[IP, str] = {}
     slices = [s for s in model.scenario.endpoint_slices
               if s.namespace == spec.namespace and s.service == spec.name]
     for eps in slices:
         for ep in eps.endpoints:
-            for ip in ep.addresses:
+            listed: list[IP] = [*ep.addresses, *ep.addresses6]
+            for ip in listed:
                 if ep.ready or publish:
                     found.setdefault(ip, ep.hostname)
     if not slices and spec.selector:
@@ -142,5 +157,10 @@ def _portless(info: ServiceInfo, model: ClusterModel) -> tuple[Addr, ...]:
                     any(meta.labels.get(k) != v for k, v in selector.items()):
                 continue
             if meta.ready or publish:
-                found.setdefault(pod.ip, meta.hostname if meta.subdomain == spec.name else "")
+                host = meta.hostname if meta.subdomain == spec.name else ""
+                ips: tuple[IP | None, ...] = (pod.ip, pod.ip6) if "IPv6" in info.families \
+                    else (pod.ip,)
+                for address in ips:
+                    if address is not None:
+                        found.setdefault(address, host)
     return tuple(Addr(ip, endpoint_hostname(host, ip), (NO_PORT,)) for ip, host in found.items())

@@ -42,7 +42,7 @@ import functools
 import math
 import random
 import re
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TYPE_CHECKING
 
 from pktsim.dns.backend import Entry, KubeBackend, NameErr
@@ -82,16 +82,23 @@ def _zone_text(domain: str) -> str:
     return dns.name.from_text(domain).to_text()
 
 
-def reverse_address(name: str) -> IPv4Address | None:
-    """``dnsutil.ExtractAddressFromReverse`` for in-addr.arpa (IPv6 is never ours)."""
-    if not name.endswith(".in-addr.arpa."):
-        return None
-    labels = name[: -len(".in-addr.arpa.")].split(".")
-    try:
-        address = ip_address(".".join(reversed(labels)))
-    except ValueError:
-        return None
-    return address if isinstance(address, IPv4Address) else None
+def reverse_address(name: str) -> IPv4Address | IPv6Address | None:
+    """``dnsutil.ExtractAddressFromReverse``: ``d.c.b.a.in-addr.arpa.`` or the 32 nibbles of
+    an ``ip6.arpa.`` name, reversed; ``None`` for anything else."""
+    if name.endswith(".in-addr.arpa."):
+        labels = name[: -len(".in-addr.arpa.")].split(".")
+        try:
+            address = ip_address(".".join(reversed(labels)))
+        except ValueError:
+            return None
+        return address if isinstance(address, IPv4Address) else None
+    if name.endswith(".ip6.arpa."):
+        nibbles = name[: -len(".ip6.arpa.")].split(".")
+        if len(nibbles) != 32 or any(len(n) != 1 or n not in "0123456789abcdef"
+                                     for n in nibbles):
+            return None
+        return IPv6Address(bytes.fromhex("".join(reversed(nibbles))))
+    return None
 
 
 class _Query:
@@ -114,7 +121,7 @@ class _Query:
 class ClusterZone:
     def __init__(self, model: ClusterModel, *, ttl: int = 30, pods_mode: str = "insecure",
                  rng: random.Random | None = None, serial: int | None = None,
-                 local_ips: tuple[IPv4Address, ...] | None = None) -> None:
+                 local_ips: tuple[IPv4Address | IPv6Address, ...] | None = None) -> None:
         cfg = model.config
         self.ttl = ttl
         self.cluster_domain = cfg.cluster_domain
@@ -269,10 +276,10 @@ class ClusterZone:
 
     def _ptr(self, q: _Query) -> Records:
         """``plugin.PTR`` over ``Kubernetes.Reverse``."""
-        address = reverse_address(q.name) if q.name.endswith(".in-addr.arpa.") else None
+        address = reverse_address(q.name)
         if address is None:
             if q.name.endswith(".ip6.arpa."):
-                raise NameErr("no IPv6 services")
+                raise NameErr("not an IPv6 address")
             self.backend.records(q.base, q.zone, q.reverse)
             return []
         entries = self.backend.reverse(address)
