@@ -96,8 +96,8 @@ def infer(strong: list[Evidence], weak: list[Evidence]) -> tuple[
 # what a dual-stack run leaves out, said once per run (docs/model.md, "IPv6")
 IPV6_LIMITS = ("IPv6 is modelled for pods and nodes (addresses, routes, Neighbor Discovery, "
                "ICMPv6, TCP and UDP) and Services (IPv6 ClusterIPs, endpoints, kube-proxy's "
-               "IPv6 rules in each node's ip6tables, IPv6 conntrack); CoreDNS answers no AAAA "
-               "or ip6.arpa records yet, the setup's router solicitations and MLD reports are "
+               "IPv6 rules in each node's ip6tables, IPv6 conntrack, CoreDNS's AAAA and "
+               "ip6.arpa records); the setup's router solicitations and MLD reports are "
                "not sent, and a Packet Too Big shrinks only the TCP connection it concerns (no "
                "path MTU cache: on vxlan, flannel-v6.1's MTU 1430 is below the pods' 1450, as "
                "flannel leaves it, so each full-size connection over IPv6 meets one)")
