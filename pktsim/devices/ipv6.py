@@ -19,8 +19,8 @@ Theory of operation
 * :func:`ip6_output` routes a local packet and resolves the next hop with Neighbor Discovery
   (``ip6_finish_output2`` -> ``neigh_output``); multicast goes to ``33:33:`` + the group's
   last 32 bits, with no neighbour entry.
-* :func:`icmp6_error` is ``icmp6_send``: never about an ICMPv6 error or a multicast
-  destination (but "packet too big"), never from ``::``; its source is the offending
+* :func:`icmp6_error` is ``icmp6_send``: never about an ICMPv6 error (``is_ineligible``)
+  or a multicast destination (but "packet too big"), never from ``::``; its source is the offending
   packet's destination when that is ours, else the address a reply would leave with; it
   quotes as much of the offending packet as fits in 1280 bytes (RFC 4443 §2.4 (c)).
 
@@ -71,17 +71,28 @@ _AS_ICMP6 = {(3, 0): (ip6.ICMP6_DST_UNREACH, 0),   # no route
              (11, 0): (ip6.ICMP6_TIME_EXCEEDED, 0)}
 
 
-def ipv6_problem(pkt: bytes) -> str:
-    """What ``ipv6_rcv`` refuses in a header, or ``""``."""
+def ipv6_problem(pkt: bytes, loopback: bool = False) -> str:
+    """What ``ip6_rcv_core`` refuses in a header, or ``""``: a bad version or length, a
+    multicast source, the loopback address on a device other than ``lo``, a multicast
+    destination of interface-local scope from the wire (RFC 4291 §2.7)."""
     if len(pkt) < 40 or pkt[0] >> 4 != 6:
         return "bad IPv6 version or header length"
     if ((pkt[4] << 8) | pkt[5]) > len(pkt) - 40:
         return f"IPv6 payload length {(pkt[4] << 8) | pkt[5]}"
+    src, dst = pkt[8:24], pkt[24:40]
+    if ip6.is_multicast(src):
+        return "multicast source"
+    if not loopback and (src == ip6.LOOPBACK or dst == ip6.LOOPBACK):
+        return "the loopback address off the loopback device"
+    if not loopback and ip6.is_multicast(dst) and dst[1] & 0x0F in (0, 1):
+        return "multicast destination of scope 0 or 1"
     return ""
 
 
 def ip6_in(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
-    problem = ipv6_problem(pkt)
+    """``ipv6_rcv``: the header checked, PREROUTING, then delivered, forwarded or dropped."""
+    cfg = ns.ifaces.get(port)
+    problem = ipv6_problem(pkt, cfg is not None and cfg.kind == "loopback")
     if problem:
         r.drop(DropReason.MALFORMED, port, frame, problem)
         return
@@ -121,22 +132,27 @@ def _deliver(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: Reacti
 
 
 def ip6_forward(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
+    """``ip6_route_input`` for another host's address, then ``ip6_forward``."""
     dst, hlim = pkt[24:40], pkt[7]
     route = ns.routes6.lookup(dst)
     if route is None:
         r.drop(DropReason.NO_ROUTE, port, frame, ip_str(dst))
         icmp6_error(ns, now, ip6.ICMP6_DST_UNREACH, 0, pkt, frame, r, in_dev=port)
         return
+    if route.type == "blackhole":  # its input is dst_discard: ip6_forward never runs
+        r.drop(DropReason.BLACKHOLE, port, frame, route.text)
+        return
     if hlim <= 1:
         r.drop(DropReason.HOP_LIMIT, port, frame, f"hlim {hlim}")
         icmp6_error(ns, now, ip6.ICMP6_TIME_EXCEEDED, 0, pkt, frame, r, in_dev=port)
         return
     src = pkt[8:24]
-    if ip6.is_link_local(src) or src == ip6.LOOPBACK or ip6.is_multicast(src):
+    if src in (ip6.UNSPECIFIED, ip6.LOOPBACK) or ip6.is_multicast(src):
         r.drop(DropReason.NOT_FOR_US, port, frame, f"source {ip_str(src)} is never forwarded")
         return
-    if route.type == "blackhole":
-        r.drop(DropReason.BLACKHOLE, port, frame, route.text)
+    if ip6.is_link_local(src):  # ip6_forward: ICMPV6_NOT_NEIGHBOUR, "beyond scope"
+        r.drop(DropReason.NOT_FOR_US, port, frame, f"link-local source {ip_str(src)}")
+        icmp6_error(ns, now, ip6.ICMP6_DST_UNREACH, 2, pkt, frame, r, in_dev=port)
         return
     cfg = ns.ifaces.get(route.dev)
     if cfg is not None and len(pkt) > cfg.mtu:
@@ -224,7 +240,7 @@ def _out(ns: Netns, now: int, route: Route, pkt: bytes, frame: Frame, r: Reactio
     if dev is None or not dev.up:
         r.drop(DropReason.PORT_DOWN, route.dev, frame)
         return
-    if len(pkt) > dev.mtu:  # a local sender's path MTU is the device's: EMSGSIZE
+    if len(pkt) > dev.mtu:  # Linux would fragment it (no fragments here: docs/model.md)
         r.drop(DropReason.TOO_BIG, route.dev, frame, f"{len(pkt)} > mtu {dev.mtu}")
         return
     if dev.kind == "loopback":
@@ -255,6 +271,7 @@ def _out(ns: Netns, now: int, route: Route, pkt: bytes, frame: Frame, r: Reactio
 
 
 def emit6(ns: Netns, dev: str, mac: bytes, pkt: bytes, tags: Frame, r: Reaction) -> None:
+    """The IPv6 packet in an Ethernet frame to ``mac`` on ``dev``."""
     frame = Frame(build.ether(mac, ns.ifaces[dev].mac, ETH_P_IPV6, pkt), tags.pid, tags.flow,
                   brnf=tags.brnf)
     r.send(dev, frame)
@@ -268,9 +285,8 @@ def icmp6_error(ns: Netns, now: int, icmp_type: int, code: int, offending: bytes
         return
     if ip6.is_multicast(dst) and icmp_type != ip6.ICMP6_PACKET_TOO_BIG:
         return
-    if offending[6] == PROTO_ICMPV6 and len(offending) > 40 and \
-            (offending[40] < 128 or offending[40] in ip6.ND_TYPES):  # is_ineligible
-        return
+    if offending[6] == PROTO_ICMPV6 and (len(offending) <= 40 or offending[40] < 128):
+        return  # is_ineligible: never about an ICMPv6 error, or an ICMPv6 without a type
     mine = dst if dst in ns._local else None
     route, my_ip = select_source6(ns, src)
     my_ip = mine or my_ip

@@ -331,20 +331,24 @@ class Transport:
 
     # -- receiving ------------------------------------------------------------------------
     def deliver(self, now: int, port: str, pkt: bytes, frame: Frame, r: Reaction) -> None:
-        if pkt[0] >> 4 == 6:
+        """``ip_local_deliver`` / ``ip6_input``'s protocol switch: ICMP is IPv4's, ICMPv6
+        IPv6's; a protocol the family has no handler for is unsupported."""
+        v6 = pkt[0] >> 4 == 6
+        if v6:
             proto, body = pkt[6], pkt[40:]
         else:
             proto = pkt[9]
             body = pkt[(pkt[0] & 0x0F) * 4:]
-        if proto == PROTO_ICMP:
+        if proto == PROTO_ICMP and not v6:
             icmp.icmp_in(self, now, port, pkt, body, frame, r)
-        elif proto == PROTO_ICMPV6:
+        elif proto == PROTO_ICMPV6 and v6:
             icmp.icmp6_in(self, now, port, pkt, body, frame, r)
         elif proto == PROTO_UDP:
             self._udp_in(now, port, pkt, body, frame, r)
         elif proto == PROTO_TCP:
             self._tcp_in(now, port, pkt, body, frame, r)
-        elif proto == PROTO_IPIP and (tunnel := self.stack.tunnel_socket("ipip")) is not None:
+        elif proto == PROTO_IPIP and not v6 and \
+                (tunnel := self.stack.tunnel_socket("ipip")) is not None:
             r.step(Event.DELIVER, f"IP-in-IP to {tunnel.removesuffix('.stack')}", port, frame)
             r.send(tunnel, frame.with_data(body))
         else:

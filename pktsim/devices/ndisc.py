@@ -57,7 +57,7 @@ def ndisc_rcv(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: React
     if kind == ip6.ND_NEIGHBOR_SOLICIT and len(body) >= 24:
         _recv_ns(ns, now, port, pkt, body, frame, r)
     elif kind == ip6.ND_NEIGHBOR_ADVERT and len(body) >= 24:
-        _recv_na(ns, now, port, body, frame, r)
+        _recv_na(ns, now, port, pkt, body, frame, r)
     elif kind == ip6.ND_ROUTER_SOLICIT and len(body) >= 8:
         _recv_rs(ns, now, port, pkt, body, frame, r)
     elif kind in (ip6.ND_NEIGHBOR_SOLICIT, ip6.ND_NEIGHBOR_ADVERT, ip6.ND_ROUTER_SOLICIT):
@@ -69,31 +69,72 @@ def ndisc_rcv(ns: Netns, now: int, port: str, pkt: bytes, frame: Frame, r: React
 
 def _recv_ns(ns: Netns, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
              r: Reaction) -> None:
+    """``ndisc_recv_ns``: a DAD probe for an address we hold is defended; any other NS for
+    one is learned from (its source STALE) and answered through the asker's entry."""
     src, dst, target = pkt[8:24], pkt[24:40], body[8:24]
     opts = ip6.nd_options(body, 24)
     if opts is None or ip6.is_multicast(target):
         r.drop(DropReason.MALFORMED, port, frame, "NS options or target")
         return
+    sll = opts.get(ip6.ND_OPT_SOURCE_LL)
+    dad = src == ip6.UNSPECIFIED
+    if dad and (sll is not None or dst != ip6.solicited_node(target)):
+        r.drop(DropReason.MALFORMED, port, frame, "bad DAD packet (RFC 4861 §7.1.1)")
+        return
     if ns._local.get(target) != port:
         r.step(Event.ND, f"NS for {ip_str(target)}: not ours, ignored", port, frame)
         return
     router = ns.forwarding
-    sll = opts.get(ip6.ND_OPT_SOURCE_LL)
-    if src == ip6.UNSPECIFIED:  # someone's DAD for an address we hold: defend it
+    if dad:  # someone's DAD for an address we hold: defend it
         flags = (ip6.NA_ROUTER if router else 0) | ip6.NA_OVERRIDE
         _send_na(ns, now, port, ip6.ALL_NODES, target, flags, True, frame, r)
         return
     inc = ip6.is_multicast(dst)
-    entry = ns.neigh.get(port, src)
-    if sll is not None or not inc:
-        if sll is not None and (entry is None or entry.mac != sll or
-                                entry.state in ("INCOMPLETE", "FAILED")):
-            _resolved(ns, now, port, src, sll, "STALE", r)
-        elif entry is None:
-            ns.neigh.incomplete(port, src)
+    if inc and sll is None and ns.neigh.get(port, src) is None:
+        r.step(Event.ND, f"NS for {ip_str(target)} without a link-layer address from an "
+               "unknown asker: nothing to answer through, ignored", port, frame)
+        return
+    if ns.neigh.get(port, src) is None:
+        ns.neigh.incomplete(port, src)
+    _update(ns, now, port, src, sll, "STALE", r, override=True)
     flags = (ip6.NA_ROUTER if router else 0) | ip6.NA_SOLICITED | \
         (ip6.NA_OVERRIDE if inc else 0)
     _send_na(ns, now, port, src, target, flags, inc, frame, r)
+
+
+def _update(ns: Netns, now: int, dev: str, ip: bytes, lladdr: bytes | None, new: str,
+            r: Reaction, *, override: bool, isrouter: bool | None = None) -> None:
+    """``__neigh_update`` with ``NEIGH_UPDATE_F_WEAK_OVERRIDE`` (every ND caller's):
+    without an address only a valid entry is refreshed; a different address replaces the
+    known one only with Override (else a REACHABLE entry turns STALE and keeps it); the
+    same address proposed STALE leaves the state as it is; the Router flag changes only
+    when ``isrouter`` says and the address was not refused."""
+    entry = ns.neigh.get(dev, ip)
+    if entry is None:
+        return
+    old = ns.neigh.state_at(entry, now)
+    if old == "PERMANENT":
+        return
+    valid = old in ("REACHABLE", "STALE", "DELAY", "PROBE")
+    if lladdr is None:
+        if not valid:
+            return
+        lladdr = entry.mac
+    assert lladdr is not None
+    update_router = isrouter is not None
+    if valid and lladdr != entry.mac and not override:
+        update_router = False
+        if old != "REACHABLE":
+            return
+        lladdr, new = entry.mac, "STALE"
+        assert lladdr is not None
+    elif valid and lladdr == entry.mac and new == "STALE":
+        new = old
+    if new == "REACHABLE" or new != old or lladdr != entry.mac:
+        _resolved(ns, now, dev, ip, lladdr, new, r)
+    found = ns.neigh.get(dev, ip)
+    if update_router and found is not None:
+        found.router = bool(isrouter)
 
 
 def _send_na(ns: Netns, now: int, port: str, dst: bytes, target: bytes, flags: int,
@@ -117,34 +158,36 @@ def _send_na(ns: Netns, now: int, port: str, dst: bytes, target: bytes, flags: i
     on_link_output(ns, now, port, pkt, na, r)
 
 
-def _recv_na(ns: Netns, now: int, port: str, body: bytes, frame: Frame, r: Reaction) -> None:
+def _recv_na(ns: Netns, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
+             r: Reaction) -> None:
+    """``ndisc_recv_na``: it updates an entry that exists and has not FAILED: REACHABLE
+    when solicited, else STALE, with Override and Router as ``__neigh_update`` reads
+    them; never one for an address of ours, never a solicited NA sent to a group."""
     target, flags = body[8:24], body[4]
     opts = ip6.nd_options(body, 24)
     if opts is None or ip6.is_multicast(target):
         r.drop(DropReason.MALFORMED, port, frame, "NA options or target")
         return
+    if flags & ip6.NA_SOLICITED and ip6.is_multicast(pkt[24:40]):
+        r.drop(DropReason.MALFORMED, port, frame, "solicited NA to a multicast group")
+        return
+    if target in ns._local:
+        r.step(Event.ND, f"NA for our own {ip_str(target)}, ignored", port, frame)
+        return
     entry = ns.neigh.get(port, target)
-    if entry is None or entry.state == "PERMANENT":
+    if entry is None or entry.state in ("PERMANENT", "FAILED"):
         r.step(Event.ND, f"NA {ip_str(target)}: no entry waits for it (accept_untracked_na "
                "0), ignored", port, frame)
         return
     tll = opts.get(ip6.ND_OPT_TARGET_LL)
-    known = entry.mac is not None and entry.state not in ("INCOMPLETE", "FAILED")
-    mac = tll if tll is not None and (flags & ip6.NA_OVERRIDE or not known) else entry.mac
-    if mac is None:
-        r.step(Event.ND, f"NA {ip_str(target)} without a link-layer address for an "
-               "unresolved entry, ignored", port, frame)
-        return
-    moved = known and tll is not None and tll != entry.mac
-    if moved and not flags & ip6.NA_OVERRIDE:  # a weak update: keep the address, STALE
-        state = "STALE" if entry.state == "REACHABLE" else entry.state
-    else:
-        state = "REACHABLE" if flags & ip6.NA_SOLICITED else "STALE"
-    r.step(Event.ND, f"NA {ip_str(target)} is-at {mac_str(mac)}: {state}", port, frame)
-    _resolved(ns, now, port, target, mac, state, r)
+    new = "REACHABLE" if flags & ip6.NA_SOLICITED else "STALE"
+    _update(ns, now, port, target, tll, new, r, override=bool(flags & ip6.NA_OVERRIDE),
+            isrouter=bool(flags & ip6.NA_ROUTER))
     found = ns.neigh.get(port, target)
-    if found is not None:
-        found.router = bool(flags & ip6.NA_ROUTER)
+    state = ns.neigh.state_at(found, now) if found is not None else "none"
+    mac = mac_str(found.mac) if found is not None and found.mac is not None else "none"
+    r.step(Event.ND, f"NA {ip_str(target)} is-at {mac_str(tll) if tll else 'no option'}: "
+           f"{ip_str(target)} {mac} {state}", port, frame)
 
 
 def _recv_rs(ns: Netns, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
@@ -158,9 +201,9 @@ def _recv_rs(ns: Netns, now: int, port: str, pkt: bytes, body: bytes, frame: Fra
         return
     r.step(Event.ND, f"router solicitation from {ip_str(src)}: learned, no advertisement "
            "(no router advertisement daemon)", port, frame)
-    entry = ns.neigh.get(port, src)
-    if entry is None or entry.mac != sll:
-        _resolved(ns, now, port, src, sll, "STALE", r)
+    if ns.neigh.get(port, src) is None:
+        ns.neigh.incomplete(port, src)
+    _update(ns, now, port, src, sll, "STALE", r, override=True, isrouter=False)
 
 
 def _resolved(ns: Netns, now: int, dev: str, ip: bytes, mac: bytes, state: str,
@@ -209,7 +252,7 @@ def retry(ns: Netns, now: int, entry: Neighbour, r: Reaction) -> None:
         return
     entry.probes += 1
     entry.next_probe = now + RETRANS_NS
-    first = entry.queue[0] if entry.queue else None
+    first = entry.queue[-1] if entry.queue else None  # neigh_probe: skb_peek_tail
     solicit(ns, entry.dev, entry.ip, first[0][8:24] if first else None, None,
             first[1] if first else Frame(b"", 0, entry.flow), r)
 

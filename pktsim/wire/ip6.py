@@ -107,14 +107,19 @@ def neighbor_advert(src: bytes, dst: bytes, target: bytes, flags: int,
 
 def nd_options(body: bytes, start: int) -> dict[int, bytes] | None:
     """The link-layer options of an ND message from ``start`` (``ndisc_parse_options``):
-    ``{type: 6-byte MAC}``; ``None`` when an option has length 0 (the message is invalid)."""
+    ``{type: 6-byte MAC}``; ``None`` when the message is invalid: an option of length 0,
+    one cut short, a link-layer option of another size than an Ethernet address's."""
     found: dict[int, bytes] = {}
     at = start
-    while at + 2 <= len(body):
+    while at < len(body):
+        if at + 2 > len(body):  # a fragment of an option header
+            return None
         length = body[at + 1] * 8
         if length == 0 or at + length > len(body):
             return None
-        if body[at] in (ND_OPT_SOURCE_LL, ND_OPT_TARGET_LL) and length >= 8:
+        if body[at] in (ND_OPT_SOURCE_LL, ND_OPT_TARGET_LL):
+            if length != 8:  # ndisc_opt_addr_data: not an Ethernet address's size
+                return None
             found.setdefault(body[at], body[at + 2:at + 8])
         at += length
     return found
