@@ -59,11 +59,6 @@ LOOPBACK_ADDR = IPv4Interface("127.0.0.1/8")  # every lo's address (immutable, s
 ICMP_ROOM = 576 - 20 - 8  # icmp_send(): the quoted original fits a 576-byte datagram
 
 
-def _scope(addr: IPv6Interface) -> int:
-    """An address's scope as the kernel numbers it: host 1, link 2, global 14."""
-    return 1 if addr.ip.is_loopback else 2 if addr.ip.is_link_local else 14
-
-
 class Hooks(Protocol):
     """Netfilter as seen by the stack: each hook may rewrite the packet or drop it."""
 
@@ -133,7 +128,8 @@ class Netns:
         route, metric 256 (``addrconf_prefix_route``; ``fe80::/64`` for a link-local)."""
         cfg = self.ifaces[dev]
         # ipv6_link_dev_addr: the list is kept by scope, wider first, newest first within
-        at = next((i for i, a in enumerate(cfg.addrs6) if _scope(a) <= _scope(addr)),
+        mine = ip6.scope(addr.ip.packed)
+        at = next((i for i, a in enumerate(cfg.addrs6) if ip6.scope(a.ip.packed) <= mine),
                   len(cfg.addrs6))
         cfg.addrs6.insert(at, addr)
         self._local[addr.ip.packed] = dev

@@ -91,8 +91,8 @@ class VxlanDevice:
 
     def source_port(self, inner: bytes) -> int:
         """A hash of the inner flow, as ``udp_flow_src_port`` spreads it over the range."""
-        if inner[12:14] == b"\x86\xdd" and len(inner) >= 54:
-            key = _flow_key6(inner)
+        if inner[12:14] == b"\x86\xdd":
+            key = _flow_key6(inner) if len(inner) >= 54 else inner[:14]
         elif len(inner) < 34:
             key = inner[:14]
         elif inner[23] == 6 and len(inner) >= 38:  # a TCP socket's hash: one per direction

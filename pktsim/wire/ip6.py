@@ -79,6 +79,11 @@ def is_link_local(addr: bytes) -> bool:
     return addr[0] == 0xFE and addr[1] & 0xC0 == 0x80
 
 
+def scope(addr: bytes) -> int:
+    """An address's scope as the kernel numbers it: host 1, link 2, global 14."""
+    return 1 if addr == LOOPBACK else 2 if is_link_local(addr) else 14
+
+
 def link_local(mac: bytes) -> bytes:
     """The EUI-64 link-local address of a MAC (``addrconf_ifid_eui48``, the default
     ``addr_gen_mode`` 0): fe80::, then the MAC with ff:fe in the middle and the
