@@ -163,8 +163,7 @@ FIELDS: dict[str, dict[str, str]] = {
     # -- Service -----------------------------------------------------------------------------
     "V1ServiceSpec": {
         "type": "m", "selector": "m", "ports": "m:SCTP ports too (kube-proxy's -m sctp rules)",
-        "clusterIP": "m:IPv4 or IPv6 (the IPv6 one in kube-proxy's ip6tables rules, which "
-                     "are not loaded yet)",
+        "clusterIP": "m:IPv4 or IPv6 (the IPv6 one served by kube-proxy's ip6tables rules)",
         "clusterIPs": "m:one per family",
         "externalName": "m", "externalIPs": "m",
         "externalTrafficPolicy": "m:Local: the load balancer sends to a node whose "
