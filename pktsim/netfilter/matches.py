@@ -210,6 +210,14 @@ ICMP_TYPE_NAMES = {"any": (255, None), "echo-reply": (0, None), "pong": (0, None
                    "ping": (8, None), "time-exceeded": (11, None)}
 
 
+def _icmp_type(names: dict[str, tuple[int, int | None]], text: str) -> tuple[int, int | None]:
+    """``TYPE[/CODE]`` or a name of the table, as the tool's parser reads it."""
+    if text in names:
+        return names[text]
+    icmp_type_text, _, code_text = text.partition("/")
+    return int(icmp_type_text), int(code_text) if code_text else None
+
+
 @dataclass(frozen=True, slots=True)
 class IcmpType(Match):
     """``-m icmp --icmp-type TYPE[/CODE]`` (type 255: any)."""
@@ -220,11 +228,7 @@ class IcmpType(Match):
 
     @classmethod
     def named(cls, text: str, negate: bool = False) -> IcmpType:
-        if text in ICMP_TYPE_NAMES:
-            icmp_type, code = ICMP_TYPE_NAMES[text]
-            return cls(icmp_type, code, negate)
-        icmp_type_text, _, code_text = text.partition("/")
-        return cls(int(icmp_type_text), int(code_text) if code_text else None, negate)
+        return cls(*_icmp_type(ICMP_TYPE_NAMES, text), negate)
 
     def matches(self, p: PacketView, env: Env) -> bool:
         if p.icmp is None:
@@ -261,11 +265,7 @@ class Icmp6Type(Match):
 
     @classmethod
     def named(cls, text: str, negate: bool = False) -> Icmp6Type:
-        if text in ICMP6_TYPE_NAMES:
-            icmp_type, code = ICMP6_TYPE_NAMES[text]
-            return cls(icmp_type, code, negate)
-        icmp_type_text, _, code_text = text.partition("/")
-        return cls(int(icmp_type_text), int(code_text) if code_text else None, negate)
+        return cls(*_icmp_type(ICMP6_TYPE_NAMES, text), negate)
 
     def matches(self, p: PacketView, env: Env) -> bool:
         if p.icmp is None:
