@@ -185,9 +185,12 @@ def _recv_na(ns: Netns, now: int, port: str, pkt: bytes, body: bytes, frame: Fra
             isrouter=bool(flags & ip6.NA_ROUTER))
     found = ns.neigh.get(port, target)
     state = ns.neigh.state_at(found, now) if found is not None else "none"
-    mac = mac_str(found.mac) if found is not None and found.mac is not None else "none"
-    r.step(Event.ND, f"NA {ip_str(target)} is-at {mac_str(tll) if tll else 'no option'}: "
-           f"{ip_str(target)} {mac} {state}", port, frame)
+    said = mac_str(tll) if tll is not None else "(no target option)"
+    kept = found is not None and found.mac is not None and tll is not None and \
+        found.mac != tll
+    how = f"{state}, {mac_str(found.mac)} kept (no Override)" if kept and found and \
+        found.mac else state
+    r.step(Event.ND, f"NA {ip_str(target)} is-at {said}: {how}", port, frame)
 
 
 def _recv_rs(ns: Netns, now: int, port: str, pkt: bytes, body: bytes, frame: Frame,
