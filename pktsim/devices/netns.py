@@ -224,10 +224,11 @@ class Netns:
             self._bridged_dnat_out(now, port, frame, r)
             return r
         if iface.kind == "stack":  # an encapsulated packet a tunnel device hands us to send
-            if data[:1] and data[0] >> 4 == 6:
+            v6 = data[:1] and data[0] >> 4 == 6
+            problem = ipv6.ipv6_problem(data, loopback=True) if v6 else ipv4_problem(data)
+            if v6 and not problem:
                 ipv6.ip6_output(self, now, data, frame, r)
                 return r
-            problem = ipv4_problem(data)
             if problem:
                 r.drop(DropReason.MALFORMED, port, frame, problem)
             else:
