@@ -50,10 +50,6 @@ if TYPE_CHECKING:
 DEFAULT6 = IPv6Network("::/0")
 
 
-def has_ipv6(topo: Topology) -> bool:
-    return "IPv6" in topo.model.config.ip_families
-
-
 def node_ipv6(topo: Topology, node: NodeInfo, ns: Netns) -> None:
     """The node's IPv6 addresses and routes (after its interfaces exist)."""
     cfg = topo.model.config

@@ -20,8 +20,8 @@ Theory of operation
   (``ip6_finish_output2`` -> ``neigh_output``); multicast goes to ``33:33:`` + the group's
   last 32 bits, with no neighbour entry.
 * :func:`icmp6_error` is ``icmp6_send``: never about an ICMPv6 error (``is_ineligible``)
-  or a multicast destination (but "packet too big"), never from ``::``; its source is the offending
-  packet's destination when that is ours, else the address a reply would leave with; it
+  or a multicast destination (but "packet too big"), never from ``::``; its source is the
+  offending packet's destination when that is ours, else the address a reply would leave with; it
   quotes as much of the offending packet as fits in 1280 bytes (RFC 4443 §2.4 (c)).
 
 ip6tables: with ``ns.hooks6`` set (a node with IPv6: ``pktsim.netfilter.hooks6``), packets
@@ -33,9 +33,12 @@ routed again (``ip6_route_me_harder``) — and POSTROUTING in ``ip6_output``.  N
 Discovery's own messages are sent by ``ndisc_send_skb`` through OUTPUT in the kernel; here
 they go out without hooks (they are UNTRACKED, and no rule pktsim writes matches them).
 
-Not modelled: extension headers (a packet with one is dropped as unsupported), the redirect
-a router sends when a packet leaves by the interface it came in on, ICMPv6 rate limiting
-(``icmpv6_xrlim_allow``: a burst of 6 per destination is far more than a scenario's errors).
+Not modelled: extension headers (delivered locally, a packet with one earns Parameter
+Problem), the redirect a router sends when a packet leaves by the interface it came in on,
+ICMPv6 rate limiting (``icmpv6_xrlim_allow``: a burst of 6 per destination is far more than
+a scenario's errors), and a reply to a link-local address scoped to the interface the
+request came in on (the table's first ``fe80::/64`` route is taken, where Linux uses the
+incoming ifindex).
 """
 
 from __future__ import annotations
@@ -190,7 +193,7 @@ def ip6_output(ns: Netns, now: int, pkt: bytes, frame: Frame, r: Reaction) -> No
     """Send a locally made IPv6 packet (``ip6_xmit`` / ``ip6_local_out``)."""
     dst = pkt[24:40]
     if ip6.is_multicast(dst):
-        dev = multicast_dev6(ns, dst)
+        dev = multicast_dev6(ns)
         if dev is None:
             r.drop(DropReason.NO_ROUTE, "", frame, ip_str(dst))
             return
@@ -344,7 +347,7 @@ def groups6(ns: Netns, dev: str) -> set[bytes]:
     return groups
 
 
-def multicast_dev6(ns: Netns, group: bytes) -> str | None:
+def multicast_dev6(ns: Netns) -> str | None:
     """The device a multicast packet without one leaves by: the first with IPv6."""
     return next((n for n, c in ns.ifaces.items() if c.addrs6 and n != "lo"), None)
 

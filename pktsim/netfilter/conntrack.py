@@ -245,6 +245,11 @@ class Conntrack:
         ihl = (pkt[0] & 0x0F) * 4
         if t.proto == PROTO_ICMP and t.icmp_type in ICMP_ERRORS:
             return self._related(now, pkt, ihl)
+        return self.track_l4(now, t, pkt, ihl)
+
+    def track_l4(self, now: int, t: Tuple, pkt: bytes, ihl: int) -> Track:
+        """What both families share once the tuple is read and errors are set aside:
+        TCP's checks (``tcp_error``), then the entry found, or a new one."""
         if t.proto == PROTO_TCP and _tcp_truncated(pkt, ihl):
             # nf_conntrack_proto_tcp.c, tcp_error(): "truncated packet" -> INVALID
             return Track(None, note="invalid: truncated TCP packet")

@@ -29,11 +29,9 @@ ICMPv6's own rules (``nf_conntrack_proto_icmpv6.c``):
 
 from __future__ import annotations
 
-from pktsim.netfilter.conntrack import Conntrack, Track, _tcp_truncated
-from pktsim.netfilter.tcpstate import valid_flags
+from pktsim.netfilter.conntrack import Conntrack, Track
 from pktsim.netfilter.tuples import ICMP6_UNTRACKED, invert, packet_tuple6
-from pktsim.wire.build import PROTO_ICMPV6, PROTO_TCP
-from pktsim.wire.parse import tcp_flag_str
+from pktsim.wire.build import PROTO_ICMPV6
 
 IP6_HLEN = 40  # the fixed header: no extension headers are modelled
 
@@ -51,15 +49,7 @@ class Conntrack6(Conntrack):
                 return Track(None, ctstate="UNTRACKED")
             if t.icmp_type < 128:
                 return self._related6(now, pkt)
-        if t.proto == PROTO_TCP and _tcp_truncated(pkt, IP6_HLEN):
-            return Track(None, note="invalid: truncated TCP packet")
-        if t.proto == PROTO_TCP and not valid_flags(pkt[IP6_HLEN + 13]):
-            return Track(None, note=f"invalid: TCP flags {tcp_flag_str(pkt[IP6_HLEN + 13])}")
-        found = self.lookup(now, t)
-        if found is None:
-            return self._new(now, t, pkt, IP6_HLEN)
-        conn, d = found
-        return self._update(now, conn, d, pkt, IP6_HLEN)
+        return self.track_l4(now, t, pkt, IP6_HLEN)
 
     def _related6(self, now: int, pkt: bytes) -> Track:
         """``icmpv6_error_message``: the entry of the quoted packet's answer, RELATED."""
